@@ -1,0 +1,107 @@
+/*  pd_actor - the actor runtime
+
+    An actor is one file with a handler per message type:
+
+        static int
+        s_partner_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+        {
+            const pd_partner_ref_t *ref = request;
+            ...
+            return PD_OK;           //  or pd_ctx_fail (ctx, PD_E_NOT_FOUND, "id", "...")
+        }
+        static const pd_handler_t s_handlers[] = {
+            {"partner.get", s_partner_get},
+            ...
+            {NULL, NULL}
+        };
+        const pd_actor_def_t pd_partners_actor = {
+            "partners", s_handlers, s_state_new, s_state_destroy
+        };
+
+    The runtime (pd_actor_new) runs the actor in a thread: it takes requests
+    from the broker through a pd_worker, decodes the header (envelope) and
+    the body by the schemas that pd_messages.h gives the message type,
+    refuses unknown types and invalid bodies (nothing reaches the handler
+    unchecked), calls the handler with a zeroed reply record, encodes the
+    reply, and answers. Events the handler emitted are published after their
+    batch committed. The actor knows messages and the store, nothing of
+    sockets: the same definition runs in the all-in-one process (inproc) or
+    in its own process against a remote broker (tcp).
+*/
+#ifndef PD_ACTOR_H_INCLUDED
+#define PD_ACTOR_H_INCLUDED
+
+#include <czmq.h>
+
+#include "pd_messages.h"
+#include "pd_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _pd_ctx_t pd_ctx_t;
+
+//  Handle one request. `request` is the decoded request record and `reply`
+//  a zeroed reply record, of the types the catalogue gives the message type.
+//  Return PD_OK (reply is sent) or an error status (reply discarded; the
+//  error detail set with pd_ctx_fail, if any, is sent).
+typedef int (pd_handler_fn) (void *state, pd_ctx_t *ctx, const void *request, void *reply);
+
+typedef struct {
+    const char *type;           //  message type, a key of PD_MESSAGE_TYPES
+    pd_handler_fn *handle;
+} pd_handler_t;
+
+typedef struct {
+    const char *service;                            //  service name at the broker
+    const pd_handler_t *handlers;                   //  terminated by {NULL, NULL}
+    void *(*state_new) (pd_store_t *store);         //  NULL return = start failed
+    void (*state_destroy) (void **state_p);
+} pd_actor_def_t;
+
+typedef struct {
+    const char *broker;         //  broker services endpoint
+    pd_store_t *store;          //  shared store (not owned)
+    int heartbeat_ms;           //  0 = default
+    int credit;                 //  0 = 1
+} pd_actor_config_t;
+
+//  Start an actor thread. Returns once it is connected and its state made,
+//  NULL if set-up failed. Stop it with zactor_destroy (sends $TERM).
+zactor_t *pd_actor_new (const pd_actor_def_t *def, const pd_actor_config_t *config);
+
+//  --- What a handler may use ------------------------------------------------
+
+//  The store.
+pd_store_t *pd_ctx_store (pd_ctx_t *ctx);
+
+//  Who is calling (never NULL: kind "public" when the gateway set none).
+const pd_principal_t *pd_ctx_principal (pd_ctx_t *ctx);
+
+//  Milliseconds since the Unix epoch, the request's "now".
+int64_t pd_ctx_now (pd_ctx_t *ctx);
+
+//  Record why the request failed and return `status`, for
+//  `return pd_ctx_fail (ctx, PD_E_NOT_FOUND, "id", "no partner %s", id);`
+//  `field` may be NULL.
+int pd_ctx_fail (pd_ctx_t *ctx, int status, const char *field, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  Append an event to `stream` in `batch` (stored with it, atomically) and
+//  remember it, to be published live once pd_ctx_commit succeeds.
+int pd_ctx_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *stream,
+                 const pd_event_t *event);
+
+//  Commit a batch durably; then publish the events emitted into it.
+//  Returns the store's status.
+int pd_ctx_commit (pd_ctx_t *ctx, pd_store_batch_t *batch);
+
+//  A description of the caller for audit events ("admin:pda_1a2b3c4d"),
+//  valid until the request ends.
+const char *pd_ctx_actor (pd_ctx_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

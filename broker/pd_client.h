@@ -1,0 +1,58 @@
+/*  pd_client - the client side of the broker protocol
+
+    One DEALER connected to the broker. Many requests may be in flight; each
+    gets an id (increasing per client) and its reply carries the same id.
+    A client belongs to one thread (ZeroMQ sockets are not thread-safe): the
+    gateway keeps one per CivetWeb worker thread.
+
+    No call blocks past its timeout, also when the broker is down.
+*/
+#ifndef PD_CLIENT_H_INCLUDED
+#define PD_CLIENT_H_INCLUDED
+
+#include <czmq.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pd_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _pd_client_t pd_client_t;
+
+//  Connect to a broker's services endpoint. NULL on failure.
+pd_client_t *pd_client_new (const char *endpoint);
+void pd_client_destroy (pd_client_t **self_p);
+
+//  Send a request without waiting. timeout_ms (1..PD_PROTO_MAX_TIMEOUT_MS)
+//  is the deadline the broker and worker apply. *request_id (may be NULL)
+//  gets the id. PD_OK, PD_E_BAD_REQUEST (bad arguments), or
+//  PD_E_UNAVAILABLE if the message could not be queued.
+int pd_client_send (pd_client_t *self, const char *service, const void *header,
+                    size_t header_size, const void *body, size_t body_size, int timeout_ms,
+                    uint64_t *request_id);
+
+//  Wait up to timeout_ms for the next reply, whatever its id. PD_OK with
+//  *request_id, *status and *body (malloc'd, caller frees; may be NULL when
+//  empty) set; PD_E_TIMEOUT if none came.
+int pd_client_recv (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **body,
+                    size_t *body_size, int timeout_ms);
+
+//  Send a request and wait for its reply; replies to other (older, timed
+//  out) requests are discarded. Returns the reply's status (PD_OK or the
+//  error the broker/worker sent), or PD_E_TIMEOUT when no reply came within
+//  timeout_ms. *reply is set (malloc'd, caller frees) whenever a reply came,
+//  NULL otherwise.
+int pd_client_request (pd_client_t *self, const char *service, const void *header,
+                       size_t header_size, const void *body, size_t body_size, int timeout_ms,
+                       uint8_t **reply, size_t *reply_size);
+
+//  The socket, for polling several clients at once (benchmarks).
+zsock_t *pd_client_sock (pd_client_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

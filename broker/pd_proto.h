@@ -1,0 +1,87 @@
+/*  pd_proto - frames of the partnerd broker protocol (PDP/1)
+
+    The normative description is schemas/PROTOCOL.md; this header gives the
+    constants and the helpers that build and parse frames, shared by the
+    broker, its clients and its workers. Nothing here knows services or
+    records: header and body frames are opaque msgpack bytes.
+
+    Every message on the services socket is a multipart ZeroMQ message whose
+    first frame is the signature PD_PROTO_SIGNATURE and second frame a
+    one-byte command:
+
+      READY      W->B  sig, READY, service, credit (u16)
+      REQUEST    C->B  sig, REQUEST, service, request_id (u64), timeout_ms (u32), header, body
+                 B->W  sig, REQUEST, client_route, request_id, timeout_ms (remaining), header, body
+      REPLY      W->B  sig, REPLY, client_route, request_id, status (u16), body
+                 B->C  sig, REPLY, request_id, status (u16), body
+      HEARTBEAT  W<->B sig, HEARTBEAT
+      DISCONNECT W<->B sig, DISCONNECT
+      PUBLISH    W->B  sig, PUBLISH, stream, seq (u64), event
+
+    Integers are unsigned, big-endian (network order), exactly 2, 4 or 8
+    bytes. On the stream (XPUB) socket each event is: stream, seq (u64), event.
+*/
+#ifndef PD_PROTO_H_INCLUDED
+#define PD_PROTO_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+
+#include "pd_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PD_PROTO_SIGNATURE "PDP1"
+
+typedef enum {
+    PD_PROTO_READY = 1,
+    PD_PROTO_REQUEST = 2,
+    PD_PROTO_REPLY = 3,
+    PD_PROTO_HEARTBEAT = 4,
+    PD_PROTO_DISCONNECT = 5,
+    PD_PROTO_PUBLISH = 6
+} pd_proto_command_t;
+
+//  Limits and defaults
+#define PD_PROTO_MAX_SERVICE        64          //  bytes of a service name
+#define PD_PROTO_MAX_STREAM         64          //  bytes of a stream name
+#define PD_PROTO_MAX_MSG_SIZE       (1024 * 1024)   //  ZMQ_MAXMSGSIZE of public sockets
+#define PD_PROTO_HEARTBEAT_MS       1000
+#define PD_PROTO_LIVENESS           3           //  heartbeats missed before a peer is dead
+#define PD_PROTO_DEFAULT_TIMEOUT_MS 5000
+#define PD_PROTO_MAX_TIMEOUT_MS     300000
+#define PD_PROTO_HWM                10000       //  ZeroMQ high-water marks
+#define PD_PROTO_QUEUE_MAX          10000       //  queued requests per service
+
+//  The broker's built-in services (answered by the broker itself)
+#define PD_PROTO_SERVICE_PING  "$broker.ping"   //  reply PD_OK, body = empty msgpack map
+#define PD_PROTO_SERVICE_STATS "$broker.stats"  //  reply PD_OK, body = msgpack map of counters
+
+//  Big-endian integer frames
+zframe_t *pd_proto_u16 (uint16_t value);
+zframe_t *pd_proto_u32 (uint32_t value);
+zframe_t *pd_proto_u64 (uint64_t value);
+//  Read a frame of exactly 2/4/8 bytes. 0 on success, -1 if the size is wrong
+//  or the frame is NULL.
+int pd_proto_get_u16 (zframe_t *frame, uint16_t *value);
+int pd_proto_get_u32 (zframe_t *frame, uint32_t *value);
+int pd_proto_get_u64 (zframe_t *frame, uint64_t *value);
+
+//  Start a message with signature and command frames.
+zmsg_t *pd_proto_msg (pd_proto_command_t command);
+
+//  Check and strip signature and command frames. Returns the command, or -1
+//  if the message is not PDP/1 (wrong signature, missing/invalid command).
+int pd_proto_take_command (zmsg_t *msg);
+
+//  An error body: msgpack map {"code": <stable code>, "detail": detail}
+//  (the shape of the `error` record of schemas/pd_messages.h). Caller
+//  destroys the frame.
+zframe_t *pd_proto_error_body (int status, const char *detail);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

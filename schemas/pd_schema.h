@@ -1,0 +1,170 @@
+/*  pd_schema - schema engine: records described by field tables
+
+    Every message and stored record of partnerd is declared once, in
+    pd_messages.h, as an X-macro field list. From that one declaration come:
+    the C struct, the field table (pd_schema_t) below, and through this module
+    the msgpack encoder/decoder, validation, and the JSON <-> record mapping
+    used by the gateway. No module writes a second copy of a message layout.
+
+    Record layout: every generated struct starts with `uint64_t present`, a
+    bit per field (bit i = field i of the schema) telling which fields are
+    set. Decoders set the bits of what they read. Encoders write a field when
+    its bit is set, and also any STR/BIN/OBJ field that is non-empty. Use
+    PD_MARK to set the bit of a scalar you assign, or pd_schema_mark_all for a
+    whole record built in code.
+
+    Ownership: a record owns its strings, byte strings, sub-records and lists
+    (all malloc'd). pd_schema_clear frees them and zeroes the record.
+
+    msgpack form: a map from field name (str) to value. STR -> str, INT -> int,
+    BOOL -> bool, BIN -> bin, OBJ -> map, LIST -> array of maps. Unknown keys
+    are ignored when decoding msgpack (forward compatibility between peers of
+    the same major protocol version). Before msgpack-c unpacks anything, the
+    bytes are walked and every declared str/bin/array/map length is checked
+    against the bytes remaining, nesting is capped (PD_SCHEMA_MAX_DEPTH), and
+    the whole input is capped (PD_SCHEMA_MAX_INPUT).
+
+    JSON form: an object with the same names. BIN is standard base64 text.
+    From JSON (HTTP input): unknown fields are rejected (PD_E_UNKNOWN_FIELD),
+    fields flagged PD_F_SERVER are ignored (mass assignment), wrong types give
+    PD_E_INVALID_FIELD, missing required fields PD_E_MISSING_FIELD. To JSON:
+    fields flagged PD_F_SECRET are never written.
+*/
+#ifndef PD_SCHEMA_H_INCLUDED
+#define PD_SCHEMA_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pd_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PD_SCHEMA_MAX_DEPTH  8                  //  nesting of maps/arrays
+#define PD_SCHEMA_MAX_INPUT  (1024 * 1024)      //  bytes of one encoded record
+#define PD_SCHEMA_MAX_FIELDS 64                 //  bits in `present`
+
+typedef enum {
+    PD_T_STR,   //  char *, UTF-8, NUL-terminated; min/max = length in bytes
+    PD_T_INT,   //  int64_t; min/max = value range
+    PD_T_BOOL,  //  bool
+    PD_T_BIN,   //  pd_bin_t; min/max = size in bytes
+    PD_T_OBJ,   //  pointer to the struct of schema `sub`
+    PD_T_LIST   //  pd_list_t of structs of schema `sub`; max = item count
+} pd_type_t;
+
+//  Field flags
+#define PD_F_REQUIRED 0x01  //  must be present when decoding/validating
+#define PD_F_SERVER   0x02  //  server-owned: ignored when it comes from JSON input
+#define PD_F_SECRET   0x04  //  never written to JSON (hashes, wrapped keys)
+
+//  String formats checked by validation (in addition to min/max length)
+typedef enum {
+    PD_FMT_TEXT,    //  any UTF-8 without control characters except \t
+    PD_FMT_TOKEN,   //  [A-Za-z0-9._:-]+ (ids, codes, type names, cursors)
+    PD_FMT_EMAIL,   //  local@domain, no spaces, one @, a dot in the domain
+    PD_FMT_URL,     //  http:// or https:// followed by at least one char, no spaces
+    PD_FMT_COLOR,   //  #rgb or #rrggbb
+    PD_FMT_ENUM     //  one of the '|'-separated words in field->choices
+} pd_format_t;
+
+typedef struct {
+    uint8_t *data;
+    size_t size;
+} pd_bin_t;
+
+typedef struct {
+    size_t size;    //  number of items
+    void *items;    //  size * sub->size bytes, each item a struct of sub
+} pd_list_t;
+
+typedef struct pd_schema_s pd_schema_t;
+
+typedef struct {
+    const char *name;
+    pd_type_t type;
+    unsigned flags;
+    size_t offset;              //  offsetof the member in the record struct
+    int64_t min, max;           //  see pd_type_t; max 0 on STR/BIN/LIST = no limit
+    pd_format_t format;         //  PD_T_STR only
+    const char *choices;        //  PD_FMT_ENUM only: "active|suspended"
+    const pd_schema_t *sub;     //  PD_T_OBJ and PD_T_LIST only
+} pd_field_t;
+
+struct pd_schema_s {
+    const char *name;           //  e.g. "partner"
+    size_t size;                //  sizeof the record struct
+    size_t field_count;
+    const pd_field_t *fields;
+};
+
+//  Where and why decoding or validation failed. `field` is a dotted path
+//  ("branding.primary_color", "items.3.id"); `detail` is a short English
+//  sentence meant for developers ("must be at most 200 bytes").
+typedef struct {
+    int status;                 //  PD_E_* (0 when no error)
+    char field[96];
+    char detail[160];
+} pd_schema_error_t;
+
+//  Encode a record as msgpack. On success *data is malloc'd (caller frees)
+//  and PD_OK returned.
+int pd_schema_encode (const pd_schema_t *schema, const void *record, uint8_t **data,
+                      size_t *size);
+
+//  Decode msgpack into `record` (which must be zeroed or cleared), then
+//  validate it. On failure the record is cleared, err filled (may be NULL),
+//  and PD_E_MALFORMED / PD_E_INVALID_FIELD / PD_E_MISSING_FIELD /
+//  PD_E_TOO_LARGE returned. Never allocates more than the input can justify.
+int pd_schema_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *record,
+                      pd_schema_error_t *err);
+
+//  Check types, limits, formats and required fields of a record.
+int pd_schema_validate (const pd_schema_t *schema, const void *record, pd_schema_error_t *err);
+
+//  Parse a JSON text (HTTP input rules above) into `record` (zeroed). Checks
+//  limits and formats of what is present; required fields are checked only
+//  when `check_required` is true (the gateway sets path parameters first,
+//  then calls pd_schema_validate). PD_E_MALFORMED for invalid JSON.
+int pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t size, void *record,
+                         pd_schema_error_t *err);
+
+//  Render a record as a JSON object text, omitting PD_F_SECRET fields and
+//  absent fields. Returns a malloc'd NUL-terminated string, NULL on OOM.
+char *pd_schema_to_json (const pd_schema_t *schema, const void *record);
+
+//  Set one top-level field from text (path or query parameter): STR copied,
+//  INT parsed as decimal, BOOL from "true"/"false"; then checked against the
+//  field's limits. PD_E_UNKNOWN_FIELD if the schema has no such field,
+//  PD_E_INVALID_FIELD if the text does not parse or fit.
+int pd_schema_set_text (const pd_schema_t *schema, void *record, const char *field,
+                        const char *text, pd_schema_error_t *err);
+
+//  Find a field by name; NULL if none. Index via *index if not NULL.
+const pd_field_t *pd_schema_field (const pd_schema_t *schema, const char *name, size_t *index);
+
+//  Mark every field present (for a complete record built in code).
+void pd_schema_mark_all (const pd_schema_t *schema, void *record);
+
+//  Deep copy src into dst (dst zeroed). PD_OK or PD_E_INTERNAL on OOM.
+int pd_schema_copy (const pd_schema_t *schema, void *dst, const void *src);
+
+//  Free everything the record owns and zero it. Safe on a zeroed record.
+void pd_schema_clear (const pd_schema_t *schema, void *record);
+
+//  Set a string field: frees the old value, copies `value` (NULL clears).
+//  Returns PD_OK or PD_E_INTERNAL on OOM. For use by actors on their records.
+int pd_schema_set_str (char **field, const char *value);
+
+//  Fill err (may be NULL) and return status: for modules reporting an error
+//  in the same shape as the codec does.
+int pd_schema_fail (pd_schema_error_t *err, int status, const char *field, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

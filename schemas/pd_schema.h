@@ -9,9 +9,10 @@
     Record layout: every generated struct starts with `uint64_t present`, a
     bit per field (bit i = field i of the schema) telling which fields are
     set. Decoders set the bits of what they read. Encoders write a field when
-    its bit is set, and also any STR/BIN/OBJ field that is non-empty. Use
-    PD_MARK to set the bit of a scalar you assign, or pd_schema_mark_all for a
-    whole record built in code.
+    its bit is set, and also any BIN/LIST field that is non-empty. A STR or
+    OBJ field is present exactly when its pointer is non-NULL (its bit alone
+    writes nothing). Use PD_MARK to set the bit of a scalar you assign, or
+    pd_schema_mark_all for a whole record built in code.
 
     Ownership: a record owns its strings, byte strings, sub-records and lists
     (all malloc'd). pd_schema_clear frees them and zeroes the record.
@@ -27,8 +28,12 @@
     JSON form: an object with the same names. BIN is standard base64 text.
     From JSON (HTTP input): unknown fields are rejected (PD_E_UNKNOWN_FIELD),
     fields flagged PD_F_SERVER are ignored (mass assignment), wrong types give
-    PD_E_INVALID_FIELD, missing required fields PD_E_MISSING_FIELD. To JSON:
+    PD_E_INVALID_FIELD; missing required fields give PD_E_MISSING_FIELD from
+    pd_schema_validate. null (JSON) and nil (msgpack) mean "absent". To JSON:
     fields flagged PD_F_SECRET are never written.
+
+    Strings: formats apply to every present string, empty ones included
+    (only TEXT accepts ""). Strings never contain NUL.
 */
 #ifndef PD_SCHEMA_H_INCLUDED
 #define PD_SCHEMA_H_INCLUDED
@@ -64,7 +69,7 @@ typedef enum {
 //  String formats checked by validation (in addition to min/max length)
 typedef enum {
     PD_FMT_TEXT,    //  any UTF-8 without control characters except \t
-    PD_FMT_TOKEN,   //  [A-Za-z0-9._:-]+ (ids, codes, type names, cursors)
+    PD_FMT_TOKEN,   //  [A-Za-z0-9_.:-]+ (ids, keys, codes, type names, cursors)
     PD_FMT_EMAIL,   //  local@domain, no spaces, one @, a dot in the domain
     PD_FMT_URL,     //  http:// or https:// followed by at least one char, no spaces
     PD_FMT_COLOR,   //  #rgb or #rrggbb
@@ -111,14 +116,17 @@ typedef struct {
 } pd_schema_error_t;
 
 //  Encode a record as msgpack. On success *data is malloc'd (caller frees)
-//  and PD_OK returned.
+//  and PD_OK returned. PD_E_TOO_LARGE if the encoding would exceed
+//  PD_SCHEMA_MAX_INPUT (no decoder would accept it), PD_E_INTERNAL on OOM.
 int pd_schema_encode (const pd_schema_t *schema, const void *record, uint8_t **data,
                       size_t *size);
 
 //  Decode msgpack into `record` (which must be zeroed or cleared), then
 //  validate it. On failure the record is cleared, err filled (may be NULL),
 //  and PD_E_MALFORMED / PD_E_INVALID_FIELD / PD_E_MISSING_FIELD /
-//  PD_E_TOO_LARGE returned. Never allocates more than the input can justify.
+//  PD_E_TOO_LARGE (PD_E_INTERNAL on OOM) returned. Never allocates more than
+//  the input can justify. Duplicate keys and nesting deeper than
+//  PD_SCHEMA_MAX_DEPTH are PD_E_MALFORMED.
 int pd_schema_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *record,
                       pd_schema_error_t *err);
 
@@ -126,14 +134,17 @@ int pd_schema_decode (const pd_schema_t *schema, const uint8_t *data, size_t siz
 int pd_schema_validate (const pd_schema_t *schema, const void *record, pd_schema_error_t *err);
 
 //  Parse a JSON text (HTTP input rules above) into `record` (zeroed). Checks
-//  limits and formats of what is present; required fields are checked only
-//  when `check_required` is true (the gateway sets path parameters first,
-//  then calls pd_schema_validate). PD_E_MALFORMED for invalid JSON.
+//  types, limits and formats of what is present, but NOT required fields:
+//  the gateway sets path parameters first, then calls pd_schema_validate.
+//  PD_E_MALFORMED for invalid JSON, a top level that is not an object or
+//  nesting deeper than PD_SCHEMA_MAX_DEPTH; PD_E_TOO_LARGE for a text over
+//  PD_SCHEMA_MAX_INPUT. On failure the record is cleared.
 int pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t size, void *record,
                          pd_schema_error_t *err);
 
 //  Render a record as a JSON object text, omitting PD_F_SECRET fields and
-//  absent fields. Returns a malloc'd NUL-terminated string, NULL on OOM.
+//  absent fields. Returns a malloc'd NUL-terminated string, NULL on OOM or
+//  if a string of the record is not valid UTF-8 (validate records first).
 char *pd_schema_to_json (const pd_schema_t *schema, const void *record);
 
 //  Set one top-level field from text (path or query parameter): STR copied,

@@ -1,1 +1,498 @@
-/* placeholder: being written */
+/*  pd_actor - the actor runtime (see pd_actor.h)
+
+    One thread per actor instance. The thread owns a pd_worker (its broker
+    connection) and the actor's state, and serves one request at a time:
+
+        header  -> pd_header_t          malformed       -> PD_E_PROTOCOL
+        type    -> catalogue + handler  none / not ours -> PD_E_UNKNOWN_TYPE
+        body    -> request record       invalid         -> the schema's status
+        handler -> reply record         error           -> its status
+
+    Every failed reply carries an error body (pd_error_t: code, detail,
+    field). Events a handler emits are remembered per batch and published
+    only after pd_ctx_commit made that batch durable: persist before publish.
+*/
+#include "pd_actor.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pd_worker.h"
+
+//  event.actor holds at most this many bytes ("partner:" + a 64-byte id fits)
+#define S_ACTOR_SIZE 128
+
+//  An event appended to a batch, waiting for the batch to commit
+typedef struct {
+    pd_store_batch_t *batch; //  the batch it was appended to (not owned)
+    size_t append_index;     //  its index among the appends of that batch
+    char *stream;            //  stream name
+    uint8_t *data;           //  encoded event, as stored
+    size_t size;
+} s_emitted_t;
+
+struct _pd_ctx_t {
+    pd_store_t *store;               //  shared store (not owned)
+    pd_worker_t *worker;             //  where events are published (not owned)
+    const pd_principal_t *principal; //  the header's, or s_public (not owned)
+    int64_t now;                     //  wall clock at the request's start, ms
+    pd_schema_error_t fail;          //  set by pd_ctx_fail: status, field, detail
+    char actor[S_ACTOR_SIZE];        //  pd_ctx_actor's text, made on demand
+    s_emitted_t *emitted;            //  events not yet committed, in emit order
+    size_t emitted_count;
+    size_t emitted_max;
+};
+
+//  The principal of a request whose header names none
+static const pd_principal_t s_public = {UINT64_C (1) << PD_FIELD_principal_kind, (char *)"public",
+                                        NULL, NULL};
+
+//  ------------------------------------------------------------------------
+//  The actor thread's state
+
+typedef struct {
+    const pd_actor_def_t *def; //  the actor's definition (static, not owned)
+    pd_store_t *store;         //  shared store (not owned)
+    pd_worker_t *worker;       //  connection to the broker, serving def->service
+    void *state;               //  the actor's own state, from def->state_new
+} self_t;
+
+//  What pd_actor_new hands to the thread (copied by the thread at once)
+typedef struct {
+    const pd_actor_def_t *def;
+    pd_actor_config_t config;
+} s_args_t;
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->state && self->def->state_destroy)
+        self->def->state_destroy (&self->state);
+    pd_worker_destroy (&self->worker);
+    free (self);
+    *self_p = NULL;
+}
+
+static self_t *
+s_self_new (const s_args_t *args)
+{
+    self_t *self = calloc (1, sizeof (self_t));
+    if (!self)
+        return NULL;
+    self->def = args->def;
+    self->store = args->config.store;
+
+    pd_worker_config_t worker_config = {0};
+    worker_config.heartbeat_ms = args->config.heartbeat_ms;
+    worker_config.credit = args->config.credit;
+    self->worker = pd_worker_new (args->config.broker, self->def->service, &worker_config);
+    if (!self->worker) {
+        zsys_error ("actor: %s cannot reach the broker", self->def->service);
+        s_self_destroy (&self);
+        return NULL;
+    }
+    self->state = self->def->state_new ? self->def->state_new (self->store) : NULL;
+    if (self->def->state_new && !self->state) {
+        zsys_error ("actor: %s state set-up failed", self->def->service);
+        s_self_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+//  ------------------------------------------------------------------------
+//  Text of error bodies: PD_FMT_TEXT is UTF-8 without control characters
+//  (C0 except tab, DEL, C1). A handler's detail may quote anything and be
+//  cut anywhere by the buffer, so replace control characters and invalid
+//  bytes with '?' and drop a sequence cut at the end.
+
+//  Length of the UTF-8 sequence at s (RFC 3629: no overlong forms, no
+//  surrogates, nothing above U+10FFFF): 1..4, 0 if invalid, SIZE_MAX if
+//  the text ends inside it
+static size_t
+s_utf8_length (const unsigned char *s)
+{
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF; //  range of the second byte
+    if (s[0] < 0x80)
+        return 1;
+    else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        length = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        length = 3;
+        low = s[0] == 0xE0 ? 0xA0 : 0x80;
+        high = s[0] == 0xED ? 0x9F : 0xBF;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        length = 4;
+        low = s[0] == 0xF0 ? 0x90 : 0x80;
+        high = s[0] == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 0;
+    for (size_t i = 1; i < length; i++) {
+        if (!s[i])
+            return SIZE_MAX;
+        if (i == 1 ? s[i] < low || s[i] > high : (s[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    return length;
+}
+
+static void
+s_text_clean (char *text)
+{
+    unsigned char *s = (unsigned char *)text;
+    while (*s) {
+        if (*s < 0x80) {
+            if ((*s < 0x20 && *s != '\t') || *s == 0x7F)
+                *s = '?';
+            s++;
+            continue;
+        }
+        size_t length = s_utf8_length (s);
+        if (length == SIZE_MAX) {
+            *s = 0;
+            break;
+        }
+        if (length == 0) {
+            *s++ = '?';
+            continue;
+        }
+        if (length == 2 && s[0] == 0xC2 && s[1] < 0xA0)
+            s[0] = s[1] = '?'; //  a C1 control character
+        s += length;
+    }
+}
+
+//  ------------------------------------------------------------------------
+//  Replies
+
+//  Answer with an error body {code, detail, field}. The detail is the one
+//  pd_ctx_fail or the decoder gave, else the status title.
+static void
+s_reply_error (self_t *self, pd_request_t **request_p, int status, const char *field,
+               const char *detail)
+{
+    pd_error_t error = {0};
+    error.code = (char *)pd_status_code (status);
+    error.detail = (char *)(detail && *detail ? detail : pd_status_title (status));
+    error.field = field && *field ? (char *)field : NULL;
+    uint8_t *body = NULL;
+    size_t size = 0;
+    if (pd_schema_encode (&pd_error_schema, &error, &body, &size) != PD_OK)
+        zsys_error ("actor: %s cannot encode an error body rc=%s", self->def->service,
+                    pd_status_code (status));
+    if (pd_worker_reply (self->worker, request_p, status, body, size) != PD_OK)
+        zsys_warning ("actor: %s reply not sent rc=%s", self->def->service,
+                      pd_status_code (status));
+    free (body);
+}
+
+static void
+s_reply_ok (self_t *self, pd_request_t **request_p, const pd_schema_t *schema, const void *record)
+{
+    //  A reply its receiver would refuse is the handler's bug: say where
+    uint8_t *body = NULL;
+    size_t size = 0;
+    pd_schema_error_t error = {0};
+    int rc = pd_schema_validate (schema, record, &error);
+    if (rc == PD_OK)
+        rc = pd_schema_encode (schema, record, &body, &size);
+    if (rc != PD_OK) {
+        zsys_error ("actor: %s invalid %s reply field=%s rc=%s", self->def->service, schema->name,
+                    error.field, pd_status_code (rc));
+        s_reply_error (self, request_p, PD_E_INTERNAL, NULL, NULL);
+        return;
+    }
+    if (pd_worker_reply (self->worker, request_p, PD_OK, body, size) != PD_OK)
+        zsys_warning ("actor: %s reply not sent", self->def->service);
+    free (body);
+}
+
+//  ------------------------------------------------------------------------
+//  One request
+
+static pd_handler_fn *
+s_handler (const pd_actor_def_t *def, const char *type)
+{
+    for (const pd_handler_t *handler = def->handlers; handler && handler->type; handler++)
+        if (strcmp (handler->type, type) == 0)
+            return handler->handle;
+    return NULL;
+}
+
+static void
+s_ctx_reset (pd_ctx_t *ctx)
+{
+    for (size_t i = 0; i < ctx->emitted_count; i++) {
+        free (ctx->emitted[i].stream);
+        free (ctx->emitted[i].data);
+    }
+    free (ctx->emitted);
+    memset (ctx, 0, sizeof (*ctx));
+}
+
+//  A status a handler may return: PD_OK or a known PD_E_*, else internal
+static int
+s_status_normal (int status)
+{
+    return status > 0 ? PD_E_INTERNAL : pd_status_from_wire (pd_status_to_wire (status));
+}
+
+static void
+s_serve (self_t *self, pd_request_t *request)
+{
+    //  An empty body is an empty map, so that a message without fields can
+    //  be sent without one, and a missing field is reported as missing
+    static const uint8_t s_empty_map[] = {0x80};
+
+    pd_header_t header = {0};
+    pd_schema_error_t error = {0};
+    void *req_record = NULL;
+    void *reply_record = NULL;
+    const pd_message_t *message = NULL;
+    pd_ctx_t ctx = {0};
+
+    int rc = pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header,
+                               &error);
+    if (rc != PD_OK) {
+        char field[sizeof (error.field)]; //  fits the error record's field
+        snprintf (field, sizeof (field), "header%s%.*s", error.field[0] ? "." : "",
+                  (int)(sizeof (field) - sizeof ("header.")), error.field);
+        s_reply_error (self, &request, PD_E_PROTOCOL, field,
+                       error.detail[0] ? error.detail : "invalid request header");
+        goto cleanup;
+    }
+    message = pd_message_find (header.type);
+    pd_handler_fn *handle = s_handler (self->def, header.type);
+    if (!message || !handle || strcmp (message->service, self->def->service) != 0) {
+        s_reply_error (self, &request, PD_E_UNKNOWN_TYPE, "type", "unknown message type");
+        goto cleanup;
+    }
+    req_record = calloc (1, message->request->size);
+    reply_record = calloc (1, message->reply->size);
+    if (!req_record || !reply_record) {
+        s_reply_error (self, &request, PD_E_INTERNAL, NULL, NULL);
+        goto cleanup;
+    }
+    const uint8_t *body = request->body_size ? request->body : s_empty_map;
+    size_t body_size = request->body_size ? request->body_size : sizeof (s_empty_map);
+    rc = pd_schema_decode (message->request, body, body_size, req_record, &error);
+    if (rc != PD_OK) {
+        s_reply_error (self, &request, error.status ? error.status : rc, error.field, error.detail);
+        goto cleanup;
+    }
+
+    ctx.store = self->store;
+    ctx.worker = self->worker;
+    ctx.principal = header.principal ? header.principal : &s_public;
+    ctx.now = zclock_time ();
+    rc = s_status_normal (handle (self->state, &ctx, req_record, reply_record));
+    if (rc == PD_OK)
+        s_reply_ok (self, &request, message->reply, reply_record);
+    else if (ctx.fail.status == rc)
+        s_reply_error (self, &request, rc, ctx.fail.field, ctx.fail.detail);
+    else
+        s_reply_error (self, &request, rc, NULL, NULL);
+
+cleanup:
+    pd_request_destroy (&request);
+    s_ctx_reset (&ctx);
+    if (message) {
+        if (req_record)
+            pd_schema_clear (message->request, req_record);
+        if (reply_record)
+            pd_schema_clear (message->reply, reply_record);
+    }
+    free (req_record);
+    free (reply_record);
+    pd_schema_clear (&pd_header_schema, &header);
+}
+
+//  ------------------------------------------------------------------------
+//  The thread
+
+static void
+s_actor_task (zsock_t *pipe, void *arg)
+{
+    s_args_t args = *(s_args_t *)arg;
+    //  Two signals: zactor_new takes the first; pd_actor_new reads the
+    //  second, which says whether set-up succeeded.
+    zsock_signal (pipe, 0);
+    self_t *self = s_self_new (&args);
+    zsock_signal (pipe, self ? 0 : (byte)-1);
+    if (!self)
+        return;
+
+    bool terminated = false;
+    while (!terminated) {
+        pd_request_t *request = NULL;
+        int rc = pd_worker_wait (self->worker, pipe, &request);
+        if (rc == PD_OK)
+            s_serve (self, request);
+        else if (rc == PD_WORKER_PIPE) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                terminated = true;
+            else
+                zsys_warning ("actor: %s ignores command %s", self->def->service, command);
+            zstr_free (&command);
+        } else {
+            //  ZeroMQ is shutting down: nothing more can be served
+            zsys_error ("actor: %s stops rc=%s", self->def->service, pd_status_code (rc));
+            terminated = true;
+        }
+    }
+    s_self_destroy (&self);
+}
+
+zactor_t *
+pd_actor_new (const pd_actor_def_t *def, const pd_actor_config_t *config)
+{
+    assert (def && def->service && def->handlers);
+    assert (config && config->broker);
+    s_args_t args = {def, *config};
+    zactor_t *actor = zactor_new (s_actor_task, &args);
+    if (actor && zsock_wait (actor) != 0)
+        zactor_destroy (&actor);
+    return actor;
+}
+
+//  ------------------------------------------------------------------------
+//  What a handler may use
+
+pd_store_t *
+pd_ctx_store (pd_ctx_t *ctx)
+{
+    return ctx->store;
+}
+
+const pd_principal_t *
+pd_ctx_principal (pd_ctx_t *ctx)
+{
+    return ctx->principal;
+}
+
+int64_t
+pd_ctx_now (pd_ctx_t *ctx)
+{
+    return ctx->now;
+}
+
+int
+pd_ctx_fail (pd_ctx_t *ctx, int status, const char *field, const char *fmt, ...)
+{
+    ctx->fail.status = status;
+    snprintf (ctx->fail.field, sizeof (ctx->fail.field), "%s", field ? field : "");
+    s_text_clean (ctx->fail.field);
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (ctx->fail.detail, sizeof (ctx->fail.detail), fmt, args);
+    va_end (args);
+    s_text_clean (ctx->fail.detail);
+    return status;
+}
+
+//  The largest event a stream can hold: what a stream.read item carries
+static size_t
+s_event_max (void)
+{
+    const pd_field_t *field = pd_schema_field (&pd_stream_item_schema, "event", NULL);
+    return field && field->max > 0 ? (size_t)field->max : PD_SCHEMA_MAX_INPUT;
+}
+
+int
+pd_ctx_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *stream, const pd_event_t *event)
+{
+    assert (ctx && batch && stream && event);
+    //  A bad event is the handler's bug, not the caller's: internal error
+    pd_schema_error_t error = {0};
+    if (pd_schema_validate (&pd_event_schema, event, &error) != PD_OK) {
+        zsys_error ("actor: invalid event stream=%s field=%s rc=%s", stream, error.field,
+                    pd_status_code (error.status));
+        return PD_E_INTERNAL;
+    }
+    if (ctx->emitted_count == ctx->emitted_max) {
+        size_t max = ctx->emitted_max ? 2 * ctx->emitted_max : 4;
+        s_emitted_t *emitted = realloc (ctx->emitted, max * sizeof (s_emitted_t));
+        if (!emitted)
+            return PD_E_INTERNAL;
+        ctx->emitted = emitted;
+        ctx->emitted_max = max;
+    }
+    s_emitted_t entry = {batch, 0, NULL, NULL, 0};
+    int rc = pd_schema_encode (&pd_event_schema, event, &entry.data, &entry.size);
+    if (rc != PD_OK)
+        return PD_E_INTERNAL;
+    if (entry.size > s_event_max ()) {
+        zsys_error ("actor: event too large stream=%s size=%zu", stream, entry.size);
+        free (entry.data);
+        return PD_E_INTERNAL;
+    }
+    entry.stream = strdup (stream);
+    if (!entry.stream) {
+        free (entry.data);
+        return PD_E_INTERNAL;
+    }
+    rc = pd_store_batch_append (batch, PD_ACTOR_EVENT_TABLE, stream, entry.data, entry.size);
+    if (rc != PD_OK) {
+        free (entry.stream);
+        free (entry.data);
+        return rc;
+    }
+    for (size_t i = 0; i < ctx->emitted_count; i++)
+        if (ctx->emitted[i].batch == batch)
+            entry.append_index++;
+    ctx->emitted[ctx->emitted_count++] = entry;
+    return PD_OK;
+}
+
+int
+pd_ctx_commit (pd_ctx_t *ctx, pd_store_batch_t *batch)
+{
+    assert (ctx && batch);
+    int rc = pd_store_commit (ctx->store, batch);
+    //  Publish this batch's events if it committed, forget them either way;
+    //  keep the others, in order
+    size_t kept = 0;
+    for (size_t i = 0; i < ctx->emitted_count; i++) {
+        s_emitted_t *entry = &ctx->emitted[i];
+        if (entry->batch != batch) {
+            ctx->emitted[kept++] = *entry;
+            continue;
+        }
+        if (rc == PD_OK) {
+            uint64_t seq = pd_store_batch_seq (batch, entry->append_index);
+            //  Not published is not lost: followers read it from history
+            if (seq == 0 || pd_worker_publish (ctx->worker, entry->stream, seq, entry->data,
+                                               entry->size) != PD_OK)
+                zsys_warning ("actor: event not published stream=%s seq=%" PRIu64, entry->stream,
+                              seq);
+        }
+        free (entry->stream);
+        free (entry->data);
+    }
+    ctx->emitted_count = kept;
+    return rc;
+}
+
+const char *
+pd_ctx_actor (pd_ctx_t *ctx)
+{
+    const pd_principal_t *principal = ctx->principal;
+    const char *id = NULL;
+    if (streq (principal->kind, "admin"))
+        id = principal->key_id;
+    else if (streq (principal->kind, "partner"))
+        id = principal->partner_id;
+    if (id && *id)
+        snprintf (ctx->actor, sizeof (ctx->actor), "%s:%s", principal->kind, id);
+    else
+        snprintf (ctx->actor, sizeof (ctx->actor), "%s", principal->kind);
+    return ctx->actor;
+}

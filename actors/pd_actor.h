@@ -42,10 +42,15 @@ extern "C" {
 
 typedef struct _pd_ctx_t pd_ctx_t;
 
+//  The store table that holds the event streams (PD_STORE_TABLES)
+#define PD_ACTOR_EVENT_TABLE "events"
+
 //  Handle one request. `request` is the decoded request record and `reply`
 //  a zeroed reply record, of the types the catalogue gives the message type.
 //  Return PD_OK (reply is sent) or an error status (reply discarded; the
-//  error detail set with pd_ctx_fail, if any, is sent).
+//  error detail set with pd_ctx_fail, if any, is sent). A reply that fails
+//  its schema's validation, or a status outside pd_status.h, is answered
+//  PD_E_INTERNAL (and logged): it is the handler's bug.
 typedef int (pd_handler_fn) (void *state, pd_ctx_t *ctx, const void *request, void *reply);
 
 typedef struct {
@@ -89,7 +94,12 @@ int pd_ctx_fail (pd_ctx_t *ctx, int status, const char *field, const char *fmt, 
     __attribute__ ((format (printf, 4, 5)));
 
 //  Append an event to `stream` in `batch` (stored with it, atomically) and
-//  remember it, to be published live once pd_ctx_commit succeeds.
+//  remember it, to be published live once pd_ctx_commit succeeds. An event
+//  that fails validation, or is larger than a stream item may be, is the
+//  handler's bug: PD_E_INTERNAL (logged). The runtime knows emitted events
+//  by their batch's address, so: append events only through this call,
+//  commit with pd_ctx_commit, and do not destroy a batch you emitted into
+//  before committing it if the same request then makes another batch.
 int pd_ctx_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *stream,
                  const pd_event_t *event);
 

@@ -1,1 +1,171 @@
-/* placeholder: being written */
+/*  pd_auth_actor - who is calling (see pd_auth_actor.h)
+
+    auth.resolve: a key is refused (PD_E_UNAUTHORIZED, one answer for every
+    cause so that callers learn nothing) when its shape or checksum is wrong,
+    when no key has its id, or when its hash does not match. A partner key
+    whose partner is not active is refused PD_E_FORBIDDEN.
+*/
+#include "pd_auth_actor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "pd_token.h"
+
+#define S_APIKEYS  "apikeys"
+#define S_PARTNERS "partners"
+
+//  Read and decode one record; PD_E_NOT_FOUND if absent
+static int
+s_load (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
+        void *record)
+{
+    pd_store_value_t value = {0};
+    int rc = pd_store_get (store, table, key, strlen (key), &value);
+    if (rc == PD_OK) {
+        rc = pd_schema_decode (schema, value.data, value.size, record, NULL);
+        if (rc != PD_OK)
+            rc = PD_E_INTERNAL;     //  a stored record that does not decode
+    }
+    pd_store_value_clear (&value);
+    return rc;
+}
+
+static int
+s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_auth_resolve_t *req = request;
+    pd_principal_t *principal = reply;
+    pd_store_t *store = pd_ctx_store (ctx);
+
+    char id[PD_TOKEN_PUBLIC_LEN + 1];
+    if (pd_token_parse (req->api_key, NULL, id) != PD_OK)
+        return pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
+
+    pd_apikey_t key = {0};
+    int rc = s_load (store, S_APIKEYS, id, &pd_apikey_schema, &key);
+    if (rc == PD_E_NOT_FOUND || (rc == PD_OK && !pd_token_verify (req->api_key, key.hash.data,
+                                                                   key.hash.size)))
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
+    if (rc != PD_OK)
+        goto cleanup;
+
+    if (strcmp (key.kind, "partner") == 0) {
+        pd_partner_t partner = {0};
+        rc = key.partner_id ? s_load (store, S_PARTNERS, key.partner_id, &pd_partner_schema,
+                                      &partner)
+                            : PD_E_NOT_FOUND;
+        if (rc == PD_E_NOT_FOUND)
+            rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
+        else if (rc == PD_OK && strcmp (partner.status, "active") != 0)
+            rc = pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partner is %s", partner.status);
+        pd_schema_clear (&pd_partner_schema, &partner);
+        if (rc != PD_OK)
+            goto cleanup;
+    }
+    if (pd_schema_set_str (&principal->kind, key.kind) != PD_OK
+        || pd_schema_set_str (&principal->key_id, key.id) != PD_OK
+        || pd_schema_set_str (&principal->partner_id, key.partner_id) != PD_OK)
+        rc = PD_E_INTERNAL;
+cleanup:
+    pd_schema_clear (&pd_apikey_schema, &key);
+    return rc;
+}
+
+static bool
+s_has_admin_key (pd_store_t *store)
+{
+    //  Admin keys have their own id type, so a prefix scan finds them
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    const char *prefix = PD_TOKEN_ADMIN_KEY "_";
+    int rc = pd_store_scan (store, S_APIKEYS, prefix, strlen (prefix), NULL, 0, 1, &items,
+                            &count);
+    pd_store_items_destroy (&items, count);
+    return rc == PD_OK && count > 0;
+}
+
+static int
+s_write_key_file (const char *path, const char *text)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? PD_E_EXISTS : PD_E_INTERNAL;
+    size_t length = strlen (text);
+    bool ok = write (fd, text, length) == (ssize_t) length && write (fd, "\n", 1) == 1
+              && fsync (fd) == 0;
+    ok = (close (fd) == 0) && ok;
+    if (!ok)
+        unlink (path);
+    return ok ? PD_OK : PD_E_INTERNAL;
+}
+
+int
+pd_auth_actor_bootstrap (pd_store_t *store, const char *key_path, bool *created)
+{
+    *created = false;
+    if (s_has_admin_key (store))
+        return PD_OK;
+
+    pd_token_t token;
+    int rc = pd_token_generate (PD_TOKEN_ADMIN_KEY, &token);
+    if (rc != PD_OK)
+        return rc;
+    //  The file first: a key stored but never shown would lock admins out
+    rc = s_write_key_file (key_path, token.text);
+    if (rc != PD_OK)
+        goto cleanup;
+
+    pd_apikey_t key = {0};
+    key.id = token.id;
+    key.hash.data = token.hash;
+    key.hash.size = sizeof (token.hash);
+    key.kind = "admin";
+    key.created_at = (int64_t) zclock_time ();
+    PD_MARK (&key, apikey, created_at);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    rc = pd_schema_encode (&pd_apikey_schema, &key, &data, &size);
+    if (rc == PD_OK) {
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch ? pd_store_batch_put (batch, S_APIKEYS, token.id, strlen (token.id), data,
+                                         size, PD_STORE_ABSENT)
+                   : PD_E_INTERNAL;
+        if (rc == PD_OK)
+            rc = pd_store_commit (store, batch);
+        pd_store_batch_destroy (&batch);
+    }
+    free (data);
+    if (rc == PD_OK)
+        *created = true;
+    else
+        unlink (key_path);
+cleanup:
+    OPENSSL_cleanse (&token, sizeof (token));
+    return rc;
+}
+
+static void *
+s_state_new (pd_store_t *store)
+{
+    //  Stateless: everything it knows is in the store
+    static int s_nothing;
+    return &s_nothing;
+}
+
+static void
+s_state_destroy (void **state_p)
+{
+    *state_p = NULL;
+}
+
+static const pd_handler_t s_handlers[] = {
+    {"auth.resolve", s_auth_resolve},
+    {NULL, NULL},
+};
+
+const pd_actor_def_t pd_auth_actor = {"auth", s_handlers, s_state_new, s_state_destroy};

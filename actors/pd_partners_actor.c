@@ -1,1 +1,439 @@
-/* placeholder: being written */
+/*  pd_partners_actor - partner administration (seed: Admin Endpoints)
+
+    Service "partners". Platform admins create, list, read, update partners
+    and regenerate their API keys; a partner reads itself (partner.me).
+
+    Records: table "partners" (id -> partner), unique index
+    "partners_by_name" (lower-cased name -> id), table "apikeys" (key id ->
+    apikey). A partner's key is shown once, in the reply of create and
+    regenerate_key; only its hash is stored, and regenerating deletes the
+    old key in the same transaction, so it is refused at once. Every change
+    appends an audit event in the same transaction.
+
+    Updates are read-modify-write with the record's version as the guard:
+    a client that sends `version` gets PD_E_CONFLICT if the partner changed
+    since; without it, a lost race is retried a few times.
+*/
+#include "pd_partners_actor.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "pd_token.h"
+
+#define S_PARTNERS       "partners"
+#define S_PARTNERS_NAME  "partners_by_name"
+#define S_APIKEYS        "apikeys"
+#define S_ID_TYPE        "prt"
+#define S_ID_LENGTH      16
+#define S_ID_SIZE        32
+#define S_RETRIES        3          //  read-modify-write attempts on a lost race
+
+//  ------------------------------------------------------------------------
+//  Helpers
+
+static bool
+s_is_admin (pd_ctx_t *ctx)
+{
+    return strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
+}
+
+static int
+s_admins_only (pd_ctx_t *ctx)
+{
+    return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "platform admins only");
+}
+
+//  Load a partner with its version. PD_E_NOT_FOUND if absent.
+static int
+s_load (pd_store_t *store, const char *id, pd_partner_t *partner)
+{
+    pd_store_value_t value = {0};
+    int rc = pd_store_get (store, S_PARTNERS, id, strlen (id), &value);
+    if (rc == PD_OK) {
+        if (pd_schema_decode (&pd_partner_schema, value.data, value.size, partner, NULL) != PD_OK)
+            rc = PD_E_INTERNAL;
+        else {
+            partner->version = (int64_t) value.version;
+            PD_MARK (partner, partner, version);
+        }
+    }
+    pd_store_value_clear (&value);
+    return rc;
+}
+
+//  The stored form: no key, no version (the store keeps the version)
+static int
+s_put (pd_store_batch_t *batch, const pd_partner_t *partner, uint64_t expect)
+{
+    pd_partner_t stored = *partner;     //  shallow: shares the strings
+    stored.api_key = NULL;
+    stored.present &= ~(UINT64_C (1) << PD_FIELD_partner_version);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = pd_schema_encode (&pd_partner_schema, &stored, &data, &size);
+    if (rc == PD_OK)
+        rc = pd_store_batch_put (batch, S_PARTNERS, partner->id, strlen (partner->id), data,
+                                 size, expect);
+    free (data);
+    return rc;
+}
+
+//  Names are unique regardless of case
+static void
+s_name_key (const char *name, char *key, size_t size)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++)
+        key[i] = (char) tolower ((unsigned char) name[i]);
+    key[i] = 0;
+}
+
+#define S_NAME_KEY_SIZE 256     //  > the schema's 200-byte name limit
+
+static int
+s_put_key (pd_store_batch_t *batch, const pd_token_t *token, const char *partner_id, int64_t now)
+{
+    pd_apikey_t key = {0};
+    key.id = (char *) token->id;
+    key.hash.data = (uint8_t *) token->hash;
+    key.hash.size = sizeof (token->hash);
+    key.kind = "partner";
+    key.partner_id = (char *) partner_id;
+    key.created_at = now;
+    PD_MARK (&key, apikey, created_at);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = pd_schema_encode (&pd_apikey_schema, &key, &data, &size);
+    if (rc == PD_OK)
+        rc = pd_store_batch_put (batch, S_APIKEYS, token->id, strlen (token->id), data, size,
+                                 PD_STORE_ABSENT);
+    free (data);
+    return rc;
+}
+
+static int
+s_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type, const pd_partner_t *partner)
+{
+    pd_event_t event = {0};
+    event.type = (char *) type;
+    event.at = pd_ctx_now (ctx);
+    PD_MARK (&event, event, at);
+    event.partner_id = partner->id;
+    event.subject = partner->id;
+    event.actor = (char *) pd_ctx_actor (ctx);
+    event.detail = partner->name;
+    return pd_ctx_emit (ctx, batch, PD_STREAM_AUDIT, &event);
+}
+
+//  Copy the admin-settable fields present in a request (partner_create or
+//  partner_update) onto a partner. Derived from the schema's field list, so
+//  a field added to PD_FIELDS_partner_input is copied without code here.
+#define S_COPY_STR(R, name, flags, min, max, fmt, choices)                     \
+    if (src->name && pd_schema_set_str (&dst->name, src->name) != PD_OK)        \
+        return PD_E_INTERNAL;
+#define S_COPY_INT(R, name, flags, min, max)                                   \
+    if (PD_HAS (src, R, name)) {                                               \
+        dst->name = src->name;                                                 \
+        PD_MARK (dst, partner, name);                                          \
+    }
+#define S_COPY_BOOL(R, name, flags) S_COPY_INT (R, name, flags, 0, 1)
+#define S_COPY_OBJ(R, name, flags, sub)                                        \
+    if (src->name) {                                                           \
+        struct pd_##sub##_s *copy = calloc (1, sizeof (*copy));                \
+        if (!copy || pd_schema_copy (&pd_##sub##_schema, copy, src->name) != PD_OK) { \
+            free (copy);                                                       \
+            return PD_E_INTERNAL;                                              \
+        }                                                                      \
+        if (dst->name)                                                         \
+            pd_schema_clear (&pd_##sub##_schema, dst->name);                   \
+        free (dst->name);                                                      \
+        dst->name = copy;                                                      \
+    }
+#define S_COPY_BIN(R, name, flags, min, max)   // (none in partner_input)
+#define S_COPY_LIST(R, name, flags, sub, max)  // (none in partner_input)
+
+static int
+s_apply_create (pd_partner_t *dst, const pd_partner_create_t *src)
+{
+    PD_FIELDS_partner_input (partner_create, S_COPY_STR, S_COPY_INT, S_COPY_BOOL, S_COPY_BIN,
+                             S_COPY_OBJ, S_COPY_LIST, 0)
+    return PD_OK;
+}
+
+static int
+s_apply_update (pd_partner_t *dst, const pd_partner_update_t *src)
+{
+    PD_FIELDS_partner_input (partner_update, S_COPY_STR, S_COPY_INT, S_COPY_BOOL, S_COPY_BIN,
+                             S_COPY_OBJ, S_COPY_LIST, 0)
+    return PD_OK;
+}
+
+//  ------------------------------------------------------------------------
+//  Handlers
+
+static int
+s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_create_t *req = request;
+    pd_partner_t *partner = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+
+    //  Defaults first; what the request has overrides them
+    partner->revenue_share_percent = PD_PARTNER_DEFAULT_REVENUE_SHARE;
+    PD_MARK (partner, partner, revenue_share_percent);
+    if (pd_schema_set_str (&partner->status, "active") != PD_OK
+        || s_apply_create (partner, req) != PD_OK)
+        return PD_E_INTERNAL;
+
+    char id[S_ID_SIZE];
+    pd_token_t token;
+    if (pd_token_random_id (S_ID_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK
+        || pd_token_generate (PD_TOKEN_PARTNER_KEY, &token) != PD_OK)
+        return PD_E_INTERNAL;
+    int64_t now = pd_ctx_now (ctx);
+    partner->created_at = partner->updated_at = now;
+    PD_MARK (partner, partner, created_at);
+    PD_MARK (partner, partner, updated_at);
+    if (pd_schema_set_str (&partner->id, id) != PD_OK
+        || pd_schema_set_str (&partner->api_key_prefix, token.id) != PD_OK)
+        return PD_E_INTERNAL;
+
+    char name_key[S_NAME_KEY_SIZE];
+    s_name_key (partner->name, name_key, sizeof (name_key));
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    int rc = batch ? PD_OK : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = s_put (batch, partner, PD_STORE_ABSENT);
+    if (rc == PD_OK)
+        rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, name_key, strlen (name_key), id,
+                                       strlen (id));
+    if (rc == PD_OK)
+        rc = s_put_key (batch, &token, id, now);
+    if (rc == PD_OK)
+        rc = s_audit (ctx, batch, "partner.created", partner);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    if (rc == PD_OK) {
+        partner->version = (int64_t) pd_store_batch_version (batch, 0);
+        PD_MARK (partner, partner, version);
+        rc = pd_schema_set_str (&partner->api_key, token.text);
+    }
+    else if (rc == PD_E_EXISTS)
+        //  ids and key ids are 95 and 47 random bits: the name it is
+        rc = pd_ctx_fail (ctx, PD_E_EXISTS, "name", "a partner with this name exists");
+    pd_store_batch_destroy (&batch);
+    OPENSSL_cleanse (&token, sizeof (token));
+    return rc;
+}
+
+static int
+s_partner_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_ref_t *req = request;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = s_load (pd_ctx_store (ctx), req->id, reply);
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, "id", "no partner %s", req->id);
+    return rc;
+}
+
+static int
+s_partner_me (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_principal_t *principal = pd_ctx_principal (ctx);
+    if (strcmp (principal->kind, "partner") != 0 || !principal->partner_id)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners only");
+    int rc = s_load (pd_ctx_store (ctx), principal->partner_id, reply);
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, NULL, "partner not found");
+    return rc;
+}
+
+//  A page of partners in id order, filtered by status, after the cursor
+static int
+s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_list_t *req = request;
+    pd_partner_page_t *page = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    size_t limit = PD_HAS (req, partner_list, limit) ? (size_t) req->limit
+                                                     : PD_PAGE_LIMIT_DEFAULT;
+    pd_partner_t *items = calloc (limit, sizeof (pd_partner_t));
+    if (!items)
+        return PD_E_INTERNAL;
+    page->items.items = items;
+
+    char after[S_ID_SIZE * 2] = "";
+    if (req->cursor)
+        snprintf (after, sizeof (after), "%s", req->cursor);
+    bool more = false, exhausted = false;
+    int rc = PD_OK;
+    while (rc == PD_OK && !more && !exhausted) {
+        pd_store_item_t *found = NULL;
+        size_t count = 0;
+        size_t chunk = limit + 1;
+        rc = pd_store_scan (pd_ctx_store (ctx), S_PARTNERS, NULL, 0, after, strlen (after),
+                            chunk, &found, &count);
+        exhausted = count < chunk;
+        for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
+            pd_partner_t partner = {0};
+            if (pd_schema_decode (&pd_partner_schema, found[i].data, found[i].size, &partner,
+                                  NULL) != PD_OK) {
+                rc = PD_E_INTERNAL;
+                break;
+            }
+            snprintf (after, sizeof (after), "%.*s", (int) found[i].key_size,
+                      (const char *) found[i].key);
+            if (req->status && strcmp (req->status, partner.status) != 0)
+                pd_schema_clear (&pd_partner_schema, &partner);
+            else if (page->items.size == limit) {
+                more = true;
+                pd_schema_clear (&pd_partner_schema, &partner);
+            }
+            else {
+                partner.version = (int64_t) found[i].version;
+                PD_MARK (&partner, partner, version);
+                items[page->items.size++] = partner;
+            }
+        }
+        pd_store_items_destroy (&found, count);
+    }
+    if (rc == PD_OK && more && page->items.size > 0)
+        rc = pd_schema_set_str (&page->next_cursor, items[page->items.size - 1].id);
+    return rc;
+}
+
+static int
+s_partner_update (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_update_t *req = request;
+    pd_partner_t *partner = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = PD_E_CONFLICT;
+    for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
+        pd_schema_clear (&pd_partner_schema, partner);
+        rc = s_load (pd_ctx_store (ctx), req->id, partner);
+        if (rc == PD_E_NOT_FOUND)
+            return pd_ctx_fail (ctx, rc, "id", "no partner %s", req->id);
+        if (rc != PD_OK)
+            return rc;
+        uint64_t version = (uint64_t) partner->version;
+        if (PD_HAS (req, partner_update, version) && (uint64_t) req->version != version)
+            return pd_ctx_fail (ctx, PD_E_CONFLICT, "version",
+                                "partner changed: version is %" PRIu64, version);
+        char old_name[S_NAME_KEY_SIZE], new_name[S_NAME_KEY_SIZE];
+        s_name_key (partner->name, old_name, sizeof (old_name));
+        if (s_apply_update (partner, req) != PD_OK)
+            return PD_E_INTERNAL;
+        s_name_key (partner->name, new_name, sizeof (new_name));
+        partner->updated_at = pd_ctx_now (ctx);
+
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch ? s_put (batch, partner, version) : PD_E_INTERNAL;
+        if (rc == PD_OK && strcmp (old_name, new_name) != 0) {
+            rc = pd_store_batch_index_remove (batch, S_PARTNERS_NAME, old_name,
+                                              strlen (old_name));
+            if (rc == PD_OK)
+                rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, new_name,
+                                               strlen (new_name), partner->id,
+                                               strlen (partner->id));
+        }
+        if (rc == PD_OK)
+            rc = s_audit (ctx, batch, "partner.updated", partner);
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        if (rc == PD_OK)
+            partner->version = (int64_t) pd_store_batch_version (batch, 0);
+        pd_store_batch_destroy (&batch);
+        if (rc == PD_E_CONFLICT && PD_HAS (req, partner_update, version))
+            return pd_ctx_fail (ctx, rc, "version", "partner changed concurrently");
+    }
+    if (rc == PD_E_EXISTS)
+        return pd_ctx_fail (ctx, rc, "name", "a partner with this name exists");
+    return rc;
+}
+
+static int
+s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_ref_t *req = request;
+    pd_partner_t *partner = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = PD_E_CONFLICT;
+    pd_token_t token;
+    for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
+        pd_schema_clear (&pd_partner_schema, partner);
+        rc = s_load (pd_ctx_store (ctx), req->id, partner);
+        if (rc == PD_E_NOT_FOUND)
+            return pd_ctx_fail (ctx, rc, "id", "no partner %s", req->id);
+        if (rc != PD_OK)
+            return rc;
+        if (pd_token_generate (PD_TOKEN_PARTNER_KEY, &token) != PD_OK)
+            return PD_E_INTERNAL;
+        uint64_t version = (uint64_t) partner->version;
+        char *old_key = partner->api_key_prefix;
+        partner->api_key_prefix = NULL;
+        int64_t now = pd_ctx_now (ctx);
+        partner->updated_at = now;
+
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch && pd_schema_set_str (&partner->api_key_prefix, token.id) == PD_OK
+                 ? s_put (batch, partner, version)
+                 : PD_E_INTERNAL;
+        //  The old key goes in the same transaction: refused from the commit on
+        if (rc == PD_OK && old_key)
+            rc = pd_store_batch_delete (batch, S_APIKEYS, old_key, strlen (old_key),
+                                        PD_STORE_ANY);
+        if (rc == PD_OK)
+            rc = s_put_key (batch, &token, partner->id, now);
+        if (rc == PD_OK)
+            rc = s_audit (ctx, batch, "partner.key_regenerated", partner);
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        if (rc == PD_OK) {
+            partner->version = (int64_t) pd_store_batch_version (batch, 0);
+            rc = pd_schema_set_str (&partner->api_key, token.text);
+        }
+        free (old_key);
+        pd_store_batch_destroy (&batch);
+        OPENSSL_cleanse (&token, sizeof (token));
+    }
+    return rc;
+}
+
+static void *
+s_state_new (pd_store_t *store)
+{
+    //  Stateless: everything it knows is in the store
+    static int s_nothing;
+    return &s_nothing;
+}
+
+static void
+s_state_destroy (void **state_p)
+{
+    *state_p = NULL;
+}
+
+static const pd_handler_t s_handlers[] = {
+    {"partner.create", s_partner_create},
+    {"partner.list", s_partner_list},
+    {"partner.get", s_partner_get},
+    {"partner.update", s_partner_update},
+    {"partner.regenerate_key", s_partner_regenerate_key},
+    {"partner.me", s_partner_me},
+    {NULL, NULL},
+};
+
+const pd_actor_def_t pd_partners_actor = {"partners", s_handlers, s_state_new, s_state_destroy};

@@ -33,6 +33,10 @@ extern "C" {
 
 typedef struct _pd_broker_t pd_broker_t;
 
+//  Services known at once (with workers or queued requests); a request
+//  naming a new service beyond this is answered PD_E_UNAVAILABLE at once.
+#define PD_BROKER_MAX_SERVICES 1024
+
 typedef struct {
     const char *endpoints;          //  services socket binds, comma-separated
                                     //  ("tcp://127.0.0.1:5555,inproc://pd-broker")
@@ -62,7 +66,9 @@ pd_broker_t *pd_broker_new (const pd_broker_config_t *config);
 //  Stop the broker (workers get DISCONNECT) and null *self_p. Idempotent.
 void pd_broker_destroy (pd_broker_t **self_p);
 
-//  Snapshot of the counters.
+//  Snapshot of the counters (asks the broker thread). Call it from the
+//  thread that made the broker. PD_OK, or PD_E_UNAVAILABLE if the broker
+//  thread is gone.
 int pd_broker_stats (pd_broker_t *self, pd_broker_stats_t *stats);
 
 #ifdef __cplusplus

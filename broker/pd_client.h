@@ -22,29 +22,37 @@ extern "C" {
 
 typedef struct _pd_client_t pd_client_t;
 
+//  pd_client_request gives the broker a deadline shorter than its own wait
+//  by timeout/PD_CLIENT_MARGIN_DIVISOR, at most PD_CLIENT_MARGIN_MS, so that
+//  the broker's verdict (PD_E_TIMEOUT or PD_E_UNAVAILABLE) arrives in time.
+#define PD_CLIENT_MARGIN_DIVISOR 10
+#define PD_CLIENT_MARGIN_MS      100
+
 //  Connect to a broker's services endpoint. NULL on failure.
 pd_client_t *pd_client_new (const char *endpoint);
 void pd_client_destroy (pd_client_t **self_p);
 
 //  Send a request without waiting. timeout_ms (1..PD_PROTO_MAX_TIMEOUT_MS)
 //  is the deadline the broker and worker apply. *request_id (may be NULL)
-//  gets the id. PD_OK, PD_E_BAD_REQUEST (bad arguments), or
-//  PD_E_UNAVAILABLE if the message could not be queued.
+//  gets the id. PD_OK, PD_E_BAD_REQUEST (bad arguments), PD_E_TOO_LARGE
+//  (header or body over PD_PROTO_MAX_MSG_SIZE), or PD_E_UNAVAILABLE if the
+//  message could not be queued within timeout_ms (ZMQ_SNDTIMEO).
 int pd_client_send (pd_client_t *self, const char *service, const void *header,
                     size_t header_size, const void *body, size_t body_size, int timeout_ms,
                     uint64_t *request_id);
 
 //  Wait up to timeout_ms for the next reply, whatever its id. PD_OK with
 //  *request_id, *status and *body (malloc'd, caller frees; may be NULL when
-//  empty) set; PD_E_TIMEOUT if none came.
+//  empty) set; PD_E_TIMEOUT if none came. Any output pointer may be NULL.
 int pd_client_recv (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **body,
                     size_t *body_size, int timeout_ms);
 
 //  Send a request and wait for its reply; replies to other (older, timed
 //  out) requests are discarded. Returns the reply's status (PD_OK or the
 //  error the broker/worker sent), or PD_E_TIMEOUT when no reply came within
-//  timeout_ms. *reply is set (malloc'd, caller frees) whenever a reply came,
-//  NULL otherwise.
+//  timeout_ms. *reply is set (malloc'd, caller frees) whenever a reply came
+//  with a non-empty body, NULL otherwise; reply/reply_size may be NULL.
+//  The broker's deadline is timeout_ms less a margin (see above).
 int pd_client_request (pd_client_t *self, const char *service, const void *header,
                        size_t header_size, const void *body, size_t body_size, int timeout_ms,
                        uint8_t **reply, size_t *reply_size);

@@ -35,9 +35,10 @@ pd_stream_t *pd_stream_new (const char *broker_endpoint, const char *stream_endp
                             const char *stream, uint64_t from);
 void pd_stream_destroy (pd_stream_t **self_p);
 
-//  Next event, waiting up to timeout_ms. PD_OK with *seq and *event
-//  (malloc'd msgpack, caller frees) set; PD_E_TIMEOUT if nothing came;
-//  other codes if the history could not be read (e.g. PD_E_UNAVAILABLE).
+//  Next event, waiting up to timeout_ms (< 0: no limit, but an interrupt
+//  returns PD_E_TIMEOUT). PD_OK with *seq and *event (malloc'd msgpack,
+//  caller frees) set; PD_E_TIMEOUT if nothing came; other codes if the
+//  history could not be read (e.g. PD_E_UNAVAILABLE); calling again retries.
 int pd_stream_next (pd_stream_t *self, uint64_t *seq, uint8_t **event, size_t *size,
                     int timeout_ms);
 

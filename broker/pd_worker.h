@@ -24,6 +24,11 @@ extern "C" {
 
 typedef struct _pd_worker_t pd_worker_t;
 
+//  Reconnection back-off: from the heartbeat interval, doubling per failed
+//  attempt, at most this (or the heartbeat, if longer), with jitter (each
+//  wait is a random time between half and all of the step).
+#define PD_WORKER_BACKOFF_MAX_MS 4000
+
 typedef struct {
     int heartbeat_ms;   //  0 = PD_PROTO_HEARTBEAT_MS
     int liveness;       //  0 = PD_PROTO_LIVENESS
@@ -39,6 +44,7 @@ typedef struct {
     uint8_t *body;          //  msgpack body, owned
     size_t body_size;
     zframe_t *route;        //  the client's route at the broker (private)
+    uint64_t epoch;         //  the worker connection it came on (private)
 } pd_request_t;
 
 void pd_request_destroy (pd_request_t **self_p);
@@ -55,17 +61,24 @@ void pd_worker_destroy (pd_worker_t **self_p);
 //  Block until a request arrives (PD_OK, *request_p set; the caller must
 //  pass it to pd_worker_reply or destroy it), or `pipe` (may be NULL) has a
 //  message to read (returns PD_WORKER_PIPE, nothing read from it).
-//  Heartbeats and reconnection happen inside.
+//  Heartbeats and reconnection happen inside. PD_E_UNAVAILABLE if ZeroMQ is
+//  shutting down (the caller should stop). Requests whose deadline passed
+//  before they were taken are answered PD_E_TIMEOUT here, not returned.
 int pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p);
 
-//  Reply to a request and destroy it. PD_OK, or PD_E_UNAVAILABLE if the
-//  reply could not be sent (the broker will fail the request at its
-//  deadline).
+//  Reply to a request and destroy it. `status` is PD_OK or a PD_E_* code;
+//  body may be NULL when body_size is 0. PD_OK; PD_E_UNAVAILABLE if the
+//  reply could not be sent (not connected, or the request came on an
+//  earlier connection; the broker fails the request itself);
+//  PD_E_TOO_LARGE if body_size is over PD_PROTO_MAX_MSG_SIZE (the client
+//  gets PD_E_INTERNAL instead).
 int pd_worker_reply (pd_worker_t *self, pd_request_t **request_p, int status, const void *body,
                      size_t body_size);
 
 //  Forward an event (already stored with sequence `seq`) to the broker's
-//  stream socket.
+//  stream socket. PD_OK (handed to ZeroMQ; delivery is best effort, readers
+//  fill gaps from history), PD_E_BAD_REQUEST (stream name), PD_E_TOO_LARGE,
+//  or PD_E_UNAVAILABLE (not connected to a broker now).
 int pd_worker_publish (pd_worker_t *self, const char *stream, uint64_t seq, const void *event,
                        size_t size);
 

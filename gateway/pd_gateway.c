@@ -1,1 +1,864 @@
-/* placeholder: being written */
+/*  pd_gateway - the HTTP front: CivetWeb turning HTTP calls into actor messages
+
+    One CivetWeb request handler, registered for "/", serves every request:
+    the built-in endpoints (/healthz, /metrics, /openapi.json) first, then
+    the route table. A routed request goes through these steps, each one
+    either succeeding or naming the status that ends the request:
+
+        match route -> read bounded body -> resolve X-API-Key (auth service)
+        -> build the request record (JSON body, query, path parameters)
+        -> one request to the broker -> reply record as JSON, or problem+json
+
+    The gateway keeps no state but its configuration, the metrics and the
+    API description, all reached through the CivetWeb context's user data;
+    each worker thread owns its broker client (the thread pointer).
+
+    CivetWeb is told not to decode URLs (decode_url=no): pd_routes decodes
+    each path segment itself, so that "%2F" inside a parameter stays
+    distinguishable from a segment separator.
+
+    Responses are written by one mg_write of head and body together.
+    CivetWeb's mg_response_header_* API sends each header line with its own
+    send(), which with TCP_NODELAY (required, ARCHITECTURE.md) costs a
+    packet per line.
+*/
+#include "pd_gateway.h"
+#include "pd_client.h"
+#include "pd_messages.h"
+#include "pd_metrics.h"
+#include "pd_openapi.h"
+#include "pd_routes.h"
+
+#include <assert.h>
+#include <civetweb.h>
+#include <ctype.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define S_WORKER_THREAD     1    //  CivetWeb's thread_type of request workers
+#define S_TRACE_BYTES       8    //  random bytes of a trace id (16 hex chars)
+#define S_HEAD_MAX          1024 //  bytes of a response head
+#define S_EXTRA_MAX         256  //  bytes of the extra header lines of a response
+#define S_INSTANCE_MAX      256  //  bytes of a problem's `instance`
+#define S_QUERY_NAME_MAX    64   //  bytes of a query parameter name
+#define S_ALLOW_MAX         64   //  bytes of an Allow header value
+#define S_RETRY_AFTER_S     1    //  Retry-After of 429 and 503
+#define S_HTTP_NO_CONTENT   204
+#define S_HTTP_OK           200
+#define S_NS_PER_S          1e9
+#define S_MSGPACK_EMPTY_MAP 0x80 //  {} in msgpack
+
+#define S_JSON_TYPE      "application/json"
+#define S_PROBLEM_TYPE   "application/problem+json"
+#define S_METRICS_TYPE   "text/plain; version=0.0.4"
+#define S_PROBLEM_URN    "urn:partnerd:problem:"
+#define S_API_KEY_HEADER "X-API-Key"
+#define S_AUTH_TYPE      "auth.resolve"
+#define S_PUBLIC_KIND    "public"
+#define S_PROBLEM_OOM    "{\"type\":\"urn:partnerd:problem:internal_error\",\"status\":500}"
+
+struct _pd_gateway_t {
+    struct mg_context *ctx;   //  CivetWeb server
+    bool library;             //  mg_init_library called
+    char *broker;             //  broker endpoint, for each worker's client
+    int timeout_ms;           //  deadline of one broker request
+    size_t max_body;          //  bytes of a request body
+    pd_metrics_t *metrics;    //  request counters, histograms, gauge
+    const pd_message_t *auth; //  auth.resolve in the catalogue
+    char *openapi;            //  the API description, generated at start
+    size_t openapi_size;
+    int port; //  TCP port listened on
+};
+
+//  One request being served
+typedef struct {
+    pd_gateway_t *gateway;
+    struct mg_connection *conn;
+    const struct mg_request_info *info;
+    pd_client_t *client; //  this worker's broker client; NULL if it failed
+    const char *path;    //  as sent (percent-encoded), without query
+    char trace_id[2 * S_TRACE_BYTES + 1];
+    size_t slot; //  metrics slot: route index, or pd_routes_size
+    int http;    //  HTTP status sent (0 = nothing sent yet)
+    bool close;  //  close the connection after the response
+} s_request_t;
+
+//  ------------------------------------------------------------------------
+//  Small helpers
+
+//  Copy a string of at most size - 1 bytes, never cutting a UTF-8 sequence
+static void
+s_copy_text (char *dst, size_t size, const char *src)
+{
+    size_t len = src ? strlen (src) : 0;
+    if (len >= size) {
+        len = size - 1;
+        while (len > 0 && ((unsigned char)src[len] & 0xC0) == 0x80)
+            len--;
+    }
+    if (len)
+        memcpy (dst, src, len);
+    dst[len] = '\0';
+}
+
+static int
+s_fail (pd_schema_error_t *err, int status, const char *field, const char *detail)
+{
+    err->status = status;
+    s_copy_text (err->field, sizeof (err->field), field);
+    s_copy_text (err->detail, sizeof (err->detail), detail);
+    return status;
+}
+
+static void
+s_trace_id_new (char *trace_id)
+{
+    uint8_t bytes[S_TRACE_BYTES];
+    if (getrandom (bytes, sizeof (bytes), GRND_NONBLOCK) != (ssize_t)sizeof (bytes)) {
+        //  No entropy yet (early boot): the clock still tells requests apart
+        struct timespec now;
+        clock_gettime (CLOCK_REALTIME, &now);
+        uint64_t mix = (uint64_t)now.tv_sec * (uint64_t)S_NS_PER_S + (uint64_t)now.tv_nsec;
+        memcpy (bytes, &mix, sizeof (bytes));
+    }
+    for (size_t i = 0; i < sizeof (bytes); i++)
+        snprintf (trace_id + 2 * i, 3, "%02x", bytes[i]);
+}
+
+//  Is `token` one of the comma-separated elements of a header value?
+static bool
+s_header_has_token (const char *value, const char *token)
+{
+    size_t token_len = strlen (token);
+    while (value && *value) {
+        value += strspn (value, " \t,");
+        size_t len = strcspn (value, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && (value[trimmed - 1] == ' ' || value[trimmed - 1] == '\t'))
+            trimmed--;
+        if (trimmed == token_len && strncasecmp (value, token, token_len) == 0)
+            return true;
+        value += len;
+    }
+    return false;
+}
+
+//  Media type application/json, parameters (charset) allowed
+static bool
+s_is_json (const char *content_type)
+{
+    if (!content_type)
+        return false;
+    content_type += strspn (content_type, " \t");
+    size_t len = strlen (S_JSON_TYPE);
+    if (strncasecmp (content_type, S_JSON_TYPE, len) != 0)
+        return false;
+    char next = content_type[len];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+//  The request path for a problem's `instance`: printable ASCII as is,
+//  other bytes percent-encoded, cut at S_INSTANCE_MAX bytes.
+static void
+s_instance (const char *path, char *buf, size_t size)
+{
+    size_t used = 0;
+    for (; path && *path && used + 4 <= size; path++) {
+        unsigned char c = (unsigned char)*path;
+        if (c > ' ' && c < 0x7F)
+            buf[used++] = (char)c;
+        else
+            used += (size_t)snprintf (buf + used, size - used, "%%%02X", c);
+    }
+    buf[used] = '\0';
+}
+
+//  ------------------------------------------------------------------------
+//  Responses
+
+//  Keep the connection open after this response? Mirrors CivetWeb's own
+//  decision, so that the Connection header tells the client the truth.
+static bool
+s_keep_alive (s_request_t *req)
+{
+    if (req->close)
+        return false;
+    const char *connection = mg_get_header (req->conn, "Connection");
+    if (connection)
+        return s_header_has_token (connection, "keep-alive");
+    return req->info->http_version && strcmp (req->info->http_version, "1.1") == 0;
+}
+
+//  Send a whole response. `type` NULL: no Content-Type. `extra`: more
+//  header lines, each ending in CRLF (or NULL).
+static void
+s_respond (s_request_t *req, int http, const char *type, const char *extra, const char *body,
+           size_t size)
+{
+    char date[64];
+    struct tm tm;
+    time_t now = time (NULL);
+    strftime (date, sizeof (date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r (&now, &tm));
+
+    char head[S_HEAD_MAX];
+    int len =
+        snprintf (head, sizeof (head),
+                  "HTTP/1.1 %d %s\r\n"
+                  "Date: %s\r\n"
+                  "%s%s%s"
+                  "Content-Length: %zu\r\n"
+                  "Cache-Control: no-store\r\n"
+                  "X-Content-Type-Options: nosniff\r\n"
+                  "X-Request-Id: %s\r\n"
+                  "Connection: %s\r\n"
+                  "%s\r\n",
+                  http, mg_get_response_code_text (req->conn, http), date,
+                  type ? "Content-Type: " : "", type ? type : "", type ? "\r\n" : "", size,
+                  req->trace_id, s_keep_alive (req) ? "keep-alive" : "close", extra ? extra : "");
+    if (len < 0 || (size_t)len >= sizeof (head)) {
+        //  Cannot happen (every part is ours and bounded), but never send a cut head
+        zsys_error ("gateway: response head too long trace=%s", req->trace_id);
+        req->close = true;
+        http = 500;
+        len = snprintf (head, sizeof (head),
+                        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n");
+        size = 0;
+    }
+
+    //  HEAD gets the head only (CivetWeb leaves that to the handler)
+    const char *method = req->info->request_method;
+    if (method && strcmp (method, "HEAD") == 0)
+        size = 0;
+    char *message = malloc ((size_t)len + size);
+    if (message) {
+        memcpy (message, head, (size_t)len);
+        if (size)
+            memcpy (message + len, body, size);
+        mg_write (req->conn, message, (size_t)len + size);
+        free (message);
+    } else {
+        mg_write (req->conn, head, (size_t)len);
+        if (size)
+            mg_write (req->conn, body, size);
+    }
+    req->http = http;
+}
+
+//  Answer an RFC 9457 problem for a status. detail, field, extra may be
+//  NULL or empty.
+static void
+s_problem (s_request_t *req, int status, const char *detail, const char *field, const char *extra)
+{
+    int http = pd_status_http (status);
+    const char *code = pd_status_code (status);
+    char type[96];
+    snprintf (type, sizeof (type), S_PROBLEM_URN "%s", code);
+    char instance[S_INSTANCE_MAX];
+    s_instance (req->path, instance, sizeof (instance));
+
+    //  A string that is not UTF-8 makes json_string NULL: that member is
+    //  then left out (json_object_set_new ignores a NULL value)
+    json_t *problem = json_object ();
+    json_object_set_new (problem, "type", json_string (type));
+    json_object_set_new (problem, "title", json_string (pd_status_title (status)));
+    json_object_set_new (problem, "status", json_integer (http));
+    if (detail && *detail)
+        json_object_set_new (problem, "detail", json_string (detail));
+    json_object_set_new (problem, "code", json_string (code));
+    if (field && *field)
+        json_object_set_new (problem, "field", json_string (field));
+    json_object_set_new (problem, "instance", json_string (instance));
+    json_object_set_new (problem, "trace_id", json_string (req->trace_id));
+    char *text = problem ? json_dumps (problem, JSON_COMPACT) : NULL;
+    json_decref (problem);
+
+    char headers[S_EXTRA_MAX];
+    snprintf (headers, sizeof (headers), "%s", extra ? extra : "");
+    if (status == PD_E_RATE_LIMITED || http == 503)
+        snprintf (headers + strlen (headers), sizeof (headers) - strlen (headers),
+                  "Retry-After: %d\r\n", S_RETRY_AFTER_S);
+
+    const char *body = text ? text : S_PROBLEM_OOM;
+    s_respond (req, http, S_PROBLEM_TYPE, headers, body, strlen (body));
+    free (text);
+}
+
+static void
+s_method_not_allowed (s_request_t *req, const char *allow)
+{
+    char header[S_ALLOW_MAX + sizeof ("Allow: \r\n")];
+    char detail[S_ALLOW_MAX + sizeof ("allowed: ")];
+    snprintf (header, sizeof (header), "Allow: %s\r\n", allow);
+    snprintf (detail, sizeof (detail), "allowed: %s", allow);
+    s_problem (req, PD_E_METHOD_NOT_ALLOWED, detail, NULL, header);
+}
+
+//  ------------------------------------------------------------------------
+//  Broker requests
+
+//  Decode a reply body into a zeroed record; no body is an empty map
+static int
+s_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *record,
+          pd_schema_error_t *err)
+{
+    static const uint8_t empty_map = S_MSGPACK_EMPTY_MAP;
+    if (!data || size == 0)
+        return pd_schema_decode (schema, &empty_map, sizeof (empty_map), record, err);
+    return pd_schema_decode (schema, data, size, record, err);
+}
+
+//  Send one request of `type` to `service` on behalf of `principal` and
+//  wait for its reply. Returns the reply's status; *reply as
+//  pd_client_request sets it.
+static int
+s_call (s_request_t *req, const char *service, const char *type, pd_principal_t *principal,
+        const pd_schema_t *schema, const void *record, uint8_t **reply, size_t *reply_size)
+{
+    *reply = NULL;
+    *reply_size = 0;
+    if (!req->client)
+        return PD_E_UNAVAILABLE;
+
+    //  Borrowed strings: the header is encoded, never cleared
+    pd_header_t header = {0};
+    header.type = (char *)type;
+    header.principal = principal;
+    header.trace_id = req->trace_id;
+    header.source = (char *)req->info->remote_addr;
+
+    uint8_t *header_data = NULL, *body_data = NULL;
+    size_t header_size = 0, body_size = 0;
+    int rc = pd_schema_encode (&pd_header_schema, &header, &header_data, &header_size);
+    if (rc == PD_OK)
+        rc = pd_schema_encode (schema, record, &body_data, &body_size);
+    if (rc == PD_OK)
+        rc = pd_client_request (req->client, service, header_data, header_size, body_data,
+                                body_size, req->gateway->timeout_ms, reply, reply_size);
+    free (header_data);
+    free (body_data);
+    return rc;
+}
+
+//  The detail and field of an error reply, if its body is an error record
+static void
+s_take_error (const uint8_t *reply, size_t size, int status, pd_schema_error_t *err)
+{
+    s_fail (err, status, NULL, NULL);
+    if (!reply || size == 0)
+        return;
+    pd_error_t error = {0};
+    if (pd_schema_decode (&pd_error_schema, reply, size, &error, NULL) == PD_OK) {
+        s_copy_text (err->detail, sizeof (err->detail), error.detail);
+        s_copy_text (err->field, sizeof (err->field), error.field);
+    }
+    pd_schema_clear (&pd_error_schema, &error);
+}
+
+static bool
+s_access_allows (pd_access_t access, const char *kind)
+{
+    bool admin = strcmp (kind, "admin") == 0;
+    bool partner = strcmp (kind, "partner") == 0;
+    switch (access) {
+    case PD_ACCESS_PUBLIC:
+        return true;
+    case PD_ACCESS_ADMIN:
+        return admin;
+    case PD_ACCESS_PARTNER:
+        return partner;
+    case PD_ACCESS_ANY:
+        return admin || partner;
+    }
+    return false;
+}
+
+//  Resolve the caller's X-API-Key into *principal (zeroed; caller clears)
+//  and check it may call a route of `access`. The key is never logged nor
+//  echoed.
+static int
+s_authenticate (s_request_t *req, pd_access_t access, pd_principal_t *principal,
+                pd_schema_error_t *err)
+{
+    const char *key = mg_get_header (req->conn, S_API_KEY_HEADER);
+    if (!key || !*key)
+        return s_fail (err, PD_E_UNAUTHORIZED, NULL, "missing " S_API_KEY_HEADER " header");
+
+    pd_auth_resolve_t resolve = {0};
+    resolve.api_key = (char *)key; //  borrowed: never cleared
+    if (pd_schema_validate (&pd_auth_resolve_schema, &resolve, NULL) != PD_OK)
+        return s_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid API key");
+
+    char public_kind[] = S_PUBLIC_KIND;
+    pd_principal_t anonymous = {0};
+    anonymous.kind = public_kind;
+    const pd_message_t *auth = req->gateway->auth;
+    uint8_t *reply = NULL;
+    size_t reply_size = 0;
+    int rc = s_call (req, auth->service, auth->type, &anonymous, auth->request, &resolve, &reply,
+                     &reply_size);
+    if (rc == PD_OK) {
+        if (s_decode (auth->reply, reply, reply_size, principal, NULL) != PD_OK) {
+            zsys_error ("gateway: malformed %s reply trace=%s", auth->type, req->trace_id);
+            rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
+        } else if (!s_access_allows (access, principal->kind))
+            rc = s_fail (err, PD_E_FORBIDDEN, NULL, "this API key may not call this endpoint");
+    } else if (rc == PD_E_UNAUTHORIZED)
+        s_fail (err, rc, NULL, "invalid API key");
+    else
+        s_take_error (reply, reply_size, rc, err);
+    free (reply);
+    return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  Building the request record
+
+//  Set the record's fields from a query string ("limit=10&status=active"):
+//  each name a scalar, client-settable field that is not a path parameter,
+//  given once.
+static int
+s_set_query (const char *query, const pd_schema_t *schema, const pd_route_params_t *params,
+             void *record, pd_schema_error_t *err)
+{
+    uint64_t seen = 0;
+    const char *cursor = query;
+    while (cursor && *cursor) {
+        const char *pair = cursor;
+        size_t len = strcspn (pair, "&");
+        cursor = pair[len] ? pair + len + 1 : pair + len;
+        if (len == 0)
+            continue;
+
+        const char *equals = memchr (pair, '=', len);
+        size_t name_len = equals ? (size_t)(equals - pair) : len;
+        char name[S_QUERY_NAME_MAX + 1];
+        size_t index = 0;
+        const pd_field_t *field = NULL;
+        if (pd_routes_decode (pair, name_len, name, sizeof (name), true) > 0)
+            field = pd_schema_field (schema, name, &index);
+        if (!field || (field->flags & PD_F_SERVER) || !pd_routes_scalar_field (field) ||
+            pd_route_params_has (params, name))
+            return s_fail (err, PD_E_UNKNOWN_FIELD, name, "unknown query parameter");
+        if (index < PD_SCHEMA_MAX_FIELDS && (seen >> index) & 1)
+            return s_fail (err, PD_E_INVALID_FIELD, name, "query parameter given more than once");
+        if (index < PD_SCHEMA_MAX_FIELDS)
+            seen |= UINT64_C (1) << index;
+
+        const char *value = equals ? equals + 1 : pair + len;
+        size_t value_len = (size_t)(pair + len - value);
+        char *text = malloc (value_len + 1);
+        if (!text)
+            return s_fail (err, PD_E_INTERNAL, NULL, NULL);
+        int rc;
+        if (pd_routes_decode (value, value_len, text, value_len + 1, true) < 0)
+            rc = s_fail (err, PD_E_INVALID_FIELD, name, "malformed percent-encoding");
+        else
+            rc = pd_schema_set_text (schema, record, name, text, err);
+        free (text);
+        if (rc != PD_OK)
+            return rc;
+    }
+    return PD_OK;
+}
+
+//  Fill the zeroed request record from body ({} when empty), query and
+//  path parameters, then validate it
+static int
+s_build_request (s_request_t *req, const pd_schema_t *schema, const pd_route_params_t *params,
+                 const char *body, size_t body_size, void *record, pd_schema_error_t *err)
+{
+    static const char empty_object[] = "{}";
+    int rc = body_size
+                 ? pd_schema_from_json (schema, body, body_size, record, err)
+                 : pd_schema_from_json (schema, empty_object, strlen (empty_object), record, err);
+    if (rc == PD_OK)
+        rc = s_set_query (req->info->query_string, schema, params, record, err);
+    for (size_t i = 0; rc == PD_OK && i < params->count; i++)
+        rc = pd_schema_set_text (schema, record, params->names[i], params->values[i], err);
+    if (rc == PD_OK)
+        rc = pd_schema_validate (schema, record, err);
+    return rc;
+}
+
+//  Read the body: at most max_body bytes, chunked or not. A body declared
+//  too large is not read at all, and the connection is closed after the
+//  413 rather than drained.
+static int
+s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t *err)
+{
+    size_t max_body = req->gateway->max_body;
+    long long declared = req->info->content_length;
+    if (declared > (long long)max_body) {
+        req->close = true;
+        return s_fail (err, PD_E_TOO_LARGE, NULL, "request body too large");
+    }
+    size_t capacity = declared >= 0 ? (size_t)declared : max_body + 1;
+    char *body = malloc (capacity + 1);
+    if (!body)
+        return s_fail (err, PD_E_INTERNAL, NULL, NULL);
+
+    size_t size = 0;
+    int got = 1;
+    while (size < capacity && got > 0) {
+        got = mg_read (req->conn, body + size, capacity - size);
+        if (got > 0)
+            size += (size_t)got;
+    }
+    int rc = PD_OK;
+    if (size > max_body)
+        rc = s_fail (err, PD_E_TOO_LARGE, NULL, "request body too large");
+    else if (got < 0 || (declared >= 0 && size < (size_t)declared))
+        rc = s_fail (err, PD_E_BAD_REQUEST, NULL, "request body incomplete");
+    if (rc != PD_OK) {
+        req->close = true;
+        free (body);
+        return rc;
+    }
+    body[size] = '\0';
+    *body_p = body;
+    *size_p = size;
+    return PD_OK;
+}
+
+//  ------------------------------------------------------------------------
+//  Serving a route
+
+//  Send the request record, answer the reply record as JSON
+static int
+s_forward (s_request_t *req, const pd_route_t *route, const pd_message_t *message,
+           pd_principal_t *principal, const void *record, pd_schema_error_t *err)
+{
+    uint8_t *reply = NULL;
+    size_t reply_size = 0;
+    int rc = s_call (req, message->service, message->type, principal, message->request, record,
+                     &reply, &reply_size);
+    if (rc != PD_OK) {
+        s_take_error (reply, reply_size, rc, err);
+        free (reply);
+        return rc;
+    }
+
+    void *result = calloc (1, message->reply->size);
+    char *json = NULL;
+    if (result && s_decode (message->reply, reply, reply_size, result, NULL) == PD_OK)
+        json = pd_schema_to_json (message->reply, result);
+    if (!json) {
+        zsys_error ("gateway: malformed %s reply trace=%s", message->type, req->trace_id);
+        rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
+    } else if (route->success == S_HTTP_NO_CONTENT)
+        s_respond (req, route->success, NULL, NULL, "", 0);
+    else
+        s_respond (req, route->success, S_JSON_TYPE, NULL, json, strlen (json));
+
+    free (json);
+    if (result)
+        pd_schema_clear (message->reply, result);
+    free (result);
+    free (reply);
+    return rc;
+}
+
+static void
+s_serve_route (s_request_t *req)
+{
+    const char *method = req->info->request_method;
+    pd_route_params_t params;
+    bool other_method = false;
+    const pd_route_t *route = pd_routes_match (method, req->path, &params, &other_method);
+    if (!route) {
+        char allow[S_ALLOW_MAX];
+        pd_routes_allow (req->path, allow, sizeof (allow));
+        if (other_method && *allow)
+            s_method_not_allowed (req, allow);
+        else
+            s_problem (req, PD_E_NOT_FOUND, "no such resource", NULL, NULL);
+        return;
+    }
+    req->slot = (size_t)(route - pd_routes);
+    const pd_message_t *message = pd_message_find (route->type); //  checked at start
+
+    pd_schema_error_t err = {0};
+    char *body = NULL;
+    size_t body_size = 0;
+    pd_principal_t principal = {0}; //  the caller as auth resolved it (owned)
+    char public_kind[] = S_PUBLIC_KIND;
+    pd_principal_t anonymous = {0}; //  the caller of a public route (borrowed)
+    anonymous.kind = public_kind;
+    void *record = NULL;
+
+    int rc = PD_OK;
+    if (pd_routes_method_has_body (method))
+        rc = s_read_body (req, &body, &body_size, &err);
+    if (rc == PD_OK && body_size > 0 && !s_is_json (mg_get_header (req->conn, "Content-Type")))
+        rc = s_fail (&err, PD_E_UNSUPPORTED_MEDIA, NULL, "Content-Type must be " S_JSON_TYPE);
+    if (rc == PD_OK && route->access != PD_ACCESS_PUBLIC)
+        rc = s_authenticate (req, route->access, &principal, &err);
+    if (rc == PD_OK) {
+        record = calloc (1, message->request->size);
+        rc = record
+                 ? s_build_request (req, message->request, &params, body, body_size, record, &err)
+                 : s_fail (&err, PD_E_INTERNAL, NULL, NULL);
+    }
+    if (rc == PD_OK)
+        rc = s_forward (req, route, message,
+                        route->access == PD_ACCESS_PUBLIC ? &anonymous : &principal, record, &err);
+    if (rc != PD_OK)
+        s_problem (req, rc, err.detail, err.field, NULL);
+
+    free (body);
+    if (record)
+        pd_schema_clear (message->request, record);
+    free (record);
+    pd_schema_clear (&pd_principal_schema, &principal);
+}
+
+//  ------------------------------------------------------------------------
+//  Built-in endpoints
+
+static void
+s_serve_healthz (s_request_t *req)
+{
+    static const uint8_t empty_map = S_MSGPACK_EMPTY_MAP;
+    int rc = PD_E_UNAVAILABLE;
+    if (req->client) {
+        uint8_t *reply = NULL;
+        size_t reply_size = 0;
+        rc = pd_client_request (req->client, PD_PROTO_SERVICE_PING, &empty_map, sizeof (empty_map),
+                                &empty_map, sizeof (empty_map), PD_GATEWAY_HEALTH_TIMEOUT_MS,
+                                &reply, &reply_size);
+        free (reply);
+    }
+    static const char ok[] = "{\"status\":\"ok\"}";
+    if (rc == PD_OK)
+        s_respond (req, S_HTTP_OK, S_JSON_TYPE, NULL, ok, strlen (ok));
+    else
+        s_problem (req, PD_E_UNAVAILABLE, "broker unreachable", NULL, NULL);
+}
+
+static void
+s_serve_metrics (s_request_t *req)
+{
+    char *text = pd_metrics_render (req->gateway->metrics);
+    if (text)
+        s_respond (req, S_HTTP_OK, S_METRICS_TYPE, NULL, text, strlen (text));
+    else
+        s_problem (req, PD_E_INTERNAL, NULL, NULL, NULL);
+    free (text);
+}
+
+static void
+s_serve_openapi (s_request_t *req)
+{
+    s_respond (req, S_HTTP_OK, S_JSON_TYPE, NULL, req->gateway->openapi,
+               req->gateway->openapi_size);
+}
+
+static const struct {
+    const char *path;
+    void (*serve) (s_request_t *req);
+} s_builtins[] = {
+    {"/healthz", s_serve_healthz},
+    {"/metrics", s_serve_metrics},
+    {"/openapi.json", s_serve_openapi},
+};
+#define S_BUILTIN_COUNT (sizeof (s_builtins) / sizeof (s_builtins[0]))
+
+//  The one CivetWeb request handler
+static int
+s_handle_request (struct mg_connection *conn, void *cbdata)
+{
+    pd_gateway_t *self = (pd_gateway_t *)cbdata;
+    struct timespec start, end;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    pd_metrics_enter (self->metrics);
+
+    s_request_t req = {0};
+    req.gateway = self;
+    req.conn = conn;
+    req.info = mg_get_request_info (conn);
+    assert (req.info);
+    req.client = (pd_client_t *)mg_get_thread_pointer (conn);
+    req.slot = pd_routes_size;
+    s_trace_id_new (req.trace_id);
+    req.path = req.info->local_uri ? req.info->local_uri : "";
+
+    size_t builtin = 0;
+    while (builtin < S_BUILTIN_COUNT && strcmp (req.path, s_builtins[builtin].path) != 0)
+        builtin++;
+    if (!req.info->request_method || req.path[0] != '/')
+        s_problem (&req, PD_E_BAD_REQUEST, "request target must be a path", NULL, NULL);
+    else if (builtin < S_BUILTIN_COUNT) {
+        if (strcmp (req.info->request_method, "GET") == 0)
+            s_builtins[builtin].serve (&req);
+        else
+            s_method_not_allowed (&req, "GET");
+    } else
+        s_serve_route (&req);
+    if (req.close)
+        mg_disable_connection_keep_alive (conn);
+
+    clock_gettime (CLOCK_MONOTONIC, &end);
+    double seconds =
+        (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / S_NS_PER_S;
+    pd_metrics_observe (self->metrics, req.slot, req.http, seconds);
+    pd_metrics_leave (self->metrics);
+    return req.http;
+}
+
+//  ------------------------------------------------------------------------
+//  Set-up
+
+//  Every route names a known message, and every path parameter a scalar
+//  field of its request record
+static bool
+s_routes_check (void)
+{
+    for (size_t i = 0; i < pd_routes_size; i++) {
+        const pd_route_t *route = &pd_routes[i];
+        const pd_message_t *message = pd_message_find (route->type);
+        pd_route_params_t params;
+        if (!message || pd_route_param_names (route, &params) < 0) {
+            zsys_error ("gateway: bad route %s", pd_route_label (route));
+            return false;
+        }
+        for (size_t p = 0; p < params.count; p++) {
+            const pd_field_t *field = pd_schema_field (message->request, params.names[p], NULL);
+            if (!field || !pd_routes_scalar_field (field)) {
+                zsys_error ("gateway: route %s: no field %s in %s", pd_route_label (route),
+                            params.names[p], message->request->name);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void *
+s_thread_start (const struct mg_context *ctx, int thread_type)
+{
+    if (thread_type != S_WORKER_THREAD)
+        return NULL;
+    pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (ctx);
+    pd_client_t *client = pd_client_new (self->broker);
+    if (!client)
+        zsys_error ("gateway: cannot create a broker client for %s", self->broker);
+    return client;
+}
+
+static void
+s_thread_stop (const struct mg_context *ctx, int thread_type, void *thread_pointer)
+{
+    if (thread_type == S_WORKER_THREAD && thread_pointer) {
+        pd_client_t *client = (pd_client_t *)thread_pointer;
+        pd_client_destroy (&client);
+    }
+}
+
+static int
+s_log_message (const struct mg_connection *conn, const char *message)
+{
+    zsys_warning ("gateway: civetweb: %s", message);
+    return 1;
+}
+
+pd_gateway_t *
+pd_gateway_new (const pd_gateway_config_t *config)
+{
+    assert (config);
+    if (!config->listen || !config->broker) {
+        zsys_error ("gateway: listen address and broker endpoint are required");
+        return NULL;
+    }
+    pd_gateway_t *self = (pd_gateway_t *)calloc (1, sizeof (pd_gateway_t));
+    if (!self)
+        return NULL;
+    self->broker = strdup (config->broker);
+    self->timeout_ms =
+        config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
+    self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
+    self->metrics = pd_metrics_new (pd_routes_size);
+    self->auth = pd_message_find (S_AUTH_TYPE);
+    if (!self->broker || !self->metrics || !self->auth || !s_routes_check ())
+        goto failed;
+    self->openapi = pd_openapi_new (&self->openapi_size);
+    if (!self->openapi)
+        goto failed;
+
+    char threads[16];
+    snprintf (threads, sizeof (threads), "%d",
+              config->threads > 0 ? config->threads : PD_GATEWAY_THREADS);
+    // clang-format off
+    const char *options[] = {
+        "listening_ports",       config->listen,
+        "num_threads",           threads,
+        "tcp_nodelay",           "1",       //  else ~44 ms per keep-alive request (Nagle)
+        "enable_keep_alive",     "yes",
+        "keep_alive_timeout_ms", PD_GATEWAY_KEEP_ALIVE_MS,
+        "request_timeout_ms",    PD_GATEWAY_READ_TIMEOUT_MS,
+        "max_request_size",      PD_GATEWAY_MAX_HEAD,
+        "decode_url",            "no",      //  pd_routes decodes segment by segment
+        NULL};
+    // clang-format on
+    struct mg_callbacks callbacks;
+    memset (&callbacks, 0, sizeof (callbacks));
+    callbacks.init_thread = s_thread_start;
+    callbacks.exit_thread = s_thread_stop;
+    callbacks.log_message = s_log_message;
+    struct mg_init_data init = {&callbacks, self, options};
+    unsigned error_code = 0;
+    char error_text[256] = "";
+    struct mg_error_data error = {&error_code, error_text, sizeof (error_text)};
+
+    //  CZMQ's first-use set-up is not safe to race: do it here, before the
+    //  worker threads create their clients
+    zsys_init ();
+    mg_init_library (0);
+    self->library = true;
+    self->ctx = mg_start2 (&init, &error);
+    if (!self->ctx) {
+        zsys_error ("gateway: cannot listen on %s: %s", config->listen, error_text);
+        goto failed;
+    }
+    mg_set_request_handler (self->ctx, "/", s_handle_request, self);
+
+    struct mg_server_port port;
+    if (mg_get_server_ports (self->ctx, 1, &port) == 1)
+        self->port = port.port;
+    return self;
+
+failed:
+    pd_gateway_destroy (&self);
+    return NULL;
+}
+
+void
+pd_gateway_destroy (pd_gateway_t **self_p)
+{
+    assert (self_p);
+    pd_gateway_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->ctx)
+        mg_stop (self->ctx); //  waits for requests in progress; threads drop their clients
+    if (self->library)
+        mg_exit_library ();
+    pd_metrics_destroy (&self->metrics);
+    free (self->openapi);
+    free (self->broker);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+pd_gateway_port (pd_gateway_t *self)
+{
+    return self ? self->port : -1;
+}

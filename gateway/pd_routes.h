@@ -32,32 +32,62 @@ typedef struct {
     int success;            //  HTTP status on success (200, 201, 204)
 } pd_route_t;
 
-#define PD_ROUTE_MAX_PARAMS 4
-#define PD_ROUTE_MAX_PARAM  128     //  bytes of one path parameter value
+#define PD_ROUTE_MAX_PARAMS   4
+#define PD_ROUTE_MAX_PARAM    128   //  bytes of one path parameter value
+#define PD_ROUTE_MAX_NAME     32    //  bytes of one parameter name ({id})
+#define PD_ROUTE_MAX_SEGMENTS 16    //  segments of a path that can match
 
+//  Path parameters of a matched route, in path order: names as in the
+//  template, values percent-decoded. Copies, so the struct stands alone.
 typedef struct {
     size_t count;
-    const char *names[PD_ROUTE_MAX_PARAMS];     //  point into the route table
+    char names[PD_ROUTE_MAX_PARAMS][PD_ROUTE_MAX_NAME + 1];
     char values[PD_ROUTE_MAX_PARAMS][PD_ROUTE_MAX_PARAM + 1];
 } pd_route_params_t;
 
 extern const pd_route_t pd_routes[];
 extern const size_t pd_routes_size;
 
-//  Find the route for method + path (path without query string). Literal
-//  segments win over parameters ("/api/partners/me" before "{id}").
-//  Returns the route and fills params; NULL if none. When NULL,
-//  *other_method (may be NULL) tells whether the path matched a route of
-//  another method (405 rather than 404). A parameter longer than
-//  PD_ROUTE_MAX_PARAM does not match.
+//  Find the route for method + path (path as sent, percent-encoded, without
+//  query string). Segment counts must be equal; literal segments win over
+//  parameters, leftmost first ("/api/partners/me" before "{id}"). Each
+//  segment is percent-decoded before it is compared or captured; a segment
+//  with a malformed escape, a NUL, or a '/' once decoded, an empty segment
+//  and a value longer than PD_ROUTE_MAX_PARAM match nothing.
+//  Returns the route and fills params (may be NULL); NULL if none. When
+//  NULL, *other_method (may be NULL) tells whether the path matched a route
+//  of another method (405 rather than 404).
 const pd_route_t *pd_routes_match (const char *method, const char *path,
                                    pd_route_params_t *params, bool *other_method);
 
-//  The methods accepted for a path, as "GET, PUT" in buf (for Allow:).
+//  The methods accepted for a path, as "GET, PUT" in buf (for Allow:), in
+//  the order GET, POST, PUT, PATCH, DELETE; "" if none.
 void pd_routes_allow (const char *path, char *buf, size_t size);
 
-//  Stable label for metrics: "GET /api/partners/{id}".
+//  Fill params->names with the parameter names of the route's template, in
+//  path order (values left empty). Returns the count, or -1 if the
+//  template breaks the limits above.
+int pd_route_param_names (const pd_route_t *route, pd_route_params_t *params);
+
+//  Stable label for metrics: "GET /api/partners/{id}". A route outside the
+//  table (NULL included) gives PD_ROUTE_LABEL_NONE.
+#define PD_ROUTE_LABEL_NONE "none"
 const char *pd_route_label (const pd_route_t *route);
+
+//  Percent-decode src[0..len) into dst (size bytes, always NUL-terminated
+//  when size > 0). With `form` (query strings), '+' decodes to a space.
+//  Returns the decoded length, or -1 when an escape is malformed, a NUL
+//  byte would result, or the result does not fit.
+int pd_routes_decode (const char *src, size_t len, char *dst, size_t size, bool form);
+
+//  Is `name` one of the path parameters?
+bool pd_route_params_has (const pd_route_params_t *params, const char *name);
+
+//  Does the method carry a request body (POST, PUT, PATCH)?
+bool pd_routes_method_has_body (const char *method);
+
+//  Can the field be set from text (a path or query parameter)?
+bool pd_routes_scalar_field (const pd_field_t *field);
 
 #ifdef __cplusplus
 }

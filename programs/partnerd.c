@@ -1,1 +1,308 @@
-int main (void) { return 0; } /* placeholder */
+/*  partnerd - the partnerd server
+
+    partnerd                    broker + every actor + gateway, one process
+    partnerd broker             the broker alone
+    partnerd gateway            the HTTP gateway alone, against --broker
+    partnerd actor NAME...      some actors alone, against --broker
+
+    This file only composes: it parses arguments, starts the parts, waits
+    for SIGINT/SIGTERM and stops them in reverse order.
+*/
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <czmq.h>
+
+#include "pd_actors.h"
+#include "pd_auth_actor.h"
+#include "pd_broker.h"
+#include "pd_gateway.h"
+#include "pd_messages.h"
+#include "pd_store.h"
+
+#define S_DEFAULT_DATA      "partnerd-data"
+#define S_DEFAULT_HTTP      "127.0.0.1:8080"
+#define S_DEFAULT_BROKER    "tcp://127.0.0.1:5555"
+#define S_DEFAULT_STREAM    "tcp://127.0.0.1:5556"
+#define S_INPROC_BROKER     "inproc://partnerd-broker"
+#define S_DEFAULT_INSTANCES 2
+#define S_MAX_INSTANCES     64
+#define S_MAX_ACTORS        256
+#define S_ADMIN_KEY_FILE    "admin.key"
+#define S_PATH_MAX          4096
+
+typedef struct {
+    const char *role;           //  NULL (all-in-one), "broker", "gateway", "actor"
+    const char *data;           //  data directory
+    const char *http;           //  gateway listen address
+    const char *broker;         //  broker endpoint to connect to
+    const char *bind;           //  broker endpoint(s) to bind
+    const char *stream_bind;    //  stream endpoint(s) to bind
+    int instances;              //  threads per actor
+    int threads;                //  gateway worker threads
+    int timeout_ms;             //  gateway per-request deadline
+    char **actors;              //  actor names (role "actor")
+    int actor_count;
+} s_options_t;
+
+static const char s_usage[] =
+    "usage: partnerd [OPTIONS]                run broker, every actor and the gateway\n"
+    "       partnerd broker [OPTIONS]         run the broker alone\n"
+    "       partnerd gateway [OPTIONS]        run the HTTP gateway alone\n"
+    "       partnerd actor NAME... [OPTIONS]  run actors alone (names: %s)\n"
+    "\n"
+    "With no subcommand partnerd keeps its store in --data; on first start it\n"
+    "creates a platform-admin API key, writes it to DIR/" S_ADMIN_KEY_FILE " (mode 0600)\n"
+    "and prints that path. It then listens for HTTP on --http, and for actor\n"
+    "processes and operator tools on --bind and --stream-bind.\n"
+    "\n"
+    "options:\n"
+    "  --data DIR          data directory (all-in-one, actor)   [" S_DEFAULT_DATA "]\n"
+    "  --http HOST:PORT    HTTP listen address (all-in-one, gateway)   [" S_DEFAULT_HTTP "]\n"
+    "  --broker ENDPOINT   broker to connect to (gateway, actor)   [" S_DEFAULT_BROKER "]\n"
+    "  --bind ENDPOINTS    services socket binds, comma-separated (all-in-one, broker)\n"
+    "                      [" S_DEFAULT_BROKER "]\n"
+    "  --stream-bind EPS   event stream (PUB) binds (all-in-one, broker)   [" S_DEFAULT_STREAM "]\n"
+    "  --instances N       threads per actor   [2]\n"
+    "  --threads N         HTTP worker threads   [16]\n"
+    "  --timeout MS        per-request deadline in the gateway   [5000]\n"
+    "  --help              this text\n"
+    "\n"
+    "Stop with SIGINT or SIGTERM.\n";
+
+static void
+s_print_usage (FILE *out)
+{
+    char names[512] = "";
+    for (size_t i = 0; pd_actors_all[i]; i++) {
+        if (i)
+            strncat (names, " ", sizeof (names) - strlen (names) - 1);
+        strncat (names, pd_actors_all[i]->service, sizeof (names) - strlen (names) - 1);
+    }
+    fprintf (out, s_usage, names);
+}
+
+//  0 when the options are usable, 1 for --help, -1 on error (reported)
+static int
+s_parse (int argc, char **argv, s_options_t *options)
+{
+    static const struct option s_long[] = {
+        {"data", required_argument, NULL, 'd'},   {"http", required_argument, NULL, 'h'},
+        {"broker", required_argument, NULL, 'b'}, {"bind", required_argument, NULL, 'B'},
+        {"stream-bind", required_argument, NULL, 's'},
+        {"instances", required_argument, NULL, 'i'},
+        {"threads", required_argument, NULL, 't'}, {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, '?'},         {NULL, 0, NULL, 0}};
+    *options = (s_options_t) {NULL, S_DEFAULT_DATA, S_DEFAULT_HTTP, S_DEFAULT_BROKER,
+                              S_DEFAULT_BROKER, S_DEFAULT_STREAM, S_DEFAULT_INSTANCES, 0, 0,
+                              NULL, 0};
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
+        switch (opt) {
+            case 'd': options->data = optarg; break;
+            case 'h': options->http = optarg; break;
+            case 'b': options->broker = optarg; break;
+            case 'B': options->bind = optarg; break;
+            case 's': options->stream_bind = optarg; break;
+            case 'i': options->instances = atoi (optarg); break;
+            case 't': options->threads = atoi (optarg); break;
+            case 'T': options->timeout_ms = atoi (optarg); break;
+            default:
+                if (strcmp (argv[optind - 1], "--help") == 0)
+                    return 1;
+                return -1;
+        }
+    }
+    if (optind < argc)
+        options->role = argv[optind++];
+    options->actors = argv + optind;
+    options->actor_count = argc - optind;
+
+    if (options->role && strcmp (options->role, "broker") && strcmp (options->role, "gateway")
+        && strcmp (options->role, "actor")) {
+        fprintf (stderr, "partnerd: unknown subcommand '%s'\n", options->role);
+        return -1;
+    }
+    bool is_actor = options->role && strcmp (options->role, "actor") == 0;
+    if (is_actor && options->actor_count == 0) {
+        fprintf (stderr, "partnerd: actor needs at least one NAME\n");
+        return -1;
+    }
+    if (!is_actor && options->actor_count > 0) {
+        fprintf (stderr, "partnerd: unexpected argument '%s'\n", options->actors[0]);
+        return -1;
+    }
+    for (int i = 0; i < options->actor_count; i++)
+        if (!pd_actors_find (options->actors[i])) {
+            fprintf (stderr, "partnerd: no actor named '%s'\n", options->actors[i]);
+            return -1;
+        }
+    if (options->instances < 1 || options->instances > S_MAX_INSTANCES
+        || options->threads < 0 || options->timeout_ms < 0) {
+        fprintf (stderr, "partnerd: --instances, --threads or --timeout out of range\n");
+        return -1;
+    }
+    return 0;
+}
+
+//  Block the stop signals in every thread; main waits for them with sigwait
+static void
+s_block_signals (sigset_t *signals)
+{
+    sigemptyset (signals);
+    sigaddset (signals, SIGINT);
+    sigaddset (signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, signals, NULL);
+}
+
+static void
+s_wait_for_signal (const sigset_t *signals)
+{
+    int signal_number = 0;
+    sigwait (signals, &signal_number);
+    zsys_info ("partnerd: %s received, stopping", strsignal (signal_number));
+}
+
+static pd_store_t *
+s_open_store (const char *data)
+{
+    if (mkdir (data, 0700) != 0 && errno != EEXIST) {
+        zsys_error ("partnerd: cannot create %s: %s", data, strerror (errno));
+        return NULL;
+    }
+    pd_store_config_t config = {pd_store_table_names, 0, PD_STORE_SCHEMA_VERSION, NULL, NULL};
+    return pd_store_new (data, &config);
+}
+
+//  Start `instances` threads of each named actor (all when names is NULL)
+static size_t
+s_start_actors (zactor_t **actors, char **names, int name_count, const char *broker,
+                pd_store_t *store, int instances)
+{
+    pd_actor_config_t config = {broker, store, 0, 0};
+    size_t started = 0;
+    size_t total = names ? (size_t) name_count : 0;
+    if (!names)
+        while (pd_actors_all[total])
+            total++;
+    for (size_t i = 0; i < total; i++) {
+        const pd_actor_def_t *def = names ? pd_actors_find (names[i]) : pd_actors_all[i];
+        for (int n = 0; n < instances && started < S_MAX_ACTORS; n++) {
+            actors[started] = pd_actor_new (def, &config);
+            if (!actors[started])
+                return started;
+            started++;
+        }
+    }
+    return started;
+}
+
+static void
+s_stop_actors (zactor_t **actors, size_t count)
+{
+    while (count > 0)
+        zactor_destroy (&actors[--count]);
+}
+
+static size_t
+s_expected_actors (const s_options_t *options)
+{
+    size_t names = 0;
+    if (options->actor_count)
+        names = (size_t) options->actor_count;
+    else
+        while (pd_actors_all[names])
+            names++;
+    return names * (size_t) options->instances;
+}
+
+int
+main (int argc, char **argv)
+{
+    zsys_handler_set (NULL);        //  signals are ours: sigwait below
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    s_options_t options;
+    int parsed = s_parse (argc, argv, &options);
+    if (parsed != 0) {
+        s_print_usage (parsed > 0 ? stdout : stderr);
+        return parsed > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+    sigset_t signals;
+    s_block_signals (&signals);
+
+    bool all_in_one = options.role == NULL;
+    bool run_broker = all_in_one || strcmp (options.role, "broker") == 0;
+    bool run_actors = all_in_one || strcmp (options.role, "actor") == 0;
+    bool run_gateway = all_in_one || strcmp (options.role, "gateway") == 0;
+    const char *connect = all_in_one ? S_INPROC_BROKER : options.broker;
+
+    int status = EXIT_FAILURE;
+    pd_broker_t *broker = NULL;
+    pd_store_t *store = NULL;
+    zactor_t *actors[S_MAX_ACTORS] = {NULL};
+    size_t actor_count = 0;
+    pd_gateway_t *gateway = NULL;
+
+    if (run_broker) {
+        char binds[S_PATH_MAX];
+        snprintf (binds, sizeof (binds), "%s%s%s", all_in_one ? S_INPROC_BROKER : "",
+                  all_in_one && *options.bind ? "," : "", options.bind);
+        pd_broker_config_t config = {binds, options.stream_bind, 0, 0, 0};
+        broker = pd_broker_new (&config);
+        if (!broker)
+            goto cleanup;
+        printf ("partnerd: broker on %s, streams on %s\n", options.bind, options.stream_bind);
+    }
+    if (run_actors) {
+        store = s_open_store (options.data);
+        if (!store)
+            goto cleanup;
+        //  The process that runs the auth actor makes the first admin key
+        bool runs_auth = all_in_one;
+        for (int i = 0; i < options.actor_count; i++)
+            runs_auth = runs_auth || strcmp (options.actors[i], pd_auth_actor.service) == 0;
+        if (runs_auth) {
+            char key_path[S_PATH_MAX];
+            snprintf (key_path, sizeof (key_path), "%s/%s", options.data, S_ADMIN_KEY_FILE);
+            bool created = false;
+            int rc = pd_auth_actor_bootstrap (store, key_path, &created);
+            if (rc != PD_OK) {
+                zsys_error ("partnerd: cannot create the admin key at %s: %s", key_path,
+                            pd_status_code (rc));
+                goto cleanup;
+            }
+            if (created)
+                printf ("partnerd: platform-admin API key written to %s\n", key_path);
+        }
+        actor_count = s_start_actors (actors, all_in_one ? NULL : options.actors,
+                                      options.actor_count, connect, store, options.instances);
+        if (actor_count != s_expected_actors (&options))
+            goto cleanup;
+        printf ("partnerd: %zu actor threads on %s\n", actor_count, connect);
+    }
+    if (run_gateway) {
+        pd_gateway_config_t config = {options.http, connect, options.threads,
+                                      options.timeout_ms, 0};
+        gateway = pd_gateway_new (&config);
+        if (!gateway)
+            goto cleanup;
+        printf ("partnerd: http on %s\n", options.http);
+    }
+    printf ("partnerd: ready\n");
+    s_wait_for_signal (&signals);
+    status = EXIT_SUCCESS;
+
+cleanup:
+    pd_gateway_destroy (&gateway);
+    s_stop_actors (actors, actor_count);
+    pd_store_destroy (&store);
+    pd_broker_destroy (&broker);
+    if (status != EXIT_SUCCESS)
+        fprintf (stderr, "partnerd: failed to start (see above)\n");
+    return status;
+}

@@ -85,27 +85,36 @@ extern "C" {
     INT (R, revenue_share_percent, 0, 0, 100)                                  \
     STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_PARTNER_STATUSES)
 
+//  Fields the server owns: shown in replies, ignored when a client sends
+//  them (a client may PUT back what it got from a GET)
+#define PD_FIELDS_partner_owned(R, STR, INT, BOOL, BIN, OBJ, LIST)              \
+    STR (R, api_key_prefix, PD_F_SERVER, 0, 32, PD_FMT_TOKEN, NULL)            \
+    STR (R, api_key, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)                  \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                             \
+    INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)
+
 //  Stored record (table "partners", key = id) and reply of partner.*
 //  api_key is set only in the replies of create and regenerate_key: the
 //  one time the key is shown. It is never stored.
 #define PD_FIELDS_partner(R, STR, INT, BOOL, BIN, OBJ, LIST)                    \
     STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)        \
     PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED) \
-    STR (R, api_key_prefix, PD_F_SERVER, 0, 32, PD_FMT_TOKEN, NULL)            \
-    STR (R, api_key, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)                  \
-    INT (R, version, PD_F_SERVER, 0, INT64_MAX)                                \
-    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                             \
-    INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)
+    PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
 #define PD_FIELDS_partner_create(R, STR, INT, BOOL, BIN, OBJ, LIST)             \
-    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED)
+    STR (R, id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                        \
+    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED) \
+    PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
 //  PUT /api/partners/{id}: partial update; `version`, if given, must match
 //  the stored version (else conflict)
 #define PD_FIELDS_partner_update(R, STR, INT, BOOL, BIN, OBJ, LIST)             \
     STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                      \
     INT (R, version, 0, 1, INT64_MAX)                                          \
-    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, 0)
+    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, 0)             \
+    PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)
 
 #define PD_FIELDS_partner_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
     STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)

@@ -1,1 +1,307 @@
-/* placeholder: being written */
+/*  pd_testutil - integration test helpers (see pd_testutil.h) */
+#include "pd_testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#define S_READY_LINE  "partnerd: ready"
+#define S_OUTPUT_MAX  (256 * 1024)
+#define S_MAX_ARGS    32
+
+struct _pd_proc_t {
+    pid_t pid;
+    int out_fd;                 //  read end of the child's stdout
+    pthread_t reader;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    char output[S_OUTPUT_MAX];  //  everything printed (truncated at the max)
+    size_t output_size;
+    bool ready;
+    bool closed;                //  the child closed its stdout (exited)
+};
+
+static void *
+s_reader (void *arg)
+{
+    pd_proc_t *self = arg;
+    FILE *in = fdopen (self->out_fd, "r");
+    char line[4096];
+    while (in && fgets (line, sizeof (line), in)) {
+        fprintf (stderr, "  [partnerd %d] %s", (int) self->pid, line);
+        pthread_mutex_lock (&self->lock);
+        size_t length = strlen (line);
+        if (self->output_size + length < S_OUTPUT_MAX) {
+            memcpy (self->output + self->output_size, line, length + 1);
+            self->output_size += length;
+        }
+        if (strncmp (line, S_READY_LINE, strlen (S_READY_LINE)) == 0)
+            self->ready = true;
+        pthread_cond_broadcast (&self->changed);
+        pthread_mutex_unlock (&self->lock);
+    }
+    if (in)
+        fclose (in);
+    pthread_mutex_lock (&self->lock);
+    self->closed = true;
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+pd_proc_t *
+pd_proc_start (const char *const args[], int timeout_ms)
+{
+    const char *argv[S_MAX_ARGS + 2] = {PARTNERD_BIN};
+    size_t argc = 1;
+    for (; args[argc - 1] && argc <= S_MAX_ARGS; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+
+    int fds[2];
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return NULL;
+    pd_proc_t *self = calloc (1, sizeof (*self));
+    self->pid = fork ();
+    if (self->pid == 0) {
+        dup2 (fds[1], STDOUT_FILENO);
+        execv (PARTNERD_BIN, (char *const *) argv);
+        _exit (127);
+    }
+    close (fds[1]);
+    self->out_fd = fds[0];
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->changed, NULL);
+    pthread_create (&self->reader, NULL, s_reader, self);
+
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    while (!self->ready && !self->closed && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait (&self->changed, &self->lock, &deadline);
+    bool ready = self->ready;
+    pthread_mutex_unlock (&self->lock);
+    if (!ready) {
+        fprintf (stderr, "pd_testutil: partnerd did not get ready\n");
+        pd_proc_stop (&self, SIGKILL);
+    }
+    return self;
+}
+
+int
+pd_proc_stop (pd_proc_t **self_p, int signal)
+{
+    if (!self_p || !*self_p)
+        return -1;
+    pd_proc_t *self = *self_p;
+    kill (self->pid, signal);
+    int status = 0;
+    while (waitpid (self->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    pthread_join (self->reader, NULL);
+    pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->changed);
+    free (self);
+    *self_p = NULL;
+    if (WIFEXITED (status))
+        return WEXITSTATUS (status);
+    return 128 + WTERMSIG (status);
+}
+
+pid_t
+pd_proc_pid (pd_proc_t *self)
+{
+    return self->pid;
+}
+
+bool
+pd_proc_printed (pd_proc_t *self, const char *text)
+{
+    pthread_mutex_lock (&self->lock);
+    bool found = strstr (self->output, text) != NULL;
+    pthread_mutex_unlock (&self->lock);
+    return found;
+}
+
+int
+pd_test_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t size = sizeof (address);
+    int port = -1;
+    if (bind (fd, (struct sockaddr *) &address, sizeof (address)) == 0
+        && getsockname (fd, (struct sockaddr *) &address, &size) == 0)
+        port = ntohs (address.sin_port);
+    close (fd);
+    return port;
+}
+
+char *
+pd_test_tmpdir (void)
+{
+    char *path = strdup ("/tmp/partnerd-test-XXXXXX");
+    if (!mkdtemp (path)) {
+        free (path);
+        return NULL;
+    }
+    return path;
+}
+
+static int
+s_remove (const char *path, const struct stat *info, int flag, struct FTW *ftw)
+{
+    return remove (path);
+}
+
+void
+pd_test_rmdir (const char *path)
+{
+    if (path)
+        nftw (path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *
+pd_test_read_line (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    char line[1024];
+    char *result = NULL;
+    if (fgets (line, sizeof (line), file)) {
+        line[strcspn (line, "\r\n")] = 0;
+        result = strdup (line);
+    }
+    fclose (file);
+    return result;
+}
+
+static size_t
+s_on_body (char *data, size_t size, size_t count, void *arg)
+{
+    pd_http_t *response = arg;
+    size_t length = size * count;
+    char *body = realloc (response->body, response->body_size + length + 1);
+    if (!body)
+        return 0;
+    memcpy (body + response->body_size, data, length);
+    response->body = body;
+    response->body_size += length;
+    body[response->body_size] = 0;
+    return length;
+}
+
+static void
+s_copy_header (const char *line, size_t length, const char *name, char *out, size_t size)
+{
+    size_t name_length = strlen (name);
+    if (length <= name_length || strncasecmp (line, name, name_length) != 0)
+        return;
+    const char *value = line + name_length;
+    size_t value_length = length - name_length;
+    while (value_length && (*value == ' '))
+        value++, value_length--;
+    while (value_length && (value[value_length - 1] == '\r' || value[value_length - 1] == '\n'))
+        value_length--;
+    snprintf (out, size, "%.*s", (int) value_length, value);
+}
+
+static size_t
+s_on_header (char *data, size_t size, size_t count, void *arg)
+{
+    pd_http_t *response = arg;
+    size_t length = size * count;
+    s_copy_header (data, length, "Retry-After:", response->retry_after,
+                   sizeof (response->retry_after));
+    s_copy_header (data, length, "Allow:", response->allow, sizeof (response->allow));
+    return length;
+}
+
+int
+pd_http (const char *method, const char *url, const char *api_key, const char *body,
+         const char *content_type, pd_http_t *response)
+{
+    memset (response, 0, sizeof (*response));
+    CURL *curl = curl_easy_init ();
+    if (!curl)
+        return -1;
+    struct curl_slist *headers = NULL;
+    char line[256];
+    if (api_key) {
+        snprintf (line, sizeof (line), "X-API-Key: %s", api_key);
+        headers = curl_slist_append (headers, line);
+    }
+    if (body) {
+        snprintf (line, sizeof (line), "Content-Type: %s",
+                  content_type ? content_type : "application/json");
+        headers = curl_slist_append (headers, line);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    }
+    headers = curl_slist_append (headers, "Expect:");
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, response);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, response);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt (curl, CURLOPT_NOPROXY, "*");
+    CURLcode rc = curl_easy_perform (curl);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &response->status);
+        char *type = NULL;
+        curl_easy_getinfo (curl, CURLINFO_CONTENT_TYPE, &type);
+        if (type)
+            snprintf (response->content_type, sizeof (response->content_type), "%s", type);
+        if (response->body)
+            response->json = json_loadb (response->body, response->body_size, 0, NULL);
+    }
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+void
+pd_http_clear (pd_http_t *response)
+{
+    free (response->body);
+    json_decref (response->json);
+    memset (response, 0, sizeof (*response));
+}
+
+const char *
+pd_json_str (const pd_http_t *response, const char *key)
+{
+    return json_string_value (json_object_get (response->json, key));
+}
+
+long long
+pd_json_int (const pd_http_t *response, const char *key)
+{
+    return json_integer_value (json_object_get (response->json, key));
+}

@@ -1,1 +1,1108 @@
-int main (void) { return 0; } /* placeholder */
+/*  test_pd_routes - route matching, Allow lists, labels, metrics, and the
+    gateway's own answers (no broker behind it)
+
+    The full HTTP path with a broker and actors is covered by the
+    integration tests; here the gateway runs against an endpoint where no
+    broker listens, which exercises everything it answers by itself.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "pd_gateway.h"
+#include "pd_metrics.h"
+#include "pd_proto.h"
+#include "pd_routes.h"
+
+//  ------------------------------------------------------------------------
+//  Routes
+
+static void
+test_match_usage (void **state)
+{
+    pd_route_params_t params;
+    bool other_method = true;
+    const pd_route_t *route = pd_routes_match ("GET", "/api/partners/p-42", &params, &other_method);
+    assert_non_null (route);
+    assert_string_equal (route->type, "partner.get");
+    assert_int_equal (route->access, PD_ACCESS_ADMIN);
+    assert_int_equal (route->success, 200);
+    assert_false (other_method);
+    assert_int_equal (params.count, 1);
+    assert_string_equal (params.names[0], "id");
+    assert_string_equal (params.values[0], "p-42");
+    assert_string_equal (pd_route_label (route), "GET /api/partners/{id}");
+}
+
+static void
+test_match_every_route (void **state)
+{
+    static const struct {
+        const char *method, *path, *type, *param, *value;
+    } cases[] = {
+        {"POST", "/api/partners", "partner.create", NULL, NULL},
+        {"GET", "/api/partners", "partner.list", NULL, NULL},
+        {"GET", "/api/partners/me", "partner.me", NULL, NULL},
+        {"GET", "/api/partners/abc", "partner.get", "id", "abc"},
+        {"PUT", "/api/partners/abc", "partner.update", "id", "abc"},
+        {"POST", "/api/partners/abc/regenerate-key", "partner.regenerate_key", "id", "abc"},
+        {"GET", "/api/admin/streams/audit", "stream.read", "stream", "audit"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        pd_route_params_t params;
+        const pd_route_t *route = pd_routes_match (cases[i].method, cases[i].path, &params, NULL);
+        assert_non_null (route);
+        assert_string_equal (route->type, cases[i].type);
+        if (cases[i].param) {
+            assert_int_equal (params.count, 1);
+            assert_string_equal (params.names[0], cases[i].param);
+            assert_string_equal (params.values[0], cases[i].value);
+        } else
+            assert_int_equal (params.count, 0);
+    }
+    //  params may be NULL
+    assert_non_null (pd_routes_match ("GET", "/api/partners/x", NULL, NULL));
+}
+
+static void
+test_literal_beats_param (void **state)
+{
+    pd_route_params_t params;
+    const pd_route_t *route = pd_routes_match ("GET", "/api/partners/me", &params, NULL);
+    assert_string_equal (route->type, "partner.me");
+    assert_int_equal (params.count, 0);
+
+    //  Literals compare exactly (case matters)
+    route = pd_routes_match ("GET", "/api/partners/Me", &params, NULL);
+    assert_string_equal (route->type, "partner.get");
+    assert_string_equal (params.values[0], "Me");
+
+    //  Only GET has the literal: PUT takes "me" as an id
+    route = pd_routes_match ("PUT", "/api/partners/me", &params, NULL);
+    assert_string_equal (route->type, "partner.update");
+    assert_string_equal (params.values[0], "me");
+
+    //  Methods are case-sensitive
+    bool other_method = false;
+    assert_null (pd_routes_match ("get", "/api/partners/me", &params, &other_method));
+    assert_true (other_method);
+}
+
+static void
+test_percent_decoding (void **state)
+{
+    pd_route_params_t params;
+    const pd_route_t *route = pd_routes_match ("GET", "/api/partners/a%2Db%41%20c", &params, NULL);
+    assert_non_null (route);
+    assert_string_equal (params.values[0], "a-bA c");
+
+    //  '+' is a plus in a path
+    route = pd_routes_match ("GET", "/api/partners/a+b", &params, NULL);
+    assert_string_equal (params.values[0], "a+b");
+
+    //  Segments are decoded before literals are compared
+    route = pd_routes_match ("GET", "/api/partners/m%65", &params, NULL);
+    assert_string_equal (route->type, "partner.me");
+    route = pd_routes_match ("GET", "/api/p%61rtners/x", &params, NULL);
+    assert_string_equal (route->type, "partner.get");
+
+    //  UTF-8 passes through (the schema judges it)
+    route = pd_routes_match ("GET", "/api/partners/%C3%A9", &params, NULL);
+    assert_string_equal (params.values[0], "\xC3\xA9");
+}
+
+static void
+test_rejected_paths (void **state)
+{
+    static const char *paths[] = {
+        "/api/partners/a%2Fb",                    //  '/' once decoded
+        "/api/partners/a%2fb",                    //
+        "/api/partners/a%zz",                     //  malformed escapes
+        "/api/partners/a%4",                      //
+        "/api/partners/a%",                       //
+        "/api/partners/a%00b",                    //  NUL
+        "/api/partners/",                         //  empty parameter
+        "/api/partners//regenerate-key",          //
+        "//api/partners",                         //  empty segment
+        "/api/partners/x/y",                      //  segment count
+        "/api",                                   //
+        "/",                                      //
+        "",                                       //
+        "api/partners",                           //  not absolute
+        "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s", //  too many segments
+    };
+    for (size_t i = 0; i < sizeof (paths) / sizeof (paths[0]); i++) {
+        pd_route_params_t params;
+        bool other_method = true;
+        assert_null (pd_routes_match ("GET", paths[i], &params, &other_method));
+        assert_false (other_method);
+        assert_int_equal (params.count, 0);
+        //  No method matches either
+        char allow[64] = "junk";
+        pd_routes_allow (paths[i], allow, sizeof (allow));
+        assert_string_equal (allow, "");
+    }
+    assert_null (pd_routes_match ("GET", NULL, NULL, NULL));
+    assert_null (pd_routes_match (NULL, "/api/partners", NULL, NULL));
+}
+
+static void
+test_method_not_allowed (void **state)
+{
+    bool other_method = false;
+    assert_null (pd_routes_match ("DELETE", "/api/partners/x", NULL, &other_method));
+    assert_true (other_method);
+    assert_null (pd_routes_match ("PATCH", "/api/admin/streams/audit", NULL, &other_method));
+    assert_true (other_method);
+    assert_null (pd_routes_match ("GET", "/api/partners/x/regenerate-key", NULL, &other_method));
+    assert_true (other_method);
+    assert_null (pd_routes_match ("GET", "/api/nothing", NULL, &other_method));
+    assert_false (other_method);
+
+    char allow[64];
+    pd_routes_allow ("/api/partners", allow, sizeof (allow));
+    assert_string_equal (allow, "GET, POST");
+    pd_routes_allow ("/api/partners/x", allow, sizeof (allow));
+    assert_string_equal (allow, "GET, PUT");
+    pd_routes_allow ("/api/partners/me", allow, sizeof (allow));
+    assert_string_equal (allow, "GET, PUT");
+    pd_routes_allow ("/api/partners/x/regenerate-key", allow, sizeof (allow));
+    assert_string_equal (allow, "POST");
+    pd_routes_allow ("/api/admin/streams/audit", allow, sizeof (allow));
+    assert_string_equal (allow, "GET");
+    pd_routes_allow ("/api/nothing", allow, sizeof (allow));
+    assert_string_equal (allow, "");
+
+    //  A short buffer holds whole methods only
+    char small[6];
+    pd_routes_allow ("/api/partners/x", small, sizeof (small));
+    assert_string_equal (small, "GET");
+    pd_routes_allow ("/api/partners/x", small, 3);
+    assert_string_equal (small, "");
+    pd_routes_allow ("/api/partners/x", NULL, 0);
+    pd_routes_allow (NULL, allow, sizeof (allow));
+    assert_string_equal (allow, "");
+}
+
+static void
+test_param_length (void **state)
+{
+    char path[64 + 3 * (PD_ROUTE_MAX_PARAM + 1)];
+    char value[PD_ROUTE_MAX_PARAM + 2];
+    pd_route_params_t params;
+
+    //  PD_ROUTE_MAX_PARAM bytes match
+    memset (value, 'a', PD_ROUTE_MAX_PARAM);
+    value[PD_ROUTE_MAX_PARAM] = '\0';
+    snprintf (path, sizeof (path), "/api/partners/%s", value);
+    assert_non_null (pd_routes_match ("GET", path, &params, NULL));
+    assert_string_equal (params.values[0], value);
+
+    //  One more does not, on any method
+    bool other_method = true;
+    snprintf (path, sizeof (path), "/api/partners/%sa", value);
+    assert_null (pd_routes_match ("GET", path, &params, &other_method));
+    assert_false (other_method);
+
+    //  The limit is on the decoded value: 128 escapes are 128 bytes
+    strcpy (path, "/api/partners/");
+    for (int i = 0; i < PD_ROUTE_MAX_PARAM; i++)
+        strcat (path, "%61");
+    assert_non_null (pd_routes_match ("GET", path, &params, NULL));
+    assert_string_equal (params.values[0], value);
+}
+
+static void
+test_labels (void **state)
+{
+    assert_string_equal (pd_route_label (&pd_routes[0]), "POST /api/partners");
+    for (size_t i = 0; i < pd_routes_size; i++) {
+        char expected[256];
+        snprintf (expected, sizeof (expected), "%s %s", pd_routes[i].method, pd_routes[i].path);
+        assert_string_equal (pd_route_label (&pd_routes[i]), expected);
+    }
+    assert_string_equal (pd_route_label (NULL), PD_ROUTE_LABEL_NONE);
+    pd_route_t stranger = pd_routes[0];
+    assert_string_equal (pd_route_label (&stranger), PD_ROUTE_LABEL_NONE);
+}
+
+//  Every route names a message of the catalogue, and its path parameters
+//  are fields of the message's request record
+static void
+test_table_is_consistent (void **state)
+{
+    for (size_t i = 0; i < pd_routes_size; i++) {
+        const pd_route_t *route = &pd_routes[i];
+        const pd_message_t *message = pd_message_find (route->type);
+        assert_non_null (message);
+        pd_route_params_t params;
+        assert_true (pd_route_param_names (route, &params) >= 0);
+        for (size_t p = 0; p < params.count; p++) {
+            assert_string_equal (params.values[p], "");
+            bool found = false;
+            for (size_t f = 0; f < message->request->field_count; f++)
+                found |= strcmp (message->request->fields[f].name, params.names[p]) == 0;
+            assert_true (found);
+        }
+        //  Each route's own template, as a path, finds it
+        char allow[64];
+        pd_routes_allow (route->path, allow, sizeof (allow));
+        assert_non_null (strstr (allow, route->method));
+        assert_true (route->success >= 200 && route->success < 300);
+    }
+    pd_route_params_t params;
+    assert_int_equal (pd_route_param_names (&pd_routes[0], &params), 0);
+    assert_int_equal (pd_route_param_names (NULL, &params), -1);
+}
+
+static void
+test_decode (void **state)
+{
+    char out[8];
+    assert_int_equal (pd_routes_decode ("a%20b+c", 7, out, sizeof (out), false), 5);
+    assert_string_equal (out, "a b+c");
+    assert_int_equal (pd_routes_decode ("a%20b+c", 7, out, sizeof (out), true), 5);
+    assert_string_equal (out, "a b c");
+    assert_int_equal (pd_routes_decode ("abc", 2, out, sizeof (out), true), 2);
+    assert_string_equal (out, "ab");
+    assert_int_equal (pd_routes_decode ("", 0, out, sizeof (out), true), 0);
+    assert_string_equal (out, "");
+
+    //  Exactly fitting, then one byte too many
+    assert_int_equal (pd_routes_decode ("1234567", 7, out, sizeof (out), false), 7);
+    assert_int_equal (pd_routes_decode ("12345678", 8, out, sizeof (out), false), -1);
+    assert_string_equal (out, "");
+
+    assert_int_equal (pd_routes_decode ("%", 1, out, sizeof (out), false), -1);
+    assert_int_equal (pd_routes_decode ("%4", 2, out, sizeof (out), false), -1);
+    assert_int_equal (pd_routes_decode ("%4g", 3, out, sizeof (out), false), -1);
+    assert_int_equal (pd_routes_decode ("%00", 3, out, sizeof (out), false), -1);
+    assert_int_equal (pd_routes_decode ("a\0b", 3, out, sizeof (out), false), -1);
+    //  An escape cut by len is malformed, whatever follows in memory
+    assert_int_equal (pd_routes_decode ("%41", 2, out, sizeof (out), false), -1);
+    assert_int_equal (pd_routes_decode ("a", 1, NULL, 0, false), -1);
+    assert_int_equal (pd_routes_decode (NULL, 0, out, sizeof (out), false), -1);
+}
+
+//  ------------------------------------------------------------------------
+//  Metrics
+
+static void
+s_assert_line (const char *text, const char *line)
+{
+    char needle[512];
+    snprintf (needle, sizeof (needle), "\n%s\n", line);
+    if (!strstr (text, needle))
+        fail_msg ("missing line: %s\nin:\n%s", line, text);
+}
+
+static void
+test_metrics_render (void **state)
+{
+    pd_metrics_t *metrics = pd_metrics_new (pd_routes_size);
+    assert_non_null (metrics);
+    pd_metrics_observe (metrics, 0, 201, 0.003);
+    pd_metrics_observe (metrics, 0, 201, 0.02);
+    pd_metrics_observe (metrics, 0, 400, 0.0001);
+    pd_metrics_observe (metrics, 3, 404, 30); //  past every bucket
+    pd_metrics_observe (metrics, pd_routes_size, 404, 0.001);
+    pd_metrics_observe (metrics, 999, 200, -1); //  no-route slot, 0 s
+    pd_metrics_observe (metrics, 1, 42, 0.0);   //  counted as 500
+    pd_metrics_enter (metrics);
+    pd_metrics_enter (metrics);
+    pd_metrics_leave (metrics);
+
+    char *text = pd_metrics_render (metrics);
+    assert_non_null (text);
+    s_assert_line (text, "# TYPE partnerd_http_requests_total counter");
+    s_assert_line (text,
+                   "partnerd_http_requests_total{route=\"POST /api/partners\",code=\"201\"} 2");
+    s_assert_line (text,
+                   "partnerd_http_requests_total{route=\"POST /api/partners\",code=\"400\"} 1");
+    s_assert_line (text,
+                   "partnerd_http_requests_total{route=\"GET /api/partners/{id}\",code=\"404\"} 1");
+    s_assert_line (text, "partnerd_http_requests_total{route=\"none\",code=\"404\"} 1");
+    s_assert_line (text, "partnerd_http_requests_total{route=\"none\",code=\"200\"} 1");
+    s_assert_line (text,
+                   "partnerd_http_requests_total{route=\"GET /api/partners\",code=\"500\"} 1");
+    assert_null (strstr (text, "code=\"42\""));
+    assert_null (strstr (text, "route=\"GET /api/partners/me\",code="));
+
+    s_assert_line (text, "# TYPE partnerd_http_request_duration_seconds histogram");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"POST "
+                         "/api/partners\",le=\"0.0005\"} 1");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"POST "
+                         "/api/partners\",le=\"0.0025\"} 1");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"POST "
+                         "/api/partners\",le=\"0.005\"} 2");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"POST "
+                         "/api/partners\",le=\"0.025\"} 3");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"POST "
+                         "/api/partners\",le=\"+Inf\"} 3");
+    s_assert_line (
+        text,
+        "partnerd_http_request_duration_seconds_sum{route=\"POST /api/partners\"} 0.023100000");
+    s_assert_line (text,
+                   "partnerd_http_request_duration_seconds_count{route=\"POST /api/partners\"} 3");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"GET "
+                         "/api/partners/{id}\",le=\"10\"} 0");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_bucket{route=\"GET "
+                         "/api/partners/{id}\",le=\"+Inf\"} 1");
+    s_assert_line (text, "partnerd_http_request_duration_seconds_count{route=\"none\"} 2");
+    //  Routes never called still have their (zero) series
+    s_assert_line (
+        text, "partnerd_http_request_duration_seconds_count{route=\"GET /api/partners/me\"} 0");
+
+    s_assert_line (text, "# TYPE partnerd_http_in_flight gauge");
+    s_assert_line (text, "partnerd_http_in_flight 1");
+    assert_int_equal (text[strlen (text) - 1], '\n');
+    free (text);
+
+    pd_metrics_destroy (&metrics);
+    assert_null (metrics);
+    pd_metrics_destroy (&metrics);
+    assert_null (pd_metrics_new (pd_routes_size + 1));
+}
+
+//  ------------------------------------------------------------------------
+//  The gateway, no broker behind it
+
+#define S_NO_BROKER  "tcp://127.0.0.1:1"
+#define S_TIMEOUT_MS 300
+#define S_MAX_BODY   1024
+
+//  One request on a fresh connection; the whole response as text
+static char *
+s_http (int port, const char *request, size_t size)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert_true (fd >= 0);
+    struct timeval timeout = {5, 0};
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof (timeout));
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_port = htons ((uint16_t)port);
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    assert_int_equal (connect (fd, (struct sockaddr *)&address, sizeof (address)), 0);
+    for (size_t sent = 0; sent < size;) {
+        ssize_t n = send (fd, request + sent, size - sent, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; //  the server may answer (413) before taking it all
+        sent += (size_t)n;
+    }
+    size_t capacity = 1 << 20, used = 0;
+    char *response = malloc (capacity + 1);
+    assert_non_null (response);
+    ssize_t n;
+    while (used < capacity && (n = recv (fd, response + used, capacity - used, 0)) > 0)
+        used += (size_t)n;
+    response[used] = '\0';
+    close (fd);
+    return response;
+}
+
+static char *
+s_get (int port, const char *request)
+{
+    return s_http (port, request, strlen (request));
+}
+
+static int
+s_status (const char *response)
+{
+    int status = 0;
+    sscanf (response, "HTTP/1.1 %d", &status);
+    return status;
+}
+
+//  Is `line` one of the response's header lines?
+static bool
+s_has_header (const char *response, const char *line)
+{
+    char needle[256];
+    snprintf (needle, sizeof (needle), "\r\n%s\r\n", line);
+    const char *found = strstr (response, needle);
+    const char *end = strstr (response, "\r\n\r\n");
+    return found && end && found <= end;
+}
+
+static json_t *
+s_body_json (const char *response)
+{
+    const char *body = strstr (response, "\r\n\r\n");
+    assert_non_null (body);
+    json_t *json = json_loads (body + 4, 0, NULL);
+    assert_non_null (json);
+    return json;
+}
+
+static void
+s_assert_problem (const char *response, int status, const char *code)
+{
+    assert_int_equal (s_status (response), status);
+    assert_true (s_has_header (response, "Content-Type: application/problem+json"));
+    assert_true (s_has_header (response, "Cache-Control: no-store"));
+    assert_true (s_has_header (response, "X-Content-Type-Options: nosniff"));
+    json_t *problem = s_body_json (response);
+    char type[128];
+    snprintf (type, sizeof (type), "urn:partnerd:problem:%s", code);
+    assert_string_equal (json_string_value (json_object_get (problem, "type")), type);
+    assert_string_equal (json_string_value (json_object_get (problem, "code")), code);
+    assert_int_equal (json_integer_value (json_object_get (problem, "status")), status);
+    assert_non_null (json_string_value (json_object_get (problem, "title")));
+    const char *trace_id = json_string_value (json_object_get (problem, "trace_id"));
+    assert_non_null (trace_id);
+    assert_int_equal (strlen (trace_id), 16);
+    char header[64];
+    snprintf (header, sizeof (header), "X-Request-Id: %s", trace_id);
+    assert_true (s_has_header (response, header));
+    json_decref (problem);
+}
+
+static int
+s_gateway_setup (void **state)
+{
+    pd_gateway_config_t config = {"127.0.0.1:0", S_NO_BROKER, 2, S_TIMEOUT_MS, S_MAX_BODY};
+    pd_gateway_t *gateway = pd_gateway_new (&config);
+    if (!gateway)
+        return -1;
+    *state = gateway;
+    return 0;
+}
+
+static int
+s_gateway_teardown (void **state)
+{
+    pd_gateway_t *gateway = (pd_gateway_t *)*state;
+    pd_gateway_destroy (&gateway);
+    return gateway == NULL ? 0 : -1;
+}
+
+static void
+test_gateway_errors (void **state)
+{
+    int port = pd_gateway_port ((pd_gateway_t *)*state);
+    assert_true (port > 0);
+
+    char *response =
+        s_get (port, "GET /nothing/here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s_assert_problem (response, 404, "not_found");
+    assert_true (s_has_header (response, "Connection: close"));
+    json_t *problem = s_body_json (response);
+    assert_string_equal (json_string_value (json_object_get (problem, "instance")),
+                         "/nothing/here");
+    json_decref (problem);
+    free (response);
+
+    response =
+        s_get (port, "DELETE /api/partners/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s_assert_problem (response, 405, "method_not_allowed");
+    assert_true (s_has_header (response, "Allow: GET, PUT"));
+    free (response);
+
+    response = s_get (port, "PUT /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s_assert_problem (response, 405, "method_not_allowed");
+    assert_true (s_has_header (response, "Allow: GET"));
+    free (response);
+
+    //  %2F inside a parameter is no separator, and no match
+    response =
+        s_get (port, "GET /api/partners/a%2Fb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s_assert_problem (response, 404, "not_found");
+    free (response);
+
+    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s_assert_problem (response, 401, "unauthorized");
+    free (response);
+
+    //  A key that cannot be one is refused without asking the auth service
+    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: not a key\r\n"
+                            "Connection: close\r\n\r\n");
+    s_assert_problem (response, 401, "unauthorized");
+    free (response);
+
+    //  A plausible key, but no auth service: the deadline answers
+    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: pd_admin_x1\r\n"
+                            "Connection: close\r\n\r\n");
+    assert_true (s_status (response) == 504 || s_status (response) == 503);
+    free (response);
+
+    //  Declared too large: refused unread, connection closed
+    response = s_get (port, "POST /api/partners HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n");
+    s_assert_problem (response, 413, "payload_too_large");
+    assert_true (s_has_header (response, "Connection: close"));
+    free (response);
+
+    //  Chunked and too large: cut off at max_body + 1
+    char request[4096];
+    int head =
+        snprintf (request, sizeof (request),
+                  "POST /api/partners HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n%x\r\n",
+                  2 * S_MAX_BODY);
+    memset (request + head, ' ', 2 * S_MAX_BODY);
+    int len = head + 2 * S_MAX_BODY;
+    len += snprintf (request + len, sizeof (request) - (size_t)len, "\r\n0\r\n\r\n");
+    response = s_http (port, request, (size_t)len);
+    s_assert_problem (response, 413, "payload_too_large");
+    free (response);
+
+    response = s_get (port, "POST /api/partners HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                            "Content-Length: 3\r\nConnection: close\r\n\r\na=b");
+    s_assert_problem (response, 415, "unsupported_media_type");
+    free (response);
+
+    //  JSON with a charset is JSON; then the missing key is what stops it
+    response = s_get (port, "POST /api/partners HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Type: application/json; charset=utf-8\r\n"
+                            "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+    s_assert_problem (response, 401, "unauthorized");
+    free (response);
+
+    response = s_get (port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s_assert_problem (response, 503, "service_unavailable");
+    assert_true (s_has_header (response, "Retry-After: 1"));
+    free (response);
+
+    response = s_get (port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal (s_status (response), 200);
+    assert_true (s_has_header (response, "Content-Type: text/plain; version=0.0.4"));
+    s_assert_line (response, "partnerd_http_requests_total{route=\"none\",code=\"404\"} 2");
+    s_assert_line (response, "partnerd_http_requests_total{route=\"none\",code=\"503\"} 1");
+    s_assert_line (response,
+                   "partnerd_http_requests_total{route=\"POST /api/partners\",code=\"413\"} 2");
+    s_assert_line (response, "partnerd_http_in_flight 1");
+    free (response);
+}
+
+static void
+test_gateway_keep_alive (void **state)
+{
+    int port = pd_gateway_port ((pd_gateway_t *)*state);
+    //  Two requests on one connection: both answered, the first kept open
+    const char *requests = "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char *response = s_get (port, requests);
+    assert_int_equal (s_status (response), 404);
+    assert_true (s_has_header (response, "Connection: keep-alive"));
+    const char *second = strstr (response, "HTTP/1.1 200 OK\r\n");
+    assert_non_null (second);
+    free (response);
+}
+
+static void
+test_gateway_openapi (void **state)
+{
+    int port = pd_gateway_port ((pd_gateway_t *)*state);
+    char *response =
+        s_get (port, "GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal (s_status (response), 200);
+    assert_true (s_has_header (response, "Content-Type: application/json"));
+    json_t *doc = s_body_json (response);
+    free (response);
+
+    assert_string_equal (json_string_value (json_object_get (doc, "openapi")), "3.0.3");
+    json_t *paths = json_object_get (doc, "paths");
+    for (size_t i = 0; i < pd_routes_size; i++) {
+        char method[8] = "";
+        for (size_t c = 0; pd_routes[i].method[c] && c < 7; c++)
+            method[c] = (char)(pd_routes[i].method[c] | 0x20);
+        json_t *operation = json_object_get (json_object_get (paths, pd_routes[i].path), method);
+        assert_non_null (operation);
+        assert_string_equal (json_string_value (json_object_get (operation, "operationId")),
+                             pd_routes[i].type);
+    }
+
+    //  Path parameter, body without it, server-owned fields readOnly
+    json_t *put = json_object_get (json_object_get (paths, "/api/partners/{id}"), "put");
+    json_t *id = json_array_get (json_object_get (put, "parameters"), 0);
+    assert_string_equal (json_string_value (json_object_get (id, "name")), "id");
+    assert_string_equal (json_string_value (json_object_get (id, "in")), "path");
+    assert_true (json_is_true (json_object_get (id, "required")));
+    json_t *body = json_object_get (
+        json_object_get (json_object_get (json_object_get (put, "requestBody"), "content"),
+                         "application/json"),
+        "schema");
+    json_t *properties = json_object_get (body, "properties");
+    assert_null (json_object_get (properties, "id"));
+    assert_non_null (json_object_get (properties, "name"));
+    assert_true (json_is_false (json_object_get (body, "additionalProperties")));
+    json_t *email = json_object_get (properties, "contact_email");
+    assert_string_equal (json_string_value (json_object_get (email, "format")), "email");
+    json_t *status = json_object_get (properties, "status");
+    assert_int_equal (json_array_size (json_object_get (status, "enum")), 4);
+
+    //  GET: the request record's fields are query parameters
+    json_t *list = json_object_get (json_object_get (paths, "/api/partners"), "get");
+    json_t *parameters = json_object_get (list, "parameters");
+    assert_int_equal (json_array_size (parameters), 3);
+    json_t *limit = json_array_get (parameters, 0);
+    assert_string_equal (json_string_value (json_object_get (limit, "name")), "limit");
+    assert_string_equal (json_string_value (json_object_get (limit, "in")), "query");
+    assert_int_equal (
+        json_integer_value (json_object_get (json_object_get (limit, "schema"), "maximum")), 200);
+    assert_non_null (json_object_get (json_object_get (list, "responses"), "200"));
+    assert_non_null (json_object_get (json_object_get (list, "responses"), "default"));
+    assert_non_null (
+        json_object_get (json_array_get (json_object_get (list, "security"), 0), "ApiKey"));
+
+    json_t *schemas = json_object_get (json_object_get (doc, "components"), "schemas");
+    json_t *partner = json_object_get (json_object_get (schemas, "partner"), "properties");
+    assert_true (json_is_true (json_object_get (json_object_get (partner, "id"), "readOnly")));
+    assert_true (json_is_true (json_object_get (json_object_get (partner, "api_key"), "readOnly")));
+    assert_non_null (json_object_get (schemas, "branding"));
+    assert_non_null (json_object_get (schemas, "problem"));
+    json_t *scheme = json_object_get (
+        json_object_get (json_object_get (doc, "components"), "securitySchemes"), "ApiKey");
+    assert_string_equal (json_string_value (json_object_get (scheme, "name")), "X-API-Key");
+    json_decref (doc);
+}
+
+//  ------------------------------------------------------------------------
+//  The gateway in front of a stand-in broker
+
+//  The stand-in broker answers as the auth and partners services would,
+//  from canned records, and echoes what the gateway sent where the test can
+//  see it. It cannot assert (cmocka is not thread-safe): what it finds
+//  wrong it answers with an error the test then sees.
+#define S_ADMIN_KEY   "pd_admin_key1"
+#define S_PARTNER_KEY "pd_partner_key1"
+#define S_NO_REPLY    1
+
+static void
+s_fake_reply (int *status, uint8_t **reply, size_t *size, const pd_schema_t *schema,
+              const void *record)
+{
+    if (pd_schema_encode (schema, record, reply, size) != PD_OK)
+        *status = PD_E_INTERNAL;
+}
+
+static void
+s_fake_error (int *status, uint8_t **reply, size_t *size, int error, const char *detail,
+              const char *field)
+{
+    pd_error_t record = {0};
+    record.code = (char *)pd_status_code (error);
+    record.detail = (char *)detail;
+    record.field = (char *)field;
+    *status = error;
+    s_fake_reply (status, reply, size, &pd_error_schema, &record);
+}
+
+static void
+s_fake_auth (const pd_header_t *header, zframe_t *body, int *status, uint8_t **reply, size_t *size)
+{
+    pd_auth_resolve_t resolve = {0};
+    if (strcmp (header->type, "auth.resolve") || !header->principal ||
+        strcmp (header->principal->kind, "public") ||
+        pd_schema_decode (&pd_auth_resolve_schema, zframe_data (body), zframe_size (body), &resolve,
+                          NULL)) {
+        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "bad auth request", NULL);
+        return;
+    }
+    pd_principal_t principal = {0};
+    if (strcmp (resolve.api_key, S_ADMIN_KEY) == 0)
+        principal.kind = "admin";
+    else if (strcmp (resolve.api_key, S_PARTNER_KEY) == 0) {
+        principal.kind = "partner";
+        principal.partner_id = "p-7";
+    }
+    if (principal.kind)
+        s_fake_reply (status, reply, size, &pd_principal_schema, &principal);
+    else
+        s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown key", NULL);
+    pd_schema_clear (&pd_auth_resolve_schema, &resolve);
+}
+
+static void
+s_fake_partners (const pd_header_t *header, zframe_t *body, int *status, uint8_t **reply,
+                 size_t *size)
+{
+    const pd_message_t *message = pd_message_find (header->type);
+    void *request = message ? calloc (1, message->request->size) : NULL;
+    pd_schema_error_t err = {0};
+    if (!request || pd_schema_decode (message->request, zframe_data (body), zframe_size (body),
+                                      request, &err)) {
+        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "bad partners request", err.field);
+        free (request);
+        return;
+    }
+    //  A partner that tells where the request came from
+    pd_partner_t partner = {0};
+    partner.id = "p-1";
+    partner.name = "Acme";
+    partner.contact_email = "ops@acme.example";
+    partner.contact_name = header->trace_id;
+    partner.contact_phone = header->source;
+    partner.version = 3;
+    PD_MARK (&partner, partner, version);
+
+    if (strcmp (header->type, "partner.get") == 0) {
+        pd_partner_ref_t *ref = request;
+        if (strcmp (ref->id, "missing") == 0)
+            s_fake_error (status, reply, size, PD_E_NOT_FOUND, "no such partner", "id");
+        else {
+            partner.id = ref->id;
+            s_fake_reply (status, reply, size, &pd_partner_schema, &partner);
+        }
+    } else if (strcmp (header->type, "partner.list") == 0) {
+        pd_partner_list_t *list = request;
+        char cursor[128];
+        snprintf (cursor, sizeof (cursor), "%lld-%s-%s",
+                  PD_HAS (list, partner_list, limit) ? (long long)list->limit : -1LL,
+                  list->status ? list->status : "", list->cursor ? list->cursor : "");
+        pd_partner_page_t page = {0};
+        page.items.size = 1;
+        page.items.items = &partner;
+        page.next_cursor = cursor;
+        s_fake_reply (status, reply, size, &pd_partner_page_schema, &page);
+    } else if (strcmp (header->type, "partner.create") == 0) {
+        pd_partner_create_t *create = request;
+        partner.id = "p-new";
+        partner.name = create->name;
+        partner.contact_email = create->contact_email;
+        s_fake_reply (status, reply, size, &pd_partner_schema, &partner);
+    } else if (strcmp (header->type, "partner.me") == 0) {
+        partner.id = header->principal->partner_id;
+        s_fake_reply (status, reply, size, &pd_partner_schema, &partner);
+    } else if (strcmp (header->type, "partner.update") == 0)
+        s_fake_error (status, reply, size, PD_E_CONFLICT, "version mismatch", "version");
+    else {
+        //  regenerate_key: a reply that is no partner record
+        static const uint8_t junk[] = {0xC1};
+        *reply = malloc (sizeof (junk));
+        memcpy (*reply, junk, sizeof (junk));
+        *size = sizeof (junk);
+    }
+    pd_schema_clear (message->request, request);
+    free (request);
+}
+
+static void
+s_fake_broker (zsock_t *pipe, void *args)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zsock_send (pipe, "i", port);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (zpoller_wait (poller, -1) == router) {
+        zmsg_t *msg = zmsg_recv (router);
+        zframe_t *identity = zmsg_pop (msg);
+        int command = pd_proto_take_command (msg);
+        char *service = zmsg_popstr (msg);
+        zframe_t *id = zmsg_pop (msg);
+        zframe_t *timeout = zmsg_pop (msg);
+        zframe_t *header_frame = zmsg_pop (msg);
+        zframe_t *body = zmsg_pop (msg);
+
+        int status = PD_OK;
+        uint8_t *reply = NULL;
+        size_t size = 0;
+        pd_header_t header = {0};
+        if (command == PD_PROTO_REQUEST && service &&
+            strcmp (service, PD_PROTO_SERVICE_PING) == 0) {
+            static const uint8_t empty_map[] = {0x80};
+            reply = malloc (1);
+            memcpy (reply, empty_map, 1);
+            size = 1;
+        } else if (command != PD_PROTO_REQUEST || !body ||
+                   pd_schema_decode (&pd_header_schema, zframe_data (header_frame),
+                                     zframe_size (header_frame), &header, NULL) ||
+                   !header.trace_id || strlen (header.trace_id) != 16 || !header.source)
+            s_fake_error (&status, &reply, &size, PD_E_PROTOCOL, "bad request frames", NULL);
+        else if (strcmp (service, "auth") == 0)
+            s_fake_auth (&header, body, &status, &reply, &size);
+        else if (strcmp (service, "partners") == 0)
+            s_fake_partners (&header, body, &status, &reply, &size);
+        else
+            status = S_NO_REPLY; //  "stream": let the deadline pass
+
+        if (status != S_NO_REPLY) {
+            zmsg_t *out = pd_proto_msg (PD_PROTO_REPLY);
+            zmsg_prepend (out, &identity);
+            zmsg_append (out, &id);
+            zmsg_append (out, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (status))});
+            zmsg_addmem (out, reply, size);
+            zmsg_send (&out, router);
+        }
+        free (reply);
+        pd_schema_clear (&pd_header_schema, &header);
+        zstr_free (&service);
+        zframe_destroy (&identity);
+        zframe_destroy (&id);
+        zframe_destroy (&timeout);
+        zframe_destroy (&header_frame);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+typedef struct {
+    zactor_t *broker;
+    pd_gateway_t *gateway;
+    int port;
+} s_stack_t;
+
+static int
+s_stack_setup (void **state)
+{
+    s_stack_t *stack = calloc (1, sizeof (s_stack_t));
+    stack->broker = zactor_new (s_fake_broker, NULL);
+    int broker_port = 0;
+    zsock_recv (stack->broker, "i", &broker_port);
+    char endpoint[64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", broker_port);
+    pd_gateway_config_t config = {"127.0.0.1:0", endpoint, 2, S_TIMEOUT_MS, S_MAX_BODY};
+    stack->gateway = pd_gateway_new (&config);
+    stack->port = pd_gateway_port (stack->gateway);
+    *state = stack;
+    return stack->gateway ? 0 : -1;
+}
+
+static int
+s_stack_teardown (void **state)
+{
+    s_stack_t *stack = (s_stack_t *)*state;
+    pd_gateway_destroy (&stack->gateway);
+    zactor_destroy (&stack->broker);
+    free (stack);
+    return 0;
+}
+
+//  One request with a key and maybe a JSON body
+static char *
+s_call (int port, const char *method, const char *target, const char *key, const char *body)
+{
+    char request[4096];
+    int len = snprintf (request, sizeof (request),
+                        "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", method, target);
+    if (key)
+        len += snprintf (request + len, sizeof (request) - (size_t)len, "X-API-Key: %s\r\n", key);
+    if (body)
+        len += snprintf (request + len, sizeof (request) - (size_t)len,
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen (body), body);
+    else
+        len += snprintf (request + len, sizeof (request) - (size_t)len, "\r\n");
+    return s_http (port, request, (size_t)len);
+}
+
+static const char *
+s_member (json_t *object, const char *name)
+{
+    return json_string_value (json_object_get (object, name));
+}
+
+static void
+test_stack_usage (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    char *response = s_call (port, "GET", "/api/partners/p-42", S_ADMIN_KEY, NULL);
+    assert_int_equal (s_status (response), 200);
+    assert_true (s_has_header (response, "Content-Type: application/json"));
+    assert_true (s_has_header (response, "Cache-Control: no-store"));
+    json_t *partner = s_body_json (response);
+    assert_string_equal (s_member (partner, "id"), "p-42");
+    assert_string_equal (s_member (partner, "name"), "Acme");
+    assert_int_equal (json_integer_value (json_object_get (partner, "version")), 3);
+    //  The trace id the actor got is the one the client got; the source is the client
+    char header[64];
+    snprintf (header, sizeof (header), "X-Request-Id: %s", s_member (partner, "contact_name"));
+    assert_true (s_has_header (response, header));
+    assert_string_equal (s_member (partner, "contact_phone"), "127.0.0.1");
+    json_decref (partner);
+    free (response);
+
+    response = s_call (port, "GET", "/healthz", NULL, NULL);
+    assert_int_equal (s_status (response), 200);
+    json_t *health = s_body_json (response);
+    assert_string_equal (s_member (health, "status"), "ok");
+    json_decref (health);
+    free (response);
+}
+
+static void
+test_stack_errors_map (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    char *response = s_call (port, "GET", "/api/partners/missing", S_ADMIN_KEY, NULL);
+    s_assert_problem (response, 404, "not_found");
+    json_t *problem = s_body_json (response);
+    assert_string_equal (s_member (problem, "detail"), "no such partner");
+    assert_string_equal (s_member (problem, "field"), "id");
+    assert_string_equal (s_member (problem, "instance"), "/api/partners/missing");
+    json_decref (problem);
+    free (response);
+
+    response = s_call (port, "PUT", "/api/partners/p-1", S_ADMIN_KEY, "{\"name\":\"X\"}");
+    s_assert_problem (response, 409, "conflict");
+    problem = s_body_json (response);
+    assert_string_equal (s_member (problem, "detail"), "version mismatch");
+    json_decref (problem);
+    free (response);
+
+    //  A reply that is not the reply record
+    response = s_call (port, "POST", "/api/partners/p-1/regenerate-key", S_ADMIN_KEY, NULL);
+    s_assert_problem (response, 500, "internal_error");
+    free (response);
+
+    //  No reply within the deadline
+    response = s_call (port, "GET", "/api/admin/streams/audit", S_ADMIN_KEY, NULL);
+    s_assert_problem (response, 504, "timeout");
+    free (response);
+}
+
+static void
+test_stack_access (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    char *response = s_call (port, "GET", "/api/partners/p-1", "pd_wrong_key", NULL);
+    s_assert_problem (response, 401, "unauthorized");
+    free (response);
+
+    response = s_call (port, "GET", "/api/partners/p-1", S_PARTNER_KEY, NULL);
+    s_assert_problem (response, 403, "forbidden");
+    free (response);
+
+    response = s_call (port, "GET", "/api/partners/me", S_ADMIN_KEY, NULL);
+    s_assert_problem (response, 403, "forbidden");
+    free (response);
+
+    response = s_call (port, "GET", "/api/partners/me", S_PARTNER_KEY, NULL);
+    assert_int_equal (s_status (response), 200);
+    json_t *partner = s_body_json (response);
+    assert_string_equal (s_member (partner, "id"), "p-7");
+    json_decref (partner);
+    free (response);
+}
+
+static void
+test_stack_builds_requests (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    //  Query parameters, decoded as a form
+    char *response = s_call (port, "GET", "/api/partners?limit=5&status=active&cursor=c%2D1&&",
+                             S_ADMIN_KEY, NULL);
+    assert_int_equal (s_status (response), 200);
+    json_t *page = s_body_json (response);
+    assert_string_equal (s_member (page, "next_cursor"), "5-active-c-1");
+    assert_int_equal (json_array_size (json_object_get (page, "items")), 1);
+    json_decref (page);
+    free (response);
+
+    response = s_call (port, "GET", "/api/partners", S_ADMIN_KEY, NULL);
+    page = s_body_json (response);
+    assert_string_equal (s_member (page, "next_cursor"), "-1--");
+    json_decref (page);
+    free (response);
+
+    static const struct {
+        const char *target, *code, *field;
+    } bad_queries[] = {
+        {"/api/partners?limit=0", "invalid_field", "limit"},
+        {"/api/partners?limit=ten", "invalid_field", "limit"},
+        {"/api/partners?status=gone", "invalid_field", "status"},
+        {"/api/partners?bogus=1", "unknown_field", "bogus"},
+        {"/api/partners?limit=1&limit=2", "invalid_field", "limit"},
+        {"/api/partners?limit=%zz", "invalid_field", "limit"},
+        {"/api/partners/p-1?id=p-2", "unknown_field", "id"},
+        {"/api/partners/a%20b", "invalid_field", "id"},
+    };
+    for (size_t i = 0; i < sizeof (bad_queries) / sizeof (bad_queries[0]); i++) {
+        response = s_call (port, "GET", bad_queries[i].target, S_ADMIN_KEY, NULL);
+        s_assert_problem (response, 400, bad_queries[i].code);
+        json_t *problem = s_body_json (response);
+        assert_string_equal (s_member (problem, "field"), bad_queries[i].field);
+        json_decref (problem);
+        free (response);
+    }
+
+    //  A JSON body
+    response = s_call (port, "POST", "/api/partners", S_ADMIN_KEY,
+                       "{\"name\":\"Beta\",\"contact_email\":\"b@beta.example\"}");
+    assert_int_equal (s_status (response), 201);
+    json_t *partner = s_body_json (response);
+    assert_string_equal (s_member (partner, "id"), "p-new");
+    assert_string_equal (s_member (partner, "name"), "Beta");
+    json_decref (partner);
+    free (response);
+
+    static const struct {
+        const char *body, *code, *field;
+    } bad_bodies[] = {
+        {"{", "malformed_body", NULL},
+        {"[]", "malformed_body", NULL},
+        {"{}", "missing_field", "name"},
+        {"{\"name\":\"B\",\"contact_email\":\"b@beta.example\",\"x\":1}", "unknown_field", "x"},
+        {"{\"name\":7,\"contact_email\":\"b@beta.example\"}", "invalid_field", "name"},
+    };
+    for (size_t i = 0; i < sizeof (bad_bodies) / sizeof (bad_bodies[0]); i++) {
+        response = s_call (port, "POST", "/api/partners", S_ADMIN_KEY, bad_bodies[i].body);
+        s_assert_problem (response, 400, bad_bodies[i].code);
+        if (bad_bodies[i].field) {
+            json_t *problem = s_body_json (response);
+            assert_string_equal (s_member (problem, "field"), bad_bodies[i].field);
+            json_decref (problem);
+        }
+        free (response);
+    }
+}
+
+static void
+test_gateway_refuses_bad_config (void **state)
+{
+    pd_gateway_config_t config = {"127.0.0.1:0", NULL, 0, 0, 0};
+    assert_null (pd_gateway_new (&config));
+    config.broker = S_NO_BROKER;
+    config.listen = "256.1.1.1:x";
+    assert_null (pd_gateway_new (&config));
+    pd_gateway_t *gateway = NULL;
+    pd_gateway_destroy (&gateway);
+    assert_int_equal (pd_gateway_port (NULL), -1);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_match_usage),
+        cmocka_unit_test (test_match_every_route),
+        cmocka_unit_test (test_literal_beats_param),
+        cmocka_unit_test (test_percent_decoding),
+        cmocka_unit_test (test_rejected_paths),
+        cmocka_unit_test (test_method_not_allowed),
+        cmocka_unit_test (test_param_length),
+        cmocka_unit_test (test_labels),
+        cmocka_unit_test (test_table_is_consistent),
+        cmocka_unit_test (test_decode),
+        cmocka_unit_test (test_metrics_render),
+        cmocka_unit_test_setup_teardown (test_gateway_errors, s_gateway_setup, s_gateway_teardown),
+        cmocka_unit_test_setup_teardown (test_gateway_keep_alive, s_gateway_setup,
+                                         s_gateway_teardown),
+        cmocka_unit_test_setup_teardown (test_gateway_openapi, s_gateway_setup, s_gateway_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_usage, s_stack_setup, s_stack_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_errors_map, s_stack_setup, s_stack_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_access, s_stack_setup, s_stack_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_builds_requests, s_stack_setup,
+                                         s_stack_teardown),
+        cmocka_unit_test (test_gateway_refuses_bad_config),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

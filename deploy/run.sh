@@ -1,0 +1,12 @@
+#!/bin/sh
+# Set up a fresh Debian 12 machine, build partnerd (release), and start it
+# in the foreground with its embedded defaults:
+#   data in ./partnerd-data, HTTP on 127.0.0.1:8080,
+#   broker on tcp://127.0.0.1:5555, event streams on tcp://127.0.0.1:5556.
+# Extra arguments go to partnerd (see `build/partnerd --help`).
+set -eu
+cd "$(dirname "$0")/.."
+./deploy/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARTNERD_TESTS=OFF >/dev/null
+cmake --build build -j2 --target partnerd partnerctl
+exec ./build/partnerd "$@"

@@ -1,0 +1,65 @@
+/*  pd_testutil - integration test helpers: real processes, real HTTP
+
+    Processes are started with fork/exec; their stdout is read line by line
+    by a thread, echoed to stderr (prefixed) for the test log, and watched
+    for the readiness line "partnerd: ready" - the signal a test waits on.
+    HTTP goes through libcurl to 127.0.0.1 only.
+*/
+#ifndef PD_TESTUTIL_H_INCLUDED
+#define PD_TESTUTIL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+typedef struct _pd_proc_t pd_proc_t;
+
+//  Start PARTNERD_BIN with the NULL-terminated arguments (argv[0] excluded)
+//  and wait up to timeout_ms for its readiness line. NULL if it exited or
+//  did not get ready in time (then it is killed).
+pd_proc_t *pd_proc_start (const char *const args[], int timeout_ms);
+
+//  Send `signal`, wait for the exit, free, null *self_p. Returns the exit
+//  status (0..255), or 128 + signal number if it died of a signal.
+int pd_proc_stop (pd_proc_t **self_p, int signal);
+
+pid_t pd_proc_pid (pd_proc_t *self);
+
+//  Did the process print a line containing `text` (so far)?
+bool pd_proc_printed (pd_proc_t *self, const char *text);
+
+//  A TCP port on 127.0.0.1 that was free a moment ago.
+int pd_test_free_port (void);
+
+//  A fresh temporary directory (caller frees the string); removal with
+//  its contents.
+char *pd_test_tmpdir (void);
+void pd_test_rmdir (const char *path);
+
+//  The first line of a file, without the newline (caller frees), or NULL.
+char *pd_test_read_line (const char *path);
+
+typedef struct {
+    long status;                //  HTTP status, 0 if the request failed
+    char content_type[128];
+    char retry_after[32];       //  Retry-After header, if any
+    char allow[128];            //  Allow header, if any
+    char *body;                 //  NUL-terminated
+    size_t body_size;
+    json_t *json;               //  parsed body if it is JSON, else NULL
+} pd_http_t;
+
+//  One HTTP request. `api_key` adds X-API-Key; `body`, if not NULL, is sent
+//  with `content_type` (NULL = application/json). Returns 0 if a response
+//  came (whatever its status), -1 otherwise.
+int pd_http (const char *method, const char *url, const char *api_key, const char *body,
+             const char *content_type, pd_http_t *response);
+void pd_http_clear (pd_http_t *response);
+
+//  Shorthands on response->json
+const char *pd_json_str (const pd_http_t *response, const char *key);
+long long pd_json_int (const pd_http_t *response, const char *key);
+
+#endif

@@ -61,8 +61,9 @@ typedef struct {
 typedef struct {
     const char *service;                            //  service name at the broker
     const pd_handler_t *handlers;                   //  terminated by {NULL, NULL}
-    void *(*state_new) (pd_store_t *store);         //  NULL return = start failed
-    void (*state_destroy) (void **state_p);
+    void *(*state_new) (pd_store_t *store);         //  NULL return = start failed;
+                                                    //  NULL = stateless actor
+    void (*state_destroy) (void **state_p);         //  may be NULL
 } pd_actor_def_t;
 
 typedef struct {

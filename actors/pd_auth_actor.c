@@ -149,23 +149,10 @@ cleanup:
     return rc;
 }
 
-static void *
-s_state_new (pd_store_t *store)
-{
-    //  Stateless: everything it knows is in the store
-    static int s_nothing;
-    return &s_nothing;
-}
-
-static void
-s_state_destroy (void **state_p)
-{
-    *state_p = NULL;
-}
-
 static const pd_handler_t s_handlers[] = {
     {"auth.resolve", s_auth_resolve},
     {NULL, NULL},
 };
 
-const pd_actor_def_t pd_auth_actor = {"auth", s_handlers, s_state_new, s_state_destroy};
+//  Stateless: all it knows is in the store
+const pd_actor_def_t pd_auth_actor = {"auth", s_handlers, NULL, NULL};

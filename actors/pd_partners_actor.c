@@ -412,20 +412,6 @@ s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void 
     return rc;
 }
 
-static void *
-s_state_new (pd_store_t *store)
-{
-    //  Stateless: everything it knows is in the store
-    static int s_nothing;
-    return &s_nothing;
-}
-
-static void
-s_state_destroy (void **state_p)
-{
-    *state_p = NULL;
-}
-
 static const pd_handler_t s_handlers[] = {
     {"partner.create", s_partner_create},
     {"partner.list", s_partner_list},
@@ -436,4 +422,5 @@ static const pd_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-const pd_actor_def_t pd_partners_actor = {"partners", s_handlers, s_state_new, s_state_destroy};
+//  Stateless: all it knows is in the store
+const pd_actor_def_t pd_partners_actor = {"partners", s_handlers, NULL, NULL};

@@ -70,10 +70,14 @@ s_stream_read (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         pd_stream_item_t *item = &page_items[taken];
         item->seq = (int64_t)items[taken].seq;
         PD_MARK (item, stream_item, seq);
-        item->event.data = items[taken].data;
-        item->event.size = items[taken].size;
-        PD_MARK (item, stream_item, event);
-        items[taken].data = NULL;
+        item->event = calloc (1, sizeof (pd_event_t));
+        if (!item->event || pd_schema_decode (&pd_event_schema, items[taken].data,
+                                              items[taken].size, item->event, NULL) != PD_OK) {
+            page->items.items = page_items;
+            page->items.size = taken + 1;   //  the reply is cleared by the runtime
+            pd_store_items_destroy (&items, count);
+            return pd_ctx_fail (ctx, PD_E_INTERNAL, NULL, "stored event does not decode");
+        }
     }
     pd_store_items_destroy (&items, count);
     page->items.items = page_items;

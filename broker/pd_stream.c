@@ -145,9 +145,11 @@ s_history_take (pd_stream_t *self, pd_stream_page_t *page)
         //  that no longer exist), what it has is all there is to deliver
         if (seq > self->have + 1)
             self->have = seq - 1;
-        s_ready_add (self, seq, items[i].event.data, items[i].event.size);
-        items[i].event.data = NULL;
-        items[i].event.size = 0;
+        uint8_t *data = NULL;
+        size_t size = 0;
+        if (pd_schema_encode (&pd_event_schema, items[i].event, &data, &size) != PD_OK)
+            break;      //  out of memory: the idle check reads it again
+        s_ready_add (self, seq, data, size);
     }
     //  An empty page ends the catch-up even if last_seq says more: the idle
     //  check asks again later rather than in a loop

@@ -166,10 +166,9 @@ extern "C" {
     INT (R, from, 0, 1, INT64_MAX)                                             \
     INT (R, limit, 0, 1, PD_STREAM_READ_MAX)
 
-//  `event` holds the stored event bytes as they were appended (msgpack)
 #define PD_FIELDS_stream_item(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
     INT (R, seq, PD_F_REQUIRED, 1, INT64_MAX)                                  \
-    BIN (R, event, PD_F_REQUIRED, 1, 65536)
+    OBJ (R, event, PD_F_REQUIRED, event)
 
 #define PD_FIELDS_stream_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
     LIST (R, items, 0, stream_item, PD_STREAM_READ_MAX)                        \
@@ -252,6 +251,35 @@ extern "C" {
     extern const pd_schema_t pd_##R##_schema;
 
 PD_RECORDS (PD_GEN_RECORD)
+
+//  The field table of record R (in exactly one .c file per record; the
+//  records above get theirs in pd_messages.c). Field tables are static;
+//  the schema is pd_R_schema.
+#define PD_GEN_T_STR(R, name, flags, min, max, fmt, choices)                          \
+    {#name, PD_T_STR, (flags), offsetof (pd_##R##_t, name), (min), (max), (fmt), (choices), NULL},
+#define PD_GEN_T_INT(R, name, flags, min, max)                                        \
+    {#name, PD_T_INT, (flags), offsetof (pd_##R##_t, name), (min), (max), PD_FMT_TEXT, NULL, NULL},
+#define PD_GEN_T_BOOL(R, name, flags)                                                 \
+    {#name, PD_T_BOOL, (flags), offsetof (pd_##R##_t, name), 0, 1, PD_FMT_TEXT, NULL, NULL},
+#define PD_GEN_T_BIN(R, name, flags, min, max)                                        \
+    {#name, PD_T_BIN, (flags), offsetof (pd_##R##_t, name), (min), (max), PD_FMT_TEXT, NULL, NULL},
+#define PD_GEN_T_OBJ(R, name, flags, sub)                                             \
+    {#name, PD_T_OBJ, (flags), offsetof (pd_##R##_t, name), 0, 0, PD_FMT_TEXT, NULL,          \
+     &pd_##sub##_schema},
+#define PD_GEN_T_LIST(R, name, flags, sub, max)                                       \
+    {#name, PD_T_LIST, (flags), offsetof (pd_##R##_t, name), 0, (max), PD_FMT_TEXT, NULL,     \
+     &pd_##sub##_schema},
+
+//  A record with no fields still gets a one-entry array (C has no empty
+//  initialisers); field_count says how many entries are real.
+#define PD_GEN_TABLE(R)                                                             \
+    static const pd_field_t pd_gen_fields_##R[] = {                                 \
+        PD_FIELDS_##R (R, PD_GEN_T_STR, PD_GEN_T_INT, PD_GEN_T_BOOL, PD_GEN_T_BIN, PD_GEN_T_OBJ, PD_GEN_T_LIST)          \
+        {NULL, PD_T_STR, 0, 0, 0, 0, PD_FMT_TEXT, NULL, NULL}};                \
+    _Static_assert (PD_FIELD_COUNT_##R <= PD_SCHEMA_MAX_FIELDS,                \
+                    "record " #R " has too many fields");                      \
+    const pd_schema_t pd_##R##_schema = {#R, sizeof (pd_##R##_t),              \
+                                         PD_FIELD_COUNT_##R, pd_gen_fields_##R};
 
 //  Mark a field of a record present / test it:
 //      PD_MARK (&partner, partner, revenue_share_percent);

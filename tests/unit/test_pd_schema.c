@@ -12,11 +12,23 @@
 
 #include "pd_messages.h"
 
+//  Records of the test's own, declared as production records are: a BIN
+//  field that is not secret (so it shows in JSON), and a list of them
+#define PD_FIELDS_blob(R, STR, INT, BOOL, BIN, OBJ, LIST)                       \
+    INT (R, seq, PD_F_REQUIRED, 1, INT64_MAX)                                  \
+    BIN (R, event, PD_F_REQUIRED, 1, 65536)
+#define PD_FIELDS_blob_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                  \
+    LIST (R, items, 0, blob, 1000)
+PD_GEN_RECORD (blob)
+PD_GEN_RECORD (blob_page)
+PD_GEN_TABLE (blob)
+PD_GEN_TABLE (blob_page)
+
 #define S_PARTNER_JSON                                                                             \
     "{\"id\":\"p-1\",\"name\":\"Acme Ltd\",\"contact_email\":\"ops@acme.example\","                \
     "\"branding\":{\"display_name\":\"Acme\",\"logo_url\":\"https://acme.example/logo.png\","      \
     "\"primary_color\":\"#1a2b3c\"},\"revenue_share_percent\":40,\"status\":\"active\","           \
-    "\"version\":3,\"created_at\":1700000000000}"
+    "\"created_at\":1700000000000,\"version\":3}"
 
 //  A record with the types partnerd's own records do not use yet (BOOL,
 //  negative INT range), declared by hand the way pd_messages.c expands
@@ -270,39 +282,39 @@ static void test_partner_page_round_trip (void **state)
     pd_schema_clear (&pd_partner_page_schema, &page);
 }
 
-static void test_stream_item_bin_round_trip (void **state)
+static void test_bin_round_trip (void **state)
 {
     static const uint8_t event[] = {0x81, 0xa1, 'a', 0x00, 0xff};
-    pd_stream_item_t item = {0};
+    pd_blob_t item = {0};
     item.seq = 7;
-    PD_MARK (&item, stream_item, seq);
+    PD_MARK (&item, blob, seq);
     item.event.data = malloc (sizeof (event));
     assert_non_null (item.event.data);
     memcpy (item.event.data, event, sizeof (event));
     item.event.size = sizeof (event);
 
     size_t size = 0;
-    uint8_t *data = s_encode (&pd_stream_item_schema, &item, &size);
-    pd_stream_item_t decoded = {0};
-    assert_int_equal (pd_schema_decode (&pd_stream_item_schema, data, size, &decoded, NULL), PD_OK);
+    uint8_t *data = s_encode (&pd_blob_schema, &item, &size);
+    pd_blob_t decoded = {0};
+    assert_int_equal (pd_schema_decode (&pd_blob_schema, data, size, &decoded, NULL), PD_OK);
     assert_int_equal (decoded.seq, 7);
     assert_int_equal (decoded.event.size, sizeof (event));
     assert_memory_equal (decoded.event.data, event, sizeof (event));
 
     //  JSON carries bytes as base64
-    char *json = pd_schema_to_json (&pd_stream_item_schema, &item);
+    char *json = pd_schema_to_json (&pd_blob_schema, &item);
     assert_string_equal (json, "{\"seq\":7,\"event\":\"gaFhAP8=\"}");
-    pd_stream_item_t parsed = {0};
+    pd_blob_t parsed = {0};
     assert_int_equal (
-        pd_schema_from_json (&pd_stream_item_schema, json, strlen (json), &parsed, NULL), PD_OK);
+        pd_schema_from_json (&pd_blob_schema, json, strlen (json), &parsed, NULL), PD_OK);
     assert_int_equal (parsed.event.size, sizeof (event));
     assert_memory_equal (parsed.event.data, event, sizeof (event));
 
     free (json);
     free (data);
-    pd_schema_clear (&pd_stream_item_schema, &parsed);
-    pd_schema_clear (&pd_stream_item_schema, &decoded);
-    pd_schema_clear (&pd_stream_item_schema, &item);
+    pd_schema_clear (&pd_blob_schema, &parsed);
+    pd_schema_clear (&pd_blob_schema, &decoded);
+    pd_schema_clear (&pd_blob_schema, &item);
 }
 
 static void test_base64_lengths_and_strictness (void **state)
@@ -310,24 +322,24 @@ static void test_base64_lengths_and_strictness (void **state)
     //  Every padding case round-trips
     static const uint8_t bytes[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02};
     for (size_t length = 1; length <= sizeof (bytes); length++) {
-        pd_stream_item_t item = {0};
+        pd_blob_t item = {0};
         item.seq = 1;
-        PD_MARK (&item, stream_item, seq);
+        PD_MARK (&item, blob, seq);
         item.event.data = malloc (length);
         assert_non_null (item.event.data);
         memcpy (item.event.data, bytes, length);
         item.event.size = length;
-        char *json = pd_schema_to_json (&pd_stream_item_schema, &item);
+        char *json = pd_schema_to_json (&pd_blob_schema, &item);
         assert_non_null (json);
-        pd_stream_item_t parsed = {0};
+        pd_blob_t parsed = {0};
         assert_int_equal (
-            pd_schema_from_json (&pd_stream_item_schema, json, strlen (json), &parsed, NULL),
+            pd_schema_from_json (&pd_blob_schema, json, strlen (json), &parsed, NULL),
             PD_OK);
         assert_int_equal (parsed.event.size, length);
         assert_memory_equal (parsed.event.data, bytes, length);
         free (json);
-        pd_schema_clear (&pd_stream_item_schema, &parsed);
-        pd_schema_clear (&pd_stream_item_schema, &item);
+        pd_schema_clear (&pd_blob_schema, &parsed);
+        pd_schema_clear (&pd_blob_schema, &item);
     }
     static const char *const bad[] = {
         "{\"seq\":1,\"event\":\"gaFhAP8\"}",  //  not a multiple of 4
@@ -338,7 +350,7 @@ static void test_base64_lengths_and_strictness (void **state)
         "{\"seq\":1,\"event\":5}",            //  not a string
     };
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
-        s_expect_json_error (&pd_stream_item_schema, bad[i], PD_E_INVALID_FIELD, "event");
+        s_expect_json_error (&pd_blob_schema, bad[i], PD_E_INVALID_FIELD, "event");
 }
 
 static void test_to_json_omits_secret (void **state)
@@ -901,18 +913,18 @@ static void test_decode_requires_fields (void **state)
     pd_schema_clear (&pd_partner_page_schema, &page);
 
     //  A required INT needs its mark
-    pd_stream_item_t item = {0};
+    pd_blob_t item = {0};
     item.seq = 5;
     item.event.data = malloc (1);
     assert_non_null (item.event.data);
     item.event.data[0] = 0xc0;
     item.event.size = 1;
     pd_schema_error_t err;
-    assert_int_equal (pd_schema_validate (&pd_stream_item_schema, &item, &err), PD_E_MISSING_FIELD);
+    assert_int_equal (pd_schema_validate (&pd_blob_schema, &item, &err), PD_E_MISSING_FIELD);
     assert_string_equal (err.field, "seq");
-    PD_MARK (&item, stream_item, seq);
-    assert_int_equal (pd_schema_validate (&pd_stream_item_schema, &item, &err), PD_OK);
-    pd_schema_clear (&pd_stream_item_schema, &item);
+    PD_MARK (&item, blob, seq);
+    assert_int_equal (pd_schema_validate (&pd_blob_schema, &item, &err), PD_OK);
+    pd_schema_clear (&pd_blob_schema, &item);
 }
 
 //  ---------------------------------------------------------------------------
@@ -937,10 +949,10 @@ static void test_validate_limits (void **state)
     assert_int_equal (pd_schema_validate (&pd_apikey_schema, &key, &err), PD_E_MISSING_FIELD);
     assert_string_equal (err.field, "hash");
     //  A present, empty BIN is checked against its minimum
-    pd_stream_item_t item = {0};
-    pd_schema_mark_all (&pd_stream_item_schema, &item);
+    pd_blob_t item = {0};
+    pd_schema_mark_all (&pd_blob_schema, &item);
     item.seq = 1;
-    assert_int_equal (pd_schema_validate (&pd_stream_item_schema, &item, &err), PD_E_INVALID_FIELD);
+    assert_int_equal (pd_schema_validate (&pd_blob_schema, &item, &err), PD_E_INVALID_FIELD);
     assert_string_equal (err.field, "event");
     //  Tokens
     assert_int_equal (pd_schema_set_str (&key.id, "k 1"), PD_OK);
@@ -959,31 +971,31 @@ static void test_encode_caps_output (void **state)
 {
     //  17 events of 64 KiB do not fit in one encoded record
     enum { COUNT = 17, EVENT = 65536 };
-    pd_stream_page_t page = {0};
-    page.items.items = calloc (COUNT, sizeof (pd_stream_item_t));
+    pd_blob_page_t page = {0};
+    page.items.items = calloc (COUNT, sizeof (pd_blob_t));
     assert_non_null (page.items.items);
     page.items.size = COUNT;
-    pd_stream_item_t *items = page.items.items;
+    pd_blob_t *items = page.items.items;
     for (size_t i = 0; i < COUNT; i++) {
         items[i].seq = (int64_t)i + 1;
-        PD_MARK (&items[i], stream_item, seq);
+        PD_MARK (&items[i], blob, seq);
         items[i].event.data = calloc (1, EVENT);
         assert_non_null (items[i].event.data);
         items[i].event.size = EVENT;
     }
     uint8_t *data = (uint8_t *)"untouched";
     size_t size = 1;
-    assert_int_equal (pd_schema_encode (&pd_stream_page_schema, &page, &data, &size),
+    assert_int_equal (pd_schema_encode (&pd_blob_page_schema, &page, &data, &size),
                       PD_E_TOO_LARGE);
     assert_null (data);
     assert_int_equal (size, 0);
     //  Fifteen fit
     page.items.size = 15;
-    assert_int_equal (pd_schema_encode (&pd_stream_page_schema, &page, &data, &size), PD_OK);
+    assert_int_equal (pd_schema_encode (&pd_blob_page_schema, &page, &data, &size), PD_OK);
     assert_true (size > 15 * EVENT && size <= PD_SCHEMA_MAX_INPUT);
     free (data);
     page.items.size = COUNT;
-    pd_schema_clear (&pd_stream_page_schema, &page);
+    pd_schema_clear (&pd_blob_page_schema, &page);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1122,17 +1134,17 @@ static void test_copy_is_deep (void **state)
     pd_schema_clear (&pd_partner_page_schema, &copy);
 
     //  Bytes are copied too
-    pd_stream_item_t item = {0}, item_copy = {0};
+    pd_blob_t item = {0}, item_copy = {0};
     item.event.data = malloc (2);
     assert_non_null (item.event.data);
     memcpy (item.event.data, "hi", 2);
     item.event.size = 2;
-    assert_int_equal (pd_schema_copy (&pd_stream_item_schema, &item_copy, &item), PD_OK);
+    assert_int_equal (pd_schema_copy (&pd_blob_schema, &item_copy, &item), PD_OK);
     assert_ptr_not_equal (item_copy.event.data, item.event.data);
     item_copy.event.data[0] = 'H';
     assert_memory_equal (item.event.data, "hi", 2);
-    pd_schema_clear (&pd_stream_item_schema, &item);
-    pd_schema_clear (&pd_stream_item_schema, &item_copy);
+    pd_schema_clear (&pd_blob_schema, &item);
+    pd_schema_clear (&pd_blob_schema, &item_copy);
 }
 
 static void test_clear_is_idempotent (void **state)
@@ -1181,7 +1193,7 @@ int main (void)
         cmocka_unit_test (test_partner_msgpack_round_trip),
         cmocka_unit_test (test_partner_json_round_trip),
         cmocka_unit_test (test_partner_page_round_trip),
-        cmocka_unit_test (test_stream_item_bin_round_trip),
+        cmocka_unit_test (test_bin_round_trip),
         cmocka_unit_test (test_base64_lengths_and_strictness),
         cmocka_unit_test (test_to_json_omits_secret),
         cmocka_unit_test (test_bool_and_negative_int),

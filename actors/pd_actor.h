@@ -54,23 +54,23 @@ typedef struct _pd_ctx_t pd_ctx_t;
 typedef int (pd_handler_fn) (void *state, pd_ctx_t *ctx, const void *request, void *reply);
 
 typedef struct {
-    const char *type;           //  message type, a key of PD_MESSAGE_TYPES
+    const char *type; //  message type, a key of PD_MESSAGE_TYPES
     pd_handler_fn *handle;
 } pd_handler_t;
 
 typedef struct {
-    const char *service;                            //  service name at the broker
-    const pd_handler_t *handlers;                   //  terminated by {NULL, NULL}
-    void *(*state_new) (pd_store_t *store);         //  NULL return = start failed;
-                                                    //  NULL = stateless actor
-    void (*state_destroy) (void **state_p);         //  may be NULL
+    const char *service;                    //  service name at the broker
+    const pd_handler_t *handlers;           //  terminated by {NULL, NULL}
+    void *(*state_new) (pd_store_t *store); //  NULL return = start failed;
+                                            //  NULL = stateless actor
+    void (*state_destroy) (void **state_p); //  may be NULL
 } pd_actor_def_t;
 
 typedef struct {
-    const char *broker;         //  broker services endpoint
-    pd_store_t *store;          //  shared store (not owned)
-    int heartbeat_ms;           //  0 = default
-    int credit;                 //  0 = 1
+    const char *broker; //  broker services endpoint
+    pd_store_t *store;  //  shared store (not owned)
+    int heartbeat_ms;   //  0 = default
+    int credit;         //  0 = 1
 } pd_actor_config_t;
 
 //  Start an actor thread. Returns once it is connected and its state made,

@@ -14,25 +14,31 @@
 
 #include <openssl/crypto.h>
 
+#include "pd_record.h"
 #include "pd_token.h"
 
 #define S_APIKEYS  "apikeys"
 #define S_PARTNERS "partners"
 
-//  Read and decode one record; PD_E_NOT_FOUND if absent
-static int
-s_load (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
-        void *record)
+int
+pd_auth_actor_put_key (pd_store_batch_t *batch, const pd_token_t *token, const char *kind,
+                       const char *partner_id, int64_t now)
 {
-    pd_store_value_t value = {0};
-    int rc = pd_store_get (store, table, key, strlen (key), &value);
-    if (rc == PD_OK) {
-        rc = pd_schema_decode (schema, value.data, value.size, record, NULL);
-        if (rc != PD_OK)
-            rc = PD_E_INTERNAL;     //  a stored record that does not decode
-    }
-    pd_store_value_clear (&value);
-    return rc;
+    pd_apikey_t key = {0};
+    key.id = (char *)token->id;
+    key.hash.data = (uint8_t *)token->hash;
+    key.hash.size = sizeof (token->hash);
+    key.kind = (char *)kind;
+    key.partner_id = (char *)partner_id;
+    key.created_at = now;
+    PD_MARK (&key, apikey, created_at);
+    return pd_record_put (batch, S_APIKEYS, token->id, &pd_apikey_schema, &key, PD_STORE_ABSENT);
+}
+
+int
+pd_auth_actor_delete_key (pd_store_batch_t *batch, const char *key_id)
+{
+    return pd_store_batch_delete (batch, S_APIKEYS, key_id, strlen (key_id), PD_STORE_ANY);
 }
 
 static int
@@ -47,17 +53,17 @@ s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         return pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
 
     pd_apikey_t key = {0};
-    int rc = s_load (store, S_APIKEYS, id, &pd_apikey_schema, &key);
-    if (rc == PD_E_NOT_FOUND || (rc == PD_OK && !pd_token_verify (req->api_key, key.hash.data,
-                                                                   key.hash.size)))
+    int rc = pd_record_get (store, S_APIKEYS, id, &pd_apikey_schema, &key, NULL);
+    if (rc == PD_E_NOT_FOUND ||
+        (rc == PD_OK && !pd_token_verify (req->api_key, key.hash.data, key.hash.size)))
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
     if (rc != PD_OK)
         goto cleanup;
 
     if (strcmp (key.kind, "partner") == 0) {
         pd_partner_t partner = {0};
-        rc = key.partner_id ? s_load (store, S_PARTNERS, key.partner_id, &pd_partner_schema,
-                                      &partner)
+        rc = key.partner_id ? pd_record_get (store, S_PARTNERS, key.partner_id, &pd_partner_schema,
+                                             &partner, NULL)
                             : PD_E_NOT_FOUND;
         if (rc == PD_E_NOT_FOUND)
             rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
@@ -67,9 +73,9 @@ s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         if (rc != PD_OK)
             goto cleanup;
     }
-    if (pd_schema_set_str (&principal->kind, key.kind) != PD_OK
-        || pd_schema_set_str (&principal->key_id, key.id) != PD_OK
-        || pd_schema_set_str (&principal->partner_id, key.partner_id) != PD_OK)
+    if (pd_schema_set_str (&principal->kind, key.kind) != PD_OK ||
+        pd_schema_set_str (&principal->key_id, key.id) != PD_OK ||
+        pd_schema_set_str (&principal->partner_id, key.partner_id) != PD_OK)
         rc = PD_E_INTERNAL;
 cleanup:
     pd_schema_clear (&pd_apikey_schema, &key);
@@ -83,8 +89,7 @@ s_has_admin_key (pd_store_t *store)
     pd_store_item_t *items = NULL;
     size_t count = 0;
     const char *prefix = PD_TOKEN_ADMIN_KEY "_";
-    int rc = pd_store_scan (store, S_APIKEYS, prefix, strlen (prefix), NULL, 0, 1, &items,
-                            &count);
+    int rc = pd_store_scan (store, S_APIKEYS, prefix, strlen (prefix), NULL, 0, 1, &items, &count);
     pd_store_items_destroy (&items, count);
     return rc == PD_OK && count > 0;
 }
@@ -96,8 +101,8 @@ s_write_key_file (const char *path, const char *text)
     if (fd < 0)
         return errno == EEXIST ? PD_E_EXISTS : PD_E_INTERNAL;
     size_t length = strlen (text);
-    bool ok = write (fd, text, length) == (ssize_t) length && write (fd, "\n", 1) == 1
-              && fsync (fd) == 0;
+    bool ok =
+        write (fd, text, length) == (ssize_t)length && write (fd, "\n", 1) == 1 && fsync (fd) == 0;
     ok = (close (fd) == 0) && ok;
     if (!ok)
         unlink (path);
@@ -120,26 +125,12 @@ pd_auth_actor_bootstrap (pd_store_t *store, const char *key_path, bool *created)
     if (rc != PD_OK)
         goto cleanup;
 
-    pd_apikey_t key = {0};
-    key.id = token.id;
-    key.hash.data = token.hash;
-    key.hash.size = sizeof (token.hash);
-    key.kind = "admin";
-    key.created_at = (int64_t) zclock_time ();
-    PD_MARK (&key, apikey, created_at);
-    uint8_t *data = NULL;
-    size_t size = 0;
-    rc = pd_schema_encode (&pd_apikey_schema, &key, &data, &size);
-    if (rc == PD_OK) {
-        pd_store_batch_t *batch = pd_store_batch_new ();
-        rc = batch ? pd_store_batch_put (batch, S_APIKEYS, token.id, strlen (token.id), data,
-                                         size, PD_STORE_ABSENT)
-                   : PD_E_INTERNAL;
-        if (rc == PD_OK)
-            rc = pd_store_commit (store, batch);
-        pd_store_batch_destroy (&batch);
-    }
-    free (data);
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    rc = batch ? pd_auth_actor_put_key (batch, &token, "admin", NULL, (int64_t)zclock_time ())
+               : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = pd_store_commit (store, batch);
+    pd_store_batch_destroy (&batch);
     if (rc == PD_OK)
         *created = true;
     else

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "pd_actor.h"
+#include "pd_token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,6 +24,15 @@ extern const pd_actor_def_t pd_auth_actor;
 //  *created tells whether a key was made. PD_OK, or an error status (the
 //  file exists already while the store has no admin key: PD_E_EXISTS).
 int pd_auth_actor_bootstrap (pd_store_t *store, const char *key_path, bool *created);
+
+//  Add a new API key record (its hash, never the key) to `batch`. `kind` is
+//  "admin" or "partner"; partner_id NULL for admins. Fails the commit with
+//  PD_E_EXISTS if the key id is taken.
+int pd_auth_actor_put_key (pd_store_batch_t *batch, const pd_token_t *token, const char *kind,
+                           const char *partner_id, int64_t now);
+
+//  Revoke a key: its record is deleted with the batch, refused from then on.
+int pd_auth_actor_delete_key (pd_store_batch_t *batch, const char *key_id);
 
 #ifdef __cplusplus
 }

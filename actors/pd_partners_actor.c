@@ -24,15 +24,16 @@
 
 #include <openssl/crypto.h>
 
+#include "pd_auth_actor.h"
+#include "pd_record.h"
 #include "pd_token.h"
 
-#define S_PARTNERS       "partners"
-#define S_PARTNERS_NAME  "partners_by_name"
-#define S_APIKEYS        "apikeys"
-#define S_ID_TYPE        "prt"
-#define S_ID_LENGTH      16
-#define S_ID_SIZE        32
-#define S_RETRIES        3          //  read-modify-write attempts on a lost race
+#define S_PARTNERS      "partners"
+#define S_PARTNERS_NAME "partners_by_name"
+#define S_ID_TYPE       "prt"
+#define S_ID_LENGTH     16
+#define S_ID_SIZE       32
+#define S_RETRIES       3 //  read-modify-write attempts on a lost race
 
 //  ------------------------------------------------------------------------
 //  Helpers
@@ -53,17 +54,12 @@ s_admins_only (pd_ctx_t *ctx)
 static int
 s_load (pd_store_t *store, const char *id, pd_partner_t *partner)
 {
-    pd_store_value_t value = {0};
-    int rc = pd_store_get (store, S_PARTNERS, id, strlen (id), &value);
+    uint64_t version = 0;
+    int rc = pd_record_get (store, S_PARTNERS, id, &pd_partner_schema, partner, &version);
     if (rc == PD_OK) {
-        if (pd_schema_decode (&pd_partner_schema, value.data, value.size, partner, NULL) != PD_OK)
-            rc = PD_E_INTERNAL;
-        else {
-            partner->version = (int64_t) value.version;
-            PD_MARK (partner, partner, version);
-        }
+        partner->version = (int64_t)version;
+        PD_MARK (partner, partner, version);
     }
-    pd_store_value_clear (&value);
     return rc;
 }
 
@@ -71,17 +67,10 @@ s_load (pd_store_t *store, const char *id, pd_partner_t *partner)
 static int
 s_put (pd_store_batch_t *batch, const pd_partner_t *partner, uint64_t expect)
 {
-    pd_partner_t stored = *partner;     //  shallow: shares the strings
+    pd_partner_t stored = *partner; //  shallow: shares the strings
     stored.api_key = NULL;
     stored.present &= ~(UINT64_C (1) << PD_FIELD_partner_version);
-    uint8_t *data = NULL;
-    size_t size = 0;
-    int rc = pd_schema_encode (&pd_partner_schema, &stored, &data, &size);
-    if (rc == PD_OK)
-        rc = pd_store_batch_put (batch, S_PARTNERS, partner->id, strlen (partner->id), data,
-                                 size, expect);
-    free (data);
-    return rc;
+    return pd_record_put (batch, S_PARTNERS, partner->id, &pd_partner_schema, &stored, expect);
 }
 
 //  Names are unique regardless of case
@@ -90,43 +79,22 @@ s_name_key (const char *name, char *key, size_t size)
 {
     size_t i = 0;
     for (; name[i] && i + 1 < size; i++)
-        key[i] = (char) tolower ((unsigned char) name[i]);
+        key[i] = (char)tolower ((unsigned char)name[i]);
     key[i] = 0;
 }
 
-#define S_NAME_KEY_SIZE 256     //  > the schema's 200-byte name limit
-
-static int
-s_put_key (pd_store_batch_t *batch, const pd_token_t *token, const char *partner_id, int64_t now)
-{
-    pd_apikey_t key = {0};
-    key.id = (char *) token->id;
-    key.hash.data = (uint8_t *) token->hash;
-    key.hash.size = sizeof (token->hash);
-    key.kind = "partner";
-    key.partner_id = (char *) partner_id;
-    key.created_at = now;
-    PD_MARK (&key, apikey, created_at);
-    uint8_t *data = NULL;
-    size_t size = 0;
-    int rc = pd_schema_encode (&pd_apikey_schema, &key, &data, &size);
-    if (rc == PD_OK)
-        rc = pd_store_batch_put (batch, S_APIKEYS, token->id, strlen (token->id), data, size,
-                                 PD_STORE_ABSENT);
-    free (data);
-    return rc;
-}
+#define S_NAME_KEY_SIZE 256 //  > the schema's 200-byte name limit
 
 static int
 s_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type, const pd_partner_t *partner)
 {
     pd_event_t event = {0};
-    event.type = (char *) type;
+    event.type = (char *)type;
     event.at = pd_ctx_now (ctx);
     PD_MARK (&event, event, at);
     event.partner_id = partner->id;
     event.subject = partner->id;
-    event.actor = (char *) pd_ctx_actor (ctx);
+    event.actor = (char *)pd_ctx_actor (ctx);
     event.detail = partner->name;
     return pd_ctx_emit (ctx, batch, PD_STREAM_AUDIT, &event);
 }
@@ -134,44 +102,42 @@ s_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type, const pd_part
 //  Copy the admin-settable fields present in a request (partner_create or
 //  partner_update) onto a partner. Derived from the schema's field list, so
 //  a field added to PD_FIELDS_partner_input is copied without code here.
-#define S_COPY_STR(R, name, flags, min, max, fmt, choices)                     \
-    if (src->name && pd_schema_set_str (&dst->name, src->name) != PD_OK)        \
+#define S_COPY_STR(R, name, flags, min, max, fmt, choices)                                         \
+    if (src->name && pd_schema_set_str (&dst->name, src->name) != PD_OK)                           \
         return PD_E_INTERNAL;
-#define S_COPY_INT(R, name, flags, min, max)                                   \
-    if (PD_HAS (src, R, name)) {                                               \
-        dst->name = src->name;                                                 \
-        PD_MARK (dst, partner, name);                                          \
+#define S_COPY_INT(R, name, flags, min, max)                                                       \
+    if (PD_HAS (src, R, name)) {                                                                   \
+        dst->name = src->name;                                                                     \
+        PD_MARK (dst, partner, name);                                                              \
     }
 #define S_COPY_BOOL(R, name, flags) S_COPY_INT (R, name, flags, 0, 1)
-#define S_COPY_OBJ(R, name, flags, sub)                                        \
-    if (src->name) {                                                           \
-        struct pd_##sub##_s *copy = calloc (1, sizeof (*copy));                \
-        if (!copy || pd_schema_copy (&pd_##sub##_schema, copy, src->name) != PD_OK) { \
-            free (copy);                                                       \
-            return PD_E_INTERNAL;                                              \
-        }                                                                      \
-        if (dst->name)                                                         \
-            pd_schema_clear (&pd_##sub##_schema, dst->name);                   \
-        free (dst->name);                                                      \
-        dst->name = copy;                                                      \
+#define S_COPY_OBJ(R, name, flags, sub)                                                            \
+    if (src->name) {                                                                               \
+        struct pd_##sub##_s *copy = calloc (1, sizeof (*copy));                                    \
+        if (!copy || pd_schema_copy (&pd_##sub##_schema, copy, src->name) != PD_OK) {              \
+            free (copy);                                                                           \
+            return PD_E_INTERNAL;                                                                  \
+        }                                                                                          \
+        if (dst->name)                                                                             \
+            pd_schema_clear (&pd_##sub##_schema, dst->name);                                       \
+        free (dst->name);                                                                          \
+        dst->name = copy;                                                                          \
     }
-#define S_COPY_BIN(R, name, flags, min, max)   // (none in partner_input)
-#define S_COPY_LIST(R, name, flags, sub, max)  // (none in partner_input)
+#define S_COPY_BIN(R, name, flags, min, max)  // (none in partner_input)
+#define S_COPY_LIST(R, name, flags, sub, max) // (none in partner_input)
 
 static int
 s_apply_create (pd_partner_t *dst, const pd_partner_create_t *src)
 {
     PD_FIELDS_partner_input (partner_create, S_COPY_STR, S_COPY_INT, S_COPY_BOOL, S_COPY_BIN,
-                             S_COPY_OBJ, S_COPY_LIST, 0)
-    return PD_OK;
+                             S_COPY_OBJ, S_COPY_LIST, 0) return PD_OK;
 }
 
 static int
 s_apply_update (pd_partner_t *dst, const pd_partner_update_t *src)
 {
     PD_FIELDS_partner_input (partner_update, S_COPY_STR, S_COPY_INT, S_COPY_BOOL, S_COPY_BIN,
-                             S_COPY_OBJ, S_COPY_LIST, 0)
-    return PD_OK;
+                             S_COPY_OBJ, S_COPY_LIST, 0) return PD_OK;
 }
 
 //  ------------------------------------------------------------------------
@@ -188,21 +154,21 @@ s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     //  Defaults first; what the request has overrides them
     partner->revenue_share_percent = PD_PARTNER_DEFAULT_REVENUE_SHARE;
     PD_MARK (partner, partner, revenue_share_percent);
-    if (pd_schema_set_str (&partner->status, "active") != PD_OK
-        || s_apply_create (partner, req) != PD_OK)
+    if (pd_schema_set_str (&partner->status, "active") != PD_OK ||
+        s_apply_create (partner, req) != PD_OK)
         return PD_E_INTERNAL;
 
     char id[S_ID_SIZE];
     pd_token_t token;
-    if (pd_token_random_id (S_ID_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK
-        || pd_token_generate (PD_TOKEN_PARTNER_KEY, &token) != PD_OK)
+    if (pd_token_random_id (S_ID_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK ||
+        pd_token_generate (PD_TOKEN_PARTNER_KEY, &token) != PD_OK)
         return PD_E_INTERNAL;
     int64_t now = pd_ctx_now (ctx);
     partner->created_at = partner->updated_at = now;
     PD_MARK (partner, partner, created_at);
     PD_MARK (partner, partner, updated_at);
-    if (pd_schema_set_str (&partner->id, id) != PD_OK
-        || pd_schema_set_str (&partner->api_key_prefix, token.id) != PD_OK)
+    if (pd_schema_set_str (&partner->id, id) != PD_OK ||
+        pd_schema_set_str (&partner->api_key_prefix, token.id) != PD_OK)
         return PD_E_INTERNAL;
 
     char name_key[S_NAME_KEY_SIZE];
@@ -215,17 +181,16 @@ s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, name_key, strlen (name_key), id,
                                        strlen (id));
     if (rc == PD_OK)
-        rc = s_put_key (batch, &token, id, now);
+        rc = pd_auth_actor_put_key (batch, &token, "partner", id, now);
     if (rc == PD_OK)
         rc = s_audit (ctx, batch, "partner.created", partner);
     if (rc == PD_OK)
         rc = pd_ctx_commit (ctx, batch);
     if (rc == PD_OK) {
-        partner->version = (int64_t) pd_store_batch_version (batch, 0);
+        partner->version = (int64_t)pd_store_batch_version (batch, 0);
         PD_MARK (partner, partner, version);
         rc = pd_schema_set_str (&partner->api_key, token.text);
-    }
-    else if (rc == PD_E_EXISTS)
+    } else if (rc == PD_E_EXISTS)
         //  ids and key ids are 95 and 47 random bits: the name it is
         rc = pd_ctx_fail (ctx, PD_E_EXISTS, "name", "a partner with this name exists");
     pd_store_batch_destroy (&batch);
@@ -265,8 +230,7 @@ s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     pd_partner_page_t *page = reply;
     if (!s_is_admin (ctx))
         return s_admins_only (ctx);
-    size_t limit = PD_HAS (req, partner_list, limit) ? (size_t) req->limit
-                                                     : PD_PAGE_LIMIT_DEFAULT;
+    size_t limit = PD_HAS (req, partner_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
     pd_partner_t *items = calloc (limit, sizeof (pd_partner_t));
     if (!items)
         return PD_E_INTERNAL;
@@ -281,8 +245,8 @@ s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         pd_store_item_t *found = NULL;
         size_t count = 0;
         size_t chunk = limit + 1;
-        rc = pd_store_scan (pd_ctx_store (ctx), S_PARTNERS, NULL, 0, after, strlen (after),
-                            chunk, &found, &count);
+        rc = pd_store_scan (pd_ctx_store (ctx), S_PARTNERS, NULL, 0, after, strlen (after), chunk,
+                            &found, &count);
         exhausted = count < chunk;
         for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
             pd_partner_t partner = {0};
@@ -291,16 +255,15 @@ s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
                 rc = PD_E_INTERNAL;
                 break;
             }
-            snprintf (after, sizeof (after), "%.*s", (int) found[i].key_size,
-                      (const char *) found[i].key);
+            snprintf (after, sizeof (after), "%.*s", (int)found[i].key_size,
+                      (const char *)found[i].key);
             if (req->status && strcmp (req->status, partner.status) != 0)
                 pd_schema_clear (&pd_partner_schema, &partner);
             else if (page->items.size == limit) {
                 more = true;
                 pd_schema_clear (&pd_partner_schema, &partner);
-            }
-            else {
-                partner.version = (int64_t) found[i].version;
+            } else {
+                partner.version = (int64_t)found[i].version;
                 PD_MARK (&partner, partner, version);
                 items[page->items.size++] = partner;
             }
@@ -327,8 +290,8 @@ s_partner_update (void *state, pd_ctx_t *ctx, const void *request, void *reply)
             return pd_ctx_fail (ctx, rc, "id", "no partner %s", req->id);
         if (rc != PD_OK)
             return rc;
-        uint64_t version = (uint64_t) partner->version;
-        if (PD_HAS (req, partner_update, version) && (uint64_t) req->version != version)
+        uint64_t version = (uint64_t)partner->version;
+        if (PD_HAS (req, partner_update, version) && (uint64_t)req->version != version)
             return pd_ctx_fail (ctx, PD_E_CONFLICT, "version",
                                 "partner changed: version is %" PRIu64, version);
         char old_name[S_NAME_KEY_SIZE], new_name[S_NAME_KEY_SIZE];
@@ -341,19 +304,17 @@ s_partner_update (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         pd_store_batch_t *batch = pd_store_batch_new ();
         rc = batch ? s_put (batch, partner, version) : PD_E_INTERNAL;
         if (rc == PD_OK && strcmp (old_name, new_name) != 0) {
-            rc = pd_store_batch_index_remove (batch, S_PARTNERS_NAME, old_name,
-                                              strlen (old_name));
+            rc = pd_store_batch_index_remove (batch, S_PARTNERS_NAME, old_name, strlen (old_name));
             if (rc == PD_OK)
-                rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, new_name,
-                                               strlen (new_name), partner->id,
-                                               strlen (partner->id));
+                rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, new_name, strlen (new_name),
+                                               partner->id, strlen (partner->id));
         }
         if (rc == PD_OK)
             rc = s_audit (ctx, batch, "partner.updated", partner);
         if (rc == PD_OK)
             rc = pd_ctx_commit (ctx, batch);
         if (rc == PD_OK)
-            partner->version = (int64_t) pd_store_batch_version (batch, 0);
+            partner->version = (int64_t)pd_store_batch_version (batch, 0);
         pd_store_batch_destroy (&batch);
         if (rc == PD_E_CONFLICT && PD_HAS (req, partner_update, version))
             return pd_ctx_fail (ctx, rc, "version", "partner changed concurrently");
@@ -381,7 +342,7 @@ s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void 
             return rc;
         if (pd_token_generate (PD_TOKEN_PARTNER_KEY, &token) != PD_OK)
             return PD_E_INTERNAL;
-        uint64_t version = (uint64_t) partner->version;
+        uint64_t version = (uint64_t)partner->version;
         char *old_key = partner->api_key_prefix;
         partner->api_key_prefix = NULL;
         int64_t now = pd_ctx_now (ctx);
@@ -393,16 +354,15 @@ s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void 
                  : PD_E_INTERNAL;
         //  The old key goes in the same transaction: refused from the commit on
         if (rc == PD_OK && old_key)
-            rc = pd_store_batch_delete (batch, S_APIKEYS, old_key, strlen (old_key),
-                                        PD_STORE_ANY);
+            rc = pd_auth_actor_delete_key (batch, old_key);
         if (rc == PD_OK)
-            rc = s_put_key (batch, &token, partner->id, now);
+            rc = pd_auth_actor_put_key (batch, &token, "partner", partner->id, now);
         if (rc == PD_OK)
             rc = s_audit (ctx, batch, "partner.key_regenerated", partner);
         if (rc == PD_OK)
             rc = pd_ctx_commit (ctx, batch);
         if (rc == PD_OK) {
-            partner->version = (int64_t) pd_store_batch_version (batch, 0);
+            partner->version = (int64_t)pd_store_batch_version (batch, 0);
             rc = pd_schema_set_str (&partner->api_key, token.text);
         }
         free (old_key);

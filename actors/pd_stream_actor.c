@@ -74,7 +74,7 @@ s_stream_read (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         if (!item->event || pd_schema_decode (&pd_event_schema, items[taken].data,
                                               items[taken].size, item->event, NULL) != PD_OK) {
             page->items.items = page_items;
-            page->items.size = taken + 1;   //  the reply is cleared by the runtime
+            page->items.size = taken + 1; //  the reply is cleared by the runtime
             pd_store_items_destroy (&items, count);
             return pd_ctx_fail (ctx, PD_E_INTERNAL, NULL, "stored event does not decode");
         }

@@ -8,8 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-static const char s_base62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char s_base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 #define S_BASE62 62
 //  Bytes at or above this are rejected so that byte % 62 is uniform
 #define S_BASE62_LIMIT (256 - 256 % S_BASE62)
@@ -44,7 +43,7 @@ s_crc32 (const char *text, size_t length)
 {
     uint32_t crc = 0xFFFFFFFFu;
     for (size_t i = 0; i < length; i++) {
-        crc ^= (uint8_t) text[i];
+        crc ^= (uint8_t)text[i];
         for (int bit = 0; bit < 8; bit++)
             crc = (crc >> 1) ^ (S_CRC32_POLY & (0u - (crc & 1u)));
     }
@@ -68,7 +67,7 @@ s_valid_type (const char *type)
     if (!type || strlen (type) != PD_TOKEN_TYPE_LEN)
         return false;
     for (size_t i = 0; i < PD_TOKEN_TYPE_LEN; i++)
-        if (!islower ((unsigned char) type[i]))
+        if (!islower ((unsigned char)type[i]))
             return false;
     return true;
 }
@@ -126,7 +125,7 @@ pd_token_hash (const char *text, uint8_t hash[PD_TOKEN_HASH_SIZE])
 {
     unsigned int size = PD_TOKEN_HASH_SIZE;
     if (EVP_Digest (text, strlen (text), hash, &size, EVP_sha256 (), NULL) != 1)
-        memset (hash, 0, PD_TOKEN_HASH_SIZE);   //  never matches a stored hash
+        memset (hash, 0, PD_TOKEN_HASH_SIZE); //  never matches a stored hash
 }
 
 bool

@@ -39,9 +39,9 @@ extern "C" {
 #define PD_TOKEN_PARTNER_KEY "pdp"
 
 typedef struct {
-    char text[PD_TOKEN_LEN + 1];        //  the whole token: show once, never store
-    char id[PD_TOKEN_PUBLIC_LEN + 1];   //  public id: type_id
-    uint8_t hash[PD_TOKEN_HASH_SIZE];   //  SHA-256 of text: what is stored
+    char text[PD_TOKEN_LEN + 1];      //  the whole token: show once, never store
+    char id[PD_TOKEN_PUBLIC_LEN + 1]; //  public id: type_id
+    uint8_t hash[PD_TOKEN_HASH_SIZE]; //  SHA-256 of text: what is stored
 } pd_token_t;
 
 //  Make a new token of `type` (3 lowercase letters). PD_OK, or

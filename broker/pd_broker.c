@@ -713,8 +713,7 @@ s_on_heartbeat_tick (self_t *self, int64_t now)
             zlistx_add_end (dead, worker); //  connection gone
     }
     s_worker_t *worker;
-    while ((worker = (s_worker_t *)zlistx_first (dead))) {
-        zlistx_delete (dead, zlistx_cursor (dead));
+    while ((worker = (s_worker_t *)zlistx_detach (dead, NULL))) {
         s_service_t *service = worker->service;
         self->stats.expired_workers++;
         s_worker_remove (self, worker, true);
@@ -731,7 +730,7 @@ s_on_pipe (self_t *self)
 {
     zmsg_t *msg = zmsg_recv (self->pipe);
     if (!msg) {
-        self->terminated = true; //  interrupted
+        self->terminated = true; //  the pipe is broken
         return;
     }
     char *command = zmsg_popstr (msg);
@@ -865,9 +864,10 @@ s_broker_actor (zsock_t *pipe, void *args)
             wake = self->heap[0]->deadline;
         long timeout = wake > now ? (long)(wake - now) : 0;
         if (zmq_poll (items, item_count, timeout) == -1) {
-            if (errno == EINTR && !zsys_interrupted)
+            //  A signal does not stop the broker: its owner sends $TERM
+            if (errno == EINTR)
                 continue;
-            break; //  context terminated or interrupted
+            break; //  the ZeroMQ context is terminated
         }
         if (items[0].revents & ZMQ_POLLIN)
             s_on_pipe (self);

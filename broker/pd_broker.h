@@ -38,32 +38,33 @@ typedef struct _pd_broker_t pd_broker_t;
 #define PD_BROKER_MAX_SERVICES 1024
 
 typedef struct {
-    const char *endpoints;          //  services socket binds, comma-separated
-                                    //  ("tcp://127.0.0.1:5555,inproc://pd-broker")
-    const char *stream_endpoints;   //  stream (XPUB) binds, comma-separated; NULL = none
-    int heartbeat_ms;               //  0 = PD_PROTO_HEARTBEAT_MS
-    int liveness;                   //  0 = PD_PROTO_LIVENESS
-    size_t queue_max;               //  0 = PD_PROTO_QUEUE_MAX
+    const char *endpoints;        //  services socket binds, comma-separated
+                                  //  ("tcp://127.0.0.1:5555,inproc://pd-broker")
+    const char *stream_endpoints; //  stream (XPUB) binds, comma-separated; NULL = none
+    int heartbeat_ms;             //  0 = PD_PROTO_HEARTBEAT_MS
+    int liveness;                 //  0 = PD_PROTO_LIVENESS
+    size_t queue_max;             //  0 = PD_PROTO_QUEUE_MAX
 } pd_broker_config_t;
 
 typedef struct {
-    uint64_t requests;              //  requests received from clients
-    uint64_t replies;               //  replies forwarded to clients
-    uint64_t timeouts;              //  requests failed on their deadline
-    uint64_t unavailable;           //  requests failed for lack of a live worker
-    uint64_t busy;                  //  requests refused on a full queue
-    uint64_t expired_workers;       //  workers expired for silence
-    uint64_t dropped;               //  malformed or unroutable messages dropped
-    uint64_t published;             //  events forwarded to the stream socket
-    uint64_t workers;               //  live workers now
-    uint64_t queued;                //  requests waiting now
+    uint64_t requests;        //  requests received from clients
+    uint64_t replies;         //  replies forwarded to clients
+    uint64_t timeouts;        //  requests failed on their deadline
+    uint64_t unavailable;     //  requests failed for lack of a live worker
+    uint64_t busy;            //  requests refused on a full queue
+    uint64_t expired_workers; //  workers expired for silence
+    uint64_t dropped;         //  malformed or unroutable messages dropped
+    uint64_t published;       //  events forwarded to the stream socket
+    uint64_t workers;         //  live workers now
+    uint64_t queued;          //  requests waiting now
 } pd_broker_stats_t;
 
 //  Start a broker: binds every endpoint, then returns. NULL (and a log
 //  line) if a bind fails.
 pd_broker_t *pd_broker_new (const pd_broker_config_t *config);
 
-//  Stop the broker (workers get DISCONNECT) and null *self_p. Idempotent.
+//  Stop the broker and null *self_p. Idempotent. Workers get DISCONNECT and
+//  open requests PD_E_UNAVAILABLE, best effort (sockets linger 0).
 void pd_broker_destroy (pd_broker_t **self_p);
 
 //  Snapshot of the counters (asks the broker thread). Call it from the

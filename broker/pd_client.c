@@ -16,7 +16,8 @@ struct _pd_client_t {
     int sndtimeo;     //  ZMQ_SNDTIMEO set on sock now
 };
 
-pd_client_t *pd_client_new (const char *endpoint)
+pd_client_t *
+pd_client_new (const char *endpoint)
 {
     if (!endpoint)
         return NULL;
@@ -38,7 +39,8 @@ pd_client_t *pd_client_new (const char *endpoint)
     return self;
 }
 
-void pd_client_destroy (pd_client_t **self_p)
+void
+pd_client_destroy (pd_client_t **self_p)
 {
     assert (self_p);
     pd_client_t *self = *self_p;
@@ -49,8 +51,9 @@ void pd_client_destroy (pd_client_t **self_p)
     }
 }
 
-int pd_client_send (pd_client_t *self, const char *service, const void *header, size_t header_size,
-                    const void *body, size_t body_size, int timeout_ms, uint64_t *request_id)
+int
+pd_client_send (pd_client_t *self, const char *service, const void *header, size_t header_size,
+                const void *body, size_t body_size, int timeout_ms, uint64_t *request_id)
 {
     assert (self);
     size_t service_size = service ? strlen (service) : 0;
@@ -82,8 +85,9 @@ int pd_client_send (pd_client_t *self, const char *service, const void *header, 
 
 //  Take one REPLY off the socket, if one is there. 1 with the outputs set,
 //  0 if nothing (or only non-replies) was read.
-static int s_take_reply (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **body,
-                         size_t *body_size)
+static int
+s_take_reply (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **body,
+              size_t *body_size)
 {
     zmsg_t *msg = zmsg_recv (self->sock);
     if (!msg)
@@ -115,8 +119,9 @@ static int s_take_reply (pd_client_t *self, uint64_t *request_id, int *status, u
     return found;
 }
 
-int pd_client_recv (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **body,
-                    size_t *body_size, int timeout_ms)
+int
+pd_client_recv (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **body,
+                size_t *body_size, int timeout_ms)
 {
     assert (self);
     if (body)
@@ -136,9 +141,10 @@ int pd_client_recv (pd_client_t *self, uint64_t *request_id, int *status, uint8_
     }
 }
 
-int pd_client_request (pd_client_t *self, const char *service, const void *header,
-                       size_t header_size, const void *body, size_t body_size, int timeout_ms,
-                       uint8_t **reply, size_t *reply_size)
+int
+pd_client_request (pd_client_t *self, const char *service, const void *header, size_t header_size,
+                   const void *body, size_t body_size, int timeout_ms, uint8_t **reply,
+                   size_t *reply_size)
 {
     assert (self);
     if (reply)
@@ -179,7 +185,8 @@ int pd_client_request (pd_client_t *self, const char *service, const void *heade
     }
 }
 
-zsock_t *pd_client_sock (pd_client_t *self)
+zsock_t *
+pd_client_sock (pd_client_t *self)
 {
     assert (self);
     return self->sock;

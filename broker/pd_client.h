@@ -37,9 +37,8 @@ void pd_client_destroy (pd_client_t **self_p);
 //  gets the id. PD_OK, PD_E_BAD_REQUEST (bad arguments), PD_E_TOO_LARGE
 //  (header or body over PD_PROTO_MAX_MSG_SIZE), or PD_E_UNAVAILABLE if the
 //  message could not be queued within timeout_ms (ZMQ_SNDTIMEO).
-int pd_client_send (pd_client_t *self, const char *service, const void *header,
-                    size_t header_size, const void *body, size_t body_size, int timeout_ms,
-                    uint64_t *request_id);
+int pd_client_send (pd_client_t *self, const char *service, const void *header, size_t header_size,
+                    const void *body, size_t body_size, int timeout_ms, uint64_t *request_id);
 
 //  Wait up to timeout_ms for the next reply, whatever its id. PD_OK with
 //  *request_id, *status and *body (malloc'd, caller frees; may be NULL when

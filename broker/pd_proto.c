@@ -14,13 +14,15 @@
 //  --------------------------------------------------------------------------
 //  Big-endian integer frames
 
-zframe_t *pd_proto_u16 (uint16_t value)
+zframe_t *
+pd_proto_u16 (uint16_t value)
 {
     byte data[2] = {(byte)(value >> 8), (byte)value};
     return zframe_new (data, sizeof (data));
 }
 
-zframe_t *pd_proto_u32 (uint32_t value)
+zframe_t *
+pd_proto_u32 (uint32_t value)
 {
     byte data[4];
     for (int i = 3; i >= 0; i--, value >>= 8)
@@ -28,7 +30,8 @@ zframe_t *pd_proto_u32 (uint32_t value)
     return zframe_new (data, sizeof (data));
 }
 
-zframe_t *pd_proto_u64 (uint64_t value)
+zframe_t *
+pd_proto_u64 (uint64_t value)
 {
     byte data[8];
     for (int i = 7; i >= 0; i--, value >>= 8)
@@ -37,7 +40,8 @@ zframe_t *pd_proto_u64 (uint64_t value)
 }
 
 //  Read a big-endian unsigned integer of exactly `size` bytes
-static int s_get_uint (zframe_t *frame, size_t size, uint64_t *value)
+static int
+s_get_uint (zframe_t *frame, size_t size, uint64_t *value)
 {
     if (!frame || zframe_size (frame) != size)
         return -1;
@@ -49,7 +53,8 @@ static int s_get_uint (zframe_t *frame, size_t size, uint64_t *value)
     return 0;
 }
 
-int pd_proto_get_u16 (zframe_t *frame, uint16_t *value)
+int
+pd_proto_get_u16 (zframe_t *frame, uint16_t *value)
 {
     uint64_t wide;
     if (s_get_uint (frame, 2, &wide))
@@ -58,7 +63,8 @@ int pd_proto_get_u16 (zframe_t *frame, uint16_t *value)
     return 0;
 }
 
-int pd_proto_get_u32 (zframe_t *frame, uint32_t *value)
+int
+pd_proto_get_u32 (zframe_t *frame, uint32_t *value)
 {
     uint64_t wide;
     if (s_get_uint (frame, 4, &wide))
@@ -67,7 +73,8 @@ int pd_proto_get_u32 (zframe_t *frame, uint32_t *value)
     return 0;
 }
 
-int pd_proto_get_u64 (zframe_t *frame, uint64_t *value)
+int
+pd_proto_get_u64 (zframe_t *frame, uint64_t *value)
 {
     return s_get_uint (frame, 8, value);
 }
@@ -75,7 +82,8 @@ int pd_proto_get_u64 (zframe_t *frame, uint64_t *value)
 //  --------------------------------------------------------------------------
 //  Signature and command
 
-zmsg_t *pd_proto_msg (pd_proto_command_t command)
+zmsg_t *
+pd_proto_msg (pd_proto_command_t command)
 {
     zmsg_t *msg = zmsg_new ();
     byte code = (byte)command;
@@ -84,7 +92,8 @@ zmsg_t *pd_proto_msg (pd_proto_command_t command)
     return msg;
 }
 
-int pd_proto_take_command (zmsg_t *msg)
+int
+pd_proto_take_command (zmsg_t *msg)
 {
     if (!msg)
         return -1;
@@ -107,13 +116,15 @@ int pd_proto_take_command (zmsg_t *msg)
 //  --------------------------------------------------------------------------
 //  Error body
 
-static int s_pack_str (msgpack_packer *packer, const char *string, size_t size)
+static int
+s_pack_str (msgpack_packer *packer, const char *string, size_t size)
 {
     int rc = msgpack_pack_str (packer, size);
     return rc ? rc : msgpack_pack_str_body (packer, string, size);
 }
 
-zframe_t *pd_proto_error_body (int status, const char *detail)
+zframe_t *
+pd_proto_error_body (int status, const char *detail)
 {
     const char *code = pd_status_code (status);
     size_t detail_size = detail ? strlen (detail) : 0;

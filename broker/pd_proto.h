@@ -19,7 +19,11 @@
       PUBLISH    W->B  sig, PUBLISH, stream, seq (u64), event
 
     Integers are unsigned, big-endian (network order), exactly 2, 4 or 8
-    bytes. On the stream (XPUB) socket each event is: stream, seq (u64), event.
+    bytes. Service and stream names are 1..64 printable ASCII bytes without
+    spaces; names starting with '$' belong to the broker. There is no empty
+    delimiter frame (peers are DEALERs), and frame counts are exact: any
+    other message is malformed and dropped. On the stream (XPUB) socket each
+    event is: stream, seq (u64), event.
 */
 #ifndef PD_PROTO_H_INCLUDED
 #define PD_PROTO_H_INCLUDED
@@ -45,19 +49,19 @@ typedef enum {
 } pd_proto_command_t;
 
 //  Limits and defaults
-#define PD_PROTO_MAX_SERVICE        64          //  bytes of a service name
-#define PD_PROTO_MAX_STREAM         64          //  bytes of a stream name
-#define PD_PROTO_MAX_MSG_SIZE       (1024 * 1024)   //  ZMQ_MAXMSGSIZE of public sockets
+#define PD_PROTO_MAX_SERVICE        64            //  bytes of a service name
+#define PD_PROTO_MAX_STREAM         64            //  bytes of a stream name
+#define PD_PROTO_MAX_MSG_SIZE       (1024 * 1024) //  ZMQ_MAXMSGSIZE of public sockets
 #define PD_PROTO_HEARTBEAT_MS       1000
-#define PD_PROTO_LIVENESS           3           //  heartbeats missed before a peer is dead
+#define PD_PROTO_LIVENESS           3 //  heartbeats missed before a peer is dead
 #define PD_PROTO_DEFAULT_TIMEOUT_MS 5000
 #define PD_PROTO_MAX_TIMEOUT_MS     300000
-#define PD_PROTO_HWM                10000       //  ZeroMQ high-water marks
-#define PD_PROTO_QUEUE_MAX          10000       //  queued requests per service
+#define PD_PROTO_HWM                10000 //  ZeroMQ high-water marks
+#define PD_PROTO_QUEUE_MAX          10000 //  queued requests per service
 
 //  The broker's built-in services (answered by the broker itself)
-#define PD_PROTO_SERVICE_PING  "$broker.ping"   //  reply PD_OK, body = empty msgpack map
-#define PD_PROTO_SERVICE_STATS "$broker.stats"  //  reply PD_OK, body = msgpack map of counters
+#define PD_PROTO_SERVICE_PING  "$broker.ping"  //  reply PD_OK, body = empty msgpack map
+#define PD_PROTO_SERVICE_STATS "$broker.stats" //  reply PD_OK, body = msgpack map of counters
 
 //  Big-endian integer frames
 zframe_t *pd_proto_u16 (uint16_t value);

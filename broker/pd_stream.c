@@ -148,7 +148,7 @@ s_history_take (pd_stream_t *self, pd_stream_page_t *page)
         uint8_t *data = NULL;
         size_t size = 0;
         if (pd_schema_encode (&pd_event_schema, items[i].event, &data, &size) != PD_OK)
-            break;      //  out of memory: the idle check reads it again
+            break; //  out of memory: the idle check reads it again
         s_ready_add (self, seq, data, size);
     }
     //  An empty page ends the catch-up even if last_seq says more: the idle

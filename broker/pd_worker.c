@@ -30,7 +30,8 @@ struct _pd_worker_t {
 //  --------------------------------------------------------------------------
 //  Requests
 
-void pd_request_destroy (pd_request_t **self_p)
+void
+pd_request_destroy (pd_request_t **self_p)
 {
     assert (self_p);
     pd_request_t *self = *self_p;
@@ -43,12 +44,14 @@ void pd_request_destroy (pd_request_t **self_p)
     }
 }
 
-static void s_pending_destructor (void **item)
+static void
+s_pending_destructor (void **item)
 {
     pd_request_destroy ((pd_request_t **)item);
 }
 
-static uint8_t *s_copy (zframe_t *frame, size_t *size)
+static uint8_t *
+s_copy (zframe_t *frame, size_t *size)
 {
     *size = zframe_size (frame);
     if (*size == 0)
@@ -62,13 +65,15 @@ static uint8_t *s_copy (zframe_t *frame, size_t *size)
 //  --------------------------------------------------------------------------
 //  Connection
 
-static int s_send (pd_worker_t *self, zmsg_t **msg_p)
+static int
+s_send (pd_worker_t *self, zmsg_t **msg_p)
 {
     //  ZMQ_SNDTIMEO is 0: a full queue (broker away) fails, never blocks
     return zmsg_send (msg_p, self->sock) == 0 ? PD_OK : PD_E_UNAVAILABLE;
 }
 
-static void s_send_command (pd_worker_t *self, pd_proto_command_t command)
+static void
+s_send_command (pd_worker_t *self, pd_proto_command_t command)
 {
     zmsg_t *msg = pd_proto_msg (command);
     s_send (self, &msg);
@@ -76,7 +81,8 @@ static void s_send_command (pd_worker_t *self, pd_proto_command_t command)
 
 //  Connect a new socket (new routing id at the broker) and send READY.
 //  -1 if the endpoint is not valid.
-static int s_connect (pd_worker_t *self, int64_t now)
+static int
+s_connect (pd_worker_t *self, int64_t now)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
@@ -103,7 +109,8 @@ static int s_connect (pd_worker_t *self, int64_t now)
 }
 
 //  A random number in [0, limit]
-static int64_t s_random (pd_worker_t *self, int64_t limit)
+static int64_t
+s_random (pd_worker_t *self, int64_t limit)
 {
     self->random ^= self->random << 13;
     self->random ^= self->random >> 7;
@@ -112,7 +119,8 @@ static int64_t s_random (pd_worker_t *self, int64_t limit)
 }
 
 //  Drop the connection and what came on it; connect again after a back-off
-static void s_disconnect (pd_worker_t *self, int64_t now)
+static void
+s_disconnect (pd_worker_t *self, int64_t now)
 {
     zsock_destroy (&self->sock);
     zlistx_purge (self->pending);
@@ -131,7 +139,8 @@ static void s_disconnect (pd_worker_t *self, int64_t now)
 //  What the broker sends
 
 //  REQUEST client_route request_id timeout_ms header body
-static void s_on_request (pd_worker_t *self, zmsg_t *msg, int64_t now)
+static void
+s_on_request (pd_worker_t *self, zmsg_t *msg, int64_t now)
 {
     uint64_t id;
     uint32_t timeout;
@@ -151,7 +160,8 @@ static void s_on_request (pd_worker_t *self, zmsg_t *msg, int64_t now)
 
 //  Read what is waiting on the socket, a bounded batch: the broker sends at
 //  most `credit` requests at once, plus heartbeats
-static void s_read (pd_worker_t *self)
+static void
+s_read (pd_worker_t *self)
 {
     int budget = 2 * self->credit + PD_PROTO_LIVENESS;
     while (self->sock && budget-- > 0 && zlistx_size (self->pending) < (size_t)self->credit) {
@@ -176,8 +186,8 @@ static void s_read (pd_worker_t *self)
 //  --------------------------------------------------------------------------
 //  Public API
 
-pd_worker_t *pd_worker_new (const char *endpoint, const char *service,
-                            const pd_worker_config_t *config)
+pd_worker_t *
+pd_worker_new (const char *endpoint, const char *service, const pd_worker_config_t *config)
 {
     size_t service_size = service ? strlen (service) : 0;
     if (!endpoint || service_size == 0 || service_size > PD_PROTO_MAX_SERVICE || service[0] == '$')
@@ -205,7 +215,8 @@ pd_worker_t *pd_worker_new (const char *endpoint, const char *service,
     return self;
 }
 
-void pd_worker_destroy (pd_worker_t **self_p)
+void
+pd_worker_destroy (pd_worker_t **self_p)
 {
     assert (self_p);
     pd_worker_t *self = *self_p;
@@ -222,14 +233,16 @@ void pd_worker_destroy (pd_worker_t **self_p)
 }
 
 //  The next time something is due: heartbeat, broker expiry, reconnection
-static int64_t s_next_timer (pd_worker_t *self)
+static int64_t
+s_next_timer (pd_worker_t *self)
 {
     if (!self->sock)
         return self->reconnect_at;
     return self->heartbeat_at < self->expiry ? self->heartbeat_at : self->expiry;
 }
 
-int pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p)
+int
+pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p)
 {
     assert (self);
     assert (request_p);
@@ -283,8 +296,9 @@ int pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p)
     }
 }
 
-int pd_worker_reply (pd_worker_t *self, pd_request_t **request_p, int status, const void *body,
-                     size_t body_size)
+int
+pd_worker_reply (pd_worker_t *self, pd_request_t **request_p, int status, const void *body,
+                 size_t body_size)
 {
     assert (self);
     assert (request_p);
@@ -315,8 +329,9 @@ int pd_worker_reply (pd_worker_t *self, pd_request_t **request_p, int status, co
     return rc == PD_OK && too_large ? PD_E_TOO_LARGE : rc;
 }
 
-int pd_worker_publish (pd_worker_t *self, const char *stream, uint64_t seq, const void *event,
-                       size_t size)
+int
+pd_worker_publish (pd_worker_t *self, const char *stream, uint64_t seq, const void *event,
+                   size_t size)
 {
     assert (self);
     size_t stream_size = stream ? strlen (stream) : 0;

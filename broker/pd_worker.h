@@ -30,21 +30,21 @@ typedef struct _pd_worker_t pd_worker_t;
 #define PD_WORKER_BACKOFF_MAX_MS 4000
 
 typedef struct {
-    int heartbeat_ms;   //  0 = PD_PROTO_HEARTBEAT_MS
-    int liveness;       //  0 = PD_PROTO_LIVENESS
-    int credit;         //  requests in flight at once, 0 = 1
+    int heartbeat_ms; //  0 = PD_PROTO_HEARTBEAT_MS
+    int liveness;     //  0 = PD_PROTO_LIVENESS
+    int credit;       //  requests in flight at once, 0 = 1
 } pd_worker_config_t;
 
 //  A request taken from the broker. The fields are read-only for the user.
 typedef struct {
-    uint64_t id;            //  client's request id
-    int64_t deadline;       //  zclock_mono () time (ms) after which no one waits
-    uint8_t *header;        //  msgpack header (envelope), owned
+    uint64_t id;      //  client's request id
+    int64_t deadline; //  zclock_mono () time (ms) after which no one waits
+    uint8_t *header;  //  msgpack header (envelope), owned
     size_t header_size;
-    uint8_t *body;          //  msgpack body, owned
+    uint8_t *body; //  msgpack body, owned
     size_t body_size;
-    zframe_t *route;        //  the client's route at the broker (private)
-    uint64_t epoch;         //  the worker connection it came on (private)
+    zframe_t *route; //  the client's route at the broker (private)
+    uint64_t epoch;  //  the worker connection it came on (private)
 } pd_request_t;
 
 void pd_request_destroy (pd_request_t **self_p);

@@ -29,18 +29,18 @@ typedef struct _pd_gateway_t pd_gateway_t;
 #define PD_GATEWAY_TIMEOUT_MS 5000
 #define PD_GATEWAY_MAX_BODY   (64 * 1024)
 
-#define PD_GATEWAY_HEALTH_TIMEOUT_MS 1000       //  deadline of /healthz's broker ping
-#define PD_GATEWAY_READ_TIMEOUT_MS   "10000"    //  CivetWeb request_timeout_ms (slow clients)
-#define PD_GATEWAY_KEEP_ALIVE_MS     "2000"     //  idle keep-alive connections kept this long
-#define PD_GATEWAY_MAX_HEAD          "16384"    //  bytes of request line + headers
-#define PD_GATEWAY_API_VERSION       "0.1.0"    //  info.version of /openapi.json
+#define PD_GATEWAY_HEALTH_TIMEOUT_MS 1000    //  deadline of /healthz's broker ping
+#define PD_GATEWAY_READ_TIMEOUT_MS   "10000" //  CivetWeb request_timeout_ms (slow clients)
+#define PD_GATEWAY_KEEP_ALIVE_MS     "2000"  //  idle keep-alive connections kept this long
+#define PD_GATEWAY_MAX_HEAD          "16384" //  bytes of request line + headers
+#define PD_GATEWAY_API_VERSION       "0.1.0" //  info.version of /openapi.json
 
 typedef struct {
-    const char *listen;         //  "HOST:PORT" (port 0 = any free port)
-    const char *broker;         //  broker services endpoint
-    int threads;                //  0 = PD_GATEWAY_THREADS
-    int request_timeout_ms;     //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
-    size_t max_body;            //  0 = PD_GATEWAY_MAX_BODY
+    const char *listen;     //  "HOST:PORT" (port 0 = any free port)
+    const char *broker;     //  broker services endpoint
+    int threads;            //  0 = PD_GATEWAY_THREADS
+    int request_timeout_ms; //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
+    size_t max_body;        //  0 = PD_GATEWAY_MAX_BODY
 } pd_gateway_config_t;
 
 //  Start serving. NULL (and a log line) if CivetWeb cannot listen.

@@ -9,13 +9,13 @@
 #include "pd_messages.h"
 #include "pd_routes.h"
 
-#define S_HTTP_NO_CONTENT   204
-#define S_JSON_TYPE      "application/json"
-#define S_PROBLEM_TYPE   "application/problem+json"
-#define S_API_KEY_HEADER "X-API-Key"
-#define S_TOKEN_PATTERN  "^[A-Za-z0-9_.:-]+$"
-#define S_COLOR_PATTERN  "^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"
-#define S_REF_PREFIX     "#/components/schemas/"
+#define S_HTTP_NO_CONTENT 204
+#define S_JSON_TYPE       "application/json"
+#define S_PROBLEM_TYPE    "application/problem+json"
+#define S_API_KEY_HEADER  "X-API-Key"
+#define S_TOKEN_PATTERN   "^[A-Za-z0-9_.:-]+$"
+#define S_COLOR_PATTERN   "^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"
+#define S_REF_PREFIX      "#/components/schemas/"
 
 //  ------------------------------------------------------------------------
 //  The API description (OpenAPI 3.0), generated once from routes + schemas
@@ -246,4 +246,3 @@ pd_openapi_new (size_t *size)
     *size = text ? strlen (text) : 0;
     return text;
 }
-

@@ -288,8 +288,8 @@ pd_route_params_has (const pd_route_params_t *params, const char *name)
 bool
 pd_routes_method_has_body (const char *method)
 {
-    return strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0
-           || strcmp (method, "PATCH") == 0;
+    return strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0 ||
+           strcmp (method, "PATCH") == 0;
 }
 
 bool

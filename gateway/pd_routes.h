@@ -18,24 +18,24 @@ extern "C" {
 #endif
 
 typedef enum {
-    PD_ACCESS_PUBLIC,       //  anyone
-    PD_ACCESS_ADMIN,        //  platform admin key
-    PD_ACCESS_PARTNER,      //  a partner's key
-    PD_ACCESS_ANY           //  admin or partner
+    PD_ACCESS_PUBLIC,  //  anyone
+    PD_ACCESS_ADMIN,   //  platform admin key
+    PD_ACCESS_PARTNER, //  a partner's key
+    PD_ACCESS_ANY      //  admin or partner
 } pd_access_t;
 
 typedef struct {
-    const char *method;     //  "GET", "POST", "PUT", "PATCH", "DELETE"
-    const char *path;       //  "/api/partners/{id}"
-    const char *type;       //  message type: "partner.get"
+    const char *method; //  "GET", "POST", "PUT", "PATCH", "DELETE"
+    const char *path;   //  "/api/partners/{id}"
+    const char *type;   //  message type: "partner.get"
     pd_access_t access;
-    int success;            //  HTTP status on success (200, 201, 204)
+    int success; //  HTTP status on success (200, 201, 204)
 } pd_route_t;
 
 #define PD_ROUTE_MAX_PARAMS   4
-#define PD_ROUTE_MAX_PARAM    128   //  bytes of one path parameter value
-#define PD_ROUTE_MAX_NAME     32    //  bytes of one parameter name ({id})
-#define PD_ROUTE_MAX_SEGMENTS 16    //  segments of a path that can match
+#define PD_ROUTE_MAX_PARAM    128 //  bytes of one path parameter value
+#define PD_ROUTE_MAX_NAME     32  //  bytes of one parameter name ({id})
+#define PD_ROUTE_MAX_SEGMENTS 16  //  segments of a path that can match
 
 //  Path parameters of a matched route, in path order: names as in the
 //  template, values percent-decoded. Copies, so the struct stands alone.
@@ -57,8 +57,8 @@ extern const size_t pd_routes_size;
 //  Returns the route and fills params (may be NULL); NULL if none. When
 //  NULL, *other_method (may be NULL) tells whether the path matched a route
 //  of another method (405 rather than 404).
-const pd_route_t *pd_routes_match (const char *method, const char *path,
-                                   pd_route_params_t *params, bool *other_method);
+const pd_route_t *pd_routes_match (const char *method, const char *path, pd_route_params_t *params,
+                                   bool *other_method);
 
 //  The methods accepted for a path, as "GET, PUT" in buf (for Allow:), in
 //  the order GET, POST, PUT, PATCH, DELETE; "" if none.

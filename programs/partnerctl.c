@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <czmq.h>
 
@@ -30,7 +32,7 @@ static const char s_usage[] =
     "          (default: only new ones), then live, one JSON object a line;\n"
     "          stops after --count events, or on SIGINT/SIGTERM\n"
     "backup    copy the store in --data, compacted and consistent even under\n"
-    "          load, into the empty directory --to\n"
+    "          load, into directory --to (created if missing; must hold no store)\n"
     "\n"
     "options:\n"
     "  --broker EP   broker services endpoint   [" S_DEFAULT_BROKER "]\n"
@@ -59,18 +61,32 @@ s_parse (int argc, char **argv, s_options_t *options)
         {"broker", required_argument, NULL, 'b'}, {"stream", required_argument, NULL, 's'},
         {"data", required_argument, NULL, 'd'},   {"to", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    *options = (s_options_t) {NULL, NULL, S_DEFAULT_BROKER, S_DEFAULT_STREAM, 0, 0, NULL, NULL};
+    *options = (s_options_t){NULL, NULL, S_DEFAULT_BROKER, S_DEFAULT_STREAM, 0, 0, NULL, NULL};
     int opt;
     while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
         switch (opt) {
-            case 'f': options->from = strtoull (optarg, NULL, 10); break;
-            case 'c': options->count = strtoull (optarg, NULL, 10); break;
-            case 'b': options->broker = optarg; break;
-            case 's': options->stream_endpoint = optarg; break;
-            case 'd': options->data = optarg; break;
-            case 't': options->to = optarg; break;
-            case 'h': return 1;
-            default: return -1;
+        case 'f':
+            options->from = strtoull (optarg, NULL, 10);
+            break;
+        case 'c':
+            options->count = strtoull (optarg, NULL, 10);
+            break;
+        case 'b':
+            options->broker = optarg;
+            break;
+        case 's':
+            options->stream_endpoint = optarg;
+            break;
+        case 'd':
+            options->data = optarg;
+            break;
+        case 't':
+            options->to = optarg;
+            break;
+        case 'h':
+            return 1;
+        default:
+            return -1;
         }
     }
     if (optind < argc)
@@ -106,8 +122,8 @@ s_print_event (uint64_t seq, const uint8_t *data, size_t size)
 static int
 s_tail (const s_options_t *options)
 {
-    pd_stream_t *stream = pd_stream_new (options->broker, options->stream_endpoint,
-                                         options->stream, options->from);
+    pd_stream_t *stream =
+        pd_stream_new (options->broker, options->stream_endpoint, options->stream, options->from);
     if (!stream) {
         fprintf (stderr, "partnerctl: cannot follow %s\n", options->stream);
         return EXIT_FAILURE;
@@ -122,8 +138,7 @@ s_tail (const s_options_t *options)
         if (rc == PD_OK) {
             s_print_event (seq, event, size);
             printed++;
-        }
-        else if (rc != PD_E_TIMEOUT) {
+        } else if (rc != PD_E_TIMEOUT) {
             fprintf (stderr, "partnerctl: %s: %s\n", options->stream, pd_status_code (rc));
             status = EXIT_FAILURE;
             break;
@@ -137,6 +152,10 @@ s_tail (const s_options_t *options)
 static int
 s_backup (const s_options_t *options)
 {
+    if (mkdir (options->to, 0700) != 0 && errno != EEXIST) {
+        fprintf (stderr, "partnerctl: cannot create %s: %s\n", options->to, strerror (errno));
+        return EXIT_FAILURE;
+    }
     pd_store_config_t config = {pd_store_table_names, 0, 0, NULL, NULL};
     pd_store_t *store = pd_store_new (options->data, &config);
     if (!store)
@@ -144,8 +163,7 @@ s_backup (const s_options_t *options)
     int rc = pd_store_backup (store, options->to);
     pd_store_destroy (&store);
     if (rc != PD_OK) {
-        fprintf (stderr, "partnerctl: backup to %s failed: %s\n", options->to,
-                 pd_status_code (rc));
+        fprintf (stderr, "partnerctl: backup to %s failed: %s\n", options->to, pd_status_code (rc));
         return EXIT_FAILURE;
     }
     printf ("partnerctl: backup written to %s\n", options->to);

@@ -37,16 +37,16 @@
 #define S_PATH_MAX          4096
 
 typedef struct {
-    const char *role;           //  NULL (all-in-one), "broker", "gateway", "actor"
-    const char *data;           //  data directory
-    const char *http;           //  gateway listen address
-    const char *broker;         //  broker endpoint to connect to
-    const char *bind;           //  broker endpoint(s) to bind
-    const char *stream_bind;    //  stream endpoint(s) to bind
-    int instances;              //  threads per actor
-    int threads;                //  gateway worker threads
-    int timeout_ms;             //  gateway per-request deadline
-    char **actors;              //  actor names (role "actor")
+    const char *role;        //  NULL (all-in-one), "broker", "gateway", "actor"
+    const char *data;        //  data directory
+    const char *http;        //  gateway listen address
+    const char *broker;      //  broker endpoint to connect to
+    const char *bind;        //  broker endpoint(s) to bind
+    const char *stream_bind; //  stream endpoint(s) to bind
+    int instances;           //  threads per actor
+    int threads;             //  gateway worker threads
+    int timeout_ms;          //  gateway per-request deadline
+    char **actors;           //  actor names (role "actor")
     int actor_count;
 } s_options_t;
 
@@ -91,31 +91,58 @@ s_print_usage (FILE *out)
 static int
 s_parse (int argc, char **argv, s_options_t *options)
 {
-    static const struct option s_long[] = {
-        {"data", required_argument, NULL, 'd'},   {"http", required_argument, NULL, 'h'},
-        {"broker", required_argument, NULL, 'b'}, {"bind", required_argument, NULL, 'B'},
-        {"stream-bind", required_argument, NULL, 's'},
-        {"instances", required_argument, NULL, 'i'},
-        {"threads", required_argument, NULL, 't'}, {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, '?'},         {NULL, 0, NULL, 0}};
-    *options = (s_options_t) {NULL, S_DEFAULT_DATA, S_DEFAULT_HTTP, S_DEFAULT_BROKER,
-                              S_DEFAULT_BROKER, S_DEFAULT_STREAM, S_DEFAULT_INSTANCES, 0, 0,
-                              NULL, 0};
+    static const struct option s_long[] = {{"data", required_argument, NULL, 'd'},
+                                           {"http", required_argument, NULL, 'h'},
+                                           {"broker", required_argument, NULL, 'b'},
+                                           {"bind", required_argument, NULL, 'B'},
+                                           {"stream-bind", required_argument, NULL, 's'},
+                                           {"instances", required_argument, NULL, 'i'},
+                                           {"threads", required_argument, NULL, 't'},
+                                           {"timeout", required_argument, NULL, 'T'},
+                                           {"help", no_argument, NULL, '?'},
+                                           {NULL, 0, NULL, 0}};
+    *options = (s_options_t){NULL,
+                             S_DEFAULT_DATA,
+                             S_DEFAULT_HTTP,
+                             S_DEFAULT_BROKER,
+                             S_DEFAULT_BROKER,
+                             S_DEFAULT_STREAM,
+                             S_DEFAULT_INSTANCES,
+                             0,
+                             0,
+                             NULL,
+                             0};
     int opt;
     while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
         switch (opt) {
-            case 'd': options->data = optarg; break;
-            case 'h': options->http = optarg; break;
-            case 'b': options->broker = optarg; break;
-            case 'B': options->bind = optarg; break;
-            case 's': options->stream_bind = optarg; break;
-            case 'i': options->instances = atoi (optarg); break;
-            case 't': options->threads = atoi (optarg); break;
-            case 'T': options->timeout_ms = atoi (optarg); break;
-            default:
-                if (strcmp (argv[optind - 1], "--help") == 0)
-                    return 1;
-                return -1;
+        case 'd':
+            options->data = optarg;
+            break;
+        case 'h':
+            options->http = optarg;
+            break;
+        case 'b':
+            options->broker = optarg;
+            break;
+        case 'B':
+            options->bind = optarg;
+            break;
+        case 's':
+            options->stream_bind = optarg;
+            break;
+        case 'i':
+            options->instances = atoi (optarg);
+            break;
+        case 't':
+            options->threads = atoi (optarg);
+            break;
+        case 'T':
+            options->timeout_ms = atoi (optarg);
+            break;
+        default:
+            if (strcmp (argv[optind - 1], "--help") == 0)
+                return 1;
+            return -1;
         }
     }
     if (optind < argc)
@@ -123,8 +150,8 @@ s_parse (int argc, char **argv, s_options_t *options)
     options->actors = argv + optind;
     options->actor_count = argc - optind;
 
-    if (options->role && strcmp (options->role, "broker") && strcmp (options->role, "gateway")
-        && strcmp (options->role, "actor")) {
+    if (options->role && strcmp (options->role, "broker") && strcmp (options->role, "gateway") &&
+        strcmp (options->role, "actor")) {
         fprintf (stderr, "partnerd: unknown subcommand '%s'\n", options->role);
         return -1;
     }
@@ -142,8 +169,8 @@ s_parse (int argc, char **argv, s_options_t *options)
             fprintf (stderr, "partnerd: no actor named '%s'\n", options->actors[i]);
             return -1;
         }
-    if (options->instances < 1 || options->instances > S_MAX_INSTANCES
-        || options->threads < 0 || options->timeout_ms < 0) {
+    if (options->instances < 1 || options->instances > S_MAX_INSTANCES || options->threads < 0 ||
+        options->timeout_ms < 0) {
         fprintf (stderr, "partnerd: --instances, --threads or --timeout out of range\n");
         return -1;
     }
@@ -186,7 +213,7 @@ s_start_actors (zactor_t **actors, char **names, int name_count, const char *bro
 {
     pd_actor_config_t config = {broker, store, 0, 0};
     size_t started = 0;
-    size_t total = names ? (size_t) name_count : 0;
+    size_t total = names ? (size_t)name_count : 0;
     if (!names)
         while (pd_actors_all[total])
             total++;
@@ -214,17 +241,17 @@ s_expected_actors (const s_options_t *options)
 {
     size_t names = 0;
     if (options->actor_count)
-        names = (size_t) options->actor_count;
+        names = (size_t)options->actor_count;
     else
         while (pd_actors_all[names])
             names++;
-    return names * (size_t) options->instances;
+    return names * (size_t)options->instances;
 }
 
 int
 main (int argc, char **argv)
 {
-    zsys_handler_set (NULL);        //  signals are ours: sigwait below
+    zsys_handler_set (NULL); //  signals are ours: sigwait below
     setvbuf (stdout, NULL, _IOLBF, 0);
     s_options_t options;
     int parsed = s_parse (argc, argv, &options);
@@ -286,8 +313,8 @@ main (int argc, char **argv)
         printf ("partnerd: %zu actor threads on %s\n", actor_count, connect);
     }
     if (run_gateway) {
-        pd_gateway_config_t config = {options.http, connect, options.threads,
-                                      options.timeout_ms, 0};
+        pd_gateway_config_t config = {options.http, connect, options.threads, options.timeout_ms,
+                                      0};
         gateway = pd_gateway_new (&config);
         if (!gateway)
             goto cleanup;

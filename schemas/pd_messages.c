@@ -10,7 +10,7 @@
 
 PD_RECORDS (PD_GEN_TABLE)
 
-#define S_MESSAGE(type, service, request, reply)                               \
+#define S_MESSAGE(type, service, request, reply)                                                   \
     {type, service, &pd_##request##_schema, &pd_##reply##_schema},
 const pd_message_t pd_message_catalogue[] = {PD_MESSAGE_TYPES (S_MESSAGE)};
 const size_t pd_message_catalogue_size =

@@ -39,24 +39,24 @@ extern "C" {
 //  Protocol-level records
 
 //  Error body of every failed reply (broker, actor, gateway)
-#define PD_FIELDS_error(R, STR, INT, BOOL, BIN, OBJ, LIST)                      \
-    STR (R, code, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
-    STR (R, detail, 0, 0, 512, PD_FMT_TEXT, NULL)                              \
+#define PD_FIELDS_error(R, STR, INT, BOOL, BIN, OBJ, LIST)                                         \
+    STR (R, code, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
+    STR (R, detail, 0, 0, 512, PD_FMT_TEXT, NULL)                                                  \
     STR (R, field, 0, 0, 96, PD_FMT_TEXT, NULL)
 
 //  Who is calling. Set by the gateway after the auth actor resolved the
 //  caller; actors trust it and still check ownership themselves.
 #define PD_PRINCIPAL_KINDS "public|admin|partner"
-#define PD_FIELDS_principal(R, STR, INT, BOOL, BIN, OBJ, LIST)                  \
-    STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_PRINCIPAL_KINDS)       \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                          \
+#define PD_FIELDS_principal(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_PRINCIPAL_KINDS)                           \
+    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
     STR (R, key_id, 0, 0, 64, PD_FMT_TOKEN, NULL)
 
 //  The request envelope header (frame "header" of a REQUEST, PROTOCOL.md)
-#define PD_FIELDS_header(R, STR, INT, BOOL, BIN, OBJ, LIST)                     \
-    STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
-    OBJ (R, principal, 0, principal)                                          \
-    STR (R, trace_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                            \
+#define PD_FIELDS_header(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
+    STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
+    OBJ (R, principal, 0, principal)                                                               \
+    STR (R, trace_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                \
     STR (R, source, 0, 0, 64, PD_FMT_TEXT, NULL)
 
 //  A request with no fields
@@ -65,70 +65,70 @@ extern "C" {
 //  ------------------------------------------------------------------------
 //  Partners (seed: Admin Endpoints, GET /api/partners/me)
 
-#define PD_FIELDS_branding(R, STR, INT, BOOL, BIN, OBJ, LIST)                   \
-    STR (R, display_name, 0, 0, 200, PD_FMT_TEXT, NULL)                        \
-    STR (R, logo_url, 0, 0, 2048, PD_FMT_URL, NULL)                            \
-    STR (R, primary_color, 0, 0, 7, PD_FMT_COLOR, NULL)                        \
-    STR (R, support_email, 0, 0, 254, PD_FMT_EMAIL, NULL)                      \
+#define PD_FIELDS_branding(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
+    STR (R, display_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
+    STR (R, logo_url, 0, 0, 2048, PD_FMT_URL, NULL)                                                \
+    STR (R, primary_color, 0, 0, 7, PD_FMT_COLOR, NULL)                                            \
+    STR (R, support_email, 0, 0, 254, PD_FMT_EMAIL, NULL)                                          \
     STR (R, support_phone, 0, 0, 40, PD_FMT_TEXT, NULL)
 
-#define PD_PARTNER_STATUSES "active|suspended|pending|rejected"
+#define PD_PARTNER_STATUSES              "active|suspended|pending|rejected"
 #define PD_PARTNER_DEFAULT_REVENUE_SHARE 40
 
 //  The fields a platform admin sets; REQ is PD_F_REQUIRED or 0
-#define PD_FIELDS_partner_input(R, STR, INT, BOOL, BIN, OBJ, LIST, REQ)        \
-    STR (R, name, REQ, 1, 200, PD_FMT_TEXT, NULL)                              \
-    STR (R, contact_name, 0, 0, 200, PD_FMT_TEXT, NULL)                        \
-    STR (R, contact_email, REQ, 3, 254, PD_FMT_EMAIL, NULL)                    \
-    STR (R, contact_phone, 0, 0, 40, PD_FMT_TEXT, NULL)                        \
-    OBJ (R, branding, 0, branding)                                            \
-    INT (R, revenue_share_percent, 0, 0, 100)                                  \
+#define PD_FIELDS_partner_input(R, STR, INT, BOOL, BIN, OBJ, LIST, REQ)                            \
+    STR (R, name, REQ, 1, 200, PD_FMT_TEXT, NULL)                                                  \
+    STR (R, contact_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
+    STR (R, contact_email, REQ, 3, 254, PD_FMT_EMAIL, NULL)                                        \
+    STR (R, contact_phone, 0, 0, 40, PD_FMT_TEXT, NULL)                                            \
+    OBJ (R, branding, 0, branding)                                                                 \
+    INT (R, revenue_share_percent, 0, 0, 100)                                                      \
     STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_PARTNER_STATUSES)
 
 //  Fields the server owns: shown in replies, ignored when a client sends
 //  them (a client may PUT back what it got from a GET)
-#define PD_FIELDS_partner_owned(R, STR, INT, BOOL, BIN, OBJ, LIST)              \
-    STR (R, api_key_prefix, PD_F_SERVER, 0, 32, PD_FMT_TOKEN, NULL)            \
-    STR (R, api_key, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)                  \
-    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                             \
+#define PD_FIELDS_partner_owned(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
+    STR (R, api_key_prefix, PD_F_SERVER, 0, 32, PD_FMT_TOKEN, NULL)                                \
+    STR (R, api_key, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)                                      \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
     INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)
 
 //  Stored record (table "partners", key = id) and reply of partner.*
 //  api_key is set only in the replies of create and regenerate_key: the
 //  one time the key is shown. It is never stored.
-#define PD_FIELDS_partner(R, STR, INT, BOOL, BIN, OBJ, LIST)                    \
-    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)        \
-    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED) \
-    PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                \
-    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+#define PD_FIELDS_partner(R, STR, INT, BOOL, BIN, OBJ, LIST)                                       \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
+    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED)                     \
+        PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+            INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
-#define PD_FIELDS_partner_create(R, STR, INT, BOOL, BIN, OBJ, LIST)             \
-    STR (R, id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                        \
-    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED) \
-    PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                \
-    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+#define PD_FIELDS_partner_create(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                            \
+    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED)                     \
+        PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+            INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
 //  PUT /api/partners/{id}: partial update; `version`, if given, must match
 //  the stored version (else conflict)
-#define PD_FIELDS_partner_update(R, STR, INT, BOOL, BIN, OBJ, LIST)             \
-    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                      \
-    INT (R, version, 0, 1, INT64_MAX)                                          \
-    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, 0)             \
-    PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)
+#define PD_FIELDS_partner_update(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                          \
+    INT (R, version, 0, 1, INT64_MAX)                                                              \
+    PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, 0)                                 \
+        PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)
 
-#define PD_FIELDS_partner_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
+#define PD_FIELDS_partner_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
     STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
 
 #define PD_PAGE_LIMIT_DEFAULT 50
 #define PD_PAGE_LIMIT_MAX     200
 
-#define PD_FIELDS_partner_list(R, STR, INT, BOOL, BIN, OBJ, LIST)               \
-    INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                    \
-    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)                              \
+#define PD_FIELDS_partner_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
+    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                  \
     STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_PARTNER_STATUSES)
 
-#define PD_FIELDS_partner_page(R, STR, INT, BOOL, BIN, OBJ, LIST)               \
-    LIST (R, items, 0, partner, PD_PAGE_LIMIT_MAX)                             \
+#define PD_FIELDS_partner_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    LIST (R, items, 0, partner, PD_PAGE_LIMIT_MAX)                                                 \
     STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
 
 //  ------------------------------------------------------------------------
@@ -137,82 +137,82 @@ extern "C" {
 #define PD_APIKEY_KINDS "admin|partner"
 
 //  Stored record (table "apikeys", key = id, the key's public prefix)
-#define PD_FIELDS_apikey(R, STR, INT, BOOL, BIN, OBJ, LIST)                     \
-    STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                      \
-    BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                         \
-    STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_APIKEY_KINDS)          \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                          \
+#define PD_FIELDS_apikey(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
+    STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                                          \
+    BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                             \
+    STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_APIKEY_KINDS)                              \
+    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
     INT (R, created_at, 0, 0, INT64_MAX)
 
-#define PD_FIELDS_auth_resolve(R, STR, INT, BOOL, BIN, OBJ, LIST)               \
+#define PD_FIELDS_auth_resolve(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
     STR (R, api_key, PD_F_REQUIRED, 1, 128, PD_FMT_TOKEN, NULL)
 
 //  ------------------------------------------------------------------------
 //  Event streams (table "events", key = stream name, 0x00, seq as u64 BE)
 
 //  An audit or domain event. `subject` is the id of the object concerned.
-#define PD_FIELDS_event(R, STR, INT, BOOL, BIN, OBJ, LIST)                      \
-    STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
-    INT (R, at, 0, 0, INT64_MAX)                                               \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                          \
-    STR (R, subject, 0, 0, 64, PD_FMT_TOKEN, NULL)                             \
-    STR (R, actor, 0, 0, 128, PD_FMT_TEXT, NULL)                               \
+#define PD_FIELDS_event(R, STR, INT, BOOL, BIN, OBJ, LIST)                                         \
+    STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
+    INT (R, at, 0, 0, INT64_MAX)                                                                   \
+    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
+    STR (R, subject, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
+    STR (R, actor, 0, 0, 128, PD_FMT_TEXT, NULL)                                                   \
     STR (R, detail, 0, 0, 1024, PD_FMT_TEXT, NULL)
 
 #define PD_STREAM_READ_MAX 1000
 
-#define PD_FIELDS_stream_read(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
-    STR (R, stream, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                  \
-    INT (R, from, 0, 1, INT64_MAX)                                             \
+#define PD_FIELDS_stream_read(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    STR (R, stream, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                      \
+    INT (R, from, 0, 1, INT64_MAX)                                                                 \
     INT (R, limit, 0, 1, PD_STREAM_READ_MAX)
 
-#define PD_FIELDS_stream_item(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
-    INT (R, seq, PD_F_REQUIRED, 1, INT64_MAX)                                  \
+#define PD_FIELDS_stream_item(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    INT (R, seq, PD_F_REQUIRED, 1, INT64_MAX)                                                      \
     OBJ (R, event, PD_F_REQUIRED, event)
 
-#define PD_FIELDS_stream_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                \
-    LIST (R, items, 0, stream_item, PD_STREAM_READ_MAX)                        \
+#define PD_FIELDS_stream_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    LIST (R, items, 0, stream_item, PD_STREAM_READ_MAX)                                            \
     INT (R, last_seq, 0, 0, INT64_MAX)
 
 //  ------------------------------------------------------------------------
 //  The records, the message types, the tables
 
-#define PD_RECORDS(X)                                                          \
-    X (error)                                                                  \
-    X (principal)                                                              \
-    X (header)                                                                 \
-    X (empty)                                                                  \
-    X (branding)                                                               \
-    X (partner)                                                                \
-    X (partner_create)                                                         \
-    X (partner_update)                                                         \
-    X (partner_ref)                                                            \
-    X (partner_list)                                                           \
-    X (partner_page)                                                           \
-    X (apikey)                                                                 \
-    X (auth_resolve)                                                           \
-    X (event)                                                                  \
-    X (stream_read)                                                            \
-    X (stream_item)                                                            \
+#define PD_RECORDS(X)                                                                              \
+    X (error)                                                                                      \
+    X (principal)                                                                                  \
+    X (header)                                                                                     \
+    X (empty)                                                                                      \
+    X (branding)                                                                                   \
+    X (partner)                                                                                    \
+    X (partner_create)                                                                             \
+    X (partner_update)                                                                             \
+    X (partner_ref)                                                                                \
+    X (partner_list)                                                                               \
+    X (partner_page)                                                                               \
+    X (apikey)                                                                                     \
+    X (auth_resolve)                                                                               \
+    X (event)                                                                                      \
+    X (stream_read)                                                                                \
+    X (stream_item)                                                                                \
     X (stream_page)
 
 //  X (type, service, request record, reply record)
-#define PD_MESSAGE_TYPES(X)                                                    \
-    X ("partner.create", "partners", partner_create, partner)                  \
-    X ("partner.list", "partners", partner_list, partner_page)                 \
-    X ("partner.get", "partners", partner_ref, partner)                        \
-    X ("partner.update", "partners", partner_update, partner)                  \
-    X ("partner.regenerate_key", "partners", partner_ref, partner)             \
-    X ("partner.me", "partners", empty, partner)                               \
-    X ("auth.resolve", "auth", auth_resolve, principal)                        \
+#define PD_MESSAGE_TYPES(X)                                                                        \
+    X ("partner.create", "partners", partner_create, partner)                                      \
+    X ("partner.list", "partners", partner_list, partner_page)                                     \
+    X ("partner.get", "partners", partner_ref, partner)                                            \
+    X ("partner.update", "partners", partner_update, partner)                                      \
+    X ("partner.regenerate_key", "partners", partner_ref, partner)                                 \
+    X ("partner.me", "partners", empty, partner)                                                   \
+    X ("auth.resolve", "auth", auth_resolve, principal)                                            \
     X ("stream.read", "stream", stream_read, stream_page)
 
 //  Tables of the store. Index tables map an index key to a primary key.
-#define PD_STORE_TABLES(X)                                                     \
-    X ("partners")            /* id -> partner */                              \
-    X ("partners_by_name")    /* lower-cased name -> partner id (unique) */    \
-    X ("apikeys")             /* key prefix -> apikey */                       \
-    X ("events")              /* stream, 0, seq -> event (pd_store_batch_append) */
+#define PD_STORE_TABLES(X)                                                                         \
+    X ("partners")         /* id -> partner */                                                     \
+    X ("partners_by_name") /* lower-cased name -> partner id (unique) */                           \
+    X ("apikeys")          /* key prefix -> apikey */                                              \
+    X ("events")           /* stream, 0, seq -> event (pd_store_batch_append) */
 
 //  Stream names
 #define PD_STREAM_AUDIT "audit"
@@ -223,31 +223,30 @@ extern "C" {
 //  ------------------------------------------------------------------------
 //  Generated declarations
 
-#define PD_GEN_S_STR(R, name, flags, min, max, fmt, choices)  char *name;
+#define PD_GEN_S_STR(R, name, flags, min, max, fmt, choices) char *name;
 #define PD_GEN_S_INT(R, name, flags, min, max)               int64_t name;
 #define PD_GEN_S_BOOL(R, name, flags)                        bool name;
 #define PD_GEN_S_BIN(R, name, flags, min, max)               pd_bin_t name;
 #define PD_GEN_S_OBJ(R, name, flags, sub)                    struct pd_##sub##_s *name;
 #define PD_GEN_S_LIST(R, name, flags, sub, max)              pd_list_t name;
 
-#define PD_GEN_I_STR(R, name, flags, min, max, fmt, choices)  PD_FIELD_##R##_##name,
+#define PD_GEN_I_STR(R, name, flags, min, max, fmt, choices) PD_FIELD_##R##_##name,
 #define PD_GEN_I_INT(R, name, flags, min, max)               PD_FIELD_##R##_##name,
 #define PD_GEN_I_BOOL(R, name, flags)                        PD_FIELD_##R##_##name,
 #define PD_GEN_I_BIN(R, name, flags, min, max)               PD_FIELD_##R##_##name,
 #define PD_GEN_I_OBJ(R, name, flags, sub)                    PD_FIELD_##R##_##name,
 #define PD_GEN_I_LIST(R, name, flags, sub, max)              PD_FIELD_##R##_##name,
 
-#define PD_GEN_RECORD(R)                                                       \
-    typedef struct pd_##R##_s {                                                \
-        uint64_t present;                                                      \
-        PD_FIELDS_##R (R, PD_GEN_S_STR, PD_GEN_S_INT, PD_GEN_S_BOOL,           \
-                       PD_GEN_S_BIN, PD_GEN_S_OBJ, PD_GEN_S_LIST)              \
-    } pd_##R##_t;                                                              \
-    enum {                                                                     \
-        PD_FIELDS_##R (R, PD_GEN_I_STR, PD_GEN_I_INT, PD_GEN_I_BOOL,           \
-                       PD_GEN_I_BIN, PD_GEN_I_OBJ, PD_GEN_I_LIST)              \
-        PD_FIELD_COUNT_##R                                                     \
-    };                                                                         \
+#define PD_GEN_RECORD(R)                                                                           \
+    typedef struct pd_##R##_s {                                                                    \
+        uint64_t present;                                                                          \
+        PD_FIELDS_##R (R, PD_GEN_S_STR, PD_GEN_S_INT, PD_GEN_S_BOOL, PD_GEN_S_BIN, PD_GEN_S_OBJ,   \
+                       PD_GEN_S_LIST)                                                              \
+    } pd_##R##_t;                                                                                  \
+    enum {                                                                                         \
+        PD_FIELDS_##R (R, PD_GEN_I_STR, PD_GEN_I_INT, PD_GEN_I_BOOL, PD_GEN_I_BIN, PD_GEN_I_OBJ,   \
+                       PD_GEN_I_LIST) PD_FIELD_COUNT_##R                                           \
+    };                                                                                             \
     extern const pd_schema_t pd_##R##_schema;
 
 PD_RECORDS (PD_GEN_RECORD)
@@ -255,31 +254,31 @@ PD_RECORDS (PD_GEN_RECORD)
 //  The field table of record R (in exactly one .c file per record; the
 //  records above get theirs in pd_messages.c). Field tables are static;
 //  the schema is pd_R_schema.
-#define PD_GEN_T_STR(R, name, flags, min, max, fmt, choices)                          \
+#define PD_GEN_T_STR(R, name, flags, min, max, fmt, choices)                                       \
     {#name, PD_T_STR, (flags), offsetof (pd_##R##_t, name), (min), (max), (fmt), (choices), NULL},
-#define PD_GEN_T_INT(R, name, flags, min, max)                                        \
+#define PD_GEN_T_INT(R, name, flags, min, max)                                                     \
     {#name, PD_T_INT, (flags), offsetof (pd_##R##_t, name), (min), (max), PD_FMT_TEXT, NULL, NULL},
-#define PD_GEN_T_BOOL(R, name, flags)                                                 \
+#define PD_GEN_T_BOOL(R, name, flags)                                                              \
     {#name, PD_T_BOOL, (flags), offsetof (pd_##R##_t, name), 0, 1, PD_FMT_TEXT, NULL, NULL},
-#define PD_GEN_T_BIN(R, name, flags, min, max)                                        \
+#define PD_GEN_T_BIN(R, name, flags, min, max)                                                     \
     {#name, PD_T_BIN, (flags), offsetof (pd_##R##_t, name), (min), (max), PD_FMT_TEXT, NULL, NULL},
-#define PD_GEN_T_OBJ(R, name, flags, sub)                                             \
-    {#name, PD_T_OBJ, (flags), offsetof (pd_##R##_t, name), 0, 0, PD_FMT_TEXT, NULL,          \
-     &pd_##sub##_schema},
-#define PD_GEN_T_LIST(R, name, flags, sub, max)                                       \
-    {#name, PD_T_LIST, (flags), offsetof (pd_##R##_t, name), 0, (max), PD_FMT_TEXT, NULL,     \
-     &pd_##sub##_schema},
+#define PD_GEN_T_OBJ(R, name, flags, sub)                                                          \
+    {#name, PD_T_OBJ,    (flags), offsetof (pd_##R##_t, name), 0,                                  \
+     0,     PD_FMT_TEXT, NULL,    &pd_##sub##_schema},
+#define PD_GEN_T_LIST(R, name, flags, sub, max)                                                    \
+    {#name, PD_T_LIST,   (flags), offsetof (pd_##R##_t, name), 0,                                  \
+     (max), PD_FMT_TEXT, NULL,    &pd_##sub##_schema},
 
 //  A record with no fields still gets a one-entry array (C has no empty
 //  initialisers); field_count says how many entries are real.
-#define PD_GEN_TABLE(R)                                                             \
-    static const pd_field_t pd_gen_fields_##R[] = {                                 \
-        PD_FIELDS_##R (R, PD_GEN_T_STR, PD_GEN_T_INT, PD_GEN_T_BOOL, PD_GEN_T_BIN, PD_GEN_T_OBJ, PD_GEN_T_LIST)          \
-        {NULL, PD_T_STR, 0, 0, 0, 0, PD_FMT_TEXT, NULL, NULL}};                \
-    _Static_assert (PD_FIELD_COUNT_##R <= PD_SCHEMA_MAX_FIELDS,                \
-                    "record " #R " has too many fields");                      \
-    const pd_schema_t pd_##R##_schema = {#R, sizeof (pd_##R##_t),              \
-                                         PD_FIELD_COUNT_##R, pd_gen_fields_##R};
+#define PD_GEN_TABLE(R)                                                                            \
+    static const pd_field_t pd_gen_fields_##R[] = {                                                \
+        PD_FIELDS_##R (R, PD_GEN_T_STR, PD_GEN_T_INT, PD_GEN_T_BOOL, PD_GEN_T_BIN, PD_GEN_T_OBJ,   \
+                       PD_GEN_T_LIST){NULL, PD_T_STR, 0, 0, 0, 0, PD_FMT_TEXT, NULL, NULL}};       \
+    _Static_assert(PD_FIELD_COUNT_##R <= PD_SCHEMA_MAX_FIELDS,                                     \
+                   "record " #R " has too many fields");                                           \
+    const pd_schema_t pd_##R##_schema = {#R, sizeof (pd_##R##_t), PD_FIELD_COUNT_##R,              \
+                                         pd_gen_fields_##R};
 
 //  Mark a field of a record present / test it:
 //      PD_MARK (&partner, partner, revenue_share_percent);
@@ -288,8 +287,8 @@ PD_RECORDS (PD_GEN_RECORD)
 
 //  The message catalogue
 typedef struct {
-    const char *type;           //  "partner.create"
-    const char *service;        //  "partners"
+    const char *type;    //  "partner.create"
+    const char *service; //  "partners"
     const pd_schema_t *request;
     const pd_schema_t *reply;
 } pd_message_t;

@@ -96,22 +96,26 @@ static const char s_hex_digits[] = "0123456789abcdefABCDEF";
 //  ---------------------------------------------------------------------------
 //  Record access
 
-static void *s_member (void *record, const pd_field_t *field)
+static void *
+s_member (void *record, const pd_field_t *field)
 {
     return (uint8_t *)record + field->offset;
 }
 
-static const void *s_cmember (const void *record, const pd_field_t *field)
+static const void *
+s_cmember (const void *record, const pd_field_t *field)
 {
     return (const uint8_t *)record + field->offset;
 }
 
-static uint64_t *s_present (void *record)
+static uint64_t *
+s_present (void *record)
 {
     return (uint64_t *)record;
 }
 
-static void *s_item (const pd_list_t *list, const pd_schema_t *sub, size_t index)
+static void *
+s_item (const pd_list_t *list, const pd_schema_t *sub, size_t index)
 {
     return (uint8_t *)list->items + index * sub->size;
 }
@@ -119,7 +123,8 @@ static void *s_item (const pd_list_t *list, const pd_schema_t *sub, size_t index
 //  Is field `index` present? STR and OBJ are present when their pointer is
 //  set; BIN and LIST when their bit is set or they are non-empty; INT and
 //  BOOL when their bit is set.
-static bool s_is_set (const pd_schema_t *schema, const void *record, size_t index)
+static bool
+s_is_set (const pd_schema_t *schema, const void *record, size_t index)
 {
     const pd_field_t *field = &schema->fields[index];
     const void *member = s_cmember (record, field);
@@ -138,8 +143,8 @@ static bool s_is_set (const pd_schema_t *schema, const void *record, size_t inde
     }
 }
 
-static const pd_field_t *s_field_n (const pd_schema_t *schema, const char *name, size_t length,
-                                    size_t *index)
+static const pd_field_t *
+s_field_n (const pd_schema_t *schema, const char *name, size_t length, size_t *index)
 {
     for (size_t i = 0; i < schema->field_count; i++) {
         const char *candidate = schema->fields[i].name;
@@ -155,7 +160,8 @@ static const pd_field_t *s_field_n (const pd_schema_t *schema, const char *name,
 //  ---------------------------------------------------------------------------
 //  Errors and paths
 
-static void s_reset (pd_schema_error_t *err)
+static void
+s_reset (pd_schema_error_t *err)
 {
     if (err)
         memset (err, 0, sizeof (*err));
@@ -163,7 +169,8 @@ static void s_reset (pd_schema_error_t *err)
 
 //  Decode one UTF-8 sequence: returns its length, or 0 if the bytes are not
 //  the shortest encoding of a Unicode scalar value (no surrogates).
-static size_t s_utf8_next (const uint8_t *text, size_t left, uint32_t *codepoint)
+static size_t
+s_utf8_next (const uint8_t *text, size_t left, uint32_t *codepoint)
 {
     static const struct {
         uint8_t mask;   //  bits of the lead byte that say the length
@@ -196,7 +203,8 @@ static size_t s_utf8_next (const uint8_t *text, size_t left, uint32_t *codepoint
 }
 
 //  Length of the longest prefix of text that is valid UTF-8
-static size_t s_utf8_valid_prefix (const char *text, size_t length)
+static size_t
+s_utf8_valid_prefix (const char *text, size_t length)
 {
     size_t at = 0;
     uint32_t codepoint;
@@ -209,7 +217,8 @@ static size_t s_utf8_valid_prefix (const char *text, size_t length)
     return at;
 }
 
-int pd_schema_fail (pd_schema_error_t *err, int status, const char *field, const char *fmt, ...)
+int
+pd_schema_fail (pd_schema_error_t *err, int status, const char *field, const char *fmt, ...)
 {
     if (!err)
         return status;
@@ -231,7 +240,8 @@ int pd_schema_fail (pd_schema_error_t *err, int status, const char *field, const
 
 //  Append text to a path of S_PATH_MAX bytes. A path too long for the
 //  report is cut: it only points a developer at the field.
-static void s_path_append (char *out, const char *text)
+static void
+s_path_append (char *out, const char *text)
 {
     size_t length = strlen (out);
     size_t room = S_PATH_MAX - 1 - length;
@@ -241,7 +251,8 @@ static void s_path_append (char *out, const char *text)
 }
 
 //  out = prefix.name (or name at the top level)
-static void s_path_name (char *out, const char *prefix, const char *name)
+static void
+s_path_name (char *out, const char *prefix, const char *name)
 {
     out[0] = '\0';
     s_path_append (out, prefix);
@@ -251,7 +262,8 @@ static void s_path_name (char *out, const char *prefix, const char *name)
 }
 
 //  out = prefix.index
-static void s_path_index (char *out, const char *prefix, size_t index)
+static void
+s_path_index (char *out, const char *prefix, size_t index)
 {
     char number[sizeof ("18446744073709551615")];
     snprintf (number, sizeof (number), "%zu", index);
@@ -261,7 +273,8 @@ static void s_path_index (char *out, const char *prefix, size_t index)
 //  ---------------------------------------------------------------------------
 //  Validation
 
-static bool s_is_text (const char *text, size_t length)
+static bool
+s_is_text (const char *text, size_t length)
 {
     size_t at = 0;
     while (at < length) {
@@ -275,7 +288,8 @@ static bool s_is_text (const char *text, size_t length)
 }
 
 //  No spaces nor control characters (bytes of UTF-8 sequences are >= 0x80)
-static bool s_has_no_space (const char *text)
+static bool
+s_has_no_space (const char *text)
 {
     for (const char *at = text; *at; at++)
         if ((unsigned char)*at <= ' ' || (unsigned char)*at == S_ASCII_DEL)
@@ -283,7 +297,8 @@ static bool s_has_no_space (const char *text)
     return true;
 }
 
-static bool s_is_email (const char *text, size_t length)
+static bool
+s_is_email (const char *text, size_t length)
 {
     const char *at = strchr (text, '@');
     if (!at || at == text || strchr (at + 1, '@'))
@@ -294,7 +309,8 @@ static bool s_is_email (const char *text, size_t length)
            domain[domain_length - 1] != '.' && s_has_no_space (text);
 }
 
-static bool s_is_url (const char *text)
+static bool
+s_is_url (const char *text)
 {
     static const char *const schemes[] = {"http://", "https://"};
     for (size_t i = 0; i < sizeof (schemes) / sizeof (schemes[0]); i++) {
@@ -305,14 +321,16 @@ static bool s_is_url (const char *text)
     return false;
 }
 
-static bool s_is_color (const char *text, size_t length)
+static bool
+s_is_color (const char *text, size_t length)
 {
     size_t digits = length - 1;
     return text[0] == '#' && (digits == S_COLOR_SHORT || digits == S_COLOR_LONG) &&
            strspn (text + 1, s_hex_digits) == digits;
 }
 
-static bool s_is_choice (const char *choices, const char *text, size_t length)
+static bool
+s_is_choice (const char *choices, const char *text, size_t length)
 {
     const char *word = choices;
     while (word && *word) {
@@ -326,8 +344,8 @@ static bool s_is_choice (const char *choices, const char *text, size_t length)
 }
 
 //  Check a string against a STR field: length, UTF-8, format
-static int s_check_str (const pd_field_t *field, const char *text, const char *path,
-                        pd_schema_error_t *err)
+static int
+s_check_str (const pd_field_t *field, const char *text, const char *path, pd_schema_error_t *err)
 {
     size_t length = strlen (text);
     if ((int64_t)length < field->min)
@@ -372,8 +390,8 @@ static int s_check_str (const pd_field_t *field, const char *text, const char *p
     return PD_OK;
 }
 
-static int s_check_int (const pd_field_t *field, int64_t value, const char *path,
-                        pd_schema_error_t *err)
+static int
+s_check_int (const pd_field_t *field, int64_t value, const char *path, pd_schema_error_t *err)
 {
     if (value < field->min || value > field->max)
         return pd_schema_fail (err, PD_E_INVALID_FIELD, path,
@@ -384,8 +402,9 @@ static int s_check_int (const pd_field_t *field, int64_t value, const char *path
 static int s_validate (const pd_schema_t *schema, const void *record, const char *path,
                        bool check_required, pd_schema_error_t *err);
 
-static int s_validate_field (const pd_field_t *field, const void *member, const char *path,
-                             bool check_required, pd_schema_error_t *err)
+static int
+s_validate_field (const pd_field_t *field, const void *member, const char *path,
+                  bool check_required, pd_schema_error_t *err)
 {
     switch (field->type) {
     case PD_T_STR:
@@ -428,8 +447,9 @@ static int s_validate_field (const pd_field_t *field, const void *member, const 
     return pd_schema_fail (err, PD_E_INTERNAL, path, "has an unknown type");
 }
 
-static int s_validate (const pd_schema_t *schema, const void *record, const char *path,
-                       bool check_required, pd_schema_error_t *err)
+static int
+s_validate (const pd_schema_t *schema, const void *record, const char *path, bool check_required,
+            pd_schema_error_t *err)
 {
     for (size_t i = 0; i < schema->field_count; i++) {
         const pd_field_t *field = &schema->fields[i];
@@ -448,7 +468,8 @@ static int s_validate (const pd_schema_t *schema, const void *record, const char
     return PD_OK;
 }
 
-int pd_schema_validate (const pd_schema_t *schema, const void *record, pd_schema_error_t *err)
+int
+pd_schema_validate (const pd_schema_t *schema, const void *record, pd_schema_error_t *err)
 {
     assert (schema && record);
     s_reset (err);
@@ -459,8 +480,8 @@ int pd_schema_validate (const pd_schema_t *schema, const void *record, pd_schema
 //  Copies into a record
 
 //  Copy size bytes of text as a NUL-terminated string
-static int s_copy_text (char **target, const char *text, size_t size, const char *path,
-                        pd_schema_error_t *err)
+static int
+s_copy_text (char **target, const char *text, size_t size, const char *path, pd_schema_error_t *err)
 {
     if (size > 0 && memchr (text, '\0', size))
         return pd_schema_fail (err, PD_E_INVALID_FIELD, path, "must not contain NUL");
@@ -475,7 +496,8 @@ static int s_copy_text (char **target, const char *text, size_t size, const char
     return PD_OK;
 }
 
-static int s_copy_bytes (pd_bin_t *target, const void *data, size_t size)
+static int
+s_copy_bytes (pd_bin_t *target, const void *data, size_t size)
 {
     uint8_t *copy = NULL;
     if (size > 0) {
@@ -490,7 +512,8 @@ static int s_copy_bytes (pd_bin_t *target, const void *data, size_t size)
     return PD_OK;
 }
 
-int pd_schema_set_str (char **field, const char *value)
+int
+pd_schema_set_str (char **field, const char *value)
 {
     assert (field);
     char *copy = NULL;
@@ -507,7 +530,8 @@ int pd_schema_set_str (char **field, const char *value)
 //  ---------------------------------------------------------------------------
 //  Base64
 
-static char *s_base64_encode (const uint8_t *data, size_t size)
+static char *
+s_base64_encode (const uint8_t *data, size_t size)
 {
     size_t groups = (size + S_B64_GROUP_BYTES - 1) / S_B64_GROUP_BYTES;
     char *text = malloc (groups * S_B64_GROUP_CHARS + 1);
@@ -531,7 +555,8 @@ static char *s_base64_encode (const uint8_t *data, size_t size)
 
 //  Strict decoder: padded, no whitespace, unused bits zero.
 //  PD_OK, PD_E_INVALID_FIELD (not base64) or PD_E_INTERNAL (OOM).
-static int s_base64_decode (const char *text, size_t length, pd_bin_t *bin)
+static int
+s_base64_decode (const char *text, size_t length, pd_bin_t *bin)
 {
     if (length % S_B64_GROUP_CHARS != 0)
         return PD_E_INVALID_FIELD;
@@ -584,7 +609,8 @@ typedef struct {
     bool too_large;         //  a write was refused for size, not for memory
 } s_writer_t;
 
-static int s_writer_write (void *data, const char *buf, size_t len)
+static int
+s_writer_write (void *data, const char *buf, size_t len)
 {
     s_writer_t *self = data;
     if (len > PD_SCHEMA_MAX_INPUT - self->buffer.size) {
@@ -597,7 +623,8 @@ static int s_writer_write (void *data, const char *buf, size_t len)
 static int s_pack_record (msgpack_packer *packer, const pd_schema_t *schema, const void *record);
 
 //  Returns 0, or -1 if the writer refused
-static int s_pack_field (msgpack_packer *packer, const pd_field_t *field, const void *member)
+static int
+s_pack_field (msgpack_packer *packer, const pd_field_t *field, const void *member)
 {
     switch (field->type) {
     case PD_T_STR: {
@@ -627,7 +654,8 @@ static int s_pack_field (msgpack_packer *packer, const pd_field_t *field, const 
     return -1;
 }
 
-static int s_pack_record (msgpack_packer *packer, const pd_schema_t *schema, const void *record)
+static int
+s_pack_record (msgpack_packer *packer, const pd_schema_t *schema, const void *record)
 {
     size_t count = 0;
     for (size_t i = 0; i < schema->field_count; i++)
@@ -646,7 +674,8 @@ static int s_pack_record (msgpack_packer *packer, const pd_schema_t *schema, con
     return 0;
 }
 
-int pd_schema_encode (const pd_schema_t *schema, const void *record, uint8_t **data, size_t *size)
+int
+pd_schema_encode (const pd_schema_t *schema, const void *record, uint8_t **data, size_t *size)
 {
     assert (schema && record && data && size);
     *data = NULL;
@@ -674,13 +703,15 @@ typedef struct {
     const char *error;   //  why the scan stopped (static text), NULL if it did not
 } s_cursor_t;
 
-static int s_cursor_fail (s_cursor_t *self, const char *error)
+static int
+s_cursor_fail (s_cursor_t *self, const char *error)
 {
     self->error = error;
     return -1;
 }
 
-static int s_cursor_skip (s_cursor_t *self, uint64_t bytes)
+static int
+s_cursor_skip (s_cursor_t *self, uint64_t bytes)
 {
     if (bytes > self->size - self->at)
         return s_cursor_fail (self, "a value is longer than the bytes left");
@@ -689,7 +720,8 @@ static int s_cursor_skip (s_cursor_t *self, uint64_t bytes)
 }
 
 //  Read a big-endian unsigned number of `width` bytes
-static int s_cursor_uint (s_cursor_t *self, size_t width, uint64_t *value)
+static int
+s_cursor_uint (s_cursor_t *self, size_t width, uint64_t *value)
 {
     if (width > self->size - self->at)
         return s_cursor_fail (self, "input ends inside a value");
@@ -702,7 +734,8 @@ static int s_cursor_uint (s_cursor_t *self, size_t width, uint64_t *value)
 static int s_scan_value (s_cursor_t *self, unsigned depth);
 
 //  A container of `count` entries of `slots` values each, at depth + 1
-static int s_scan_container (s_cursor_t *self, uint64_t count, unsigned slots, unsigned depth)
+static int
+s_scan_container (s_cursor_t *self, uint64_t count, unsigned slots, unsigned depth)
 {
     if (depth + 1 > PD_SCHEMA_MAX_DEPTH)
         return s_cursor_fail (self, "nesting is deeper than the limit");
@@ -716,7 +749,8 @@ static int s_scan_container (s_cursor_t *self, uint64_t count, unsigned slots, u
 }
 
 //  A str, bin or ext: a length of `width` bytes, `extra` bytes, the payload
-static int s_scan_sized (s_cursor_t *self, size_t width, size_t extra)
+static int
+s_scan_sized (s_cursor_t *self, size_t width, size_t extra)
 {
     uint64_t length;
     if (s_cursor_uint (self, width, &length) != 0)
@@ -725,7 +759,8 @@ static int s_scan_sized (s_cursor_t *self, size_t width, size_t extra)
 }
 
 //  Skip one value; depth is the number of containers around it
-static int s_scan_value (s_cursor_t *self, unsigned depth)
+static int
+s_scan_value (s_cursor_t *self, unsigned depth)
 {
     uint64_t tag;
     if (s_cursor_uint (self, 1, &tag) != 0)
@@ -777,7 +812,8 @@ static int s_scan_value (s_cursor_t *self, unsigned depth)
 //  ---------------------------------------------------------------------------
 //  msgpack decoding (after the scan)
 
-static int s_compare_keys (const void *a, const void *b)
+static int
+s_compare_keys (const void *a, const void *b)
 {
     const msgpack_object_str *key_a = *(const msgpack_object_str *const *)a;
     const msgpack_object_str *key_b = *(const msgpack_object_str *const *)b;
@@ -788,8 +824,9 @@ static int s_compare_keys (const void *a, const void *b)
 
 //  Keys must be strings and unique. The check sorts pointers to the keys;
 //  the scan proved there are fewer keys than input bytes.
-static int s_check_keys (const pd_schema_t *schema, const msgpack_object *map, const char *path,
-                         pd_schema_error_t *err)
+static int
+s_check_keys (const pd_schema_t *schema, const msgpack_object *map, const char *path,
+              pd_schema_error_t *err)
 {
     uint32_t count = map->via.map.size;
     for (uint32_t i = 0; i < count; i++)
@@ -822,8 +859,9 @@ static int s_check_keys (const pd_schema_t *schema, const msgpack_object *map, c
 static int s_decode_map (const pd_schema_t *schema, const msgpack_object *map, void *record,
                          const char *path, pd_schema_error_t *err);
 
-static int s_decode_field (const pd_field_t *field, const msgpack_object *value, void *member,
-                           const char *path, pd_schema_error_t *err)
+static int
+s_decode_field (const pd_field_t *field, const msgpack_object *value, void *member,
+                const char *path, pd_schema_error_t *err)
 {
     switch (field->type) {
     case PD_T_STR:
@@ -894,8 +932,9 @@ static int s_decode_field (const pd_field_t *field, const msgpack_object *value,
     return pd_schema_fail (err, PD_E_INTERNAL, path, "has an unknown type");
 }
 
-static int s_decode_map (const pd_schema_t *schema, const msgpack_object *map, void *record,
-                         const char *path, pd_schema_error_t *err)
+static int
+s_decode_map (const pd_schema_t *schema, const msgpack_object *map, void *record, const char *path,
+              pd_schema_error_t *err)
 {
     int rc = s_check_keys (schema, map, path, err);
     if (rc != PD_OK)
@@ -918,8 +957,9 @@ static int s_decode_map (const pd_schema_t *schema, const msgpack_object *map, v
     return PD_OK;
 }
 
-int pd_schema_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *record,
-                      pd_schema_error_t *err)
+int
+pd_schema_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *record,
+                  pd_schema_error_t *err)
 {
     assert (schema && record);
     s_reset (err);
@@ -966,8 +1006,9 @@ static int s_from_json_object (const pd_schema_t *schema, json_t *object, void *
                                const char *path, unsigned depth, pd_schema_error_t *err);
 
 //  Allocate a record of `sub` into *slot and fill it from a JSON object
-static int s_from_json_sub (const pd_schema_t *sub, json_t *object, void **slot, const char *path,
-                            unsigned depth, pd_schema_error_t *err)
+static int
+s_from_json_sub (const pd_schema_t *sub, json_t *object, void **slot, const char *path,
+                 unsigned depth, pd_schema_error_t *err)
 {
     if (!json_is_object (object))
         return pd_schema_fail (err, PD_E_INVALID_FIELD, path, "must be an object");
@@ -977,8 +1018,9 @@ static int s_from_json_sub (const pd_schema_t *sub, json_t *object, void **slot,
     return s_from_json_object (sub, object, *slot, path, depth, err);
 }
 
-static int s_from_json_field (const pd_field_t *field, json_t *value, void *member,
-                              const char *path, unsigned depth, pd_schema_error_t *err)
+static int
+s_from_json_field (const pd_field_t *field, json_t *value, void *member, const char *path,
+                   unsigned depth, pd_schema_error_t *err)
 {
     switch (field->type) {
     case PD_T_STR:
@@ -1042,8 +1084,9 @@ static int s_from_json_field (const pd_field_t *field, json_t *value, void *memb
 }
 
 //  depth is the nesting of `object` (the top level is 1)
-static int s_from_json_object (const pd_schema_t *schema, json_t *object, void *record,
-                               const char *path, unsigned depth, pd_schema_error_t *err)
+static int
+s_from_json_object (const pd_schema_t *schema, json_t *object, void *record, const char *path,
+                    unsigned depth, pd_schema_error_t *err)
 {
     if (depth > PD_SCHEMA_MAX_DEPTH)
         return pd_schema_fail (err, PD_E_MALFORMED, path, "nesting is deeper than %d",
@@ -1070,8 +1113,9 @@ static int s_from_json_object (const pd_schema_t *schema, json_t *object, void *
     return PD_OK;
 }
 
-int pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t size, void *record,
-                         pd_schema_error_t *err)
+int
+pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t size, void *record,
+                     pd_schema_error_t *err)
 {
     assert (schema && record);
     s_reset (err);
@@ -1103,7 +1147,8 @@ int pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t siz
 
 static json_t *s_to_json_object (const pd_schema_t *schema, const void *record);
 
-static json_t *s_to_json_value (const pd_field_t *field, const void *member)
+static json_t *
+s_to_json_value (const pd_field_t *field, const void *member)
 {
     switch (field->type) {
     case PD_T_STR:
@@ -1137,7 +1182,8 @@ static json_t *s_to_json_value (const pd_field_t *field, const void *member)
     return NULL;
 }
 
-static json_t *s_to_json_object (const pd_schema_t *schema, const void *record)
+static json_t *
+s_to_json_object (const pd_schema_t *schema, const void *record)
 {
     json_t *object = json_object ();
     for (size_t i = 0; object && i < schema->field_count; i++) {
@@ -1154,7 +1200,8 @@ static json_t *s_to_json_object (const pd_schema_t *schema, const void *record)
     return object;
 }
 
-char *pd_schema_to_json (const pd_schema_t *schema, const void *record)
+char *
+pd_schema_to_json (const pd_schema_t *schema, const void *record)
 {
     assert (schema && record);
     json_t *root = s_to_json_object (schema, record);
@@ -1170,7 +1217,8 @@ char *pd_schema_to_json (const pd_schema_t *schema, const void *record)
 
 //  Strict decimal: optional '-', digits, nothing else. 0, -1 (not a
 //  number) or ERANGE (does not fit int64).
-static int s_parse_int (const char *text, int64_t *value)
+static int
+s_parse_int (const char *text, int64_t *value)
 {
     const char *digits = text[0] == '-' ? text + 1 : text;
     if (*digits < '0' || *digits > '9')
@@ -1186,8 +1234,9 @@ static int s_parse_int (const char *text, int64_t *value)
     return 0;
 }
 
-int pd_schema_set_text (const pd_schema_t *schema, void *record, const char *name, const char *text,
-                        pd_schema_error_t *err)
+int
+pd_schema_set_text (const pd_schema_t *schema, void *record, const char *name, const char *text,
+                    pd_schema_error_t *err)
 {
     assert (schema && record);
     s_reset (err);
@@ -1236,20 +1285,23 @@ int pd_schema_set_text (const pd_schema_t *schema, void *record, const char *nam
     return rc;
 }
 
-const pd_field_t *pd_schema_field (const pd_schema_t *schema, const char *name, size_t *index)
+const pd_field_t *
+pd_schema_field (const pd_schema_t *schema, const char *name, size_t *index)
 {
     assert (schema);
     return name ? s_field_n (schema, name, strlen (name), index) : NULL;
 }
 
-void pd_schema_mark_all (const pd_schema_t *schema, void *record)
+void
+pd_schema_mark_all (const pd_schema_t *schema, void *record)
 {
     assert (schema && record);
     *s_present (record) =
         schema->field_count >= PD_SCHEMA_MAX_FIELDS ? UINT64_MAX : S_BIT (schema->field_count) - 1;
 }
 
-int pd_schema_copy (const pd_schema_t *schema, void *dst, const void *src)
+int
+pd_schema_copy (const pd_schema_t *schema, void *dst, const void *src)
 {
     assert (schema && dst && src);
     //  Scalars and marks first; then detach dst from everything src owns,
@@ -1313,7 +1365,8 @@ int pd_schema_copy (const pd_schema_t *schema, void *dst, const void *src)
     return PD_OK;
 }
 
-void pd_schema_clear (const pd_schema_t *schema, void *record)
+void
+pd_schema_clear (const pd_schema_t *schema, void *record)
 {
     if (!schema || !record)
         return;

@@ -48,32 +48,32 @@
 extern "C" {
 #endif
 
-#define PD_SCHEMA_MAX_DEPTH  8                  //  nesting of maps/arrays
-#define PD_SCHEMA_MAX_INPUT  (1024 * 1024)      //  bytes of one encoded record
-#define PD_SCHEMA_MAX_FIELDS 64                 //  bits in `present`
+#define PD_SCHEMA_MAX_DEPTH  8             //  nesting of maps/arrays
+#define PD_SCHEMA_MAX_INPUT  (1024 * 1024) //  bytes of one encoded record
+#define PD_SCHEMA_MAX_FIELDS 64            //  bits in `present`
 
 typedef enum {
-    PD_T_STR,   //  char *, UTF-8, NUL-terminated; min/max = length in bytes
-    PD_T_INT,   //  int64_t; min/max = value range
-    PD_T_BOOL,  //  bool
-    PD_T_BIN,   //  pd_bin_t; min/max = size in bytes
-    PD_T_OBJ,   //  pointer to the struct of schema `sub`
-    PD_T_LIST   //  pd_list_t of structs of schema `sub`; max = item count
+    PD_T_STR,  //  char *, UTF-8, NUL-terminated; min/max = length in bytes
+    PD_T_INT,  //  int64_t; min/max = value range
+    PD_T_BOOL, //  bool
+    PD_T_BIN,  //  pd_bin_t; min/max = size in bytes
+    PD_T_OBJ,  //  pointer to the struct of schema `sub`
+    PD_T_LIST  //  pd_list_t of structs of schema `sub`; max = item count
 } pd_type_t;
 
 //  Field flags
-#define PD_F_REQUIRED 0x01  //  must be present when decoding/validating
-#define PD_F_SERVER   0x02  //  server-owned: ignored when it comes from JSON input
-#define PD_F_SECRET   0x04  //  never written to JSON (hashes, wrapped keys)
+#define PD_F_REQUIRED 0x01 //  must be present when decoding/validating
+#define PD_F_SERVER   0x02 //  server-owned: ignored when it comes from JSON input
+#define PD_F_SECRET   0x04 //  never written to JSON (hashes, wrapped keys)
 
 //  String formats checked by validation (in addition to min/max length)
 typedef enum {
-    PD_FMT_TEXT,    //  any UTF-8 without control characters except \t
-    PD_FMT_TOKEN,   //  [A-Za-z0-9_.:-]+ (ids, keys, codes, type names, cursors)
-    PD_FMT_EMAIL,   //  local@domain, no spaces, one @, a dot in the domain
-    PD_FMT_URL,     //  http:// or https:// followed by at least one char, no spaces
-    PD_FMT_COLOR,   //  #rgb or #rrggbb
-    PD_FMT_ENUM     //  one of the '|'-separated words in field->choices
+    PD_FMT_TEXT,  //  any UTF-8 without control characters except \t
+    PD_FMT_TOKEN, //  [A-Za-z0-9_.:-]+ (ids, keys, codes, type names, cursors)
+    PD_FMT_EMAIL, //  local@domain, no spaces, one @, a dot in the domain
+    PD_FMT_URL,   //  http:// or https:// followed by at least one char, no spaces
+    PD_FMT_COLOR, //  #rgb or #rrggbb
+    PD_FMT_ENUM   //  one of the '|'-separated words in field->choices
 } pd_format_t;
 
 typedef struct {
@@ -82,8 +82,8 @@ typedef struct {
 } pd_bin_t;
 
 typedef struct {
-    size_t size;    //  number of items
-    void *items;    //  size * sub->size bytes, each item a struct of sub
+    size_t size; //  number of items
+    void *items; //  size * sub->size bytes, each item a struct of sub
 } pd_list_t;
 
 typedef struct pd_schema_s pd_schema_t;
@@ -92,16 +92,16 @@ typedef struct {
     const char *name;
     pd_type_t type;
     unsigned flags;
-    size_t offset;              //  offsetof the member in the record struct
-    int64_t min, max;           //  see pd_type_t; max 0 on STR/BIN/LIST = no limit
-    pd_format_t format;         //  PD_T_STR only
-    const char *choices;        //  PD_FMT_ENUM only: "active|suspended"
-    const pd_schema_t *sub;     //  PD_T_OBJ and PD_T_LIST only
+    size_t offset;          //  offsetof the member in the record struct
+    int64_t min, max;       //  see pd_type_t; max 0 on STR/BIN/LIST = no limit
+    pd_format_t format;     //  PD_T_STR only
+    const char *choices;    //  PD_FMT_ENUM only: "active|suspended"
+    const pd_schema_t *sub; //  PD_T_OBJ and PD_T_LIST only
 } pd_field_t;
 
 struct pd_schema_s {
-    const char *name;           //  e.g. "partner"
-    size_t size;                //  sizeof the record struct
+    const char *name; //  e.g. "partner"
+    size_t size;      //  sizeof the record struct
     size_t field_count;
     const pd_field_t *fields;
 };
@@ -110,7 +110,7 @@ struct pd_schema_s {
 //  ("branding.primary_color", "items.3.id"); `detail` is a short English
 //  sentence meant for developers ("must be at most 200 bytes").
 typedef struct {
-    int status;                 //  PD_E_* (0 when no error)
+    int status; //  PD_E_* (0 when no error)
     char field[96];
     char detail[160];
 } pd_schema_error_t;
@@ -118,8 +118,7 @@ typedef struct {
 //  Encode a record as msgpack. On success *data is malloc'd (caller frees)
 //  and PD_OK returned. PD_E_TOO_LARGE if the encoding would exceed
 //  PD_SCHEMA_MAX_INPUT (no decoder would accept it), PD_E_INTERNAL on OOM.
-int pd_schema_encode (const pd_schema_t *schema, const void *record, uint8_t **data,
-                      size_t *size);
+int pd_schema_encode (const pd_schema_t *schema, const void *record, uint8_t **data, size_t *size);
 
 //  Decode msgpack into `record` (which must be zeroed or cleared), then
 //  validate it. On failure the record is cleared, err filled (may be NULL),

@@ -23,9 +23,9 @@ static const s_entry_t *
 s_find (int status)
 {
     //  Entries are numbered densely from 0, so the wire number is the index
-    unsigned index = (unsigned) -status;
+    unsigned index = (unsigned)-status;
     if (status > 0 || index >= S_ENTRY_COUNT)
-        index = (unsigned) -PD_E_INTERNAL;
+        index = (unsigned)-PD_E_INTERNAL;
     return &s_entries[index];
 }
 
@@ -50,7 +50,7 @@ pd_status_http (int status)
 uint16_t
 pd_status_to_wire (int status)
 {
-    return (uint16_t) -s_find (status)->status;
+    return (uint16_t)-s_find (status)->status;
 }
 
 int

@@ -19,29 +19,29 @@ extern "C" {
 
 //  X (name, wire number, stable code, HTTP status, title)
 //  Never renumber or rename an entry: append new ones.
-#define PD_STATUS_MAP(X)                                                                 \
-    X (PD_OK, 0, "ok", 200, "OK")                                                        \
-    X (PD_E_BAD_REQUEST, 1, "bad_request", 400, "Bad request")                           \
-    X (PD_E_MALFORMED, 2, "malformed_body", 400, "Malformed request body")               \
-    X (PD_E_INVALID_FIELD, 3, "invalid_field", 400, "Invalid field")                     \
-    X (PD_E_MISSING_FIELD, 4, "missing_field", 400, "Missing required field")            \
-    X (PD_E_UNKNOWN_FIELD, 5, "unknown_field", 400, "Unknown field")                     \
-    X (PD_E_UNAUTHORIZED, 6, "unauthorized", 401, "Unauthorized")                        \
-    X (PD_E_FORBIDDEN, 7, "forbidden", 403, "Forbidden")                                 \
-    X (PD_E_NOT_FOUND, 8, "not_found", 404, "Not found")                                 \
-    X (PD_E_METHOD_NOT_ALLOWED, 9, "method_not_allowed", 405, "Method not allowed")      \
-    X (PD_E_CONFLICT, 10, "conflict", 409, "Conflict")                                   \
-    X (PD_E_EXISTS, 11, "already_exists", 409, "Already exists")                         \
-    X (PD_E_TOO_LARGE, 12, "payload_too_large", 413, "Payload too large")                \
-    X (PD_E_UNSUPPORTED_MEDIA, 13, "unsupported_media_type", 415, "Unsupported media type") \
-    X (PD_E_RATE_LIMITED, 14, "rate_limited", 429, "Too many requests")                  \
-    X (PD_E_INTERNAL, 15, "internal_error", 500, "Internal error")                       \
-    X (PD_E_UNAVAILABLE, 16, "service_unavailable", 503, "Service unavailable")          \
-    X (PD_E_TIMEOUT, 17, "timeout", 504, "Timed out")                                    \
-    X (PD_E_STORAGE_FULL, 18, "storage_full", 507, "Storage full")                       \
-    X (PD_E_PROTOCOL, 19, "protocol_error", 400, "Protocol error")                       \
-    X (PD_E_UNKNOWN_TYPE, 20, "unknown_message_type", 400, "Unknown message type")       \
-    X (PD_E_BUSY, 21, "busy", 503, "Busy")                                               \
+#define PD_STATUS_MAP(X)                                                                           \
+    X (PD_OK, 0, "ok", 200, "OK")                                                                  \
+    X (PD_E_BAD_REQUEST, 1, "bad_request", 400, "Bad request")                                     \
+    X (PD_E_MALFORMED, 2, "malformed_body", 400, "Malformed request body")                         \
+    X (PD_E_INVALID_FIELD, 3, "invalid_field", 400, "Invalid field")                               \
+    X (PD_E_MISSING_FIELD, 4, "missing_field", 400, "Missing required field")                      \
+    X (PD_E_UNKNOWN_FIELD, 5, "unknown_field", 400, "Unknown field")                               \
+    X (PD_E_UNAUTHORIZED, 6, "unauthorized", 401, "Unauthorized")                                  \
+    X (PD_E_FORBIDDEN, 7, "forbidden", 403, "Forbidden")                                           \
+    X (PD_E_NOT_FOUND, 8, "not_found", 404, "Not found")                                           \
+    X (PD_E_METHOD_NOT_ALLOWED, 9, "method_not_allowed", 405, "Method not allowed")                \
+    X (PD_E_CONFLICT, 10, "conflict", 409, "Conflict")                                             \
+    X (PD_E_EXISTS, 11, "already_exists", 409, "Already exists")                                   \
+    X (PD_E_TOO_LARGE, 12, "payload_too_large", 413, "Payload too large")                          \
+    X (PD_E_UNSUPPORTED_MEDIA, 13, "unsupported_media_type", 415, "Unsupported media type")        \
+    X (PD_E_RATE_LIMITED, 14, "rate_limited", 429, "Too many requests")                            \
+    X (PD_E_INTERNAL, 15, "internal_error", 500, "Internal error")                                 \
+    X (PD_E_UNAVAILABLE, 16, "service_unavailable", 503, "Service unavailable")                    \
+    X (PD_E_TIMEOUT, 17, "timeout", 504, "Timed out")                                              \
+    X (PD_E_STORAGE_FULL, 18, "storage_full", 507, "Storage full")                                 \
+    X (PD_E_PROTOCOL, 19, "protocol_error", 400, "Protocol error")                                 \
+    X (PD_E_UNKNOWN_TYPE, 20, "unknown_message_type", 400, "Unknown message type")                 \
+    X (PD_E_BUSY, 21, "busy", 503, "Busy")                                                         \
     X (PD_E_GONE, 22, "gone", 410, "Gone")
 
 typedef enum {

@@ -110,13 +110,15 @@ struct _pd_store_t {
 //  ------------------------------------------------------------------------
 //  Helpers
 
-static void s_put_le64 (unsigned char *p, uint64_t v)
+static void
+s_put_le64 (unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t s_get_le64 (const unsigned char *p)
+static uint64_t
+s_get_le64 (const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
@@ -124,13 +126,15 @@ static uint64_t s_get_le64 (const unsigned char *p)
     return v;
 }
 
-static void s_put_be64 (unsigned char *p, uint64_t v)
+static void
+s_put_be64 (unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * (7 - i)));
 }
 
-static uint64_t s_get_be64 (const unsigned char *p)
+static uint64_t
+s_get_be64 (const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
@@ -139,7 +143,8 @@ static uint64_t s_get_be64 (const unsigned char *p)
 }
 
 //  MDB_PANIC means the environment is unusable: stop, the supervisor restarts
-static void s_check_panic (int rc)
+static void
+s_check_panic (int rc)
 {
     if (rc == MDB_PANIC) {
         fprintf (stderr, "store: fatal MDB_PANIC\n");
@@ -148,7 +153,8 @@ static void s_check_panic (int rc)
 }
 
 //  Map an LMDB or errno code to a status; logs what only we can explain
-static int s_status (int rc, const char *what)
+static int
+s_status (int rc, const char *what)
 {
     s_check_panic (rc);
     switch (rc) {
@@ -170,13 +176,15 @@ static int s_status (int rc, const char *what)
     }
 }
 
-static bool s_key_valid (const void *key, size_t key_size)
+static bool
+s_key_valid (const void *key, size_t key_size)
 {
     return key && key_size >= 1 && key_size <= PD_STORE_MAX_KEY;
 }
 
 //  Stream name length (1..64), or 0 if the name is not valid
-static size_t s_stream_name_len (const char *stream)
+static size_t
+s_stream_name_len (const char *stream)
 {
     if (!stream)
         return 0;
@@ -185,7 +193,8 @@ static size_t s_stream_name_len (const char *stream)
 }
 
 //  Copy of bytes, NUL-terminated for callers that store text; NULL on ENOMEM
-static void *s_copy (const void *data, size_t size)
+static void *
+s_copy (const void *data, size_t size)
 {
     unsigned char *copy = malloc (size + 1);
     if (copy) {
@@ -197,7 +206,8 @@ static void *s_copy (const void *data, size_t size)
 }
 
 //  Table index by name; the internal table only when asked for
-static int s_table_find (pd_store_t *self, const char *name, bool internal, size_t *index)
+static int
+s_table_find (pd_store_t *self, const char *name, bool internal, size_t *index)
 {
     if (!name)
         return PD_E_BAD_REQUEST;
@@ -212,14 +222,15 @@ static int s_table_find (pd_store_t *self, const char *name, bool internal, size
     return PD_E_BAD_REQUEST;
 }
 
-static int s_read_begin (pd_store_t *self, MDB_txn **txn)
+static int
+s_read_begin (pd_store_t *self, MDB_txn **txn)
 {
     return s_status (mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn), "read begin");
 }
 
 //  Decode a stored value into version and data; false if it is too short
-static bool s_value_decode (const MDB_val *v, uint64_t *version, const unsigned char **data,
-                            size_t *size)
+static bool
+s_value_decode (const MDB_val *v, uint64_t *version, const unsigned char **data, size_t *size)
 {
     if (v->mv_size < S_VERSION_SIZE)
         return false;
@@ -230,7 +241,8 @@ static bool s_value_decode (const MDB_val *v, uint64_t *version, const unsigned 
 }
 
 //  Key of a stream item: name, 0x00, seq big-endian. Returns its size.
-static size_t s_stream_key (unsigned char *key, const char *stream, size_t len, uint64_t seq)
+static size_t
+s_stream_key (unsigned char *key, const char *stream, size_t len, uint64_t seq)
 {
     memcpy (key, stream, len);
     key[len] = 0;
@@ -238,14 +250,16 @@ static size_t s_stream_key (unsigned char *key, const char *stream, size_t len, 
     return len + 1 + S_SEQ_SIZE;
 }
 
-static bool s_is_stream_key (const MDB_val *k, const char *stream, size_t len)
+static bool
+s_is_stream_key (const MDB_val *k, const char *stream, size_t len)
 {
     const unsigned char *p = k->mv_data;
     return k->mv_size == len + 1 + S_SEQ_SIZE && memcmp (p, stream, len) == 0 && p[len] == 0;
 }
 
 //  Last sequence number of a stream in any transaction; LMDB code
-static int s_stream_last (MDB_txn *txn, MDB_dbi dbi, const char *stream, size_t len, uint64_t *last)
+static int
+s_stream_last (MDB_txn *txn, MDB_dbi dbi, const char *stream, size_t len, uint64_t *last)
 {
     *last = 0;
     MDB_cursor *cursor;
@@ -271,12 +285,14 @@ static int s_stream_last (MDB_txn *txn, MDB_dbi dbi, const char *stream, size_t 
 //  ------------------------------------------------------------------------
 //  Batches
 
-pd_store_batch_t *pd_store_batch_new (void)
+pd_store_batch_t *
+pd_store_batch_new (void)
 {
     return calloc (1, sizeof (pd_store_batch_t));
 }
 
-void pd_store_batch_destroy (pd_store_batch_t **self_p)
+void
+pd_store_batch_destroy (pd_store_batch_t **self_p)
 {
     assert (self_p);
     pd_store_batch_t *self = *self_p;
@@ -290,7 +306,8 @@ void pd_store_batch_destroy (pd_store_batch_t **self_p)
 }
 
 //  Record the first failure of an add; the commit then answers it
-static int s_batch_fail (pd_store_batch_t *self, int status)
+static int
+s_batch_fail (pd_store_batch_t *self, int status)
 {
     if (self->status == PD_OK)
         self->status = status;
@@ -298,9 +315,9 @@ static int s_batch_fail (pd_store_batch_t *self, int status)
 }
 
 //  Append one operation, copying table, key and data
-static int s_batch_add (pd_store_batch_t *self, s_op_kind_t kind, const char *table,
-                        const void *key, size_t key_size, const void *data, size_t size,
-                        uint64_t expect)
+static int
+s_batch_add (pd_store_batch_t *self, s_op_kind_t kind, const char *table, const void *key,
+             size_t key_size, const void *data, size_t size, uint64_t expect)
 {
     if (!table || !*table || (!data && size) || size > S_DATA_MAX)
         return s_batch_fail (self, PD_E_BAD_REQUEST);
@@ -328,8 +345,9 @@ static int s_batch_add (pd_store_batch_t *self, s_op_kind_t kind, const char *ta
     return PD_OK;
 }
 
-int pd_store_batch_put (pd_store_batch_t *self, const char *table, const void *key, size_t key_size,
-                        const void *data, size_t size, uint64_t expect)
+int
+pd_store_batch_put (pd_store_batch_t *self, const char *table, const void *key, size_t key_size,
+                    const void *data, size_t size, uint64_t expect)
 {
     assert (self);
     if (!s_key_valid (key, key_size))
@@ -337,8 +355,9 @@ int pd_store_batch_put (pd_store_batch_t *self, const char *table, const void *k
     return s_batch_add (self, S_PUT, table, key, key_size, data, size, expect);
 }
 
-int pd_store_batch_delete (pd_store_batch_t *self, const char *table, const void *key,
-                           size_t key_size, uint64_t expect)
+int
+pd_store_batch_delete (pd_store_batch_t *self, const char *table, const void *key, size_t key_size,
+                       uint64_t expect)
 {
     assert (self);
     if (!s_key_valid (key, key_size))
@@ -346,8 +365,9 @@ int pd_store_batch_delete (pd_store_batch_t *self, const char *table, const void
     return s_batch_add (self, S_DELETE, table, key, key_size, NULL, 0, expect);
 }
 
-int pd_store_batch_index_add (pd_store_batch_t *self, const char *index, const void *index_key,
-                              size_t index_key_size, const void *primary, size_t primary_size)
+int
+pd_store_batch_index_add (pd_store_batch_t *self, const char *index, const void *index_key,
+                          size_t index_key_size, const void *primary, size_t primary_size)
 {
     assert (self);
     if (!s_key_valid (index_key, index_key_size) || !s_key_valid (primary, primary_size))
@@ -356,8 +376,9 @@ int pd_store_batch_index_add (pd_store_batch_t *self, const char *index, const v
                         PD_STORE_ABSENT);
 }
 
-int pd_store_batch_index_remove (pd_store_batch_t *self, const char *index, const void *index_key,
-                                 size_t index_key_size)
+int
+pd_store_batch_index_remove (pd_store_batch_t *self, const char *index, const void *index_key,
+                             size_t index_key_size)
 {
     assert (self);
     if (!s_key_valid (index_key, index_key_size))
@@ -366,8 +387,9 @@ int pd_store_batch_index_remove (pd_store_batch_t *self, const char *index, cons
                         PD_STORE_ANY);
 }
 
-int pd_store_batch_append (pd_store_batch_t *self, const char *table, const char *stream,
-                           const void *data, size_t size)
+int
+pd_store_batch_append (pd_store_batch_t *self, const char *table, const char *stream,
+                       const void *data, size_t size)
 {
     assert (self);
     size_t len = s_stream_name_len (stream);
@@ -376,7 +398,8 @@ int pd_store_batch_append (pd_store_batch_t *self, const char *table, const char
     return s_batch_add (self, S_APPEND, table, stream, len, data, size, PD_STORE_ANY);
 }
 
-uint64_t pd_store_batch_seq (pd_store_batch_t *self, size_t append_index)
+uint64_t
+pd_store_batch_seq (pd_store_batch_t *self, size_t append_index)
 {
     assert (self);
     for (size_t i = 0; i < self->count; i++)
@@ -385,19 +408,22 @@ uint64_t pd_store_batch_seq (pd_store_batch_t *self, size_t append_index)
     return 0;
 }
 
-uint64_t pd_store_batch_version (pd_store_batch_t *self, size_t op_index)
+uint64_t
+pd_store_batch_version (pd_store_batch_t *self, size_t op_index)
 {
     assert (self);
     return op_index < self->count ? self->ops[op_index].version : 0;
 }
 
-size_t pd_store_batch_size (pd_store_batch_t *self)
+size_t
+pd_store_batch_size (pd_store_batch_t *self)
 {
     assert (self);
     return self->count;
 }
 
-static void s_batch_reset_results (pd_store_batch_t *self)
+static void
+s_batch_reset_results (pd_store_batch_t *self)
 {
     for (size_t i = 0; i < self->count; i++)
         self->ops[i].version = self->ops[i].seq = 0;
@@ -407,7 +433,8 @@ static void s_batch_reset_results (pd_store_batch_t *self)
 //  Writer: applying a batch
 
 //  Check a record's current state against an expectation
-static int s_check_expect (uint64_t expect, bool exists, uint64_t current)
+static int
+s_check_expect (uint64_t expect, bool exists, uint64_t current)
 {
     if (expect == PD_STORE_ANY)
         return PD_OK;
@@ -417,8 +444,9 @@ static int s_check_expect (uint64_t expect, bool exists, uint64_t current)
 }
 
 //  Write version + data under key with MDB_RESERVE (no staging copy)
-static int s_write_value (MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t version, const void *data,
-                          size_t size, unsigned int flags)
+static int
+s_write_value (MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t version, const void *data,
+               size_t size, unsigned int flags)
 {
     MDB_val v = {S_VERSION_SIZE + size, NULL};
     int rc = mdb_put (txn, dbi, k, &v, flags | MDB_RESERVE);
@@ -432,7 +460,8 @@ static int s_write_value (MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t versio
 
 //  Apply one operation. Returns PD_OK, a failed check (PD_E_CONFLICT,
 //  PD_E_EXISTS), or PD_E_INTERNAL with the LMDB code in *lmdb_rc.
-static int s_op_apply (pd_store_t *self, MDB_txn *txn, s_op_t *op, int *lmdb_rc)
+static int
+s_op_apply (pd_store_t *self, MDB_txn *txn, s_op_t *op, int *lmdb_rc)
 {
     MDB_dbi dbi = self->dbis[op->table_index];
     MDB_val k = {op->key_size, op->key}, v;
@@ -484,7 +513,8 @@ static int s_op_apply (pd_store_t *self, MDB_txn *txn, s_op_t *op, int *lmdb_rc)
     return PD_OK;
 }
 
-static int s_batch_apply (pd_store_t *self, MDB_txn *txn, pd_store_batch_t *batch, int *lmdb_rc)
+static int
+s_batch_apply (pd_store_t *self, MDB_txn *txn, pd_store_batch_t *batch, int *lmdb_rc)
 {
     s_batch_reset_results (batch);
     for (size_t i = 0; i < batch->count; i++) {
@@ -498,7 +528,8 @@ static int s_batch_apply (pd_store_t *self, MDB_txn *txn, pd_store_batch_t *batc
 //  Apply jobs in one durable transaction, each in a nested one. Returns 0
 //  when the transaction committed (each job's status is set), else the LMDB
 //  code, with *in_batch telling whether it came from inside a batch.
-static int s_group_apply (pd_store_t *self, s_job_t **jobs, size_t count, bool *in_batch)
+static int
+s_group_apply (pd_store_t *self, s_job_t **jobs, size_t count, bool *in_batch)
 {
     *in_batch = false;
     MDB_txn *txn;
@@ -529,7 +560,8 @@ static int s_group_apply (pd_store_t *self, s_job_t **jobs, size_t count, bool *
 }
 
 //  Run a group; returns the number of durable transactions committed
-static uint64_t s_group_run (pd_store_t *self, s_job_t **jobs, size_t count)
+static uint64_t
+s_group_run (pd_store_t *self, s_job_t **jobs, size_t count)
 {
     bool in_batch;
     int rc = s_group_apply (self, jobs, count, &in_batch);
@@ -549,7 +581,8 @@ static uint64_t s_group_run (pd_store_t *self, s_job_t **jobs, size_t count)
     return 0;
 }
 
-static void s_reader_check_due (pd_store_t *self)
+static void
+s_reader_check_due (pd_store_t *self)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
@@ -562,7 +595,8 @@ static void s_reader_check_due (pd_store_t *self)
     self->next_reader_check.tv_sec = now.tv_sec + S_READER_CHECK_SECS;
 }
 
-static void *s_writer (void *arg)
+static void *
+s_writer (void *arg)
 {
     pd_store_t *self = arg;
     pthread_mutex_lock (&self->lock);
@@ -607,7 +641,8 @@ static void *s_writer (void *arg)
 }
 
 //  Resolve table names to indexes; the caller's thread owns the batch
-static int s_batch_resolve (pd_store_t *self, pd_store_batch_t *batch, bool internal)
+static int
+s_batch_resolve (pd_store_t *self, pd_store_batch_t *batch, bool internal)
 {
     for (size_t i = 0; i < batch->count; i++)
         if (s_table_find (self, batch->ops[i].table, internal, &batch->ops[i].table_index))
@@ -615,7 +650,8 @@ static int s_batch_resolve (pd_store_t *self, pd_store_batch_t *batch, bool inte
     return PD_OK;
 }
 
-static int s_commit (pd_store_t *self, pd_store_batch_t *batch, bool internal)
+static int
+s_commit (pd_store_t *self, pd_store_batch_t *batch, bool internal)
 {
     assert (self);
     assert (batch);
@@ -646,7 +682,8 @@ static int s_commit (pd_store_t *self, pd_store_batch_t *batch, bool internal)
     return job.status;
 }
 
-int pd_store_commit (pd_store_t *self, pd_store_batch_t *batch)
+int
+pd_store_commit (pd_store_t *self, pd_store_batch_t *batch)
 {
     return s_commit (self, batch, false);
 }
@@ -655,7 +692,8 @@ int pd_store_commit (pd_store_t *self, pd_store_batch_t *batch)
 //  Open and close
 
 //  Copy and check the table names: 0..64 distinct, none of ours
-static int s_tables_set (pd_store_t *self, const char *const *tables)
+static int
+s_tables_set (pd_store_t *self, const char *const *tables)
 {
     size_t count = 0;
     for (; tables[count]; count++) {
@@ -680,7 +718,8 @@ static int s_tables_set (pd_store_t *self, const char *const *tables)
 
 //  Open every table in one write transaction; read the schema version and
 //  whether the store holds no record yet
-static int s_tables_open (pd_store_t *self, uint32_t *schema_version, bool *empty)
+static int
+s_tables_open (pd_store_t *self, uint32_t *schema_version, bool *empty)
 {
     *schema_version = 0;
     *empty = true;
@@ -715,7 +754,8 @@ static int s_tables_open (pd_store_t *self, uint32_t *schema_version, bool *empt
     return rc;
 }
 
-static int s_schema_record (pd_store_t *self, uint32_t version)
+static int
+s_schema_record (pd_store_t *self, uint32_t version)
 {
     unsigned char data[S_SCHEMA_SIZE];
     for (int i = 0; i < S_SCHEMA_SIZE; i++)
@@ -737,7 +777,8 @@ static int s_schema_record (pd_store_t *self, uint32_t version)
 }
 
 //  Bring the stored layout up to the version the caller expects
-static int s_schema_upgrade (pd_store_t *self, const pd_store_config_t *config, bool empty)
+static int
+s_schema_upgrade (pd_store_t *self, const pd_store_config_t *config, bool empty)
 {
     uint32_t stored = self->schema_version;
     uint32_t wanted = config->schema_version;
@@ -760,7 +801,8 @@ static int s_schema_upgrade (pd_store_t *self, const pd_store_config_t *config, 
     return 0;
 }
 
-pd_store_t *pd_store_new (const char *path, const pd_store_config_t *config)
+pd_store_t *
+pd_store_new (const char *path, const pd_store_config_t *config)
 {
     if (!path || !*path || !config || !config->tables) {
         fprintf (stderr, "store: cannot open: bad arguments\n");
@@ -841,7 +883,8 @@ failed_logged:
     return NULL;
 }
 
-void pd_store_destroy (pd_store_t **self_p)
+void
+pd_store_destroy (pd_store_t **self_p)
 {
     assert (self_p);
     pd_store_t *self = *self_p;
@@ -872,8 +915,9 @@ void pd_store_destroy (pd_store_t **self_p)
 //  ------------------------------------------------------------------------
 //  Reads
 
-static int s_get (pd_store_t *self, const char *table, const void *key, size_t key_size,
-                  pd_store_value_t *value)
+static int
+s_get (pd_store_t *self, const char *table, const void *key, size_t key_size,
+       pd_store_value_t *value)
 {
     assert (self);
     assert (value);
@@ -903,19 +947,22 @@ static int s_get (pd_store_t *self, const char *table, const void *key, size_t k
     return rc;
 }
 
-int pd_store_get (pd_store_t *self, const char *table, const void *key, size_t key_size,
-                  pd_store_value_t *value)
+int
+pd_store_get (pd_store_t *self, const char *table, const void *key, size_t key_size,
+              pd_store_value_t *value)
 {
     return s_get (self, table, key, key_size, value);
 }
 
-int pd_store_lookup (pd_store_t *self, const char *index, const void *index_key,
-                     size_t index_key_size, pd_store_value_t *primary)
+int
+pd_store_lookup (pd_store_t *self, const char *index, const void *index_key, size_t index_key_size,
+                 pd_store_value_t *primary)
 {
     return s_get (self, index, index_key, index_key_size, primary);
 }
 
-void pd_store_value_clear (pd_store_value_t *value)
+void
+pd_store_value_clear (pd_store_value_t *value)
 {
     if (!value)
         return;
@@ -923,7 +970,8 @@ void pd_store_value_clear (pd_store_value_t *value)
     *value = (pd_store_value_t){0};
 }
 
-void pd_store_items_destroy (pd_store_item_t **items_p, size_t count)
+void
+pd_store_items_destroy (pd_store_item_t **items_p, size_t count)
 {
     if (!items_p || !*items_p)
         return;
@@ -944,7 +992,8 @@ typedef struct {
 } s_items_t;
 
 //  Copy one record into the list; the key is omitted when key is NULL
-static int s_items_add (s_items_t *list, const MDB_val *key, const MDB_val *value, uint64_t seq)
+static int
+s_items_add (s_items_t *list, const MDB_val *key, const MDB_val *value, uint64_t seq)
 {
     uint64_t version;
     const unsigned char *data;
@@ -976,7 +1025,8 @@ static int s_items_add (s_items_t *list, const MDB_val *key, const MDB_val *valu
 }
 
 //  Hand the list to the caller, or free it on failure
-static int s_items_finish (s_items_t *list, int rc, pd_store_item_t **items, size_t *count)
+static int
+s_items_finish (s_items_t *list, int rc, pd_store_item_t **items, size_t *count)
 {
     if (rc == PD_OK && list->count) {
         *items = list->items;
@@ -986,14 +1036,16 @@ static int s_items_finish (s_items_t *list, int rc, pd_store_item_t **items, siz
     return rc;
 }
 
-static size_t s_limit (size_t limit)
+static size_t
+s_limit (size_t limit)
 {
     return limit == 0 || limit > PD_STORE_SCAN_MAX ? PD_STORE_SCAN_MAX : limit;
 }
 
-int pd_store_scan (pd_store_t *self, const char *table, const void *prefix, size_t prefix_size,
-                   const void *after, size_t after_size, size_t limit, pd_store_item_t **items,
-                   size_t *count)
+int
+pd_store_scan (pd_store_t *self, const char *table, const void *prefix, size_t prefix_size,
+               const void *after, size_t after_size, size_t limit, pd_store_item_t **items,
+               size_t *count)
 {
     assert (self);
     assert (items);
@@ -1049,8 +1101,9 @@ int pd_store_scan (pd_store_t *self, const char *table, const void *prefix, size
     return s_items_finish (&list, rc, items, count);
 }
 
-int pd_store_stream_read (pd_store_t *self, const char *table, const char *stream, uint64_t from,
-                          size_t limit, pd_store_item_t **items, size_t *count)
+int
+pd_store_stream_read (pd_store_t *self, const char *table, const char *stream, uint64_t from,
+                      size_t limit, pd_store_item_t **items, size_t *count)
 {
     assert (self);
     assert (items);
@@ -1091,7 +1144,8 @@ int pd_store_stream_read (pd_store_t *self, const char *table, const char *strea
     return s_items_finish (&list, rc, items, count);
 }
 
-uint64_t pd_store_stream_last (pd_store_t *self, const char *table, const char *stream)
+uint64_t
+pd_store_stream_last (pd_store_t *self, const char *table, const char *stream)
 {
     assert (self);
     size_t index;
@@ -1112,7 +1166,8 @@ uint64_t pd_store_stream_last (pd_store_t *self, const char *table, const char *
 //  ------------------------------------------------------------------------
 //  Backup, schema, stats
 
-int pd_store_backup (pd_store_t *self, const char *path)
+int
+pd_store_backup (pd_store_t *self, const char *path)
 {
     assert (self);
     char file[PATH_MAX];
@@ -1144,7 +1199,8 @@ int pd_store_backup (pd_store_t *self, const char *path)
     return PD_OK;
 }
 
-uint32_t pd_store_schema_version (pd_store_t *self)
+uint32_t
+pd_store_schema_version (pd_store_t *self)
 {
     assert (self);
     pthread_mutex_lock (&self->lock);
@@ -1153,7 +1209,8 @@ uint32_t pd_store_schema_version (pd_store_t *self)
     return version;
 }
 
-void pd_store_stats (pd_store_t *self, pd_store_stats_t *stats)
+void
+pd_store_stats (pd_store_t *self, pd_store_stats_t *stats)
 {
     assert (self);
     assert (stats);

@@ -55,23 +55,23 @@ extern "C" {
 typedef struct _pd_store_t pd_store_t;
 typedef struct _pd_store_batch_t pd_store_batch_t;
 
-#define PD_STORE_MAX_KEY        511                     //  LMDB's default max key size
-#define PD_STORE_DEFAULT_MAP    (1024ULL * 1024 * 1024) //  1 GiB map
-#define PD_STORE_MAX_TABLES     64
-#define PD_STORE_GROUP_MAX      1024                    //  batches per transaction at most
+#define PD_STORE_MAX_KEY     511                     //  LMDB's default max key size
+#define PD_STORE_DEFAULT_MAP (1024ULL * 1024 * 1024) //  1 GiB map
+#define PD_STORE_MAX_TABLES  64
+#define PD_STORE_GROUP_MAX   1024 //  batches per transaction at most
 
 //  Version expectations for put/delete
-#define PD_STORE_ANY    UINT64_MAX  //  no check
-#define PD_STORE_ABSENT 0           //  record must not exist (PD_E_EXISTS if it does)
+#define PD_STORE_ANY    UINT64_MAX //  no check
+#define PD_STORE_ABSENT 0          //  record must not exist (PD_E_EXISTS if it does)
 
-typedef int (pd_store_migrate_fn) (pd_store_t *store, uint32_t from_version,
-                                   uint32_t to_version, void *arg);
+typedef int (pd_store_migrate_fn) (pd_store_t *store, uint32_t from_version, uint32_t to_version,
+                                   void *arg);
 
 typedef struct {
-    const char *const *tables;      //  NULL-terminated table names (required)
-    uint64_t map_size;              //  bytes; 0 = PD_STORE_DEFAULT_MAP
-    uint32_t schema_version;        //  layout version the caller expects (0 = none)
-    pd_store_migrate_fn *migrate;   //  called when the stored version is older; may be NULL
+    const char *const *tables;    //  NULL-terminated table names (required)
+    uint64_t map_size;            //  bytes; 0 = PD_STORE_DEFAULT_MAP
+    uint32_t schema_version;      //  layout version the caller expects (0 = none)
+    pd_store_migrate_fn *migrate; //  called when the stored version is older; may be NULL
     void *migrate_arg;
 } pd_store_config_t;
 
@@ -89,8 +89,8 @@ typedef struct {
     size_t key_size;
     void *data;
     size_t size;
-    uint64_t version;               //  record version (0 for stream items)
-    uint64_t seq;                   //  stream sequence number (0 for table items)
+    uint64_t version; //  record version (0 for stream items)
+    uint64_t seq;     //  stream sequence number (0 for table items)
 } pd_store_item_t;
 
 //  Open (creating if needed) the store in directory `path` (created with
@@ -127,8 +127,8 @@ int pd_store_lookup (pd_store_t *self, const char *index, const void *index_key,
 
 //  Read up to `limit` items of stream `stream` from sequence `from` (>= 1)
 //  on, in order. item.seq is set; item.key is NULL.
-int pd_store_stream_read (pd_store_t *self, const char *table, const char *stream,
-                          uint64_t from, size_t limit, pd_store_item_t **items, size_t *count);
+int pd_store_stream_read (pd_store_t *self, const char *table, const char *stream, uint64_t from,
+                          size_t limit, pd_store_item_t **items, size_t *count);
 
 //  Last sequence number of a stream, 0 if empty.
 uint64_t pd_store_stream_last (pd_store_t *self, const char *table, const char *stream);
@@ -152,8 +152,8 @@ void pd_store_batch_destroy (pd_store_batch_t **self_p);
 //  version the record must have now. Commit fails PD_E_CONFLICT if the
 //  version differs (or the record is gone), PD_E_EXISTS if ABSENT was
 //  required and the record exists.
-int pd_store_batch_put (pd_store_batch_t *self, const char *table, const void *key,
-                        size_t key_size, const void *data, size_t size, uint64_t expect);
+int pd_store_batch_put (pd_store_batch_t *self, const char *table, const void *key, size_t key_size,
+                        const void *data, size_t size, uint64_t expect);
 
 //  Delete `key`, checked like put. Deleting an absent record with
 //  PD_STORE_ANY is not an error.
@@ -166,8 +166,8 @@ int pd_store_batch_index_add (pd_store_batch_t *self, const char *index, const v
                               size_t index_key_size, const void *primary, size_t primary_size);
 
 //  Remove an index entry (absent is not an error).
-int pd_store_batch_index_remove (pd_store_batch_t *self, const char *index,
-                                 const void *index_key, size_t index_key_size);
+int pd_store_batch_index_remove (pd_store_batch_t *self, const char *index, const void *index_key,
+                                 size_t index_key_size);
 
 //  Append `data` to stream `stream` (name 1..64 bytes, no NUL) held in table
 //  `table`. The sequence number is known after a successful commit.
@@ -193,9 +193,9 @@ int pd_store_commit (pd_store_t *self, pd_store_batch_t *batch);
 
 //  Counters, for metrics
 typedef struct {
-    uint64_t transactions;          //  durable LMDB transactions committed
-    uint64_t batches;               //  batches committed
-    uint64_t conflicts;             //  batches failed on a check
+    uint64_t transactions; //  durable LMDB transactions committed
+    uint64_t batches;      //  batches committed
+    uint64_t conflicts;    //  batches failed on a check
 } pd_store_stats_t;
 void pd_store_stats (pd_store_t *self, pd_store_stats_t *stats);
 

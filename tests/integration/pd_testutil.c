@@ -18,20 +18,20 @@
 
 #include <curl/curl.h>
 
-#define S_READY_LINE  "partnerd: ready"
-#define S_OUTPUT_MAX  (256 * 1024)
-#define S_MAX_ARGS    32
+#define S_READY_LINE "partnerd: ready"
+#define S_OUTPUT_MAX (256 * 1024)
+#define S_MAX_ARGS   32
 
 struct _pd_proc_t {
     pid_t pid;
-    int out_fd;                 //  read end of the child's stdout
+    int out_fd; //  read end of the child's stdout
     pthread_t reader;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    char output[S_OUTPUT_MAX];  //  everything printed (truncated at the max)
+    char output[S_OUTPUT_MAX]; //  everything printed (truncated at the max)
     size_t output_size;
     bool ready;
-    bool closed;                //  the child closed its stdout (exited)
+    bool closed; //  the child closed its stdout (exited)
 };
 
 static void *
@@ -41,7 +41,7 @@ s_reader (void *arg)
     FILE *in = fdopen (self->out_fd, "r");
     char line[4096];
     while (in && fgets (line, sizeof (line), in)) {
-        fprintf (stderr, "  [partnerd %d] %s", (int) self->pid, line);
+        fprintf (stderr, "  [partnerd %d] %s", (int)self->pid, line);
         pthread_mutex_lock (&self->lock);
         size_t length = strlen (line);
         if (self->output_size + length < S_OUTPUT_MAX) {
@@ -78,7 +78,7 @@ pd_proc_start (const char *const args[], int timeout_ms)
     self->pid = fork ();
     if (self->pid == 0) {
         dup2 (fds[1], STDOUT_FILENO);
-        execv (PARTNERD_BIN, (char *const *) argv);
+        execv (PARTNERD_BIN, (char *const *)argv);
         _exit (127);
     }
     close (fds[1]);
@@ -90,7 +90,7 @@ pd_proc_start (const char *const args[], int timeout_ms)
     struct timespec deadline;
     clock_gettime (CLOCK_REALTIME, &deadline);
     deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) {
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
@@ -152,8 +152,8 @@ pd_test_free_port (void)
     address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     socklen_t size = sizeof (address);
     int port = -1;
-    if (bind (fd, (struct sockaddr *) &address, sizeof (address)) == 0
-        && getsockname (fd, (struct sockaddr *) &address, &size) == 0)
+    if (bind (fd, (struct sockaddr *)&address, sizeof (address)) == 0 &&
+        getsockname (fd, (struct sockaddr *)&address, &size) == 0)
         port = ntohs (address.sin_port);
     close (fd);
     return port;
@@ -226,7 +226,7 @@ s_copy_header (const char *line, size_t length, const char *name, char *out, siz
         value++, value_length--;
     while (value_length && (value[value_length - 1] == '\r' || value[value_length - 1] == '\n'))
         value_length--;
-    snprintf (out, size, "%.*s", (int) value_length, value);
+    snprintf (out, size, "%.*s", (int)value_length, value);
 }
 
 static size_t
@@ -259,7 +259,7 @@ pd_http (const char *method, const char *url, const char *api_key, const char *b
                   content_type ? content_type : "application/json");
         headers = curl_slist_append (headers, line);
         curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long)strlen (body));
     }
     headers = curl_slist_append (headers, "Expect:");
     curl_easy_setopt (curl, CURLOPT_URL, url);

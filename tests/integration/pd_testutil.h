@@ -42,13 +42,13 @@ void pd_test_rmdir (const char *path);
 char *pd_test_read_line (const char *path);
 
 typedef struct {
-    long status;                //  HTTP status, 0 if the request failed
+    long status; //  HTTP status, 0 if the request failed
     char content_type[128];
-    char retry_after[32];       //  Retry-After header, if any
-    char allow[128];            //  Allow header, if any
-    char *body;                 //  NUL-terminated
+    char retry_after[32]; //  Retry-After header, if any
+    char allow[128];      //  Allow header, if any
+    char *body;           //  NUL-terminated
     size_t body_size;
-    json_t *json;               //  parsed body if it is JSON, else NULL
+    json_t *json; //  parsed body if it is JSON, else NULL
 } pd_http_t;
 
 //  One HTTP request. `api_key` adds X-API-Key; `body`, if not NULL, is sent

@@ -21,7 +21,7 @@
 #include "pd_testutil.h"
 
 #define S_ROUNDS       3
-#define S_ACKS_TO_WAIT 15           //  201s seen before the kill, per round
+#define S_ACKS_TO_WAIT 15 //  201s seen before the kill, per round
 #define S_MAX_ACKED    1024
 
 typedef struct {
@@ -60,8 +60,8 @@ s_writer (void *arg)
                   name);
         pd_http_t response;
         //  After the kill requests fail: the loop ends when told to stop
-        if (pd_http ("POST", url, self->admin_key, body, NULL, &response) == 0
-            && response.status == 201) {
+        if (pd_http ("POST", url, self->admin_key, body, NULL, &response) == 0 &&
+            response.status == 201) {
             pthread_mutex_lock (&self->lock);
             s_acked_t *acked = &self->acked[self->acked_count++];
             snprintf (acked->id, sizeof (acked->id), "%s", pd_json_str (&response, "id"));
@@ -79,7 +79,7 @@ s_writer (void *arg)
 static pd_proc_t *
 s_start (const char *dir, const char *http, const char *bind, const char *stream)
 {
-    const char *args[] = {"--data", dir, "--http", http, "--bind", bind,
+    const char *args[] = {"--data",        dir,    "--http", http, "--bind", bind,
                           "--stream-bind", stream, NULL};
     return pd_proc_start (args, 20000);
 }

@@ -21,7 +21,7 @@
 typedef struct {
     char *dir;
     pd_proc_t *server;
-    char base[96];              //  http://127.0.0.1:PORT
+    char base[96]; //  http://127.0.0.1:PORT
     char *admin_key;
 } s_fixture_t;
 
@@ -48,8 +48,8 @@ static void
 s_create_partner (const char *name, char *id, char *key)
 {
     char body[512];
-    snprintf (body, sizeof (body),
-              "{\"name\":\"%s\",\"contact_email\":\"ops@partner.example\"}", name);
+    snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"ops@partner.example\"}",
+              name);
     pd_http_t response;
     assert_int_equal (s_call ("POST", "/api/partners", s_fx.admin_key, body, &response), 201);
     snprintf (id, 64, "%s", pd_json_str (&response, "id"));
@@ -89,8 +89,8 @@ s_setup (void **state)
     snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (s_fx.base, sizeof (s_fx.base), "http://%s", http);
-    const char *args[] = {"--data", s_fx.dir, "--http", http, "--bind", bind,
-                          "--stream-bind", stream, NULL};
+    const char *args[] = {"--data", s_fx.dir,        "--http", http, "--bind",
+                          bind,     "--stream-bind", stream,   NULL};
     s_fx.server = pd_proc_start (args, 20000);
     if (!s_fx.server)
         return -1;
@@ -140,10 +140,10 @@ test_create_partner_and_use_its_key (void **state)
     assert_int_equal (s_call ("GET", "/api/partners/me", key, NULL, &me), 200);
     assert_string_equal (pd_json_str (&me, "id"), id);
     assert_string_equal (pd_json_str (&me, "name"), "Acme MSP");
-    assert_string_equal (
-        json_string_value (json_object_get (json_object_get (me.json, "branding"), "primary_color")),
-        "#12ab34");
-    assert_null (json_object_get (me.json, "api_key"));     //  shown once only
+    assert_string_equal (json_string_value (json_object_get (json_object_get (me.json, "branding"),
+                                                             "primary_color")),
+                         "#12ab34");
+    assert_null (json_object_get (me.json, "api_key")); //  shown once only
     pd_http_clear (&me);
 
     //  Admins read it by id
@@ -176,7 +176,8 @@ test_regenerate_revokes_old_key (void **state)
     pd_http_clear (&me);
     assert_int_equal (s_call ("GET", "/api/partners/me", new_key, NULL, &me), 200);
     assert_string_equal (pd_json_str (&me, "id"), id);
-    assert_string_equal (pd_json_str (&me, "api_key_prefix"), pd_json_str (&regen, "api_key_prefix"));
+    assert_string_equal (pd_json_str (&me, "api_key_prefix"),
+                         pd_json_str (&regen, "api_key_prefix"));
     pd_http_clear (&me);
     pd_http_clear (&regen);
 }
@@ -312,7 +313,7 @@ test_update_and_optimistic_concurrency (void **state)
                               &response),
                       200);
     assert_int_equal (pd_json_int (&response, "revenue_share_percent"), 30);
-    assert_string_equal (pd_json_str (&response, "name"), "Updater");   //  untouched
+    assert_string_equal (pd_json_str (&response, "name"), "Updater"); //  untouched
     assert_int_equal (pd_json_int (&response, "version"), 2);
     pd_http_clear (&response);
 
@@ -390,7 +391,7 @@ test_list_pages_through_everything (void **state)
         pd_http_clear (&page);
     }
     assert_int_equal (json_object_size (seen), total);
-    assert_int_equal (pages, (total + 1) / 2);     //  no empty trailing page
+    assert_int_equal (pages, (total + 1) / 2); //  no empty trailing page
     json_decref (seen);
 
     pd_http_t response;
@@ -433,8 +434,8 @@ test_health_metrics_and_audit (void **state)
     //  Every create was appended to the audit stream, in order from 1
     char id[64], key[128];
     s_create_partner ("Audited", id, key);
-    assert_int_equal (s_call ("GET", "/api/admin/streams/audit?from=1&limit=1000",
-                              s_fx.admin_key, NULL, &response),
+    assert_int_equal (s_call ("GET", "/api/admin/streams/audit?from=1&limit=1000", s_fx.admin_key,
+                              NULL, &response),
                       200);
     json_t *items = json_object_get (response.json, "items");
     assert_true (json_array_size (items) >= 1);

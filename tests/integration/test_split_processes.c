@@ -28,7 +28,7 @@ s_now (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 static void
@@ -45,11 +45,11 @@ test_actor_in_its_own_process_serves_through_a_separate_broker (void **state)
     const char *broker_args[] = {"broker", "--bind", bind, "--stream-bind", stream, NULL};
     pd_proc_t *broker = pd_proc_start (broker_args, 20000);
     assert_non_null (broker);
-    const char *actor_args[] = {"actor", "auth", "partners", "stream", "--broker", bind,
-                                "--data", dir, NULL};
+    const char *actor_args[] = {"actor", "auth",   "partners", "stream", "--broker",
+                                bind,    "--data", dir,        NULL};
     pd_proc_t *actors = pd_proc_start (actor_args, 20000);
     assert_non_null (actors);
-    const char *gateway_args[] = {"gateway", "--broker", bind, "--http", http,
+    const char *gateway_args[] = {"gateway",   "--broker",           bind, "--http", http,
                                   "--timeout", S_GATEWAY_TIMEOUT_MS, NULL};
     pd_proc_t *gateway = pd_proc_start (gateway_args, 20000);
     assert_non_null (gateway);

@@ -593,9 +593,9 @@ test_event_published (void **state)
     assert_int_equal (item->seq, seq);
     //  The live event is the stored one
     pd_event_t live = {0};
-    assert_int_equal (pd_schema_decode (&pd_event_schema, zframe_data (event), zframe_size (event),
-                                        &live, NULL),
-                      PD_OK);
+    assert_int_equal (
+        pd_schema_decode (&pd_event_schema, zframe_data (event), zframe_size (event), &live, NULL),
+        PD_OK);
     assert_string_equal (live.type, item->event->type);
     assert_string_equal (live.subject, item->event->subject);
     assert_int_equal (live.at, item->event->at);

@@ -14,11 +14,10 @@
 
 //  Records of the test's own, declared as production records are: a BIN
 //  field that is not secret (so it shows in JSON), and a list of them
-#define PD_FIELDS_blob(R, STR, INT, BOOL, BIN, OBJ, LIST)                       \
-    INT (R, seq, PD_F_REQUIRED, 1, INT64_MAX)                                  \
+#define PD_FIELDS_blob(R, STR, INT, BOOL, BIN, OBJ, LIST)                                          \
+    INT (R, seq, PD_F_REQUIRED, 1, INT64_MAX)                                                      \
     BIN (R, event, PD_F_REQUIRED, 1, 65536)
-#define PD_FIELDS_blob_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                  \
-    LIST (R, items, 0, blob, 1000)
+#define PD_FIELDS_blob_page(R, STR, INT, BOOL, BIN, OBJ, LIST) LIST (R, items, 0, blob, 1000)
 PD_GEN_RECORD (blob)
 PD_GEN_RECORD (blob_page)
 PD_GEN_TABLE (blob)
@@ -48,7 +47,8 @@ static const pd_schema_t s_flags_schema = {"flags", sizeof (s_flags_t), 2, s_fla
 //  Helpers
 
 //  A complete partner with branding, as the partners actor builds one
-static void s_partner_fill (pd_partner_t *partner, const char *id, const char *name)
+static void
+s_partner_fill (pd_partner_t *partner, const char *id, const char *name)
 {
     assert_int_equal (pd_schema_set_str (&partner->id, id), PD_OK);
     assert_int_equal (pd_schema_set_str (&partner->name, name), PD_OK);
@@ -68,7 +68,8 @@ static void s_partner_fill (pd_partner_t *partner, const char *id, const char *n
     PD_MARK (partner, partner, created_at);
 }
 
-static uint8_t *s_encode (const pd_schema_t *schema, const void *record, size_t *size)
+static uint8_t *
+s_encode (const pd_schema_t *schema, const void *record, size_t *size)
 {
     uint8_t *data = NULL;
     assert_int_equal (pd_schema_encode (schema, record, &data, size), PD_OK);
@@ -78,8 +79,9 @@ static uint8_t *s_encode (const pd_schema_t *schema, const void *record, size_t 
 
 //  Decode and expect failure with status and field; checks the record is
 //  left zeroed
-static void s_expect_decode_error (const pd_schema_t *schema, const void *data, size_t size,
-                                   int status, const char *field)
+static void
+s_expect_decode_error (const pd_schema_t *schema, const void *data, size_t size, int status,
+                       const char *field)
 {
     uint8_t record[512] = {0};
     uint8_t zero[sizeof (record)] = {0};
@@ -92,8 +94,8 @@ static void s_expect_decode_error (const pd_schema_t *schema, const void *data, 
     assert_memory_equal (record, zero, sizeof (record));
 }
 
-static void s_expect_json_error (const pd_schema_t *schema, const char *json, int status,
-                                 const char *field)
+static void
+s_expect_json_error (const pd_schema_t *schema, const char *json, int status, const char *field)
 {
     uint8_t record[512] = {0};
     uint8_t zero[sizeof (record)] = {0};
@@ -112,7 +114,8 @@ typedef struct {
     msgpack_packer packer;
 } s_builder_t;
 
-static msgpack_packer *s_builder_start (s_builder_t *self, size_t entries)
+static msgpack_packer *
+s_builder_start (s_builder_t *self, size_t entries)
 {
     msgpack_sbuffer_init (&self->buffer);
     msgpack_packer_init (&self->packer, &self->buffer, msgpack_sbuffer_write);
@@ -120,12 +123,14 @@ static msgpack_packer *s_builder_start (s_builder_t *self, size_t entries)
     return &self->packer;
 }
 
-static void s_pack_key (msgpack_packer *packer, const char *key)
+static void
+s_pack_key (msgpack_packer *packer, const char *key)
 {
     msgpack_pack_str_with_body (packer, key, strlen (key));
 }
 
-static void s_pack_text (msgpack_packer *packer, const char *key, const char *value)
+static void
+s_pack_text (msgpack_packer *packer, const char *key, const char *value)
 {
     s_pack_key (packer, key);
     msgpack_pack_str_with_body (packer, value, strlen (value));
@@ -134,7 +139,8 @@ static void s_pack_text (msgpack_packer *packer, const char *key, const char *va
 //  ---------------------------------------------------------------------------
 //  Happy paths
 
-static void test_partner_msgpack_round_trip (void **state)
+static void
+test_partner_msgpack_round_trip (void **state)
 {
     //  Build a record in code, as an actor does
     pd_partner_t partner = {0};
@@ -179,7 +185,8 @@ static void test_partner_msgpack_round_trip (void **state)
     pd_schema_clear (&pd_partner_schema, &partner);
 }
 
-static void test_partner_json_round_trip (void **state)
+static void
+test_partner_json_round_trip (void **state)
 {
     pd_partner_t partner = {0};
     s_partner_fill (&partner, "p-1", "Acme Ltd");
@@ -221,7 +228,8 @@ static void test_partner_json_round_trip (void **state)
     pd_schema_clear (&pd_partner_schema, &partner);
 }
 
-static void test_partner_page_round_trip (void **state)
+static void
+test_partner_page_round_trip (void **state)
 {
     enum { COUNT = 3 };
     static const char *const names[COUNT] = {"Acme", "Globex", "Initech"};
@@ -282,7 +290,8 @@ static void test_partner_page_round_trip (void **state)
     pd_schema_clear (&pd_partner_page_schema, &page);
 }
 
-static void test_bin_round_trip (void **state)
+static void
+test_bin_round_trip (void **state)
 {
     static const uint8_t event[] = {0x81, 0xa1, 'a', 0x00, 0xff};
     pd_blob_t item = {0};
@@ -305,8 +314,8 @@ static void test_bin_round_trip (void **state)
     char *json = pd_schema_to_json (&pd_blob_schema, &item);
     assert_string_equal (json, "{\"seq\":7,\"event\":\"gaFhAP8=\"}");
     pd_blob_t parsed = {0};
-    assert_int_equal (
-        pd_schema_from_json (&pd_blob_schema, json, strlen (json), &parsed, NULL), PD_OK);
+    assert_int_equal (pd_schema_from_json (&pd_blob_schema, json, strlen (json), &parsed, NULL),
+                      PD_OK);
     assert_int_equal (parsed.event.size, sizeof (event));
     assert_memory_equal (parsed.event.data, event, sizeof (event));
 
@@ -317,7 +326,8 @@ static void test_bin_round_trip (void **state)
     pd_schema_clear (&pd_blob_schema, &item);
 }
 
-static void test_base64_lengths_and_strictness (void **state)
+static void
+test_base64_lengths_and_strictness (void **state)
 {
     //  Every padding case round-trips
     static const uint8_t bytes[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02};
@@ -332,9 +342,8 @@ static void test_base64_lengths_and_strictness (void **state)
         char *json = pd_schema_to_json (&pd_blob_schema, &item);
         assert_non_null (json);
         pd_blob_t parsed = {0};
-        assert_int_equal (
-            pd_schema_from_json (&pd_blob_schema, json, strlen (json), &parsed, NULL),
-            PD_OK);
+        assert_int_equal (pd_schema_from_json (&pd_blob_schema, json, strlen (json), &parsed, NULL),
+                          PD_OK);
         assert_int_equal (parsed.event.size, length);
         assert_memory_equal (parsed.event.data, bytes, length);
         free (json);
@@ -353,7 +362,8 @@ static void test_base64_lengths_and_strictness (void **state)
         s_expect_json_error (&pd_blob_schema, bad[i], PD_E_INVALID_FIELD, "event");
 }
 
-static void test_to_json_omits_secret (void **state)
+static void
+test_to_json_omits_secret (void **state)
 {
     pd_apikey_t key = {0};
     assert_int_equal (pd_schema_set_str (&key.id, "k1"), PD_OK);
@@ -381,7 +391,8 @@ static void test_to_json_omits_secret (void **state)
     pd_schema_clear (&pd_apikey_schema, &key);
 }
 
-static void test_bool_and_negative_int (void **state)
+static void
+test_bool_and_negative_int (void **state)
 {
     s_flags_t flags = {0};
     pd_schema_error_t err;
@@ -424,7 +435,8 @@ static void test_bool_and_negative_int (void **state)
 //  ---------------------------------------------------------------------------
 //  JSON input rules
 
-static void test_from_json_rejects_unknown_field (void **state)
+static void
+test_from_json_rejects_unknown_field (void **state)
 {
     pd_partner_create_t record = {0};
     pd_schema_error_t err;
@@ -440,7 +452,8 @@ static void test_from_json_rejects_unknown_field (void **state)
                          PD_E_UNKNOWN_FIELD, "branding.colour");
 }
 
-static void test_from_json_ignores_server_fields (void **state)
+static void
+test_from_json_ignores_server_fields (void **state)
 {
     pd_partner_t record = {0};
     const char *json = "{\"id\":\"evil\",\"created_at\":5,\"api_key\":\"x\",\"version\":\"no\","
@@ -456,7 +469,8 @@ static void test_from_json_ignores_server_fields (void **state)
     pd_schema_clear (&pd_partner_schema, &record);
 }
 
-static void test_from_json_rejects_wrong_types (void **state)
+static void
+test_from_json_rejects_wrong_types (void **state)
 {
     s_expect_json_error (&pd_partner_create_schema, "{\"name\":5}", PD_E_INVALID_FIELD, "name");
     s_expect_json_error (&pd_partner_create_schema, "{\"name\":[\"a\"]}", PD_E_INVALID_FIELD,
@@ -476,7 +490,8 @@ static void test_from_json_rejects_wrong_types (void **state)
                          PD_E_INVALID_FIELD, "items.1.name");
 }
 
-static void test_from_json_rejects_real_for_int (void **state)
+static void
+test_from_json_rejects_real_for_int (void **state)
 {
     s_expect_json_error (&pd_partner_create_schema, "{\"revenue_share_percent\":1.5}",
                          PD_E_INVALID_FIELD, "revenue_share_percent");
@@ -490,7 +505,8 @@ static void test_from_json_rejects_real_for_int (void **state)
                          PD_E_INVALID_FIELD, "revenue_share_percent");
 }
 
-static void test_from_json_malformed (void **state)
+static void
+test_from_json_malformed (void **state)
 {
     pd_partner_create_t record = {0};
     pd_schema_error_t err;
@@ -519,7 +535,8 @@ static void test_from_json_malformed (void **state)
     free (big);
 }
 
-static void test_from_json_checks_lengths_and_formats (void **state)
+static void
+test_from_json_checks_lengths_and_formats (void **state)
 {
     char json[512];
     char name[202];
@@ -583,7 +600,8 @@ static void test_from_json_checks_lengths_and_formats (void **state)
     pd_schema_clear (&pd_partner_create_schema, &record);
 }
 
-static void test_from_json_leaves_required_to_validate (void **state)
+static void
+test_from_json_leaves_required_to_validate (void **state)
 {
     pd_partner_create_t record = {0};
     pd_schema_error_t err;
@@ -601,7 +619,8 @@ static void test_from_json_leaves_required_to_validate (void **state)
 //  ---------------------------------------------------------------------------
 //  msgpack input rules
 
-static void test_decode_rejects_truncated_input (void **state)
+static void
+test_decode_rejects_truncated_input (void **state)
 {
     pd_partner_t partner = {0};
     s_partner_fill (&partner, "p-1", "Acme Ltd");
@@ -613,7 +632,8 @@ static void test_decode_rejects_truncated_input (void **state)
     pd_schema_clear (&pd_partner_schema, &partner);
 }
 
-static void test_decode_rejects_lengths_beyond_input (void **state)
+static void
+test_decode_rejects_lengths_beyond_input (void **state)
 {
     //  A map declaring 2^32 - 1 entries in 10 bytes: refused by the scan,
     //  before msgpack-c would allocate 2^32 entries
@@ -650,7 +670,8 @@ static void test_decode_rejects_lengths_beyond_input (void **state)
 }
 
 //  {"x": [[[...]]]} with `arrays` nested arrays: depth arrays + 1
-static void s_nested (uint8_t *data, size_t *size, size_t arrays)
+static void
+s_nested (uint8_t *data, size_t *size, size_t arrays)
 {
     size_t at = 0;
     data[at++] = 0x81;
@@ -661,7 +682,8 @@ static void s_nested (uint8_t *data, size_t *size, size_t arrays)
     *size = at;
 }
 
-static void test_decode_caps_nesting (void **state)
+static void
+test_decode_caps_nesting (void **state)
 {
     uint8_t data[64];
     size_t size;
@@ -676,7 +698,8 @@ static void test_decode_caps_nesting (void **state)
     s_expect_decode_error (&pd_partner_list_schema, data, size, PD_E_MALFORMED, "");
 }
 
-static void test_decode_caps_input_size (void **state)
+static void
+test_decode_caps_input_size (void **state)
 {
     //  Exactly the cap: a map with one unknown bin taking the rest
     size_t size = PD_SCHEMA_MAX_INPUT;
@@ -697,7 +720,8 @@ static void test_decode_caps_input_size (void **state)
     free (data);
 }
 
-static void test_decode_rejects_bad_shapes (void **state)
+static void
+test_decode_rejects_bad_shapes (void **state)
 {
     static const uint8_t array[] = {0x93, 1, 2, 3};
     s_expect_decode_error (&pd_partner_list_schema, array, sizeof (array), PD_E_MALFORMED, "");
@@ -722,7 +746,8 @@ static void test_decode_rejects_bad_shapes (void **state)
     assert_int_equal (record.present, 0);
 }
 
-static void test_decode_rejects_invalid_utf8 (void **state)
+static void
+test_decode_rejects_invalid_utf8 (void **state)
 {
     static const char *const bad[] = {
         "\xc0\xaf",         //  overlong '/'
@@ -765,7 +790,8 @@ static void test_decode_rejects_invalid_utf8 (void **state)
     msgpack_sbuffer_destroy (&builder.buffer);
 }
 
-static void test_decode_rejects_duplicate_keys (void **state)
+static void
+test_decode_rejects_duplicate_keys (void **state)
 {
     s_builder_t builder;
     msgpack_packer *packer = s_builder_start (&builder, 2);
@@ -788,7 +814,8 @@ static void test_decode_rejects_duplicate_keys (void **state)
     msgpack_sbuffer_destroy (&builder.buffer);
 }
 
-static void test_decode_types_and_unknown_keys (void **state)
+static void
+test_decode_types_and_unknown_keys (void **state)
 {
     //  Unknown keys of every kind are skipped; nil means absent
     s_builder_t builder;
@@ -854,7 +881,8 @@ static void test_decode_types_and_unknown_keys (void **state)
     msgpack_sbuffer_destroy (&builder.buffer);
 }
 
-static void test_decode_list_limits (void **state)
+static void
+test_decode_list_limits (void **state)
 {
     //  201 items (empty maps) is over the page maximum: refused before the
     //  items are allocated
@@ -885,7 +913,8 @@ static void test_decode_list_limits (void **state)
     msgpack_sbuffer_destroy (&builder.buffer);
 }
 
-static void test_decode_requires_fields (void **state)
+static void
+test_decode_requires_fields (void **state)
 {
     pd_partner_t partner = {0};
     s_partner_fill (&partner, "p-1", "Acme");
@@ -930,7 +959,8 @@ static void test_decode_requires_fields (void **state)
 //  ---------------------------------------------------------------------------
 //  Validation, encoding limits
 
-static void test_validate_limits (void **state)
+static void
+test_validate_limits (void **state)
 {
     pd_schema_error_t err;
     pd_apikey_t key = {0};
@@ -967,7 +997,8 @@ static void test_validate_limits (void **state)
     pd_schema_clear (&pd_apikey_schema, &key);
 }
 
-static void test_encode_caps_output (void **state)
+static void
+test_encode_caps_output (void **state)
 {
     //  17 events of 64 KiB do not fit in one encoded record
     enum { COUNT = 17, EVENT = 65536 };
@@ -985,8 +1016,7 @@ static void test_encode_caps_output (void **state)
     }
     uint8_t *data = (uint8_t *)"untouched";
     size_t size = 1;
-    assert_int_equal (pd_schema_encode (&pd_blob_page_schema, &page, &data, &size),
-                      PD_E_TOO_LARGE);
+    assert_int_equal (pd_schema_encode (&pd_blob_page_schema, &page, &data, &size), PD_E_TOO_LARGE);
     assert_null (data);
     assert_int_equal (size, 0);
     //  Fifteen fit
@@ -1001,7 +1031,8 @@ static void test_encode_caps_output (void **state)
 //  ---------------------------------------------------------------------------
 //  Fields from text, marks, copy, clear, helpers
 
-static void test_set_text (void **state)
+static void
+test_set_text (void **state)
 {
     pd_partner_list_t record = {0};
     pd_schema_error_t err;
@@ -1068,7 +1099,8 @@ static void test_set_text (void **state)
     pd_schema_clear (&pd_partner_list_schema, &record);
 }
 
-static void test_marks (void **state)
+static void
+test_marks (void **state)
 {
     pd_partner_list_t record = {0};
     PD_MARK (&record, partner_list, cursor);
@@ -1104,7 +1136,8 @@ static void test_marks (void **state)
     assert_null (pd_schema_field (&pd_partner_schema, NULL, NULL));
 }
 
-static void test_copy_is_deep (void **state)
+static void
+test_copy_is_deep (void **state)
 {
     pd_partner_page_t page = {0};
     page.items.items = calloc (1, sizeof (pd_partner_t));
@@ -1147,7 +1180,8 @@ static void test_copy_is_deep (void **state)
     pd_schema_clear (&pd_blob_schema, &item_copy);
 }
 
-static void test_clear_is_idempotent (void **state)
+static void
+test_clear_is_idempotent (void **state)
 {
     pd_partner_t partner = {0};
     static const pd_partner_t zero = {0};
@@ -1161,7 +1195,8 @@ static void test_clear_is_idempotent (void **state)
     pd_schema_clear (&pd_partner_schema, NULL);
 }
 
-static void test_set_str_and_fail (void **state)
+static void
+test_set_str_and_fail (void **state)
 {
     char *text = NULL;
     assert_int_equal (pd_schema_set_str (&text, "one"), PD_OK);
@@ -1187,7 +1222,8 @@ static void test_set_str_and_fail (void **state)
     assert_int_equal (strlen (err.field), sizeof (err.field) - 2);
 }
 
-int main (void)
+int
+main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_partner_msgpack_round_trip),

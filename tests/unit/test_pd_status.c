@@ -20,9 +20,9 @@ test_codes_map_to_http (void **state)
 static void
 test_wire_round_trip (void **state)
 {
-#define PD_CHECK_ROW(name, num, code, http, title)                             \
-    assert_int_equal (pd_status_to_wire (name), num);                          \
-    assert_int_equal (pd_status_from_wire (num), name);                        \
+#define PD_CHECK_ROW(name, num, code, http, title)                                                 \
+    assert_int_equal (pd_status_to_wire (name), num);                                              \
+    assert_int_equal (pd_status_from_wire (num), name);                                            \
     assert_int_equal (pd_status_from_code (code), name);
     PD_STATUS_MAP (PD_CHECK_ROW)
 #undef PD_CHECK_ROW

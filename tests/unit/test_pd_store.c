@@ -32,7 +32,8 @@ typedef struct {
     char db[PATH_LEN];  //  the store inside it
 } fixture_t;
 
-static int s_setup (void **state)
+static int
+s_setup (void **state)
 {
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
@@ -43,12 +44,14 @@ static int s_setup (void **state)
     return 0;
 }
 
-static int s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int
+s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     return remove (path);
 }
 
-static int s_teardown (void **state)
+static int
+s_teardown (void **state)
 {
     fixture_t *fx = *state;
     nftw (fx->dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -56,7 +59,8 @@ static int s_teardown (void **state)
     return 0;
 }
 
-static pd_store_t *s_open (const char *path)
+static pd_store_t *
+s_open (const char *path)
 {
     pd_store_config_t config = {.tables = s_tables};
     pd_store_t *store = pd_store_new (path, &config);
@@ -65,8 +69,8 @@ static pd_store_t *s_open (const char *path)
 }
 
 //  Commit one put; returns the status, *version gets the version written
-static int s_put (pd_store_t *store, const char *key, const char *value, uint64_t expect,
-                  uint64_t *version)
+static int
+s_put (pd_store_t *store, const char *key, const char *value, uint64_t expect, uint64_t *version)
 {
     pd_store_batch_t *batch = pd_store_batch_new ();
     assert_non_null (batch);
@@ -80,7 +84,8 @@ static int s_put (pd_store_t *store, const char *key, const char *value, uint64_
 }
 
 //  Assert that key holds value at version
-static void s_assert_value (pd_store_t *store, const char *key, const char *value, uint64_t version)
+static void
+s_assert_value (pd_store_t *store, const char *key, const char *value, uint64_t version)
 {
     pd_store_value_t got = {0};
     assert_int_equal (pd_store_get (store, ITEMS, key, strlen (key), &got), PD_OK);
@@ -90,7 +95,8 @@ static void s_assert_value (pd_store_t *store, const char *key, const char *valu
     pd_store_value_clear (&got);
 }
 
-static void s_assert_absent (pd_store_t *store, const char *key)
+static void
+s_assert_absent (pd_store_t *store, const char *key)
 {
     pd_store_value_t got = {0};
     assert_int_equal (pd_store_get (store, ITEMS, key, strlen (key), &got), PD_E_NOT_FOUND);
@@ -99,7 +105,8 @@ static void s_assert_absent (pd_store_t *store, const char *key)
 
 //  ------------------------------------------------------------------------
 
-static void test_usage_example (void **state)
+static void
+test_usage_example (void **state)
 {
     fixture_t *fx = *state;
     static const char *const tables[] = {"partners", NULL};
@@ -143,7 +150,8 @@ static void test_usage_example (void **state)
     pd_store_destroy (&store); //  idempotent
 }
 
-static void test_get_put_delete (void **state)
+static void
+test_get_put_delete (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -196,7 +204,8 @@ static void test_get_put_delete (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_versions_increment (void **state)
+static void
+test_versions_increment (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -231,7 +240,8 @@ static void test_versions_increment (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_compare_and_set (void **state)
+static void
+test_compare_and_set (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -259,7 +269,8 @@ static void test_compare_and_set (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_failed_batch_changes_nothing (void **state)
+static void
+test_failed_batch_changes_nothing (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -299,7 +310,8 @@ static void test_failed_batch_changes_nothing (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_unique_index (void **state)
+static void
+test_unique_index (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -345,7 +357,8 @@ static void test_unique_index (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_scan_pagination (void **state)
+static void
+test_scan_pagination (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -420,7 +433,8 @@ static void test_scan_pagination (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_reopen_keeps_data (void **state)
+static void
+test_reopen_keeps_data (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -447,7 +461,8 @@ static void test_reopen_keeps_data (void **state)
 }
 
 //  Read a stream from `from`; check it holds seqs from..to with data "e<seq>"
-static void s_assert_stream (pd_store_t *store, const char *stream, uint64_t from, uint64_t to)
+static void
+s_assert_stream (pd_store_t *store, const char *stream, uint64_t from, uint64_t to)
 {
     pd_store_item_t *items = NULL;
     size_t count = 0;
@@ -465,7 +480,8 @@ static void s_assert_stream (pd_store_t *store, const char *stream, uint64_t fro
     pd_store_items_destroy (&items, count);
 }
 
-static void test_streams (void **state)
+static void
+test_streams (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -531,7 +547,8 @@ typedef struct {
     int failures;
 } writer_arg_t;
 
-static void *s_writer_thread (void *varg)
+static void *
+s_writer_thread (void *varg)
 {
     writer_arg_t *arg = varg;
     char key[32];
@@ -547,7 +564,8 @@ static void *s_writer_thread (void *varg)
     return NULL;
 }
 
-static void test_group_commit (void **state)
+static void
+test_group_commit (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -586,7 +604,8 @@ typedef struct {
     int errors;       //  unexpected statuses
 } cas_arg_t;
 
-static void *s_cas_thread (void *varg)
+static void *
+s_cas_thread (void *varg)
 {
     cas_arg_t *arg = varg;
     for (int round = 0; round < CAS_ROUNDS; round++) {
@@ -611,7 +630,8 @@ static void *s_cas_thread (void *varg)
     return NULL;
 }
 
-static void test_concurrent_cas_race (void **state)
+static void
+test_concurrent_cas_race (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -659,7 +679,8 @@ typedef struct {
     int big_rc;
 } full_arg_t;
 
-static void *s_full_thread (void *varg)
+static void *
+s_full_thread (void *varg)
 {
     full_arg_t *arg = varg;
     if (arg->big) {
@@ -683,7 +704,8 @@ static void *s_full_thread (void *varg)
     return NULL;
 }
 
-static void test_map_full (void **state)
+static void
+test_map_full (void **state)
 {
     fixture_t *fx = *state;
     pd_store_config_t config = {.tables = s_tables, .map_size = SMALL_MAP};
@@ -762,7 +784,8 @@ typedef struct {
     int result; //  what the hook returns
 } migration_t;
 
-static int s_migrate (pd_store_t *store, uint32_t from, uint32_t to, void *varg)
+static int
+s_migrate (pd_store_t *store, uint32_t from, uint32_t to, void *varg)
 {
     migration_t *m = varg;
     m->calls++;
@@ -785,14 +808,16 @@ static int s_migrate (pd_store_t *store, uint32_t from, uint32_t to, void *varg)
     return rc == PD_OK ? 0 : -1;
 }
 
-static pd_store_t *s_open_schema (const char *path, uint32_t version, migration_t *m)
+static pd_store_t *
+s_open_schema (const char *path, uint32_t version, migration_t *m)
 {
     pd_store_config_t config = {
         .tables = s_tables, .schema_version = version, .migrate = s_migrate, .migrate_arg = m};
     return pd_store_new (path, &config);
 }
 
-static void test_schema_migration (void **state)
+static void
+test_schema_migration (void **state)
 {
     fixture_t *fx = *state;
     migration_t m = {0};
@@ -855,7 +880,8 @@ static void test_schema_migration (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_backup (void **state)
+static void
+test_backup (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -894,7 +920,8 @@ static void test_backup (void **state)
     pd_store_destroy (&store);
 }
 
-static void test_bad_arguments (void **state)
+static void
+test_bad_arguments (void **state)
 {
     fixture_t *fx = *state;
     pd_store_t *store = s_open (fx->db);
@@ -989,7 +1016,8 @@ static void test_bad_arguments (void **state)
     assert_null (pd_store_new (fx->db, &config));
 }
 
-int main (void)
+int
+main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_usage_example, s_setup, s_teardown),

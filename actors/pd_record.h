@@ -1,0 +1,33 @@
+/*  pd_record - schema records in the store
+
+    The glue every actor needs between pd_schema and pd_store: read a record
+    and decode it by its schema, or encode a record into a batch. Stored
+    records are the msgpack form of the schema; the store keeps versions.
+*/
+#ifndef PD_RECORD_H_INCLUDED
+#define PD_RECORD_H_INCLUDED
+
+#include <stdint.h>
+
+#include "pd_schema.h"
+#include "pd_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Read `key` (a string) from `table` and decode it into `record` (zeroed).
+//  *version (may be NULL) gets the record's version. PD_OK, PD_E_NOT_FOUND,
+//  or PD_E_INTERNAL when what is stored does not decode.
+int pd_record_get (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
+                   void *record, uint64_t *version);
+
+//  Encode `record` and add a put of it under `key` to `batch`, with the
+//  version expectation of pd_store_batch_put.
+int pd_record_put (pd_store_batch_t *batch, const char *table, const char *key,
+                   const pd_schema_t *schema, const void *record, uint64_t expect);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -35,7 +35,8 @@ typedef struct {
 } s_emitted_t;
 
 struct _pd_ctx_t {
-    pd_store_t *store;               //  shared store (not owned)
+    pd_store_t *store;         //  shared store (not owned)
+    const pd_config_t *config; //  settings (not owned)
     pd_worker_t *worker;             //  where events are published (not owned)
     const pd_principal_t *principal; //  the header's, or s_public (not owned)
     int64_t now;                     //  wall clock at the request's start, ms
@@ -47,8 +48,8 @@ struct _pd_ctx_t {
 };
 
 //  The principal of a request whose header names none
-static const pd_principal_t s_public = {UINT64_C (1) << PD_FIELD_principal_kind, (char *)"public",
-                                        NULL, NULL};
+static const pd_principal_t s_public = {.present = UINT64_C (1) << PD_FIELD_principal_kind,
+                                        .kind = (char *)"public"};
 
 //  ------------------------------------------------------------------------
 //  The actor thread's state
@@ -56,6 +57,8 @@ static const pd_principal_t s_public = {UINT64_C (1) << PD_FIELD_principal_kind,
 typedef struct {
     const pd_actor_def_t *def; //  the actor's definition (static, not owned)
     pd_store_t *store;         //  shared store (not owned)
+    const pd_config_t *config; //  settings: the caller's, or own_config
+    pd_config_t *own_config;   //  defaults + environment when the caller gave none
     pd_worker_t *worker;       //  connection to the broker, serving def->service
     void *state;               //  the actor's own state, from def->state_new
 } self_t;
@@ -75,6 +78,7 @@ s_self_destroy (self_t **self_p)
     if (self->state && self->def->state_destroy)
         self->def->state_destroy (&self->state);
     pd_worker_destroy (&self->worker);
+    pd_config_destroy (&self->own_config);
     free (self);
     *self_p = NULL;
 }
@@ -87,6 +91,16 @@ s_self_new (const s_args_t *args)
         return NULL;
     self->def = args->def;
     self->store = args->config.store;
+    self->config = args->config.config;
+    if (!self->config) {
+        char error[256];
+        self->config = self->own_config = pd_config_new (NULL, error, sizeof (error));
+        if (!self->config) {
+            zsys_error ("actor: %s: %s", self->def->service, error);
+            s_self_destroy (&self);
+            return NULL;
+        }
+    }
 
     pd_worker_config_t worker_config = {0};
     worker_config.heartbeat_ms = args->config.heartbeat_ms;
@@ -97,7 +111,7 @@ s_self_new (const s_args_t *args)
         s_self_destroy (&self);
         return NULL;
     }
-    self->state = self->def->state_new ? self->def->state_new (self->store) : NULL;
+    self->state = self->def->state_new ? self->def->state_new (self->store, self->config) : NULL;
     if (self->def->state_new && !self->state) {
         zsys_error ("actor: %s state set-up failed", self->def->service);
         s_self_destroy (&self);
@@ -289,6 +303,7 @@ s_serve (self_t *self, pd_request_t *request)
     }
 
     ctx.store = self->store;
+    ctx.config = self->config;
     ctx.worker = self->worker;
     ctx.principal = header.principal ? header.principal : &s_public;
     ctx.now = zclock_time ();
@@ -370,6 +385,12 @@ pd_store_t *
 pd_ctx_store (pd_ctx_t *ctx)
 {
     return ctx->store;
+}
+
+const pd_config_t *
+pd_ctx_config (pd_ctx_t *ctx)
+{
+    return ctx->config;
 }
 
 const pd_principal_t *

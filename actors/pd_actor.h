@@ -33,6 +33,7 @@
 
 #include <czmq.h>
 
+#include "pd_config.h"
 #include "pd_messages.h"
 #include "pd_store.h"
 
@@ -61,7 +62,7 @@ typedef struct {
 typedef struct {
     const char *service;                    //  service name at the broker
     const pd_handler_t *handlers;           //  terminated by {NULL, NULL}
-    void *(*state_new) (pd_store_t *store); //  NULL return = start failed;
+    void *(*state_new) (pd_store_t *store, const pd_config_t *config); //  NULL return = start failed;
                                             //  NULL = stateless actor
     void (*state_destroy) (void **state_p); //  may be NULL
 } pd_actor_def_t;
@@ -69,6 +70,7 @@ typedef struct {
 typedef struct {
     const char *broker; //  broker services endpoint
     pd_store_t *store;  //  shared store (not owned)
+    const pd_config_t *config; //  settings (not owned); NULL = defaults and environment
     int heartbeat_ms;   //  0 = default
     int credit;         //  0 = 1
 } pd_actor_config_t;
@@ -81,6 +83,9 @@ zactor_t *pd_actor_new (const pd_actor_def_t *def, const pd_actor_config_t *conf
 
 //  The store.
 pd_store_t *pd_ctx_store (pd_ctx_t *ctx);
+
+//  The settings (never NULL).
+const pd_config_t *pd_ctx_config (pd_ctx_t *ctx);
 
 //  Who is calling (never NULL: kind "public" when the gateway set none).
 const pd_principal_t *pd_ctx_principal (pd_ctx_t *ctx);

@@ -4,13 +4,17 @@
 #include <string.h>
 
 #include "pd_auth_actor.h"
+#include "pd_oauth_actor.h"
 #include "pd_partners_actor.h"
 #include "pd_stream_actor.h"
+#include "pd_users_actor.h"
 
 const pd_actor_def_t *const pd_actors_all[] = {
     &pd_auth_actor,
     &pd_partners_actor,
     &pd_stream_actor,
+    &pd_users_actor,
+    &pd_oauth_actor,
     NULL,
 };
 

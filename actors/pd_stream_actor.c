@@ -11,7 +11,7 @@ typedef struct {
 } self_t;
 
 static void *
-s_self_new (pd_store_t *store)
+s_self_new (pd_store_t *store, const pd_config_t *config)
 {
     self_t *self = calloc (1, sizeof (self_t));
     if (self)

@@ -17,6 +17,7 @@
 #ifndef PD_GATEWAY_H_INCLUDED
 #define PD_GATEWAY_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -40,7 +41,8 @@ typedef struct {
     const char *broker;     //  broker services endpoint
     int threads;            //  0 = PD_GATEWAY_THREADS
     int request_timeout_ms; //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
-    size_t max_body;        //  0 = PD_GATEWAY_MAX_BODY
+    size_t max_body;            //  0 = PD_GATEWAY_MAX_BODY
+    bool cookie_secure;         //  Secure flag on session and CSRF cookies        //  0 = PD_GATEWAY_MAX_BODY
 } pd_gateway_config_t;
 
 //  Start serving. NULL (and a log line) if CivetWeb cannot listen.

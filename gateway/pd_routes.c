@@ -11,23 +11,46 @@
 #include <stdint.h>
 #include <string.h>
 
-//  X (method, path template, message type, access, success status)
+//  X (method, path template, message type, access, success status, flags)
 #define S_ROUTES(X)                                                                                \
-    X ("POST", "/api/partners", "partner.create", PD_ACCESS_ADMIN, 201)                            \
-    X ("GET", "/api/partners", "partner.list", PD_ACCESS_ADMIN, 200)                               \
-    X ("GET", "/api/partners/me", "partner.me", PD_ACCESS_PARTNER, 200)                            \
-    X ("GET", "/api/partners/{id}", "partner.get", PD_ACCESS_ADMIN, 200)                           \
-    X ("PUT", "/api/partners/{id}", "partner.update", PD_ACCESS_ADMIN, 200)                        \
+    X ("POST", "/api/partners", "partner.create", PD_ACCESS_ADMIN, 201, 0)                         \
+    X ("GET", "/api/partners", "partner.list", PD_ACCESS_ADMIN, 200, 0)                            \
+    X ("GET", "/api/partners/me", "partner.me", PD_ACCESS_PARTNER, 200, 0)                         \
+    X ("GET", "/api/partners/{id}", "partner.get", PD_ACCESS_ADMIN, 200, 0)                        \
+    X ("PUT", "/api/partners/{id}", "partner.update", PD_ACCESS_ADMIN, 200, 0)                     \
     X ("POST", "/api/partners/{id}/regenerate-key", "partner.regenerate_key", PD_ACCESS_ADMIN,     \
-       200)                                                                                        \
-    X ("GET", "/api/admin/streams/{stream}", "stream.read", PD_ACCESS_ADMIN, 200)
+       200, 0)                                                                                     \
+    X ("POST", "/api/partners/{partner_id}/users", "user.create", PD_ACCESS_ADMIN, 201, 0)         \
+    X ("GET", "/api/partners/{partner_id}/users", "user.list", PD_ACCESS_ADMIN, 200, 0)            \
+    X ("POST", "/api/partners/{partner_id}/users/{user_id}/disable", "user.disable",               \
+       PD_ACCESS_ADMIN, 200, 0)                                                                    \
+    X ("POST", "/api/partners/{partner_id}/users/{user_id}/magic-link", "magic.create",            \
+       PD_ACCESS_ADMIN, 201, 0)                                                                    \
+    X ("POST", "/api/partners/auth/magic", "magic.exchange", PD_ACCESS_PUBLIC, 200,                \
+       PD_ROUTE_SESSION_SET)                                                                       \
+    X ("POST", "/api/partners/auth/logout", "session.logout", PD_ACCESS_PARTNER, 204,              \
+       PD_ROUTE_SESSION_CLEAR)                                                                     \
+    X ("GET", "/api/partner-auth/providers", "oauth.providers", PD_ACCESS_PUBLIC, 200, 0)          \
+    X ("GET", "/api/partner-auth/callback", "oauth.callback", PD_ACCESS_PUBLIC, 303,               \
+       PD_ROUTE_SESSION_SET | PD_ROUTE_REDIRECT)                                                   \
+    X ("GET", "/api/partner-auth/{provider}", "oauth.start", PD_ACCESS_PUBLIC, 302,                \
+       PD_ROUTE_REDIRECT)                                                                          \
+    X ("GET", "/api/admin/partners/pending", "partner.pending", PD_ACCESS_ADMIN, 200, 0)           \
+    X ("POST", "/api/admin/partners/approve/{id}", "partner.approve", PD_ACCESS_ADMIN, 200, 0)     \
+    X ("POST", "/api/admin/partners/reject/{id}", "partner.reject", PD_ACCESS_ADMIN, 200, 0)       \
+    X ("GET", "/api/admin/approved-domains", "domain.list", PD_ACCESS_ADMIN, 200, 0)               \
+    X ("POST", "/api/admin/approved-domains", "domain.add", PD_ACCESS_ADMIN, 201, 0)               \
+    X ("DELETE", "/api/admin/approved-domains/{domain}", "domain.remove", PD_ACCESS_ADMIN, 204,    \
+       0)                                                                                          \
+    X ("GET", "/api/admin/streams/{stream}", "stream.read", PD_ACCESS_ADMIN, 200, 0)
 
-#define S_ROUTE(method, path, type, access, success) {method, path, type, access, success},
+#define S_ROUTE(method, path, type, access, success, flags)                                        \
+    {method, path, type, access, success, flags},
 const pd_route_t pd_routes[] = {S_ROUTES (S_ROUTE)};
 const size_t pd_routes_size = sizeof (pd_routes) / sizeof (pd_routes[0]);
 #undef S_ROUTE
 
-#define S_LABEL(method, path, type, access, success) method " " path,
+#define S_LABEL(method, path, type, access, success, flags) method " " path,
 static const char *const s_labels[] = {S_ROUTES (S_LABEL)};
 #undef S_LABEL
 

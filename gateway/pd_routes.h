@@ -29,8 +29,18 @@ typedef struct {
     const char *path;   //  "/api/partners/{id}"
     const char *type;   //  message type: "partner.get"
     pd_access_t access;
-    int success; //  HTTP status on success (200, 201, 204)
+    int success;    //  HTTP status on success (200, 201, 204, 302, 303)
+    unsigned flags; //  PD_ROUTE_*
 } pd_route_t;
+
+//  Route flags: how the gateway turns a reply into HTTP beyond JSON
+#define PD_ROUTE_SESSION_SET   0x01 //  reply is a `session` record: set the session cookie
+                                    //  (HttpOnly) from session_token and the CSRF cookie
+                                    //  from csrf_token, Max-Age from expires_at
+#define PD_ROUTE_SESSION_CLEAR 0x02 //  success clears both cookies
+#define PD_ROUTE_REDIRECT      0x04 //  reply has `location`: answer `success` (302/303)
+                                    //  with Location and no body; without a location the
+                                    //  reply is JSON with status 200
 
 #define PD_ROUTE_MAX_PARAMS   4
 #define PD_ROUTE_MAX_PARAM    128 //  bytes of one path parameter value

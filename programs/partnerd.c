@@ -21,6 +21,7 @@
 #include "pd_actors.h"
 #include "pd_auth_actor.h"
 #include "pd_broker.h"
+#include "pd_config.h"
 #include "pd_gateway.h"
 #include "pd_messages.h"
 #include "pd_store.h"
@@ -46,7 +47,8 @@ typedef struct {
     int instances;           //  threads per actor
     int threads;             //  gateway worker threads
     int timeout_ms;          //  gateway per-request deadline
-    char **actors;           //  actor names (role "actor")
+    const char *config;         //  settings file, NULL = defaults and environment
+    char **actors;              //  actor names (role "actor")
     int actor_count;
 } s_options_t;
 
@@ -71,6 +73,9 @@ static const char s_usage[] =
     "  --instances N       threads per actor   [2]\n"
     "  --threads N         HTTP worker threads   [16]\n"
     "  --timeout MS        per-request deadline in the gateway   [5000]\n"
+    "  --config FILE       settings (public URL, OAuth providers, cookies, rate limits);\n"
+    "                      see --help-config\n"
+    "  --help-config       list every setting, its default and its environment variable\n"
     "  --help              this text\n"
     "\n"
     "Stop with SIGINT or SIGTERM.\n";
@@ -100,18 +105,14 @@ s_parse (int argc, char **argv, s_options_t *options)
                                            {"threads", required_argument, NULL, 't'},
                                            {"timeout", required_argument, NULL, 'T'},
                                            {"help", no_argument, NULL, '?'},
+        {"config", required_argument, NULL, 'c'}, {"help-config", no_argument, NULL, 'H'},
                                            {NULL, 0, NULL, 0}};
-    *options = (s_options_t){NULL,
-                             S_DEFAULT_DATA,
-                             S_DEFAULT_HTTP,
-                             S_DEFAULT_BROKER,
-                             S_DEFAULT_BROKER,
-                             S_DEFAULT_STREAM,
-                             S_DEFAULT_INSTANCES,
-                             0,
-                             0,
-                             NULL,
-                             0};
+    *options = (s_options_t){.data = S_DEFAULT_DATA,
+                             .http = S_DEFAULT_HTTP,
+                             .broker = S_DEFAULT_BROKER,
+                             .bind = S_DEFAULT_BROKER,
+                             .stream_bind = S_DEFAULT_STREAM,
+                             .instances = S_DEFAULT_INSTANCES};
     int opt;
     while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
         switch (opt) {
@@ -136,9 +137,9 @@ s_parse (int argc, char **argv, s_options_t *options)
         case 't':
             options->threads = atoi (optarg);
             break;
-        case 'T':
-            options->timeout_ms = atoi (optarg);
-            break;
+        case 'T': options->timeout_ms = atoi (optarg); break;
+            case 'c': options->config = optarg; break;
+            case 'H': return 2;
         default:
             if (strcmp (argv[optind - 1], "--help") == 0)
                 return 1;
@@ -209,9 +210,9 @@ s_open_store (const char *data)
 //  Start `instances` threads of each named actor (all when names is NULL)
 static size_t
 s_start_actors (zactor_t **actors, char **names, int name_count, const char *broker,
-                pd_store_t *store, int instances)
+                pd_store_t *store, const pd_config_t *settings, int instances)
 {
-    pd_actor_config_t config = {broker, store, 0, 0};
+    pd_actor_config_t config = {.broker = broker, .store = store, .config = settings};
     size_t started = 0;
     size_t total = names ? (size_t)name_count : 0;
     if (!names)
@@ -255,9 +256,20 @@ main (int argc, char **argv)
     setvbuf (stdout, NULL, _IOLBF, 0);
     s_options_t options;
     int parsed = s_parse (argc, argv, &options);
+    if (parsed == 2) {
+        printf ("partnerd settings (--config FILE, lines 'name = value'):\n\n");
+        pd_config_describe (stdout);
+        return EXIT_SUCCESS;
+    }
     if (parsed != 0) {
         s_print_usage (parsed > 0 ? stdout : stderr);
         return parsed > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+    char error[512];
+    pd_config_t *settings = pd_config_new (options.config, error, sizeof (error));
+    if (!settings) {
+        fprintf (stderr, "partnerd: %s\n", error);
+        return EXIT_FAILURE;
     }
     sigset_t signals;
     s_block_signals (&signals);
@@ -307,14 +319,18 @@ main (int argc, char **argv)
                 printf ("partnerd: platform-admin API key written to %s\n", key_path);
         }
         actor_count = s_start_actors (actors, all_in_one ? NULL : options.actors,
-                                      options.actor_count, connect, store, options.instances);
+                                      options.actor_count, connect, store, settings,
+                                      options.instances);
         if (actor_count != s_expected_actors (&options))
             goto cleanup;
         printf ("partnerd: %zu actor threads on %s\n", actor_count, connect);
     }
     if (run_gateway) {
-        pd_gateway_config_t config = {options.http, connect, options.threads, options.timeout_ms,
-                                      0};
+        pd_gateway_config_t config = {.listen = options.http,
+                                      .broker = connect,
+                                      .threads = options.threads,
+                                      .request_timeout_ms = options.timeout_ms,
+                                      .cookie_secure = settings->cookie_secure};
         gateway = pd_gateway_new (&config);
         if (!gateway)
             goto cleanup;
@@ -329,6 +345,7 @@ cleanup:
     s_stop_actors (actors, actor_count);
     pd_store_destroy (&store);
     pd_broker_destroy (&broker);
+    pd_config_destroy (&settings);
     if (status != EXIT_SUCCESS)
         fprintf (stderr, "partnerd: failed to start (see above)\n");
     return status;

@@ -42,15 +42,22 @@ extern "C" {
 #define PD_FIELDS_error(R, STR, INT, BOOL, BIN, OBJ, LIST)                                         \
     STR (R, code, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
     STR (R, detail, 0, 0, 512, PD_FMT_TEXT, NULL)                                                  \
-    STR (R, field, 0, 0, 96, PD_FMT_TEXT, NULL)
+    STR (R, field, 0, 0, 96, PD_FMT_TEXT, NULL)                                                    \
+    INT (R, retry_after, 0, 0, 86400) /* seconds, with rate_limited */
 
 //  Who is calling. Set by the gateway after the auth actor resolved the
 //  caller; actors trust it and still check ownership themselves.
+//  A partner acts through an API key (key_id set) or a user's session
+//  (user_id, role and session_id set).
 #define PD_PRINCIPAL_KINDS "public|admin|partner"
+#define PD_USER_ROLES      "partner-admin|partner-user"
 #define PD_FIELDS_principal(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
     STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_PRINCIPAL_KINDS)                           \
     STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
-    STR (R, key_id, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, key_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                  \
+    STR (R, user_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
+    STR (R, role, 0, 0, 16, PD_FMT_ENUM, PD_USER_ROLES)                                            \
+    STR (R, session_id, 0, 0, 64, PD_FMT_TOKEN, NULL)
 
 //  The request envelope header (frame "header" of a REQUEST, PROTOCOL.md)
 #define PD_FIELDS_header(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
@@ -73,6 +80,7 @@ extern "C" {
     STR (R, support_phone, 0, 0, 40, PD_FMT_TEXT, NULL)
 
 #define PD_PARTNER_STATUSES              "active|suspended|pending|rejected"
+#define PD_OAUTH_PROVIDERS               "google|microsoft"
 #define PD_PARTNER_DEFAULT_REVENUE_SHARE 40
 
 //  The fields a platform admin sets; REQ is PD_F_REQUIRED or 0
@@ -91,7 +99,9 @@ extern "C" {
     STR (R, api_key_prefix, PD_F_SERVER, 0, 32, PD_FMT_TOKEN, NULL)                                \
     STR (R, api_key, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)                                      \
     INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
-    INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)
+    INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    STR (R, signup_provider, PD_F_SERVER, 0, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                  \
+    STR (R, org_id, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)
 
 //  Stored record (table "partners", key = id) and reply of partner.*
 //  api_key is set only in the replies of create and regenerate_key: the
@@ -144,8 +154,159 @@ extern "C" {
     STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
     INT (R, created_at, 0, 0, INT64_MAX)
 
+//  What the gateway presents: an API key, or a session cookie (with the
+//  X-CSRF-Token header value when the method is unsafe). One of the two.
 #define PD_FIELDS_auth_resolve(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
-    STR (R, api_key, PD_F_REQUIRED, 1, 128, PD_FMT_TOKEN, NULL)
+    STR (R, api_key, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                \
+    STR (R, session, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                \
+    STR (R, csrf, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                   \
+    BOOL (R, unsafe, 0)
+
+//  ------------------------------------------------------------------------
+//  Partner users, magic links, sessions (seed: Authentication)
+
+#define PD_USER_STATUSES "active|disabled"
+
+//  Stored record (table "users", key = id) and reply of user.*
+#define PD_FIELDS_user(R, STR, INT, BOOL, BIN, OBJ, LIST)                                          \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, email, PD_F_REQUIRED, 3, 254, PD_FMT_EMAIL, NULL)                                      \
+    STR (R, name, 0, 0, 200, PD_FMT_TEXT, NULL)                                                    \
+    STR (R, role, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_USER_ROLES)                                \
+    STR (R, status, PD_F_SERVER, 0, 16, PD_FMT_ENUM, PD_USER_STATUSES)                             \
+    STR (R, provider, PD_F_SERVER, 0, 16, PD_FMT_TOKEN, NULL)                                      \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, last_login_at, PD_F_SERVER, 0, INT64_MAX)                                              \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+
+//  POST /api/partners/{partner_id}/users (role defaults to partner-user)
+#define PD_FIELDS_user_create(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, email, PD_F_REQUIRED, 3, 254, PD_FMT_EMAIL, NULL)                                      \
+    STR (R, name, 0, 0, 200, PD_FMT_TEXT, NULL)                                                    \
+    STR (R, role, 0, 1, 16, PD_FMT_ENUM, PD_USER_ROLES)
+
+#define PD_FIELDS_user_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
+    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, user_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_user_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
+    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_user_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    LIST (R, items, 0, user, PD_PAGE_LIMIT_MAX)                                                    \
+    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+
+//  Reply of magic.create: the one-time link (built from the configured
+//  public_url, never from the request) and when it expires. The token is
+//  in the link only.
+#define PD_FIELDS_magic_link(R, STR, INT, BOOL, BIN, OBJ, LIST)                                    \
+    STR (R, url, PD_F_REQUIRED, 1, 2048, PD_FMT_URL, NULL)                                         \
+    STR (R, user_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
+    INT (R, expires_at, 0, 0, INT64_MAX)
+
+//  Stored (table "magic_links", key = token id): the hash only
+#define PD_FIELDS_magic_record(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                                          \
+    BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                             \
+    STR (R, user_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    INT (R, created_at, 0, 0, INT64_MAX)                                                           \
+    INT (R, expires_at, 0, 0, INT64_MAX)
+
+//  POST /api/partners/auth/magic
+#define PD_FIELDS_magic_exchange(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, token, PD_F_REQUIRED, 1, 128, PD_FMT_TOKEN, NULL)
+
+//  Reply of everything that signs a user in. The gateway turns
+//  session_token into the HttpOnly session cookie (never in a body:
+//  PD_F_SECRET) and csrf_token into the readable CSRF cookie; `location`,
+//  when set, makes the answer a redirect (303 See Other).
+#define PD_FIELDS_session(R, STR, INT, BOOL, BIN, OBJ, LIST)                                       \
+    STR (R, session_token, PD_F_SECRET, 0, 128, PD_FMT_TOKEN, NULL)                                \
+    STR (R, csrf_token, 0, 0, 128, PD_FMT_TOKEN, NULL)                                             \
+    INT (R, expires_at, 0, 0, INT64_MAX)                                                           \
+    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
+    STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_PARTNER_STATUSES)                                    \
+    OBJ (R, user, 0, user)                                                                         \
+    STR (R, location, 0, 0, 4096, PD_FMT_TEXT, NULL)
+
+//  Stored (table "sessions", key = session id): hashes only
+#define PD_FIELDS_session_record(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                                          \
+    BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                             \
+    BIN (R, csrf_hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                        \
+    STR (R, user_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, role, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_USER_ROLES)                                \
+    INT (R, created_at, 0, 0, INT64_MAX)                                                           \
+    INT (R, expires_at, 0, 0, INT64_MAX)
+
+//  ------------------------------------------------------------------------
+//  OAuth / OpenID Connect sign-in, admin approval
+
+#define PD_FIELDS_oauth_provider(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, name, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                           \
+    STR (R, display_name, 0, 0, 64, PD_FMT_TEXT, NULL)                                             \
+    STR (R, start_url, 0, 0, 2048, PD_FMT_TEXT, NULL)
+
+#define PD_FIELDS_oauth_providers(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    LIST (R, items, 0, oauth_provider, 8)
+
+//  GET /api/partner-auth/{provider}
+#define PD_FIELDS_oauth_start(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)
+
+//  A redirect answer (302 Found, Location)
+#define PD_FIELDS_redirect(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
+    STR (R, location, PD_F_REQUIRED, 1, 4096, PD_FMT_TEXT, NULL)
+
+//  GET /api/partner-auth/callback?code=..&state=.. (or error=..); the other
+//  fields are what Google and Microsoft add to the callback URL
+#define PD_FIELDS_oauth_callback(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, code, 0, 1, 2048, PD_FMT_TEXT, NULL)                                                   \
+    STR (R, state, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                  \
+    STR (R, error, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                  \
+    STR (R, error_description, 0, 0, 1024, PD_FMT_TEXT, NULL)                                      \
+    STR (R, scope, 0, 0, 2048, PD_FMT_TEXT, NULL)                                                  \
+    STR (R, authuser, 0, 0, 16, PD_FMT_TEXT, NULL)                                                 \
+    STR (R, hd, 0, 0, 255, PD_FMT_TEXT, NULL)                                                      \
+    STR (R, prompt, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
+    STR (R, session_state, 0, 0, 256, PD_FMT_TEXT, NULL)
+
+//  Stored (table "oauth_states", key = state): one sign-in in progress
+#define PD_FIELDS_oauth_state(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                       \
+    STR (R, nonce, PD_F_REQUIRED | PD_F_SECRET, 1, 128, PD_FMT_TOKEN, NULL)                        \
+    STR (R, verifier, PD_F_REQUIRED | PD_F_SECRET, 43, 128, PD_FMT_TOKEN, NULL)                    \
+    INT (R, created_at, 0, 0, INT64_MAX)                                                           \
+    INT (R, expires_at, 0, 0, INT64_MAX)
+
+//  Sign-ins from these organisations are approved at once. Google: the ID
+//  token's `hd` equals `domain`. Microsoft: its `tid` equals `tenant_id`
+//  and the email's domain is `domain`. Never the email claim alone.
+#define PD_FIELDS_approved_domain(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    STR (R, domain, PD_F_REQUIRED, 3, 253, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                       \
+    STR (R, tenant_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                               \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)
+
+#define PD_FIELDS_approved_domain_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                           \
+    STR (R, domain, PD_F_REQUIRED, 3, 253, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_approved_domain_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                          \
+    LIST (R, items, 0, approved_domain, PD_PAGE_LIMIT_MAX)
+
+//  Stored (table "ratelimits", key "source:<address>" or "partner:<id>"):
+//  failures counted in the window that started at window_start (ms)
+#define PD_FIELDS_ratelimit(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    INT (R, window_start, 0, 0, INT64_MAX)                                                         \
+    INT (R, failures, 0, 0, INT64_MAX)
 
 //  ------------------------------------------------------------------------
 //  Event streams (table "events", key = stream name, 0x00, seq as u64 BE)
@@ -191,6 +352,26 @@ extern "C" {
     X (partner_page)                                                                               \
     X (apikey)                                                                                     \
     X (auth_resolve)                                                                               \
+    X (user)                                                                                       \
+    X (user_create)                                                                                \
+    X (user_ref)                                                                                   \
+    X (user_list)                                                                                  \
+    X (user_page)                                                                                  \
+    X (magic_link)                                                                                 \
+    X (magic_record)                                                                               \
+    X (magic_exchange)                                                                             \
+    X (session)                                                                                    \
+    X (session_record)                                                                             \
+    X (oauth_provider)                                                                             \
+    X (oauth_providers)                                                                            \
+    X (oauth_start)                                                                                \
+    X (redirect)                                                                                   \
+    X (oauth_callback)                                                                             \
+    X (oauth_state)                                                                                \
+    X (approved_domain)                                                                            \
+    X (approved_domain_ref)                                                                        \
+    X (approved_domain_list)                                                                       \
+    X (ratelimit)                                                                                  \
     X (event)                                                                                      \
     X (stream_read)                                                                                \
     X (stream_item)                                                                                \
@@ -204,15 +385,39 @@ extern "C" {
     X ("partner.update", "partners", partner_update, partner)                                      \
     X ("partner.regenerate_key", "partners", partner_ref, partner)                                 \
     X ("partner.me", "partners", empty, partner)                                                   \
+    X ("partner.pending", "partners", partner_list, partner_page)                                  \
+    X ("partner.approve", "partners", partner_ref, partner)                                        \
+    X ("partner.reject", "partners", partner_ref, partner)                                         \
+    X ("domain.list", "partners", empty, approved_domain_list)                                     \
+    X ("domain.add", "partners", approved_domain, approved_domain)                                 \
+    X ("domain.remove", "partners", approved_domain_ref, empty)                                    \
     X ("auth.resolve", "auth", auth_resolve, principal)                                            \
+    X ("user.create", "users", user_create, user)                                                  \
+    X ("user.list", "users", user_list, user_page)                                                 \
+    X ("user.disable", "users", user_ref, user)                                                    \
+    X ("magic.create", "users", user_ref, magic_link)                                              \
+    X ("magic.exchange", "users", magic_exchange, session)                                         \
+    X ("session.logout", "users", empty, empty)                                                    \
+    X ("oauth.providers", "oauth", empty, oauth_providers)                                         \
+    X ("oauth.start", "oauth", oauth_start, redirect)                                              \
+    X ("oauth.callback", "oauth", oauth_callback, session)                                         \
     X ("stream.read", "stream", stream_read, stream_page)
 
 //  Tables of the store. Index tables map an index key to a primary key.
 #define PD_STORE_TABLES(X)                                                                         \
-    X ("partners")         /* id -> partner */                                                     \
-    X ("partners_by_name") /* lower-cased name -> partner id (unique) */                           \
-    X ("apikeys")          /* key prefix -> apikey */                                              \
-    X ("events")           /* stream, 0, seq -> event (pd_store_batch_append) */
+    X ("partners")          /* id -> partner */                                                    \
+    X ("partners_by_name")  /* lower-cased name -> partner id (unique) */                          \
+    X ("apikeys")           /* key prefix -> apikey */                                             \
+    X ("events")            /* stream, 0, seq -> event (pd_store_batch_append) */                  \
+    X ("partners_by_org")   /* provider:org id -> partner id (unique) */                           \
+    X ("approved_domains")  /* domain -> approved_domain */                                        \
+    X ("users")             /* id -> user */                                                       \
+    X ("users_by_email")    /* lower-cased email -> user id (unique) */                            \
+    X ("users_by_identity") /* provider:subject -> user id (unique) */                             \
+    X ("magic_links")       /* token id -> magic_record */                                         \
+    X ("sessions")          /* session id -> session_record */                                     \
+    X ("oauth_states")      /* state -> oauth_state */                                             \
+    X ("ratelimits")        /* "source:IP" / "partner:ID" -> failure window */
 
 //  Stream names
 #define PD_STREAM_AUDIT "audit"

@@ -237,6 +237,14 @@ s_on_header (char *data, size_t size, size_t count, void *arg)
     s_copy_header (data, length, "Retry-After:", response->retry_after,
                    sizeof (response->retry_after));
     s_copy_header (data, length, "Allow:", response->allow, sizeof (response->allow));
+    s_copy_header (data, length, "Location:", response->location, sizeof (response->location));
+    char cookie[1024] = "";
+    s_copy_header (data, length, "Set-Cookie:", cookie, sizeof (cookie));
+    if (*cookie) {
+        size_t used = strlen (response->set_cookie);
+        snprintf (response->set_cookie + used, sizeof (response->set_cookie) - used, "%s\n",
+                  cookie);
+    }
     return length;
 }
 
@@ -244,22 +252,38 @@ int
 pd_http (const char *method, const char *url, const char *api_key, const char *body,
          const char *content_type, pd_http_t *response)
 {
+    pd_http_options_t options = {.api_key = api_key, .body = body, .content_type = content_type};
+    return pd_http_ex (method, url, &options, response);
+}
+
+int
+pd_http_ex (const char *method, const char *url, const pd_http_options_t *options,
+            pd_http_t *response)
+{
     memset (response, 0, sizeof (*response));
     CURL *curl = curl_easy_init ();
     if (!curl)
         return -1;
     struct curl_slist *headers = NULL;
-    char line[256];
-    if (api_key) {
-        snprintf (line, sizeof (line), "X-API-Key: %s", api_key);
+    char line[4096];
+    if (options->api_key) {
+        snprintf (line, sizeof (line), "X-API-Key: %s", options->api_key);
         headers = curl_slist_append (headers, line);
     }
-    if (body) {
-        snprintf (line, sizeof (line), "Content-Type: %s",
-                  content_type ? content_type : "application/json");
+    if (options->csrf) {
+        snprintf (line, sizeof (line), "X-CSRF-Token: %s", options->csrf);
         headers = curl_slist_append (headers, line);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long)strlen (body));
+    }
+    if (options->cookie) {
+        snprintf (line, sizeof (line), "Cookie: %s", options->cookie);
+        headers = curl_slist_append (headers, line);
+    }
+    if (options->body) {
+        snprintf (line, sizeof (line), "Content-Type: %s",
+                  options->content_type ? options->content_type : "application/json");
+        headers = curl_slist_append (headers, line);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, options->body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long)strlen (options->body));
     }
     headers = curl_slist_append (headers, "Expect:");
     curl_easy_setopt (curl, CURLOPT_URL, url);
@@ -271,6 +295,7 @@ pd_http (const char *method, const char *url, const char *api_key, const char *b
     curl_easy_setopt (curl, CURLOPT_HEADERDATA, response);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 20000L);
     curl_easy_setopt (curl, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
     CURLcode rc = curl_easy_perform (curl);
     if (rc == CURLE_OK) {
         curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &response->status);
@@ -284,6 +309,33 @@ pd_http (const char *method, const char *url, const char *api_key, const char *b
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
     return rc == CURLE_OK ? 0 : -1;
+}
+
+bool
+pd_http_cookie (const pd_http_t *response, const char *name, char *value, size_t size,
+                char *attributes, size_t attributes_size)
+{
+    size_t name_length = strlen (name);
+    const char *line = response->set_cookie;
+    while (*line) {
+        const char *end = strchr (line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen (line);
+        if (length > name_length && strncmp (line, name, name_length) == 0
+            && line[name_length] == '=') {
+            const char *start = line + name_length + 1;
+            const char *semicolon = memchr (start, ';', length - name_length - 1);
+            size_t value_length = semicolon ? (size_t)(semicolon - start)
+                                            : length - name_length - 1;
+            snprintf (value, size, "%.*s", (int)value_length, start);
+            if (attributes)
+                snprintf (attributes, attributes_size, "%.*s",
+                          semicolon ? (int)(line + length - semicolon) : 0,
+                          semicolon ? semicolon : "");
+            return true;
+        }
+        line += length + (end ? 1 : 0);
+    }
+    return false;
 }
 
 void

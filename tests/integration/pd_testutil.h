@@ -45,7 +45,9 @@ typedef struct {
     long status; //  HTTP status, 0 if the request failed
     char content_type[128];
     char retry_after[32]; //  Retry-After header, if any
-    char allow[128];      //  Allow header, if any
+    char allow[128];            //  Allow header, if any
+    char location[4096];        //  Location header, if any (redirects are not followed)
+    char set_cookie[4096];      //  every Set-Cookie header value, one per line
     char *body;           //  NUL-terminated
     size_t body_size;
     json_t *json; //  parsed body if it is JSON, else NULL
@@ -57,6 +59,23 @@ typedef struct {
 int pd_http (const char *method, const char *url, const char *api_key, const char *body,
              const char *content_type, pd_http_t *response);
 void pd_http_clear (pd_http_t *response);
+
+//  A request with more options; NULL fields are left out.
+typedef struct {
+    const char *api_key;        //  X-API-Key
+    const char *cookie;         //  Cookie header value: "a=1; b=2"
+    const char *csrf;           //  X-CSRF-Token
+    const char *body;
+    const char *content_type;   //  NULL = application/json when body is set
+} pd_http_options_t;
+int pd_http_ex (const char *method, const char *url, const pd_http_options_t *options,
+                pd_http_t *response);
+
+//  The value of cookie `name` set by the response into value (size bytes),
+//  and that Set-Cookie line's attributes (after the value) into attributes
+//  (may be NULL). false if the response set no such cookie.
+bool pd_http_cookie (const pd_http_t *response, const char *name, char *value, size_t size,
+                     char *attributes, size_t attributes_size);
 
 //  Shorthands on response->json
 const char *pd_json_str (const pd_http_t *response, const char *key);

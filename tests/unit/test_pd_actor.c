@@ -38,7 +38,7 @@ typedef struct {
 } test_state_t;
 
 static void *
-s_test_state_new (pd_store_t *store)
+s_test_state_new (pd_store_t *store, const pd_config_t *config)
 {
     test_state_t *self = calloc (1, sizeof (test_state_t));
     if (self)
@@ -117,7 +117,7 @@ static const pd_actor_def_t s_test_actor = {"partners", s_test_handlers, s_test_
 
 //  An actor whose set-up fails
 static void *
-s_failing_state_new (pd_store_t *store)
+s_failing_state_new (pd_store_t *store, const pd_config_t *config)
 {
     return NULL;
 }
@@ -702,10 +702,11 @@ test_registry (void **state)
     size_t count = 0;
     for (const pd_actor_def_t *const *def = pd_actors_all; *def; def++, count++)
         assert_ptr_equal (pd_actors_find ((*def)->service), *def);
-    assert_int_equal (count, 3);
+    assert_int_equal (count, 5);
     assert_ptr_equal (pd_actors_find ("stream"), &pd_stream_actor);
-    assert_non_null (pd_actors_find ("auth"));
-    assert_non_null (pd_actors_find ("partners"));
+    const char *services[] = {"auth", "partners", "users", "oauth"};
+    for (size_t i = 0; i < sizeof (services) / sizeof (services[0]); i++)
+        assert_non_null (pd_actors_find (services[i]));
     assert_null (pd_actors_find ("nope"));
     assert_null (pd_actors_find (NULL));
 }

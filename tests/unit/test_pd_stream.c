@@ -31,7 +31,7 @@
 //  The test publisher
 
 static void *
-s_publisher_state_new (pd_store_t *store)
+s_publisher_state_new (pd_store_t *store, const pd_config_t *config)
 {
     return store; //  no state of its own; non-NULL means ready
 }
@@ -174,7 +174,7 @@ s_teardown (void **state)
 static int
 s_publish_padded (pd_client_t *client, const char *stream, int k, int count, bool padded)
 {
-    static const pd_principal_t admin = {0, "admin", NULL, NULL};
+    static const pd_principal_t admin = {.kind = "admin"};
     pd_header_t header = {0};
     header.type = "partner.create";
     header.principal = (pd_principal_t *)&admin;

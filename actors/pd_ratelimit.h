@@ -1,0 +1,39 @@
+/*  pd_ratelimit - failure counting for sign-ins and keys
+
+    Failed logins, bad keys and bad magic tokens are counted per client
+    address ("source:<ip>") and, where the attempt names one, per partner
+    ("partner:<id>"), in fixed windows kept in the store (table
+    "ratelimits"), so the limit holds across every actor thread and
+    process. Over the limit, attempts are refused with PD_E_RATE_LIMITED
+    and a Retry-After until the window ends, whether or not they would
+    have succeeded.
+*/
+#ifndef PD_RATELIMIT_H_INCLUDED
+#define PD_RATELIMIT_H_INCLUDED
+
+#include <stdint.h>
+
+#include "pd_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t limit;          //  failures allowed in a window
+    int64_t window_ms;
+} pd_ratelimit_policy_t;
+
+//  PD_OK if `key` may try now; PD_E_RATE_LIMITED with *retry_after_s (>= 1)
+//  if it is over its limit.
+int pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
+                        int64_t now_ms, int *retry_after_s);
+
+//  Count one failure against `key` (committed durably on its own).
+int pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
+                       int64_t now_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

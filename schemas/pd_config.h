@@ -1,0 +1,80 @@
+/*  pd_config - partnerd's settings, declared once
+
+    Every setting is one row of PD_CONFIG_KEYS: name, type, default, whether
+    it is a secret, and what it does. From that row come the struct field,
+    the default, the parser, the environment override and the text of
+    `partnerd --help-config`.
+
+    Sources, later wins: the defaults; the file given with --config (lines
+    `name = value`, `#` comments, blank lines); the environment variable
+    PARTNERD_<NAME> (upper case). A file that sets a secret must not be
+    readable by group or others (mode 0600), or it is refused.
+*/
+#ifndef PD_CONFIG_H_INCLUDED
+#define PD_CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  X (name, type STR/INT/BOOL, default, secret, description)
+#define PD_CONFIG_KEYS(X)                                                                          \
+    X (public_url, STR, "http://127.0.0.1:8080", false,                                            \
+       "Base URL users reach partnerd at; magic links and OAuth redirect URIs are built from it, " \
+       "never from the request's Host")                                                           \
+    X (dashboard_path, STR, "/partner/dashboard", false,                                           \
+       "Where a successful sign-in lands (appended to public_url)")                                \
+    X (pending_path, STR, "/partner/pending", false,                                               \
+       "Where a sign-in waiting for admin approval lands (appended to public_url)")                \
+    X (magic_link_path, STR, "/partner/login/magic", false,                                        \
+       "Path of the page a magic link opens; the page POSTs the token to /api/partners/auth/magic") \
+    X (cookie_secure, BOOL, "true", false,                                                         \
+       "Mark session cookies Secure (set false only for plain-HTTP development)")                 \
+    X (session_ttl_s, INT, "43200", false, "Session lifetime in seconds")                          \
+    X (magic_link_ttl_s, INT, "900", false, "Magic link lifetime in seconds")                      \
+    X (oauth_state_ttl_s, INT, "600", false, "Time allowed to complete an OAuth sign-in, seconds") \
+    X (google_issuer, STR, "https://accounts.google.com", false,                                   \
+       "Google's OpenID issuer (its discovery document is issuer + "                               \
+       "/.well-known/openid-configuration)")                                                       \
+    X (google_client_id, STR, "", false, "Google OAuth client id; empty disables Google sign-in")  \
+    X (google_client_secret, STR, "", true, "Google OAuth client secret")                          \
+    X (microsoft_issuer, STR, "https://login.microsoftonline.com/common/v2.0", false,              \
+       "Microsoft Entra ID OpenID issuer (multi-tenant: .../common/v2.0)")                         \
+    X (microsoft_client_id, STR, "", false,                                                        \
+       "Microsoft OAuth client id; empty disables Microsoft sign-in")                              \
+    X (microsoft_client_secret, STR, "", true, "Microsoft OAuth client secret")                    \
+    X (oauth_allow_insecure, BOOL, "false", false,                                                 \
+       "Allow http:// and loopback/private provider addresses (local test providers only)")        \
+    X (oauth_timeout_ms, INT, "5000", false, "Time-out of each call to an OAuth provider, ms")     \
+    X (login_failures_per_source, INT, "20", false,                                                \
+       "Failed sign-ins or bad keys allowed per client address in a window")                       \
+    X (login_failures_per_partner, INT, "50", false,                                               \
+       "Failed sign-ins or bad keys allowed per partner in a window")                              \
+    X (login_window_s, INT, "300", false, "Rate-limit window in seconds")
+
+typedef struct {
+#define PD_CONFIG_FIELD_STR  char *
+#define PD_CONFIG_FIELD_INT  int64_t
+#define PD_CONFIG_FIELD_BOOL bool
+#define PD_CONFIG_FIELD(name, type, value, secret, doc) PD_CONFIG_FIELD_##type name;
+    PD_CONFIG_KEYS (PD_CONFIG_FIELD)
+#undef PD_CONFIG_FIELD
+} pd_config_t;
+
+//  Load the settings: defaults, then `path` (NULL = no file), then the
+//  environment. NULL on error, with the reason in error (a bad line, an
+//  unknown name, a value of the wrong type, a secret in a readable file).
+pd_config_t *pd_config_new (const char *path, char *error, size_t error_size);
+void pd_config_destroy (pd_config_t **self_p);
+
+//  Describe every setting (for --help-config).
+void pd_config_describe (FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -14,6 +14,7 @@
 */
 #include "pd_actor.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,11 +36,13 @@ typedef struct {
 } s_emitted_t;
 
 struct _pd_ctx_t {
-    pd_store_t *store;         //  shared store (not owned)
-    const pd_config_t *config; //  settings (not owned)
+    pd_store_t *store;               //  shared store (not owned)
+    const pd_config_t *config;       //  settings (not owned)
     pd_worker_t *worker;             //  where events are published (not owned)
     const pd_principal_t *principal; //  the header's, or s_public (not owned)
     int64_t now;                     //  wall clock at the request's start, ms
+    const char *source;              //  the header's source, or "" (not owned)
+    int retry_after;                 //  seconds for the error body, 0 = none
     pd_schema_error_t fail;          //  set by pd_ctx_fail: status, field, detail
     char actor[S_ACTOR_SIZE];        //  pd_ctx_actor's text, made on demand
     s_emitted_t *emitted;            //  events not yet committed, in emit order
@@ -186,16 +189,21 @@ s_text_clean (char *text)
 //  ------------------------------------------------------------------------
 //  Replies
 
-//  Answer with an error body {code, detail, field}. The detail is the one
-//  pd_ctx_fail or the decoder gave, else the status title.
+//  Answer with an error body {code, detail, field, retry_after}. The detail
+//  is the one pd_ctx_fail or the decoder gave, else the status title;
+//  retry_after is left out when 0.
 static void
 s_reply_error (self_t *self, pd_request_t **request_p, int status, const char *field,
-               const char *detail)
+               const char *detail, int retry_after)
 {
     pd_error_t error = {0};
     error.code = (char *)pd_status_code (status);
     error.detail = (char *)(detail && *detail ? detail : pd_status_title (status));
     error.field = field && *field ? (char *)field : NULL;
+    if (retry_after > 0) {
+        error.retry_after = retry_after;
+        PD_MARK (&error, error, retry_after);
+    }
     uint8_t *body = NULL;
     size_t size = 0;
     if (pd_schema_encode (&pd_error_schema, &error, &body, &size) != PD_OK)
@@ -220,7 +228,7 @@ s_reply_ok (self_t *self, pd_request_t **request_p, const pd_schema_t *schema, c
     if (rc != PD_OK) {
         zsys_error ("actor: %s invalid %s reply field=%s rc=%s", self->def->service, schema->name,
                     error.field, pd_status_code (rc));
-        s_reply_error (self, request_p, PD_E_INTERNAL, NULL, NULL);
+        s_reply_error (self, request_p, PD_E_INTERNAL, NULL, NULL, 0);
         return;
     }
     if (pd_worker_reply (self->worker, request_p, PD_OK, body, size) != PD_OK)
@@ -279,26 +287,27 @@ s_serve (self_t *self, pd_request_t *request)
         snprintf (field, sizeof (field), "header%s%.*s", error.field[0] ? "." : "",
                   (int)(sizeof (field) - sizeof ("header.")), error.field);
         s_reply_error (self, &request, PD_E_PROTOCOL, field,
-                       error.detail[0] ? error.detail : "invalid request header");
+                       error.detail[0] ? error.detail : "invalid request header", 0);
         goto cleanup;
     }
     message = pd_message_find (header.type);
     pd_handler_fn *handle = s_handler (self->def, header.type);
     if (!message || !handle || strcmp (message->service, self->def->service) != 0) {
-        s_reply_error (self, &request, PD_E_UNKNOWN_TYPE, "type", "unknown message type");
+        s_reply_error (self, &request, PD_E_UNKNOWN_TYPE, "type", "unknown message type", 0);
         goto cleanup;
     }
     req_record = calloc (1, message->request->size);
     reply_record = calloc (1, message->reply->size);
     if (!req_record || !reply_record) {
-        s_reply_error (self, &request, PD_E_INTERNAL, NULL, NULL);
+        s_reply_error (self, &request, PD_E_INTERNAL, NULL, NULL, 0);
         goto cleanup;
     }
     const uint8_t *body = request->body_size ? request->body : s_empty_map;
     size_t body_size = request->body_size ? request->body_size : sizeof (s_empty_map);
     rc = pd_schema_decode (message->request, body, body_size, req_record, &error);
     if (rc != PD_OK) {
-        s_reply_error (self, &request, error.status ? error.status : rc, error.field, error.detail);
+        s_reply_error (self, &request, error.status ? error.status : rc, error.field, error.detail,
+                       0);
         goto cleanup;
     }
 
@@ -307,13 +316,14 @@ s_serve (self_t *self, pd_request_t *request)
     ctx.worker = self->worker;
     ctx.principal = header.principal ? header.principal : &s_public;
     ctx.now = zclock_time ();
+    ctx.source = header.source ? header.source : "";
     rc = s_status_normal (handle (self->state, &ctx, req_record, reply_record));
     if (rc == PD_OK)
         s_reply_ok (self, &request, message->reply, reply_record);
     else if (ctx.fail.status == rc)
-        s_reply_error (self, &request, rc, ctx.fail.field, ctx.fail.detail);
+        s_reply_error (self, &request, rc, ctx.fail.field, ctx.fail.detail, ctx.retry_after);
     else
-        s_reply_error (self, &request, rc, NULL, NULL);
+        s_reply_error (self, &request, rc, NULL, NULL, ctx.retry_after);
 
 cleanup:
     pd_request_destroy (&request);
@@ -405,6 +415,12 @@ pd_ctx_now (pd_ctx_t *ctx)
     return ctx->now;
 }
 
+const char *
+pd_ctx_source (pd_ctx_t *ctx)
+{
+    return ctx->source ? ctx->source : "";
+}
+
 int
 pd_ctx_fail (pd_ctx_t *ctx, int status, const char *field, const char *fmt, ...)
 {
@@ -417,6 +433,16 @@ pd_ctx_fail (pd_ctx_t *ctx, int status, const char *field, const char *fmt, ...)
     va_end (args);
     s_text_clean (ctx->fail.detail);
     return status;
+}
+
+int
+pd_ctx_retry_after (pd_ctx_t *ctx, int seconds)
+{
+    //  The error record's limits, so that the error body stays valid
+    const pd_field_t *field = pd_schema_field (&pd_error_schema, "retry_after", NULL);
+    int max = field && field->max > 0 && field->max < INT_MAX ? (int)field->max : INT_MAX;
+    ctx->retry_after = seconds < 1 ? 1 : seconds > max ? max : seconds;
+    return PD_OK;
 }
 
 //  The largest event a stream can hold: what a stream.read item carries

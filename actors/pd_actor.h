@@ -60,19 +60,20 @@ typedef struct {
 } pd_handler_t;
 
 typedef struct {
-    const char *service;                    //  service name at the broker
-    const pd_handler_t *handlers;           //  terminated by {NULL, NULL}
-    void *(*state_new) (pd_store_t *store, const pd_config_t *config); //  NULL return = start failed;
-                                            //  NULL = stateless actor
-    void (*state_destroy) (void **state_p); //  may be NULL
+    const char *service;          //  service name at the broker
+    const pd_handler_t *handlers; //  terminated by {NULL, NULL}
+    void *(*state_new) (pd_store_t *store,
+                        const pd_config_t *config); //  NULL return = start failed;
+                                                    //  NULL = stateless actor
+    void (*state_destroy) (void **state_p);         //  may be NULL
 } pd_actor_def_t;
 
 typedef struct {
-    const char *broker; //  broker services endpoint
-    pd_store_t *store;  //  shared store (not owned)
+    const char *broker;        //  broker services endpoint
+    pd_store_t *store;         //  shared store (not owned)
     const pd_config_t *config; //  settings (not owned); NULL = defaults and environment
-    int heartbeat_ms;   //  0 = default
-    int credit;         //  0 = 1
+    int heartbeat_ms;          //  0 = default
+    int credit;                //  0 = 1
 } pd_actor_config_t;
 
 //  Start an actor thread. Returns once it is connected and its state made,
@@ -93,11 +94,22 @@ const pd_principal_t *pd_ctx_principal (pd_ctx_t *ctx);
 //  Milliseconds since the Unix epoch, the request's "now".
 int64_t pd_ctx_now (pd_ctx_t *ctx);
 
+//  Where the request came from: the header's `source` (the gateway puts the
+//  client's address there), "" if none. Never NULL.
+const char *pd_ctx_source (pd_ctx_t *ctx);
+
 //  Record why the request failed and return `status`, for
 //  `return pd_ctx_fail (ctx, PD_E_NOT_FOUND, "id", "no partner %s", id);`
 //  `field` may be NULL.
 int pd_ctx_fail (pd_ctx_t *ctx, int status, const char *field, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
+
+//  Put `retry_after` (seconds, clamped to the error record's 1..86400) into
+//  the error body if the request fails, for rate limits:
+//      pd_ctx_retry_after (ctx, seconds);
+//      return pd_ctx_fail (ctx, PD_E_RATE_LIMITED, NULL, "too many failures");
+//  Returns PD_OK. A successful reply carries nothing of it.
+int pd_ctx_retry_after (pd_ctx_t *ctx, int seconds);
 
 //  Append an event to `stream` in `batch` (stored with it, atomically) and
 //  remember it, to be published live once pd_ctx_commit succeeds. An event

@@ -1,24 +1,37 @@
 /*  pd_auth_actor - who is calling (see pd_auth_actor.h)
 
-    auth.resolve: a key is refused (PD_E_UNAUTHORIZED, one answer for every
-    cause so that callers learn nothing) when its shape or checksum is wrong,
-    when no key has its id, or when its hash does not match. A partner key
-    whose partner is not active is refused PD_E_FORBIDDEN.
+    auth.resolve takes an API key or a session (pd_session), never both.
+    A key is refused (PD_E_UNAUTHORIZED, one answer for every cause so that
+    callers learn nothing) when its shape or checksum is wrong, when no key
+    has its id, or when its hash does not match. A partner key whose
+    partner is not active is refused PD_E_FORBIDDEN.
+
+    Wrong credentials are counted (pd_ratelimit) against the client's
+    address and against the partner the key id or session names. Over the
+    address's limit every attempt from it is refused PD_E_RATE_LIMITED with
+    a Retry-After until the window ends; over the partner's limit, wrong
+    credentials naming it are, while right ones still pass.
 */
 #include "pd_auth_actor.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "pd_ratelimit.h"
 #include "pd_record.h"
+#include "pd_session.h"
 #include "pd_token.h"
 
-#define S_APIKEYS  "apikeys"
-#define S_PARTNERS "partners"
+#define S_APIKEYS        "apikeys"
+#define S_PARTNERS       "partners"
+#define S_ID_SIZE        72 //  ids are at most 64 bytes (schema)
+#define S_LIMIT_KEY_SIZE 96 //  "partner:" / "source:" + at most 64 bytes
+#define S_MS_PER_S       1000
 
 int
 pd_auth_actor_put_key (pd_store_batch_t *batch, const pd_token_t *token, const char *kind,
@@ -41,21 +54,24 @@ pd_auth_actor_delete_key (pd_store_batch_t *batch, const char *key_id)
     return pd_store_batch_delete (batch, S_APIKEYS, key_id, strlen (key_id), PD_STORE_ANY);
 }
 
+//  The partner a presented key names, if its id is a stored partner key
+//  (the presented text need not be right): partner_id gets it, or "".
+//  Then the key itself: PD_OK with the principal, or why not.
 static int
-s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+s_resolve_key (pd_ctx_t *ctx, const char *text, pd_principal_t *principal, char *partner_id,
+               size_t partner_id_size)
 {
-    const pd_auth_resolve_t *req = request;
-    pd_principal_t *principal = reply;
     pd_store_t *store = pd_ctx_store (ctx);
-
     char id[PD_TOKEN_PUBLIC_LEN + 1];
-    if (pd_token_parse (req->api_key, NULL, id) != PD_OK)
+    if (pd_token_parse (text, NULL, id) != PD_OK)
         return pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
 
     pd_apikey_t key = {0};
     int rc = pd_record_get (store, S_APIKEYS, id, &pd_apikey_schema, &key, NULL);
+    if (rc == PD_OK && key.partner_id)
+        snprintf (partner_id, partner_id_size, "%s", key.partner_id);
     if (rc == PD_E_NOT_FOUND ||
-        (rc == PD_OK && !pd_token_verify (req->api_key, key.hash.data, key.hash.size)))
+        (rc == PD_OK && !pd_token_verify (text, key.hash.data, key.hash.size)))
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
     if (rc != PD_OK)
         goto cleanup;
@@ -80,6 +96,90 @@ s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 cleanup:
     pd_schema_clear (&pd_apikey_schema, &key);
     return rc;
+}
+
+//  A session cookie (and for unsafe methods its CSRF token), likewise
+static int
+s_resolve_session (pd_ctx_t *ctx, const pd_auth_resolve_t *req, pd_principal_t *principal,
+                   char *partner_id, size_t partner_id_size)
+{
+    pd_schema_error_t err = {0};
+    int rc = pd_session_resolve (pd_ctx_store (ctx), req->session, req->csrf, req->unsafe,
+                                 pd_ctx_now (ctx), principal, &err);
+    if (principal->partner_id)
+        snprintf (partner_id, partner_id_size, "%s", principal->partner_id);
+    if (rc != PD_OK)
+        rc = pd_ctx_fail (ctx, rc, err.field[0] ? err.field : NULL, "%s",
+                          err.detail[0] ? err.detail : "invalid session");
+    return rc;
+}
+
+//  Refused with a Retry-After while `key` is over its limit
+static int
+s_check_limit (pd_ctx_t *ctx, const char *key, const pd_ratelimit_policy_t *policy)
+{
+    int retry_after = 0;
+    int rc = pd_ratelimit_check (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx), &retry_after);
+    if (rc == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        rc = pd_ctx_fail (ctx, rc, NULL, "too many failed attempts; retry later");
+    }
+    return rc;
+}
+
+static void
+s_count_failure (pd_ctx_t *ctx, const char *key, const pd_ratelimit_policy_t *policy)
+{
+    if (pd_ratelimit_fail (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx)) != PD_OK)
+        zsys_warning ("auth: failure not counted key=%s", key);
+}
+
+//  Exactly one credential; the client's address must be under its limit
+//  first, and the partner the credential names under its own. Only wrong
+//  credentials (PD_E_UNAUTHORIZED) count as failures: a refusal of a right
+//  one (partner suspended, CSRF token missing) guesses nothing, and
+//  counting CSRF refusals would let any web page lock a partner out
+//  through its users' browsers.
+static int
+s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_auth_resolve_t *req = request;
+    pd_principal_t *principal = reply;
+    const pd_config_t *config = pd_ctx_config (ctx);
+    int64_t window_ms = config->login_window_s * S_MS_PER_S;
+    pd_ratelimit_policy_t source_policy = {config->login_failures_per_source, window_ms};
+    pd_ratelimit_policy_t partner_policy = {config->login_failures_per_partner, window_ms};
+
+    char source_key[S_LIMIT_KEY_SIZE];
+    snprintf (source_key, sizeof (source_key), "source:%s", pd_ctx_source (ctx));
+    int rc = s_check_limit (ctx, source_key, &source_policy);
+    if (rc != PD_OK)
+        return rc;
+
+    char partner_id[S_ID_SIZE] = "";
+    if (!req->api_key == !req->session)
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "present an API key or a session");
+    else if (req->api_key)
+        rc = s_resolve_key (ctx, req->api_key, principal, partner_id, sizeof (partner_id));
+    else
+        rc = s_resolve_session (ctx, req, principal, partner_id, sizeof (partner_id));
+
+    //  Over the partner's limit, wrong credentials naming it are refused
+    //  429 rather than 401 (the limit is read before this attempt counts).
+    //  A right credential is never refused for the partner's count: key ids
+    //  are public (shown in dashboards), so anyone could otherwise lock a
+    //  partner out with forged keys.
+    char partner_key[S_LIMIT_KEY_SIZE];
+    snprintf (partner_key, sizeof (partner_key), "partner:%s", partner_id);
+    int limit_rc = PD_OK;
+    if (*partner_id && rc == PD_E_UNAUTHORIZED)
+        limit_rc = s_check_limit (ctx, partner_key, &partner_policy);
+    if (rc == PD_E_UNAUTHORIZED) {
+        s_count_failure (ctx, source_key, &source_policy);
+        if (*partner_id)
+            s_count_failure (ctx, partner_key, &partner_policy);
+    }
+    return limit_rc != PD_OK ? limit_rc : rc;
 }
 
 static bool

@@ -1,7 +1,11 @@
 /*  pd_auth_actor - who is calling
 
-    Service "auth". Owns the API keys table: resolves a presented key to a
-    principal (auth.resolve), and creates the first platform-admin key.
+    Service "auth". Owns the API keys table: resolves a presented key or
+    session (pd_session) to a principal (auth.resolve), and creates the
+    first platform-admin key. Wrong credentials are counted per client
+    address (the header's source) and per partner (pd_ratelimit); over
+    login_failures_per_source / login_failures_per_partner in a window of
+    login_window_s, auth.resolve answers PD_E_RATE_LIMITED with retry_after.
     Every other actor trusts the principal the gateway got from here, and
     still checks ownership itself.
 */

@@ -57,7 +57,8 @@ int pd_oidc_verifier (char *buf, size_t size);
 //  response_type=code, client_id, redirect_uri, scope, state, nonce,
 //  code_challenge=BASE64URL(SHA256(verifier)), code_challenge_method=S256.
 //  Fetches discovery if not cached. PD_OK, PD_E_UNAVAILABLE (provider
-//  unreachable or its document invalid).
+//  unreachable or its document invalid), PD_E_BAD_REQUEST (verifier not
+//  43..128 unreserved characters, RFC 7636 4.1).
 int pd_oidc_authorize_url (pd_oidc_t *self, const char *state, const char *nonce,
                            const char *verifier, char **url);
 
@@ -65,7 +66,9 @@ int pd_oidc_authorize_url (pd_oidc_t *self, const char *state, const char *nonce
 //  issuer, audience, expiry ...). PD_OK with claims; PD_E_UNAUTHORIZED if
 //  the provider refused the code or the token does not verify;
 //  PD_E_UNAVAILABLE if the provider could not be reached. detail gets a
-//  short reason (never a secret).
+//  short reason (never a secret): the provider's `error` code (e.g.
+//  "invalid_grant") when it refused the code. now_s is also the clock of
+//  the JWKS refresh limit. claims are overwritten: pass them empty or cleared.
 int pd_oidc_exchange (pd_oidc_t *self, const char *code, const char *verifier,
                       const char *nonce, int64_t now_s, pd_jwt_claims_t *claims, char *detail,
                       size_t detail_size);

@@ -2,6 +2,10 @@
 
     Service "partners". Platform admins create, list, read, update partners
     and regenerate their API keys; a partner reads itself (partner.me).
+    Admins also decide OAuth sign-ups (partner.pending, partner.approve,
+    partner.reject: pending -> active / rejected) and keep the approved
+    domains whose sign-ups need no decision (domain.list/add/remove, table
+    "approved_domains"; see pd_oauth_actor).
 
     Records: table "partners" (id -> partner), unique index
     "partners_by_name" (lower-cased name -> id), table "apikeys" (key id ->
@@ -28,12 +32,15 @@
 #include "pd_record.h"
 #include "pd_token.h"
 
-#define S_PARTNERS      "partners"
-#define S_PARTNERS_NAME "partners_by_name"
-#define S_ID_TYPE       "prt"
-#define S_ID_LENGTH     16
-#define S_ID_SIZE       32
-#define S_RETRIES       3 //  read-modify-write attempts on a lost race
+#define S_PARTNERS           "partners"
+#define S_PARTNERS_NAME      "partners_by_name"
+#define S_ID_TYPE            "prt"
+#define S_ID_LENGTH          16
+#define S_ID_SIZE            32
+#define S_RETRIES            3 //  read-modify-write attempts on a lost race
+#define S_DOMAINS            "approved_domains"
+#define S_DOMAIN_KEY_SIZE    254 //  a DNS name: 253 bytes (PD_FIELDS_approved_domain)
+#define S_DOMAIN_DETAIL_SIZE 512 //  domain, provider, tenant id
 
 //  ------------------------------------------------------------------------
 //  Helpers
@@ -222,14 +229,12 @@ s_partner_me (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     return rc;
 }
 
-//  A page of partners in id order, filtered by status, after the cursor
+//  A page of partners in id order, with `status` if not NULL, after the
+//  request's cursor
 static int
-s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+s_list_page (pd_ctx_t *ctx, const pd_partner_list_t *req, const char *status,
+             pd_partner_page_t *page)
 {
-    const pd_partner_list_t *req = request;
-    pd_partner_page_t *page = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
     size_t limit = PD_HAS (req, partner_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
     pd_partner_t *items = calloc (limit, sizeof (pd_partner_t));
     if (!items)
@@ -257,7 +262,7 @@ s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
             }
             snprintf (after, sizeof (after), "%.*s", (int)found[i].key_size,
                       (const char *)found[i].key);
-            if (req->status && strcmp (req->status, partner.status) != 0)
+            if (status && strcmp (status, partner.status) != 0)
                 pd_schema_clear (&pd_partner_schema, &partner);
             else if (page->items.size == limit) {
                 more = true;
@@ -273,6 +278,24 @@ s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (rc == PD_OK && more && page->items.size > 0)
         rc = pd_schema_set_str (&page->next_cursor, items[page->items.size - 1].id);
     return rc;
+}
+
+static int
+s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_list_t *req = request;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    return s_list_page (ctx, req, req->status, reply);
+}
+
+//  Sign-ups waiting for approval (a `status` in the request is ignored)
+static int
+s_partner_pending (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    return s_list_page (ctx, request, "pending", reply);
 }
 
 static int
@@ -372,6 +395,186 @@ s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void 
     return rc;
 }
 
+//  A pending sign-up decided: its status goes from pending to `status`.
+//  Any other status is PD_E_CONFLICT (decided already, or never a sign-up).
+static int
+s_decide (pd_ctx_t *ctx, const char *id, const char *status, const char *event,
+          pd_partner_t *partner)
+{
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = PD_E_CONFLICT;
+    for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
+        pd_schema_clear (&pd_partner_schema, partner);
+        rc = s_load (pd_ctx_store (ctx), id, partner);
+        if (rc == PD_E_NOT_FOUND)
+            return pd_ctx_fail (ctx, rc, "id", "no partner %s", id);
+        if (rc != PD_OK)
+            return rc;
+        if (strcmp (partner->status, "pending") != 0)
+            return pd_ctx_fail (ctx, PD_E_CONFLICT, "status", "partner %s is %s, not pending", id,
+                                partner->status);
+        uint64_t version = (uint64_t)partner->version;
+        partner->updated_at = pd_ctx_now (ctx);
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch && pd_schema_set_str (&partner->status, status) == PD_OK
+                 ? s_put (batch, partner, version)
+                 : PD_E_INTERNAL;
+        if (rc == PD_OK)
+            rc = s_audit (ctx, batch, event, partner);
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        if (rc == PD_OK)
+            partner->version = (int64_t)pd_store_batch_version (batch, 0);
+        pd_store_batch_destroy (&batch);
+    }
+    return rc;
+}
+
+static int
+s_partner_approve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_ref_t *req = request;
+    return s_decide (ctx, req->id, "active", "partner.approved", reply);
+}
+
+static int
+s_partner_reject (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_partner_ref_t *req = request;
+    return s_decide (ctx, req->id, "rejected", "partner.rejected", reply);
+}
+
+//  ------------------------------------------------------------------------
+//  Approved domains: sign-ins from these organisations skip the approval
+//  (pd_oauth_actor). Table "approved_domains", key = lower-cased domain.
+
+//  The store key of a domain: lower-cased, a DNS name ([a-z0-9-] labels,
+//  at least two). PD_OK or PD_E_INVALID_FIELD.
+static int
+s_domain_key (pd_ctx_t *ctx, const char *domain, char *key, size_t size)
+{
+    s_name_key (domain, key, size);
+    size_t length = strlen (key);
+    bool valid = length == strlen (domain) && key[0] != '.' && key[length - 1] != '.' &&
+                 strchr (key, '.') && !strstr (key, "..");
+    for (const char *c = key; valid && *c; c++)
+        valid =
+            islower ((unsigned char)*c) || isdigit ((unsigned char)*c) || *c == '-' || *c == '.';
+    return valid ? PD_OK : pd_ctx_fail (ctx, PD_E_INVALID_FIELD, "domain", "must be a domain name");
+}
+
+static int
+s_domain_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type,
+                const pd_approved_domain_t *entry)
+{
+    char detail[S_DOMAIN_DETAIL_SIZE];
+    snprintf (detail, sizeof (detail), "%s %s%s%s", entry->domain, entry->provider,
+              entry->tenant_id ? " " : "", entry->tenant_id ? entry->tenant_id : "");
+    pd_event_t event = {0};
+    event.type = (char *)type;
+    event.at = pd_ctx_now (ctx);
+    PD_MARK (&event, event, at);
+    event.actor = (char *)pd_ctx_actor (ctx);
+    event.detail = detail;
+    return pd_ctx_emit (ctx, batch, PD_STREAM_AUDIT, &event);
+}
+
+static int
+s_domain_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    pd_approved_domain_list_t *list = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    pd_store_item_t *found = NULL;
+    size_t count = 0;
+    int rc = pd_store_scan (pd_ctx_store (ctx), S_DOMAINS, NULL, 0, NULL, 0, PD_PAGE_LIMIT_MAX,
+                            &found, &count);
+    pd_approved_domain_t *items = count ? calloc (count, sizeof (pd_approved_domain_t)) : NULL;
+    if (rc == PD_OK && count && !items)
+        rc = PD_E_INTERNAL;
+    list->items.items = items;
+    for (size_t i = 0; rc == PD_OK && i < count; i++) {
+        if (pd_schema_decode (&pd_approved_domain_schema, found[i].data, found[i].size, &items[i],
+                              NULL) != PD_OK)
+            rc = PD_E_INTERNAL;
+        else
+            list->items.size++;
+    }
+    pd_store_items_destroy (&found, count);
+    return rc;
+}
+
+static int
+s_domain_add (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_approved_domain_t *req = request;
+    pd_approved_domain_t *entry = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    char key[S_DOMAIN_KEY_SIZE];
+    int rc = s_domain_key (ctx, req->domain, key, sizeof (key));
+    if (rc != PD_OK)
+        return rc;
+    bool has_tenant = req->tenant_id && *req->tenant_id;
+    if (strcmp (req->provider, "microsoft") == 0 && !has_tenant)
+        return pd_ctx_fail (ctx, PD_E_MISSING_FIELD, "tenant_id",
+                            "a Microsoft domain is approved with its tenant id");
+    if (strcmp (req->provider, "microsoft") != 0 && has_tenant)
+        return pd_ctx_fail (ctx, PD_E_INVALID_FIELD, "tenant_id", "only for Microsoft domains");
+
+    if (pd_schema_set_str (&entry->domain, key) != PD_OK ||
+        pd_schema_set_str (&entry->provider, req->provider) != PD_OK ||
+        (has_tenant && pd_schema_set_str (&entry->tenant_id, req->tenant_id) != PD_OK))
+        return PD_E_INTERNAL;
+    entry->created_at = pd_ctx_now (ctx);
+    PD_MARK (entry, approved_domain, created_at);
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    rc = batch ? pd_record_put (batch, S_DOMAINS, key, &pd_approved_domain_schema, entry,
+                                PD_STORE_ABSENT)
+               : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = s_domain_audit (ctx, batch, "domain.added", entry);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    pd_store_batch_destroy (&batch);
+    if (rc == PD_E_EXISTS)
+        return pd_ctx_fail (ctx, rc, "domain", "%s is approved already", key);
+    return rc;
+}
+
+static int
+s_domain_remove (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_approved_domain_ref_t *req = request;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    char key[S_DOMAIN_KEY_SIZE];
+    int rc = s_domain_key (ctx, req->domain, key, sizeof (key));
+    for (int attempt = 0; rc == PD_OK && attempt < S_RETRIES; attempt++) {
+        pd_approved_domain_t entry = {0};
+        uint64_t version = 0;
+        rc = pd_record_get (pd_ctx_store (ctx), S_DOMAINS, key, &pd_approved_domain_schema, &entry,
+                            &version);
+        if (rc == PD_E_NOT_FOUND)
+            return pd_ctx_fail (ctx, rc, "domain", "%s is not an approved domain", key);
+        pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
+        if (rc == PD_OK)
+            rc = batch ? pd_store_batch_delete (batch, S_DOMAINS, key, strlen (key), version)
+                       : PD_E_INTERNAL;
+        if (rc == PD_OK)
+            rc = s_domain_audit (ctx, batch, "domain.removed", &entry);
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        pd_store_batch_destroy (&batch);
+        pd_schema_clear (&pd_approved_domain_schema, &entry);
+        if (rc != PD_E_CONFLICT)
+            return rc;
+        rc = PD_OK; //  changed since read: read it again
+    }
+    return rc == PD_OK ? PD_E_CONFLICT : rc;
+}
+
 static const pd_handler_t s_handlers[] = {
     {"partner.create", s_partner_create},
     {"partner.list", s_partner_list},
@@ -379,6 +582,12 @@ static const pd_handler_t s_handlers[] = {
     {"partner.update", s_partner_update},
     {"partner.regenerate_key", s_partner_regenerate_key},
     {"partner.me", s_partner_me},
+    {"partner.pending", s_partner_pending},
+    {"partner.approve", s_partner_approve},
+    {"partner.reject", s_partner_reject},
+    {"domain.list", s_domain_list},
+    {"domain.add", s_domain_add},
+    {"domain.remove", s_domain_remove},
     {NULL, NULL},
 };
 

@@ -19,8 +19,9 @@
 extern "C" {
 #endif
 
+//  A policy whose limit or window_ms is below 1 limits nothing.
 typedef struct {
-    int64_t limit;          //  failures allowed in a window
+    int64_t limit; //  failures allowed in a window
     int64_t window_ms;
 } pd_ratelimit_policy_t;
 
@@ -29,7 +30,8 @@ typedef struct {
 int pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                         int64_t now_ms, int *retry_after_s);
 
-//  Count one failure against `key` (committed durably on its own).
+//  Count one failure against `key` (committed durably on its own; a race
+//  with other counters is retried, so concurrent failures are all counted).
 int pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                        int64_t now_ms);
 

@@ -26,19 +26,26 @@ extern "C" {
 
 //  Open a session for `user`: add its record to `batch` and fill `reply`
 //  (session_token, csrf_token, expires_at, partner_id, a copy of the user).
-//  The tokens are valid once the batch commits.
-int pd_session_open (pd_store_batch_t *batch, const pd_user_t *user, int64_t now_ms,
-                     int64_t ttl_ms, pd_session_t *reply);
+//  The tokens are valid once the batch commits; reply->status and
+//  reply->location are the caller's. PD_E_BAD_REQUEST if the user lacks
+//  id, partner_id or role.
+int pd_session_open (pd_store_batch_t *batch, const pd_user_t *user, int64_t now_ms, int64_t ttl_ms,
+                     pd_session_t *reply);
 
 //  Resolve a presented session token. For unsafe methods `csrf` must be the
 //  session's CSRF token. PD_OK with principal {kind partner, partner_id,
-//  user_id, role, session_id}; PD_E_UNAUTHORIZED (unknown, wrong, expired
-//  or closed session; disabled user); PD_E_FORBIDDEN (CSRF token missing
-//  or wrong; partner not active).
+//  user_id, role (the user's current one), session_id}; PD_E_UNAUTHORIZED
+//  (unknown, wrong, expired or closed session; disabled user);
+//  PD_E_FORBIDDEN (CSRF token missing or wrong, field "csrf"; partner not
+//  active); a store error as is. `principal` is zeroed on entry; the
+//  caller clears it, also on failure, when principal->partner_id is set if
+//  a stored session was found (so that failures count against its
+//  partner). `err` (may be NULL) gets the reason, for the caller's answer.
 int pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool unsafe,
-                        int64_t now_ms, pd_principal_t *principal);
+                        int64_t now_ms, pd_principal_t *principal, pd_schema_error_t *err);
 
-//  Close a session (logout): its record is deleted with the batch.
+//  Close a session (logout): its record is deleted with the batch (an
+//  absent session is not an error).
 int pd_session_close (pd_store_batch_t *batch, const char *session_id);
 
 #ifdef __cplusplus

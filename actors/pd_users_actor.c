@@ -1,4 +1,623 @@
-/* placeholder: being written (serves no message type yet) */
+/*  pd_users_actor - partner users, magic links, sign-out (see
+    pd_users_actor.h)
+
+    Records: table "users" (id -> user), unique indexes "users_by_email"
+    (lower-cased email -> id) and "users_by_identity" ("google:<sub>" ->
+    id), table "magic_links" (token id -> magic_record, the token's hash
+    only), table "sessions" (through pd_session).
+
+    A magic link is single use: the exchange deletes its record in the same
+    batch that opens the session, guarded by the version it read, so of two
+    racing exchanges one commits and the other finds the link gone. Failed
+    exchanges count against the client's address and the link's partner
+    (pd_ratelimit); over the limit, exchanges are refused with a
+    Retry-After. Every change appends an audit event in its transaction.
+*/
 #include "pd_users_actor.h"
-static const pd_handler_t s_handlers[] = {{NULL, NULL}};
+
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "pd_ratelimit.h"
+#include "pd_record.h"
+#include "pd_session.h"
+#include "pd_token.h"
+
+#define S_USERS          "users"
+#define S_USERS_EMAIL    "users_by_email"
+#define S_USERS_IDENTITY "users_by_identity"
+#define S_MAGIC_LINKS    "magic_links"
+#define S_PARTNERS       "partners"
+#define S_ID_TYPE        "usr"
+#define S_ID_LENGTH      16
+#define S_ID_SIZE        72   //  ids are at most 64 bytes (schema)
+#define S_EMAIL_KEY_SIZE 256  //  > the schema's 254-byte email limit
+#define S_LIMIT_KEY_SIZE 96   //  "partner:" / "source:" + at most 64 bytes
+#define S_URL_MAX        2048 //  magic_link.url (schema)
+#define S_SCAN_CHUNK     256  //  users read per scan while filtering a page
+#define S_RETRIES        3    //  read-modify-write attempts on a lost race
+#define S_MS_PER_S       1000
+#define S_ROLE_DEFAULT   "partner-user"
+#define S_ACTIVE         "active"
+#define S_DISABLED       "disabled"
+#define S_LINK_INVALID   "link already used or invalid"
+
+//  ------------------------------------------------------------------------
+//  Helpers
+
+static bool
+s_is_admin (pd_ctx_t *ctx)
+{
+    return strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
+}
+
+static int
+s_admins_only (pd_ctx_t *ctx)
+{
+    return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "platform admins only");
+}
+
+//  Emails are unique regardless of case. False if it does not fit.
+static bool
+s_email_key (const char *email, char *key, size_t size)
+{
+    size_t i = 0;
+    for (; email[i] && i + 1 < size; i++)
+        key[i] = (char)tolower ((unsigned char)email[i]);
+    key[i] = 0;
+    return email[i] == 0;
+}
+
+//  Load a user with its version. PD_E_NOT_FOUND if absent.
+static int
+s_load (pd_store_t *store, const char *id, pd_user_t *user)
+{
+    uint64_t version = 0;
+    int rc = pd_record_get (store, S_USERS, id, &pd_user_schema, user, &version);
+    if (rc == PD_OK) {
+        user->version = (int64_t)version;
+        PD_MARK (user, user, version);
+    }
+    return rc;
+}
+
+//  The stored form: no version (the store keeps it)
+static int
+s_put (pd_store_batch_t *batch, const pd_user_t *user, uint64_t expect)
+{
+    pd_user_t stored = *user; //  shallow: shares the strings
+    stored.present &= ~(UINT64_C (1) << PD_FIELD_user_version);
+    return pd_record_put (batch, S_USERS, user->id, &pd_user_schema, &stored, expect);
+}
+
+//  A user of the path's partner; another partner's user answers 404, as
+//  if it did not exist
+static int
+s_load_owned (pd_ctx_t *ctx, const pd_user_ref_t *ref, pd_user_t *user)
+{
+    pd_schema_clear (&pd_user_schema, user);
+    int rc = s_load (pd_ctx_store (ctx), ref->user_id, user);
+    if (rc == PD_OK && strcmp (user->partner_id, ref->partner_id) != 0) {
+        pd_schema_clear (&pd_user_schema, user);
+        rc = PD_E_NOT_FOUND;
+    }
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, "user_id", "no user %s", ref->user_id);
+    return rc;
+}
+
+//  PD_OK if the partner exists, else a 404 on field partner_id
+static int
+s_partner_exists (pd_ctx_t *ctx, const char *partner_id)
+{
+    pd_store_value_t value = {0};
+    int rc = pd_store_get (pd_ctx_store (ctx), S_PARTNERS, partner_id, strlen (partner_id), &value);
+    pd_store_value_clear (&value);
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, "partner_id", "no partner %s", partner_id);
+    return rc;
+}
+
+//  Append an audit event about a user. actor NULL = the caller.
+static int
+s_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type, const pd_user_t *user,
+         const char *actor, const char *detail)
+{
+    pd_event_t event = {0};
+    event.type = (char *)type;
+    event.at = pd_ctx_now (ctx);
+    PD_MARK (&event, event, at);
+    event.partner_id = user->partner_id;
+    event.subject = user->id;
+    event.actor = (char *)(actor ? actor : pd_ctx_actor (ctx));
+    event.detail = (char *)detail;
+    return pd_ctx_emit (ctx, batch, PD_STREAM_AUDIT, &event);
+}
+
+static pd_ratelimit_policy_t
+s_source_policy (const pd_config_t *config)
+{
+    pd_ratelimit_policy_t policy = {config->login_failures_per_source,
+                                    config->login_window_s * S_MS_PER_S};
+    return policy;
+}
+
+static pd_ratelimit_policy_t
+s_partner_policy (const pd_config_t *config)
+{
+    pd_ratelimit_policy_t policy = {config->login_failures_per_partner,
+                                    config->login_window_s * S_MS_PER_S};
+    return policy;
+}
+
+//  ------------------------------------------------------------------------
+//  For the other actors (OAuth sign-in)
+
+int
+pd_users_actor_add (pd_store_batch_t *batch, pd_user_t *user, const char *identity, int64_t now_ms)
+{
+    assert (batch && user);
+    char email_key[S_EMAIL_KEY_SIZE];
+    if (!user->partner_id || !user->email ||
+        !s_email_key (user->email, email_key, sizeof (email_key)))
+        return PD_E_BAD_REQUEST;
+    char id[S_ID_SIZE];
+    if (pd_token_random_id (S_ID_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK)
+        return PD_E_INTERNAL;
+    if (pd_schema_set_str (&user->id, id) != PD_OK ||
+        pd_schema_set_str (&user->status, S_ACTIVE) != PD_OK ||
+        (!user->role && pd_schema_set_str (&user->role, S_ROLE_DEFAULT) != PD_OK))
+        return PD_E_INTERNAL;
+    user->created_at = user->updated_at = now_ms;
+    PD_MARK (user, user, created_at);
+    PD_MARK (user, user, updated_at);
+
+    int rc = s_put (batch, user, PD_STORE_ABSENT);
+    if (rc == PD_OK)
+        rc = pd_store_batch_index_add (batch, S_USERS_EMAIL, email_key, strlen (email_key), id,
+                                       strlen (id));
+    if (rc == PD_OK && identity)
+        rc = pd_store_batch_index_add (batch, S_USERS_IDENTITY, identity, strlen (identity), id,
+                                       strlen (id));
+    return rc;
+}
+
+//  The user an index key points to
+static int
+s_find (pd_store_t *store, const char *index, const char *key, pd_user_t *user, uint64_t *version)
+{
+    pd_store_value_t primary = {0};
+    int rc = pd_store_lookup (store, index, key, strlen (key), &primary);
+    char id[S_ID_SIZE];
+    if (rc == PD_OK && primary.size >= sizeof (id))
+        rc = PD_E_INTERNAL;
+    if (rc == PD_OK) {
+        memcpy (id, primary.data, primary.size);
+        id[primary.size] = 0;
+        rc = s_load (store, id, user);
+    }
+    pd_store_value_clear (&primary);
+    if (rc == PD_OK && version)
+        *version = (uint64_t)user->version;
+    return rc;
+}
+
+int
+pd_users_actor_find_identity (pd_store_t *store, const char *identity, pd_user_t *user,
+                              uint64_t *version)
+{
+    assert (store && identity && user);
+    return s_find (store, S_USERS_IDENTITY, identity, user, version);
+}
+
+int
+pd_users_actor_find_email (pd_store_t *store, const char *email, pd_user_t *user, uint64_t *version)
+{
+    assert (store && email && user);
+    char key[S_EMAIL_KEY_SIZE];
+    if (!s_email_key (email, key, sizeof (key)))
+        return PD_E_NOT_FOUND;
+    return s_find (store, S_USERS_EMAIL, key, user, version);
+}
+
+//  ------------------------------------------------------------------------
+//  Handlers: users
+
+static int
+s_user_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_user_create_t *req = request;
+    pd_user_t *user = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = s_partner_exists (ctx, req->partner_id);
+    if (rc != PD_OK)
+        return rc;
+    if (pd_schema_set_str (&user->partner_id, req->partner_id) != PD_OK ||
+        pd_schema_set_str (&user->email, req->email) != PD_OK ||
+        pd_schema_set_str (&user->name, req->name) != PD_OK ||
+        pd_schema_set_str (&user->role, req->role ? req->role : S_ROLE_DEFAULT) != PD_OK)
+        return PD_E_INTERNAL;
+
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    rc = batch ? pd_users_actor_add (batch, user, NULL, pd_ctx_now (ctx)) : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = s_audit (ctx, batch, "user.created", user, NULL, user->role);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    if (rc == PD_OK) {
+        //  The user's put is the first operation pd_users_actor_add adds
+        user->version = (int64_t)pd_store_batch_version (batch, 0);
+        PD_MARK (user, user, version);
+    } else if (rc == PD_E_EXISTS)
+        //  ids are 95 random bits: the email it is
+        rc = pd_ctx_fail (ctx, rc, "email", "a user with this email exists");
+    pd_store_batch_destroy (&batch);
+    return rc;
+}
+
+//  A page of the partner's users in id order, after the cursor. Users of
+//  all partners share the table: the scan skips the others.
+static int
+s_user_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_user_list_t *req = request;
+    pd_user_page_t *page = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = s_partner_exists (ctx, req->partner_id);
+    if (rc != PD_OK)
+        return rc;
+    size_t limit = PD_HAS (req, user_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
+    pd_user_t *items = calloc (limit, sizeof (pd_user_t));
+    if (!items)
+        return PD_E_INTERNAL;
+    page->items.items = items;
+
+    char after[S_ID_SIZE] = "";
+    if (req->cursor)
+        snprintf (after, sizeof (after), "%s", req->cursor);
+    bool more = false, exhausted = false;
+    while (rc == PD_OK && !more && !exhausted) {
+        pd_store_item_t *found = NULL;
+        size_t count = 0;
+        rc = pd_store_scan (pd_ctx_store (ctx), S_USERS, NULL, 0, after, strlen (after),
+                            S_SCAN_CHUNK, &found, &count);
+        exhausted = count < S_SCAN_CHUNK;
+        for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
+            pd_user_t user = {0};
+            if (pd_schema_decode (&pd_user_schema, found[i].data, found[i].size, &user, NULL) !=
+                PD_OK) {
+                rc = PD_E_INTERNAL;
+                break;
+            }
+            snprintf (after, sizeof (after), "%.*s", (int)found[i].key_size,
+                      (const char *)found[i].key);
+            if (strcmp (user.partner_id, req->partner_id) != 0)
+                pd_schema_clear (&pd_user_schema, &user);
+            else if (page->items.size == limit) {
+                more = true;
+                pd_schema_clear (&pd_user_schema, &user);
+            } else {
+                user.version = (int64_t)found[i].version;
+                PD_MARK (&user, user, version);
+                items[page->items.size++] = user;
+            }
+        }
+        pd_store_items_destroy (&found, count);
+    }
+    if (rc == PD_OK && more && page->items.size > 0)
+        rc = pd_schema_set_str (&page->next_cursor, items[page->items.size - 1].id);
+    return rc;
+}
+
+//  Disable a user: its sessions and links are refused from the commit on,
+//  because resolving and exchanging read the user's status
+static int
+s_user_disable (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_user_ref_t *req = request;
+    pd_user_t *user = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    int rc = PD_E_CONFLICT;
+    for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
+        rc = s_load_owned (ctx, req, user);
+        if (rc != PD_OK)
+            return rc;
+        if (user->status && strcmp (user->status, S_DISABLED) == 0)
+            return PD_OK; //  already: nothing to change
+        uint64_t version = (uint64_t)user->version;
+        user->updated_at = pd_ctx_now (ctx);
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch && pd_schema_set_str (&user->status, S_DISABLED) == PD_OK
+                 ? s_put (batch, user, version)
+                 : PD_E_INTERNAL;
+        if (rc == PD_OK)
+            rc = s_audit (ctx, batch, "user.disabled", user, NULL, NULL);
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        if (rc == PD_OK)
+            user->version = (int64_t)pd_store_batch_version (batch, 0);
+        pd_store_batch_destroy (&batch);
+    }
+    return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  Handlers: magic links
+
+//  public_url + magic_link_path + "?token=" + token, into a malloc'd string
+static char *
+s_magic_url (const pd_config_t *config, const char *token)
+{
+    const char *base = config->public_url;
+    size_t base_length = strlen (base);
+    while (base_length > 0 && base[base_length - 1] == '/')
+        base_length--;
+    const char *path = config->magic_link_path;
+    const char *separator = strchr (path, '?') ? "&" : "?";
+    const char *slash = path[0] == '/' ? "" : "/";
+    int length = snprintf (NULL, 0, "%.*s%s%s%stoken=%s", (int)base_length, base, slash, path,
+                           separator, token);
+    if (length < 0 || length > S_URL_MAX)
+        return NULL;
+    char *url = malloc ((size_t)length + 1);
+    if (url)
+        snprintf (url, (size_t)length + 1, "%.*s%s%s%stoken=%s", (int)base_length, base, slash,
+                  path, separator, token);
+    return url;
+}
+
+static int
+s_magic_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_user_ref_t *req = request;
+    pd_magic_link_t *link = reply;
+    if (!s_is_admin (ctx))
+        return s_admins_only (ctx);
+    pd_user_t user = {0};
+    int rc = s_load_owned (ctx, req, &user);
+    if (rc != PD_OK)
+        return rc;
+    if (!user.status || strcmp (user.status, S_ACTIVE) != 0) {
+        pd_schema_clear (&pd_user_schema, &user);
+        return pd_ctx_fail (ctx, PD_E_CONFLICT, "user_id", "user is disabled");
+    }
+
+    const pd_config_t *config = pd_ctx_config (ctx);
+    int64_t now = pd_ctx_now (ctx);
+    pd_store_batch_t *batch = NULL;
+    char *url = NULL;
+    pd_token_t token;
+    rc = pd_token_generate (PD_TOKEN_MAGIC, &token);
+    if (rc != PD_OK)
+        goto cleanup;
+    url = s_magic_url (config, token.text);
+    if (!url) {
+        zsys_error ("users: magic link longer than %d bytes: check public_url and "
+                    "magic_link_path",
+                    S_URL_MAX);
+        rc = PD_E_INTERNAL;
+        goto cleanup;
+    }
+
+    //  Borrowed strings: the record is encoded, never cleared
+    pd_magic_record_t record = {0};
+    record.id = token.id;
+    record.hash.data = token.hash;
+    record.hash.size = sizeof (token.hash);
+    record.user_id = user.id;
+    record.partner_id = user.partner_id;
+    record.created_at = now;
+    record.expires_at = now + config->magic_link_ttl_s * S_MS_PER_S;
+    PD_MARK (&record, magic_record, created_at);
+    PD_MARK (&record, magic_record, expires_at);
+
+    batch = pd_store_batch_new ();
+    rc = batch ? pd_record_put (batch, S_MAGIC_LINKS, token.id, &pd_magic_record_schema, &record,
+                                PD_STORE_ABSENT)
+               : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = s_audit (ctx, batch, "user.magic_link_created", &user, NULL, NULL);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    if (rc == PD_OK) {
+        link->expires_at = record.expires_at;
+        PD_MARK (link, magic_link, expires_at);
+        if (pd_schema_set_str (&link->url, url) != PD_OK ||
+            pd_schema_set_str (&link->user_id, user.id) != PD_OK)
+            rc = PD_E_INTERNAL;
+    }
+cleanup:
+    pd_store_batch_destroy (&batch);
+    if (url) {
+        OPENSSL_cleanse (url, strlen (url));
+        free (url);
+    }
+    OPENSSL_cleanse (&token, sizeof (token));
+    pd_schema_clear (&pd_user_schema, &user);
+    return rc;
+}
+
+//  One exchange attempt: PD_OK with the session in *session, PD_E_CONFLICT
+//  if the user changed meanwhile (try again), or the answer's status.
+//  partner_id gets the link's partner as soon as it is known.
+static int
+s_exchange_once (pd_ctx_t *ctx, const char *text, const char *id, pd_session_t *session,
+                 char *partner_id, size_t partner_id_size)
+{
+    pd_store_t *store = pd_ctx_store (ctx);
+    const pd_config_t *config = pd_ctx_config (ctx);
+    int64_t now = pd_ctx_now (ctx);
+    pd_magic_record_t magic = {0};
+    pd_user_t user = {0};
+    pd_partner_t partner = {0};
+    pd_store_batch_t *batch = NULL;
+
+    uint64_t magic_version = 0;
+    int rc =
+        pd_record_get (store, S_MAGIC_LINKS, id, &pd_magic_record_schema, &magic, &magic_version);
+    if (rc == PD_E_NOT_FOUND)
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
+    if (rc != PD_OK)
+        goto cleanup;
+    snprintf (partner_id, partner_id_size, "%s", magic.partner_id);
+
+    //  A partner under attack refuses even good links until the window ends
+    char limit_key[S_LIMIT_KEY_SIZE];
+    snprintf (limit_key, sizeof (limit_key), "partner:%s", magic.partner_id);
+    pd_ratelimit_policy_t policy = s_partner_policy (config);
+    int retry_after = 0;
+    rc = pd_ratelimit_check (store, limit_key, &policy, now, &retry_after);
+    if (rc == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        rc = pd_ctx_fail (ctx, rc, NULL, "too many failed sign-ins; retry later");
+    }
+    if (rc != PD_OK)
+        goto cleanup;
+
+    if (!pd_token_verify (text, magic.hash.data, magic.hash.size)) {
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
+        goto cleanup;
+    }
+    if (magic.expires_at <= now) {
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", "link expired");
+        goto cleanup;
+    }
+    rc = s_load (store, magic.user_id, &user);
+    if (rc == PD_E_NOT_FOUND || (rc == PD_OK && strcmp (user.partner_id, magic.partner_id) != 0))
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
+    else if (rc == PD_OK && (!user.status || strcmp (user.status, S_ACTIVE) != 0))
+        rc = pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "user is disabled");
+    if (rc != PD_OK)
+        goto cleanup;
+    rc = pd_record_get (store, S_PARTNERS, magic.partner_id, &pd_partner_schema, &partner, NULL);
+    if (rc == PD_E_NOT_FOUND)
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
+    else if (rc == PD_OK && strcmp (partner.status, S_ACTIVE) != 0)
+        rc = pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partner is %s", partner.status);
+    if (rc != PD_OK)
+        goto cleanup;
+
+    //  One batch: the link goes (single use), the session comes, the user
+    //  records the sign-in. Operation 1 is the user's put.
+    uint64_t user_version = (uint64_t)user.version;
+    user.last_login_at = now;
+    PD_MARK (&user, user, last_login_at);
+    char actor[S_LIMIT_KEY_SIZE];
+    snprintf (actor, sizeof (actor), "user:%s", user.id);
+    batch = pd_store_batch_new ();
+    rc = batch ? pd_store_batch_delete (batch, S_MAGIC_LINKS, id, strlen (id), magic_version)
+               : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = s_put (batch, &user, user_version);
+    if (rc == PD_OK)
+        rc = pd_session_open (batch, &user, now, config->session_ttl_s * S_MS_PER_S, session);
+    if (rc == PD_OK)
+        rc = s_audit (ctx, batch, "user.signed_in", &user, actor, "magic_link");
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    if (rc == PD_OK) {
+        session->user->version = (int64_t)pd_store_batch_version (batch, 1);
+        PD_MARK (session->user, user, version);
+        rc = pd_schema_set_str (&session->status, partner.status);
+    } else if (rc == PD_E_NOT_FOUND)
+        rc = PD_E_CONFLICT; //  read again: the link is gone, or the user changed
+cleanup:
+    pd_store_batch_destroy (&batch);
+    pd_schema_clear (&pd_partner_schema, &partner);
+    pd_schema_clear (&pd_user_schema, &user);
+    pd_schema_clear (&pd_magic_record_schema, &magic);
+    return rc;
+}
+
+static int
+s_magic_exchange (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_magic_exchange_t *req = request;
+    pd_store_t *store = pd_ctx_store (ctx);
+    const pd_config_t *config = pd_ctx_config (ctx);
+    int64_t now = pd_ctx_now (ctx);
+
+    char source_key[S_LIMIT_KEY_SIZE];
+    snprintf (source_key, sizeof (source_key), "source:%s", pd_ctx_source (ctx));
+    pd_ratelimit_policy_t source_policy = s_source_policy (config);
+    int retry_after = 0;
+    int rc = pd_ratelimit_check (store, source_key, &source_policy, now, &retry_after);
+    if (rc == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        return pd_ctx_fail (ctx, rc, NULL, "too many failed sign-ins; retry later");
+    }
+    if (rc != PD_OK)
+        return rc;
+
+    char partner_id[S_ID_SIZE] = "";
+    char id[PD_TOKEN_PUBLIC_LEN + 1];
+    rc = pd_token_parse (req->token, PD_TOKEN_MAGIC, id);
+    if (rc != PD_OK)
+        rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
+    else {
+        //  A lost race reads again: a link used meanwhile is then gone
+        rc = PD_E_CONFLICT;
+        for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++)
+            rc = s_exchange_once (ctx, req->token, id, reply, partner_id, sizeof (partner_id));
+        if (rc == PD_E_CONFLICT)
+            rc = pd_ctx_fail (ctx, rc, NULL, "sign-in raced with a change; try again");
+    }
+    //  Every refused sign-in counts: against the address, and the partner
+    //  the link names
+    if (rc == PD_E_UNAUTHORIZED || rc == PD_E_FORBIDDEN) {
+        if (pd_ratelimit_fail (store, source_key, &source_policy, now) != PD_OK)
+            zsys_warning ("users: failure not counted key=source");
+        pd_ratelimit_policy_t partner_policy = s_partner_policy (config);
+        char partner_key[S_LIMIT_KEY_SIZE];
+        snprintf (partner_key, sizeof (partner_key), "partner:%s", partner_id);
+        if (*partner_id && pd_ratelimit_fail (store, partner_key, &partner_policy, now) != PD_OK)
+            zsys_warning ("users: failure not counted key=%s", partner_key);
+    }
+    return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  Handlers: sessions
+
+static int
+s_session_logout (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_principal_t *principal = pd_ctx_principal (ctx);
+    if (!principal->session_id || !*principal->session_id)
+        return pd_ctx_fail (ctx, PD_E_BAD_REQUEST, NULL, "no session to end");
+    pd_user_t user = {0}; //  borrowed strings, for the audit event
+    user.id = principal->user_id;
+    user.partner_id = principal->partner_id;
+    char actor[S_LIMIT_KEY_SIZE];
+    snprintf (actor, sizeof (actor), "user:%s", principal->user_id ? principal->user_id : "");
+
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    int rc = batch ? pd_session_close (batch, principal->session_id) : PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = s_audit (ctx, batch, "user.signed_out", &user, actor, NULL);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    pd_store_batch_destroy (&batch);
+    return rc;
+}
+
+static const pd_handler_t s_handlers[] = {
+    {"user.create", s_user_create},
+    {"user.list", s_user_list},
+    {"user.disable", s_user_disable},
+    {"magic.create", s_magic_create},
+    {"magic.exchange", s_magic_exchange},
+    {"session.logout", s_session_logout},
+    {NULL, NULL},
+};
+
+//  Stateless: all it knows is in the store
 const pd_actor_def_t pd_users_actor = {"users", s_handlers, NULL, NULL};

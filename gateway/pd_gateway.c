@@ -5,9 +5,18 @@
     the route table. A routed request goes through these steps, each one
     either succeeding or naming the status that ends the request:
 
-        match route -> read bounded body -> resolve X-API-Key (auth service)
+        match route -> read bounded body -> resolve the caller (auth service)
         -> build the request record (JSON body, query, path parameters)
-        -> one request to the broker -> reply record as JSON, or problem+json
+        -> one request to the broker -> reply record as JSON (cookies,
+        redirect), or problem+json
+
+    The caller is its X-API-Key, else its session cookie with the
+    X-CSRF-Token header and whether the method is unsafe. The gateway judges
+    no credential itself: whatever is presented goes to the auth service,
+    which counts the failures (rate limits) and gives one answer for every
+    cause. A value that cannot even fit the auth request's field goes as
+    S_NO_CREDENTIAL, a stand-in of the right shape that matches nothing, so
+    that it is refused and counted the same way.
 
     The gateway keeps no state but its configuration, the metrics and the
     API description, all reached through the CivetWeb context's user data;
@@ -34,6 +43,8 @@
 #include <ctype.h>
 #include <czmq.h>
 #include <jansson.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,15 +55,18 @@
 
 #define S_WORKER_THREAD     1    //  CivetWeb's thread_type of request workers
 #define S_TRACE_BYTES       8    //  random bytes of a trace id (16 hex chars)
-#define S_HEAD_MAX          1024 //  bytes of a response head
-#define S_EXTRA_MAX         256  //  bytes of the extra header lines of a response
-#define S_INSTANCE_MAX      256  //  bytes of a problem's `instance`
-#define S_QUERY_NAME_MAX    64   //  bytes of a query parameter name
-#define S_ALLOW_MAX         64   //  bytes of an Allow header value
-#define S_RETRY_AFTER_S     1    //  Retry-After of 429 and 503
+#define S_EXTRA_MAX         6144 //  bytes of extra header lines (a 4 KiB Location, cookies)
+#define S_HEAD_MAX          (S_EXTRA_MAX + 1024) //  bytes of a response head
+#define S_INSTANCE_MAX      256                  //  bytes of a problem's `instance`
+#define S_QUERY_NAME_MAX    64                   //  bytes of a query parameter name
+#define S_ALLOW_MAX         64                   //  bytes of an Allow header value
+#define S_RETRY_AFTER_S     1   //  Retry-After of 429 and 503 when the reply names none
+#define S_COOKIE_VALUE_MAX  256 //  bytes of a session cookie read (above auth.resolve's limit)
 #define S_HTTP_NO_CONTENT   204
 #define S_HTTP_OK           200
 #define S_NS_PER_S          1e9
+#define S_NS_PER_MS         1000000L
+#define S_MS_PER_S          1000
 #define S_MSGPACK_EMPTY_MAP 0x80 //  {} in msgpack
 
 #define S_JSON_TYPE      "application/json"
@@ -60,6 +74,10 @@
 #define S_METRICS_TYPE   "text/plain; version=0.0.4"
 #define S_PROBLEM_URN    "urn:partnerd:problem:"
 #define S_API_KEY_HEADER "X-API-Key"
+#define S_CSRF_HEADER    "X-CSRF-Token"
+#define S_COOKIE_HEADER  "Cookie"
+#define S_NO_CREDENTIAL  "none" //  stands in for a credential of impossible shape
+#define S_LOCATION_FIELD "location"
 #define S_AUTH_TYPE      "auth.resolve"
 #define S_PUBLIC_KIND    "public"
 #define S_PROBLEM_OOM    "{\"type\":\"urn:partnerd:problem:internal_error\",\"status\":500}"
@@ -70,6 +88,7 @@ struct _pd_gateway_t {
     char *broker;             //  broker endpoint, for each worker's client
     int timeout_ms;           //  deadline of one broker request
     size_t max_body;          //  bytes of a request body
+    bool cookie_secure;       //  Secure flag on the session and CSRF cookies
     pd_metrics_t *metrics;    //  request counters, histograms, gauge
     const pd_message_t *auth; //  auth.resolve in the catalogue
     char *openapi;            //  the API description, generated at start
@@ -85,9 +104,10 @@ typedef struct {
     pd_client_t *client; //  this worker's broker client; NULL if it failed
     const char *path;    //  as sent (percent-encoded), without query
     char trace_id[2 * S_TRACE_BYTES + 1];
-    size_t slot; //  metrics slot: route index, or pd_routes_size
-    int http;    //  HTTP status sent (0 = nothing sent yet)
-    bool close;  //  close the connection after the response
+    size_t slot;     //  metrics slot: route index, or pd_routes_size
+    int http;        //  HTTP status sent (0 = nothing sent yet)
+    int retry_after; //  seconds an error reply asked the client to wait (0 = none)
+    bool close;      //  close the connection after the response
 } s_request_t;
 
 //  ------------------------------------------------------------------------
@@ -178,6 +198,31 @@ s_instance (const char *path, char *buf, size_t size)
             used += (size_t)snprintf (buf + used, size - used, "%%%02X", c);
     }
     buf[used] = '\0';
+}
+
+//  Append a formatted header line (the format ends in CRLF) to the
+//  NUL-terminated text in buf. false, and buf unchanged, if it does not fit.
+static bool __attribute__ ((format (printf, 3, 4)))
+s_header_add (char *buf, size_t size, const char *format, ...)
+{
+    size_t used = strlen (buf);
+    va_list args;
+    va_start (args, format);
+    int len = vsnprintf (buf + used, size - used, format, args);
+    va_end (args);
+    if (len < 0 || (size_t)len >= size - used) {
+        buf[used] = '\0';
+        return false;
+    }
+    return true;
+}
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * S_MS_PER_S + now.tv_nsec / S_NS_PER_MS;
 }
 
 //  ------------------------------------------------------------------------
@@ -280,11 +325,14 @@ s_problem (s_request_t *req, int status, const char *detail, const char *field, 
     char *text = problem ? json_dumps (problem, JSON_COMPACT) : NULL;
     json_decref (problem);
 
+    //  The wait an error reply asked for; else 429 and 503 say 1 s
     char headers[S_EXTRA_MAX];
     snprintf (headers, sizeof (headers), "%s", extra ? extra : "");
-    if (status == PD_E_RATE_LIMITED || http == 503)
-        snprintf (headers + strlen (headers), sizeof (headers) - strlen (headers),
-                  "Retry-After: %d\r\n", S_RETRY_AFTER_S);
+    int retry_after = req->retry_after;
+    if (retry_after <= 0 && (status == PD_E_RATE_LIMITED || http == 503))
+        retry_after = S_RETRY_AFTER_S;
+    if (retry_after > 0)
+        s_header_add (headers, sizeof (headers), "Retry-After: %d\r\n", retry_after);
 
     const char *body = text ? text : S_PROBLEM_OOM;
     s_respond (req, http, S_PROBLEM_TYPE, headers, body, strlen (body));
@@ -347,9 +395,11 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     return rc;
 }
 
-//  The detail and field of an error reply, if its body is an error record
+//  The detail, field and retry_after of an error reply, if its body is an
+//  error record
 static void
-s_take_error (const uint8_t *reply, size_t size, int status, pd_schema_error_t *err)
+s_take_error (s_request_t *req, const uint8_t *reply, size_t size, int status,
+              pd_schema_error_t *err)
 {
     s_fail (err, status, NULL, NULL);
     if (!reply || size == 0)
@@ -358,6 +408,8 @@ s_take_error (const uint8_t *reply, size_t size, int status, pd_schema_error_t *
     if (pd_schema_decode (&pd_error_schema, reply, size, &error, NULL) == PD_OK) {
         s_copy_text (err->detail, sizeof (err->detail), error.detail);
         s_copy_text (err->field, sizeof (err->field), error.field);
+        if (PD_HAS (&error, error, retry_after))
+            req->retry_after = (int)error.retry_after; //  0..86400 (schema)
     }
     pd_schema_clear (&pd_error_schema, &error);
 }
@@ -380,21 +432,79 @@ s_access_allows (pd_access_t access, const char *kind)
     return false;
 }
 
-//  Resolve the caller's X-API-Key into *principal (zeroed; caller clears)
-//  and check it may call a route of `access`. The key is never logged nor
-//  echoed.
+//  Put a presented credential into field `name` of the auth request. A
+//  value that cannot fit the field (too long, characters no token has)
+//  goes as S_NO_CREDENTIAL: the auth service refuses and counts it like
+//  any other wrong credential.
+static int
+s_present (pd_auth_resolve_t *resolve, const char *name, const char *value)
+{
+    int rc = pd_schema_set_text (&pd_auth_resolve_schema, resolve, name, value, NULL);
+    if (rc == PD_E_INVALID_FIELD)
+        rc = pd_schema_set_text (&pd_auth_resolve_schema, resolve, name, S_NO_CREDENTIAL, NULL);
+    return rc;
+}
+
+//  The session cookie, from the first Cookie header that has one: its
+//  length, PD_E_NOT_FOUND or PD_E_TOO_LARGE (pd_gateway_cookie)
+static int
+s_session_cookie (s_request_t *req, char *value, size_t size)
+{
+    int rc = PD_E_NOT_FOUND;
+    for (int i = 0; rc == PD_E_NOT_FOUND && i < req->info->num_headers; i++)
+        if (strcasecmp (req->info->http_headers[i].name, S_COOKIE_HEADER) == 0)
+            rc = pd_gateway_cookie (req->info->http_headers[i].value, PD_GATEWAY_SESSION_COOKIE,
+                                    value, size);
+    return rc;
+}
+
+//  Methods that change nothing, so need no CSRF token (RFC 9110 9.2.1)
+static bool
+s_method_is_safe (const char *method)
+{
+    return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0 ||
+           strcmp (method, "OPTIONS") == 0;
+}
+
+//  Fill the auth request from the caller's credential: the X-API-Key
+//  header, else the session cookie (with X-CSRF-Token and whether the
+//  method is unsafe). PD_E_UNAUTHORIZED if the request presents neither.
+static int
+s_credential (s_request_t *req, pd_auth_resolve_t *resolve, pd_schema_error_t *err)
+{
+    const char *key = mg_get_header (req->conn, S_API_KEY_HEADER);
+    if (key && *key)
+        return s_present (resolve, "api_key", key) == PD_OK
+                   ? PD_OK
+                   : s_fail (err, PD_E_INTERNAL, NULL, NULL);
+
+    char session[S_COOKIE_VALUE_MAX];
+    int length = s_session_cookie (req, session, sizeof (session));
+    if (length == PD_E_NOT_FOUND || length == 0)
+        return s_fail (err, PD_E_UNAUTHORIZED, NULL,
+                       "missing " S_API_KEY_HEADER " header or session cookie");
+    int rc = s_present (resolve, "session", length > 0 ? session : S_NO_CREDENTIAL);
+    const char *csrf = mg_get_header (req->conn, S_CSRF_HEADER);
+    if (rc == PD_OK && csrf && *csrf)
+        rc = s_present (resolve, "csrf", csrf);
+    resolve->unsafe = !s_method_is_safe (req->info->request_method);
+    PD_MARK (resolve, auth_resolve, unsafe);
+    return rc == PD_OK ? PD_OK : s_fail (err, PD_E_INTERNAL, NULL, NULL);
+}
+
+//  Resolve the caller's credential into *principal (zeroed; caller clears)
+//  and check it may call a route of `access`. Credentials are never logged
+//  nor echoed.
 static int
 s_authenticate (s_request_t *req, pd_access_t access, pd_principal_t *principal,
                 pd_schema_error_t *err)
 {
-    const char *key = mg_get_header (req->conn, S_API_KEY_HEADER);
-    if (!key || !*key)
-        return s_fail (err, PD_E_UNAUTHORIZED, NULL, "missing " S_API_KEY_HEADER " header");
-
     pd_auth_resolve_t resolve = {0};
-    resolve.api_key = (char *)key; //  borrowed: never cleared
-    if (pd_schema_validate (&pd_auth_resolve_schema, &resolve, NULL) != PD_OK)
-        return s_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid API key");
+    int rc = s_credential (req, &resolve, err);
+    if (rc != PD_OK) {
+        pd_schema_clear (&pd_auth_resolve_schema, &resolve);
+        return rc;
+    }
 
     char public_kind[] = S_PUBLIC_KIND;
     pd_principal_t anonymous = {0};
@@ -402,18 +512,17 @@ s_authenticate (s_request_t *req, pd_access_t access, pd_principal_t *principal,
     const pd_message_t *auth = req->gateway->auth;
     uint8_t *reply = NULL;
     size_t reply_size = 0;
-    int rc = s_call (req, auth->service, auth->type, &anonymous, auth->request, &resolve, &reply,
-                     &reply_size);
+    rc = s_call (req, auth->service, auth->type, &anonymous, auth->request, &resolve, &reply,
+                 &reply_size);
+    pd_schema_clear (&pd_auth_resolve_schema, &resolve);
     if (rc == PD_OK) {
         if (s_decode (auth->reply, reply, reply_size, principal, NULL) != PD_OK) {
             zsys_error ("gateway: malformed %s reply trace=%s", auth->type, req->trace_id);
             rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
         } else if (!s_access_allows (access, principal->kind))
-            rc = s_fail (err, PD_E_FORBIDDEN, NULL, "this API key may not call this endpoint");
-    } else if (rc == PD_E_UNAUTHORIZED)
-        s_fail (err, rc, NULL, "invalid API key");
-    else
-        s_take_error (reply, reply_size, rc, err);
+            rc = s_fail (err, PD_E_FORBIDDEN, NULL, "this caller may not call this endpoint");
+    } else
+        s_take_error (req, reply, reply_size, rc, err);
     free (reply);
     return rc;
 }
@@ -531,7 +640,98 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
 //  ------------------------------------------------------------------------
 //  Serving a route
 
-//  Send the request record, answer the reply record as JSON
+//  Set-Cookie lines for cookie `name`: `value` for max_age seconds
+//  (max_age < 0: no Max-Age, the browser's session), HttpOnly unless the
+//  dashboard must read it
+static bool
+s_cookie_add (s_request_t *req, char *headers, size_t size, const char *name, const char *value,
+              bool http_only, int64_t max_age)
+{
+    char age[32] = "";
+    if (max_age >= 0)
+        snprintf (age, sizeof (age), "; Max-Age=%" PRId64, max_age);
+    return s_header_add (headers, size, "Set-Cookie: %s=%s; Path=/%s; SameSite=Lax%s%s\r\n", name,
+                         value, http_only ? "; HttpOnly" : "", age,
+                         req->gateway->cookie_secure ? "; Secure" : "");
+}
+
+//  The session and CSRF cookies of a `session` reply, if it opened one.
+//  Both tokens are tokens (schema-checked), so they need no quoting.
+static bool
+s_session_cookies (s_request_t *req, const pd_session_t *session, char *headers, size_t size)
+{
+    if (!session->session_token || !*session->session_token)
+        return true;
+    int64_t max_age = -1;
+    if (PD_HAS (session, session, expires_at)) {
+        int64_t left_ms = session->expires_at - s_now_ms ();
+        max_age = left_ms > 0 ? (left_ms + S_MS_PER_S - 1) / S_MS_PER_S : 0;
+    }
+    bool fits = s_cookie_add (req, headers, size, PD_GATEWAY_SESSION_COOKIE, session->session_token,
+                              true, max_age);
+    if (fits && session->csrf_token && *session->csrf_token)
+        fits = s_cookie_add (req, headers, size, PD_GATEWAY_CSRF_COOKIE, session->csrf_token, false,
+                             max_age);
+    return fits;
+}
+
+//  The reply's `location` (routes with PD_ROUTE_REDIRECT; checked at start
+//  to be a string field), NULL if absent
+static const char *
+s_location (const pd_schema_t *schema, const void *record)
+{
+    const pd_field_t *field = pd_schema_field (schema, S_LOCATION_FIELD, NULL);
+    if (!field || field->type != PD_T_STR)
+        return NULL;
+    return *(char *const *)((const uint8_t *)record + field->offset);
+}
+
+//  Answer a successful reply as the route says: a redirect (Location, no
+//  body), no content, or the reply record as JSON; with the cookies its
+//  flags ask for
+static int
+s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message,
+          const void *result, pd_schema_error_t *err)
+{
+    char headers[S_EXTRA_MAX] = "";
+    bool fits = true;
+    if (route->flags & PD_ROUTE_SESSION_SET)
+        fits = s_session_cookies (req, result, headers, sizeof (headers));
+    if (route->flags & PD_ROUTE_SESSION_CLEAR)
+        fits =
+            s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_SESSION_COOKIE, "", true, 0) &&
+            s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_CSRF_COOKIE, "", false, 0);
+    const char *location =
+        (route->flags & PD_ROUTE_REDIRECT) ? s_location (message->reply, result) : NULL;
+    if (fits && location && *location)
+        fits = s_header_add (headers, sizeof (headers), "Location: %s\r\n", location);
+    if (!fits) {
+        //  Cannot happen: every part is bounded by its schema
+        zsys_error ("gateway: %s reply headers too long trace=%s", message->type, req->trace_id);
+        return s_fail (err, PD_E_INTERNAL, NULL, NULL);
+    }
+
+    if (location && *location) {
+        s_respond (req, route->success, NULL, headers, "", 0);
+        return PD_OK;
+    }
+    char *json = pd_schema_to_json (message->reply, result);
+    if (!json) {
+        zsys_error ("gateway: cannot render %s reply trace=%s", message->type, req->trace_id);
+        return s_fail (err, PD_E_INTERNAL, NULL, NULL);
+    }
+    if (route->success == S_HTTP_NO_CONTENT)
+        s_respond (req, route->success, NULL, headers, "", 0);
+    else {
+        //  A redirect route whose reply has no location answers its JSON
+        int http = (route->flags & PD_ROUTE_REDIRECT) ? S_HTTP_OK : route->success;
+        s_respond (req, http, S_JSON_TYPE, headers, json, strlen (json));
+    }
+    free (json);
+    return PD_OK;
+}
+
+//  Send the request record, answer the reply
 static int
 s_forward (s_request_t *req, const pd_route_t *route, const pd_message_t *message,
            pd_principal_t *principal, const void *record, pd_schema_error_t *err)
@@ -541,24 +741,19 @@ s_forward (s_request_t *req, const pd_route_t *route, const pd_message_t *messag
     int rc = s_call (req, message->service, message->type, principal, message->request, record,
                      &reply, &reply_size);
     if (rc != PD_OK) {
-        s_take_error (reply, reply_size, rc, err);
+        s_take_error (req, reply, reply_size, rc, err);
         free (reply);
         return rc;
     }
 
     void *result = calloc (1, message->reply->size);
-    char *json = NULL;
-    if (result && s_decode (message->reply, reply, reply_size, result, NULL) == PD_OK)
-        json = pd_schema_to_json (message->reply, result);
-    if (!json) {
+    if (!result)
+        rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
+    else if (s_decode (message->reply, reply, reply_size, result, NULL) != PD_OK) {
         zsys_error ("gateway: malformed %s reply trace=%s", message->type, req->trace_id);
         rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
-    } else if (route->success == S_HTTP_NO_CONTENT)
-        s_respond (req, route->success, NULL, NULL, "", 0);
-    else
-        s_respond (req, route->success, S_JSON_TYPE, NULL, json, strlen (json));
-
-    free (json);
+    } else
+        rc = s_answer (req, route, message, result, err);
     if (result)
         pd_schema_clear (message->reply, result);
     free (result);
@@ -717,7 +912,8 @@ s_handle_request (struct mg_connection *conn, void *cbdata)
 //  Set-up
 
 //  Every route names a known message, and every path parameter a scalar
-//  field of its request record
+//  field of its request record. A route that sets the session cookies
+//  answers a `session` record; a redirect's reply has a string `location`.
 static bool
 s_routes_check (void)
 {
@@ -725,7 +921,11 @@ s_routes_check (void)
         const pd_route_t *route = &pd_routes[i];
         const pd_message_t *message = pd_message_find (route->type);
         pd_route_params_t params;
-        if (!message || pd_route_param_names (route, &params) < 0) {
+        const pd_field_t *location =
+            message ? pd_schema_field (message->reply, S_LOCATION_FIELD, NULL) : NULL;
+        if (!message || pd_route_param_names (route, &params) < 0 ||
+            ((route->flags & PD_ROUTE_SESSION_SET) && message->reply != &pd_session_schema) ||
+            ((route->flags & PD_ROUTE_REDIRECT) && (!location || location->type != PD_T_STR))) {
             zsys_error ("gateway: bad route %s", pd_route_label (route));
             return false;
         }
@@ -784,6 +984,7 @@ pd_gateway_new (const pd_gateway_config_t *config)
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
+    self->cookie_secure = config->cookie_secure;
     self->metrics = pd_metrics_new (pd_routes_size);
     self->auth = pd_message_find (S_AUTH_TYPE);
     if (!self->broker || !self->metrics || !self->auth || !s_routes_check ())
@@ -861,4 +1062,46 @@ int
 pd_gateway_port (pd_gateway_t *self)
 {
     return self ? self->port : -1;
+}
+
+int
+pd_gateway_cookie (const char *header, const char *name, char *value, size_t size)
+{
+    assert (name);
+    if (value && size)
+        value[0] = '\0';
+    size_t name_len = strlen (name);
+    const char *cursor = header;
+    while (cursor && *cursor) {
+        //  One pair: [spaces] name [spaces] '=' [spaces] value [spaces] (';' | end)
+        const char *pair = cursor + strspn (cursor, " \t");
+        size_t len = strcspn (pair, ";");
+        cursor = pair[len] ? pair + len + 1 : pair + len;
+        const char *equals = memchr (pair, '=', len);
+        if (!equals)
+            continue;
+        size_t key_len = (size_t)(equals - pair);
+        while (key_len > 0 && (pair[key_len - 1] == ' ' || pair[key_len - 1] == '\t'))
+            key_len--;
+        if (key_len != name_len || memcmp (pair, name, name_len) != 0)
+            continue;
+
+        const char *start = equals + 1;
+        const char *end = pair + len;
+        while (start < end && (*start == ' ' || *start == '\t'))
+            start++;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (end - start >= 2 && *start == '"' && end[-1] == '"') {
+            start++;
+            end--;
+        }
+        size_t value_len = (size_t)(end - start);
+        if (!value || value_len >= size)
+            return PD_E_TOO_LARGE;
+        memcpy (value, start, value_len);
+        value[value_len] = '\0';
+        return (int)value_len;
+    }
+    return PD_E_NOT_FOUND;
 }

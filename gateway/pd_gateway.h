@@ -1,12 +1,19 @@
 /*  pd_gateway - the HTTP front: CivetWeb turning HTTP calls into actor messages
 
     Thin by design: for each request it matches the route table
-    (pd_routes.h), reads a bounded body, resolves the caller's X-API-Key
-    through the auth service, builds the request record from the JSON body,
+    (pd_routes.h), reads a bounded body, resolves the caller through the
+    auth service (the X-API-Key header, else the session cookie with the
+    X-CSRF-Token header), builds the request record from the JSON body,
     query and path parameters by the message's schema, sends one request to
     the broker with a deadline, and maps the reply to HTTP: the reply record
-    as JSON, or an RFC 9457 application/problem+json body whose `code` is
-    the stable status code of pd_status.h. No store, no business rules.
+    as JSON (with the session cookies or a redirect as the route's flags
+    say), or an RFC 9457 application/problem+json body whose `code` is the
+    stable status code of pd_status.h. No store, no business rules.
+
+    Cookies: the session token travels only in PD_GATEWAY_SESSION_COOKIE
+    (HttpOnly), the CSRF token in PD_GATEWAY_CSRF_COOKIE (readable by the
+    dashboard, which sends it back in X-CSRF-Token); both Path=/,
+    SameSite=Lax, Secure unless configured off.
 
     Also serves GET /healthz (broker reachable), GET /metrics (Prometheus
     text format) and GET /openapi.json (generated from routes and schemas).
@@ -19,6 +26,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "pd_status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,9 +50,12 @@ typedef struct {
     const char *broker;     //  broker services endpoint
     int threads;            //  0 = PD_GATEWAY_THREADS
     int request_timeout_ms; //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
-    size_t max_body;            //  0 = PD_GATEWAY_MAX_BODY
-    bool cookie_secure;         //  Secure flag on session and CSRF cookies        //  0 = PD_GATEWAY_MAX_BODY
+    size_t max_body;        //  0 = PD_GATEWAY_MAX_BODY
+    bool cookie_secure;     //  Secure flag on session and CSRF cookies
 } pd_gateway_config_t;
+
+#define PD_GATEWAY_SESSION_COOKIE "partnerd_session"
+#define PD_GATEWAY_CSRF_COOKIE    "partnerd_csrf"
 
 //  Start serving. NULL (and a log line) if CivetWeb cannot listen.
 pd_gateway_t *pd_gateway_new (const pd_gateway_config_t *config);
@@ -53,6 +65,16 @@ void pd_gateway_destroy (pd_gateway_t **self_p);
 
 //  The TCP port actually listened on.
 int pd_gateway_port (pd_gateway_t *self);
+
+//  Find cookie `name` in the value of a Cookie header ("a=1; b=2"). Pairs
+//  are separated by ';'; spaces and tabs around names and values are
+//  ignored, a value in double quotes loses them, names compare exactly,
+//  and the first pair of that name wins. A pair without '=' is skipped.
+//  Copies the value into `value` (size bytes, always NUL-terminated when
+//  size > 0) and returns its length, 0 for an empty value;
+//  PD_E_NOT_FOUND if `header` (may be NULL) has no such cookie;
+//  PD_E_TOO_LARGE if the value does not fit (value is then "").
+int pd_gateway_cookie (const char *header, const char *name, char *value, size_t size);
 
 #ifdef __cplusplus
 }

@@ -278,12 +278,13 @@ extern "C" {
     STR (R, prompt, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
     STR (R, session_state, 0, 0, 256, PD_FMT_TEXT, NULL)
 
-//  Stored (table "oauth_states", key = state): one sign-in in progress
+//  Stored (table "oauth_states", key = state): one sign-in in progress.
+//  The PKCE verifier uses RFC 7636's unreserved set (with '~'): TEXT.
 #define PD_FIELDS_oauth_state(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
     STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                          \
     STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                       \
     STR (R, nonce, PD_F_REQUIRED | PD_F_SECRET, 1, 128, PD_FMT_TOKEN, NULL)                        \
-    STR (R, verifier, PD_F_REQUIRED | PD_F_SECRET, 43, 128, PD_FMT_TOKEN, NULL)                    \
+    STR (R, verifier, PD_F_REQUIRED | PD_F_SECRET, 43, 128, PD_FMT_TEXT, NULL)                     \
     INT (R, created_at, 0, 0, INT64_MAX)                                                           \
     INT (R, expires_at, 0, 0, INT64_MAX)
 

@@ -301,6 +301,82 @@ test_decode (void **state)
 }
 
 //  ------------------------------------------------------------------------
+//  Cookies
+
+static void
+test_cookie_usage (void **state)
+{
+    char value[16];
+    assert_int_equal (pd_gateway_cookie ("theme=dark; partnerd_session=pds_abc; lang=en",
+                                         PD_GATEWAY_SESSION_COOKIE, value, sizeof (value)),
+                      7);
+    assert_string_equal (value, "pds_abc");
+}
+
+static void
+test_cookie_parse (void **state)
+{
+    static const struct {
+        const char *header, *value;
+    } found[] = {
+        {"partnerd_session=only", "only"},
+        {"a=1;partnerd_session=tight;b=2", "tight"},
+        {"a=1; partnerd_session=last", "last"},
+        {" \t partnerd_session \t= \tspaced\t ; a=1", "spaced"},
+        {"partnerd_session=\"quoted\"", "quoted"},
+        {"partnerd_session=\"", "\""},
+        {"partnerd_session=a=b", "a=b"},
+        {"partnerd_session=first; partnerd_session=second", "first"},
+        {"partnerd_session; partnerd_session=after", "after"},
+        {";;partnerd_session=semi;;", "semi"},
+        {"partnerd_session=123456789012345", "123456789012345"}, //  fills the buffer
+        {"partnerd_session=; a=1", ""},
+        {"partnerd_session=\"\"", ""},
+    };
+    for (size_t i = 0; i < sizeof (found) / sizeof (found[0]); i++) {
+        char value[16] = "junk";
+        int rc =
+            pd_gateway_cookie (found[i].header, PD_GATEWAY_SESSION_COOKIE, value, sizeof (value));
+        if (rc != (int)strlen (found[i].value))
+            fail_msg ("header %s: got %d", found[i].header, rc);
+        assert_string_equal (value, found[i].value);
+    }
+
+    static const char *absent[] = {
+        "",
+        ";;;",
+        "theme=dark",
+        "xpartnerd_session=1; partnerd_session_old=2; Partnerd_Session=3",
+        "partnerd_session",
+        "partnerd_csrf=pdc_1",
+    };
+    for (size_t i = 0; i < sizeof (absent) / sizeof (absent[0]); i++) {
+        char value[16] = "junk";
+        assert_int_equal (
+            pd_gateway_cookie (absent[i], PD_GATEWAY_SESSION_COOKIE, value, sizeof (value)),
+            PD_E_NOT_FOUND);
+        assert_string_equal (value, "");
+    }
+    char value[16] = "junk";
+    assert_int_equal (pd_gateway_cookie (NULL, "a", value, sizeof (value)), PD_E_NOT_FOUND);
+
+    //  One byte too many for the buffer
+    assert_int_equal (pd_gateway_cookie ("partnerd_session=1234567890123456",
+                                         PD_GATEWAY_SESSION_COOKIE, value, sizeof (value)),
+                      PD_E_TOO_LARGE);
+    assert_string_equal (value, "");
+    assert_int_equal (pd_gateway_cookie ("a=1", "a", NULL, 0), PD_E_TOO_LARGE);
+
+    //  A long header of other cookies is walked to its end
+    char header[8192] = "";
+    for (int i = 0; i < 500; i++)
+        snprintf (header + strlen (header), sizeof (header) - strlen (header), "c%d=v%d; ", i, i);
+    strcat (header, "partnerd_csrf=pdc_z");
+    assert_int_equal (pd_gateway_cookie (header, PD_GATEWAY_CSRF_COOKIE, value, sizeof (value)), 5);
+    assert_string_equal (value, "pdc_z");
+}
+
+//  ------------------------------------------------------------------------
 //  Metrics
 
 static void
@@ -531,10 +607,23 @@ test_gateway_errors (void **state)
     s_assert_problem (response, 401, "unauthorized");
     free (response);
 
-    //  A key that cannot be one is refused without asking the auth service
-    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: not a key\r\n"
+    //  Other cookies are no credential
+    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\n"
+                            "Cookie: theme=dark; partnerd_csrf=pdc_x; partnerd_session=\r\n"
                             "Connection: close\r\n\r\n");
     s_assert_problem (response, 401, "unauthorized");
+    free (response);
+
+    //  Even a key that cannot be one goes to the auth service (which counts
+    //  failures); here there is none, so the deadline answers. So does a
+    //  session cookie.
+    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: not a key\r\n"
+                            "Connection: close\r\n\r\n");
+    assert_true (s_status (response) == 504 || s_status (response) == 503);
+    free (response);
+    response = s_get (port, "GET /api/partners/me HTTP/1.1\r\nHost: x\r\n"
+                            "Cookie: partnerd_session=pds_x\r\nConnection: close\r\n\r\n");
+    assert_true (s_status (response) == 504 || s_status (response) == 503);
     free (response);
 
     //  A plausible key, but no auth service: the deadline answers
@@ -684,6 +773,9 @@ test_gateway_openapi (void **state)
 //  wrong it answers with an error the test then sees.
 #define S_ADMIN_KEY   "pd_admin_key1"
 #define S_PARTNER_KEY "pd_partner_key1"
+#define S_LIMITED_KEY "pd_limited_key1" //  auth answers rate_limited, retry_after 42
+#define S_SESSION     "pds_session1"    //  a session of user u-1 of partner p-7
+#define S_CSRF        "pdc_csrf1"       //  its CSRF token
 #define S_NO_REPLY    1
 
 static void
@@ -718,17 +810,148 @@ s_fake_auth (const pd_header_t *header, zframe_t *body, int *status, uint8_t **r
         return;
     }
     pd_principal_t principal = {0};
-    if (strcmp (resolve.api_key, S_ADMIN_KEY) == 0)
-        principal.kind = "admin";
-    else if (strcmp (resolve.api_key, S_PARTNER_KEY) == 0) {
-        principal.kind = "partner";
-        principal.partner_id = "p-7";
-    }
+    if (resolve.api_key && resolve.session)
+        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "two credentials", NULL);
+    else if (resolve.api_key) {
+        if (strcmp (resolve.api_key, S_ADMIN_KEY) == 0)
+            principal.kind = "admin";
+        else if (strcmp (resolve.api_key, S_PARTNER_KEY) == 0) {
+            principal.kind = "partner";
+            principal.partner_id = "p-7";
+        } else if (strcmp (resolve.api_key, S_LIMITED_KEY) == 0) {
+            pd_error_t error = {0};
+            error.code = "rate_limited";
+            error.retry_after = 42;
+            PD_MARK (&error, error, retry_after);
+            *status = PD_E_RATE_LIMITED;
+            s_fake_reply (status, reply, size, &pd_error_schema, &error);
+        } else
+            s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown key", NULL);
+    } else if (resolve.session && PD_HAS (&resolve, auth_resolve, unsafe)) {
+        //  The session's principal tells what the gateway sent: role
+        //  partner-admin for an unsafe method
+        if (strcmp (resolve.session, S_SESSION) != 0)
+            s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown session", NULL);
+        else if (resolve.unsafe && (!resolve.csrf || strcmp (resolve.csrf, S_CSRF) != 0))
+            s_fake_error (status, reply, size, PD_E_FORBIDDEN, "CSRF token missing or wrong", NULL);
+        else {
+            principal.kind = "partner";
+            principal.partner_id = "p-7";
+            principal.user_id = "u-1";
+            principal.session_id = "s-1";
+            principal.role = resolve.unsafe ? "partner-admin" : "partner-user";
+        }
+    } else
+        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "no credential", NULL);
     if (principal.kind)
         s_fake_reply (status, reply, size, &pd_principal_schema, &principal);
-    else
-        s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown key", NULL);
     pd_schema_clear (&pd_auth_resolve_schema, &resolve);
+}
+
+//  Decode a request body by its message type into a new record (caller
+//  clears and frees); NULL, with an error reply, if it does not decode
+static void *
+s_fake_request (const pd_header_t *header, zframe_t *body, int *status, uint8_t **reply,
+                size_t *size)
+{
+    const pd_message_t *message = pd_message_find (header->type);
+    void *request = message ? calloc (1, message->request->size) : NULL;
+    pd_schema_error_t err = {0};
+    if (!request || pd_schema_decode (message->request, zframe_data (body), zframe_size (body),
+                                      request, &err)) {
+        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "bad request", err.field);
+        free (request);
+        return NULL;
+    }
+    return request;
+}
+
+//  The service "users": magic.exchange opens a session, session.logout
+static void
+s_fake_users (const pd_header_t *header, zframe_t *body, int *status, uint8_t **reply, size_t *size)
+{
+    void *request = s_fake_request (header, body, status, reply, size);
+    if (!request)
+        return;
+    pd_user_t user = {0};
+    user.id = "u-1";
+    user.partner_id = "p-7";
+    user.email = "ada@acme.example";
+    user.role = "partner-admin";
+    pd_session_t session = {0};
+    session.session_token = S_SESSION;
+    session.csrf_token = S_CSRF;
+    session.expires_at = zclock_time () + 3600 * 1000;
+    PD_MARK (&session, session, expires_at);
+    session.partner_id = "p-7";
+    session.user = &user;
+
+    if (strcmp (header->type, "magic.exchange") == 0) {
+        pd_magic_exchange_t *exchange = request;
+        if (strcmp (exchange->token, "good") == 0)
+            s_fake_reply (status, reply, size, &pd_session_schema, &session);
+        else if (strcmp (exchange->token, "limited") == 0) {
+            pd_error_t error = {0};
+            error.code = "rate_limited";
+            error.detail = "too many attempts";
+            error.retry_after = 30;
+            PD_MARK (&error, error, retry_after);
+            *status = PD_E_RATE_LIMITED;
+            s_fake_reply (status, reply, size, &pd_error_schema, &error);
+        } else
+            s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "invalid link", NULL);
+    } else if (strcmp (header->type, "session.logout") == 0) {
+        //  Only the session's own user, and only as the gateway resolved it
+        if (!header->principal || !header->principal->session_id ||
+            strcmp (header->principal->role, "partner-admin") != 0)
+            s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "not a session", NULL);
+        else {
+            static const uint8_t empty_map[] = {0x80};
+            *reply = malloc (1);
+            memcpy (*reply, empty_map, 1);
+            *size = 1;
+        }
+    } else
+        s_fake_error (status, reply, size, PD_E_UNKNOWN_TYPE, "unknown type", NULL);
+    pd_schema_clear (pd_message_find (header->type)->request, request);
+    free (request);
+}
+
+//  The service "oauth": start redirects; the callback signs in with a
+//  redirect (state "go"), answers JSON (state "stay") or is rate limited
+static void
+s_fake_oauth (const pd_header_t *header, zframe_t *body, int *status, uint8_t **reply, size_t *size)
+{
+    void *request = s_fake_request (header, body, status, reply, size);
+    if (!request)
+        return;
+    if (strcmp (header->type, "oauth.start") == 0) {
+        pd_redirect_t redirect = {0};
+        redirect.location = "https://idp.example/authorize?state=st1&x=%20y";
+        s_fake_reply (status, reply, size, &pd_redirect_schema, &redirect);
+    } else if (strcmp (header->type, "oauth.callback") == 0) {
+        pd_oauth_callback_t *callback = request;
+        pd_session_t session = {0};
+        session.status = "pending";
+        if (callback->state && strcmp (callback->state, "go") == 0) {
+            session.session_token = S_SESSION;
+            session.csrf_token = S_CSRF;
+            session.expires_at = zclock_time () + 60 * 1000;
+            PD_MARK (&session, session, expires_at);
+            session.status = "active";
+            session.location = "http://127.0.0.1:9/partner/dashboard";
+        }
+        if (callback->state && strcmp (callback->state, "limited") == 0) {
+            pd_error_t error = {0};
+            error.code = "rate_limited";
+            *status = PD_E_RATE_LIMITED;
+            s_fake_reply (status, reply, size, &pd_error_schema, &error);
+        } else
+            s_fake_reply (status, reply, size, &pd_session_schema, &session);
+    } else
+        s_fake_error (status, reply, size, PD_E_UNKNOWN_TYPE, "unknown type", NULL);
+    pd_schema_clear (pd_message_find (header->type)->request, request);
+    free (request);
 }
 
 static void
@@ -780,7 +1003,12 @@ s_fake_partners (const pd_header_t *header, zframe_t *body, int *status, uint8_t
         partner.contact_email = create->contact_email;
         s_fake_reply (status, reply, size, &pd_partner_schema, &partner);
     } else if (strcmp (header->type, "partner.me") == 0) {
+        //  Tells who the gateway said is calling
         partner.id = header->principal->partner_id;
+        if (header->principal->user_id) {
+            partner.name = header->principal->user_id;
+            partner.contact_name = header->principal->role;
+        }
         s_fake_reply (status, reply, size, &pd_partner_schema, &partner);
     } else if (strcmp (header->type, "partner.update") == 0)
         s_fake_error (status, reply, size, PD_E_CONFLICT, "version mismatch", "version");
@@ -832,6 +1060,10 @@ s_fake_broker (zsock_t *pipe, void *args)
             s_fake_auth (&header, body, &status, &reply, &size);
         else if (strcmp (service, "partners") == 0)
             s_fake_partners (&header, body, &status, &reply, &size);
+        else if (strcmp (service, "users") == 0)
+            s_fake_users (&header, body, &status, &reply, &size);
+        else if (strcmp (service, "oauth") == 0)
+            s_fake_oauth (&header, body, &status, &reply, &size);
         else
             status = S_NO_REPLY; //  "stream": let the deadline pass
 
@@ -889,13 +1121,16 @@ s_stack_teardown (void **state)
     return 0;
 }
 
-//  One request with a key and maybe a JSON body
+//  One request with extra header lines (each ending in CRLF, or NULL), a
+//  key and maybe a JSON body
 static char *
-s_call (int port, const char *method, const char *target, const char *key, const char *body)
+s_call_ex (int port, const char *method, const char *target, const char *extra, const char *key,
+           const char *body)
 {
     char request[4096];
-    int len = snprintf (request, sizeof (request),
-                        "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", method, target);
+    int len =
+        snprintf (request, sizeof (request), "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s",
+                  method, target, extra ? extra : "");
     if (key)
         len += snprintf (request + len, sizeof (request) - (size_t)len, "X-API-Key: %s\r\n", key);
     if (body)
@@ -905,6 +1140,12 @@ s_call (int port, const char *method, const char *target, const char *key, const
     else
         len += snprintf (request + len, sizeof (request) - (size_t)len, "\r\n");
     return s_http (port, request, (size_t)len);
+}
+
+static char *
+s_call (int port, const char *method, const char *target, const char *key, const char *body)
+{
+    return s_call_ex (port, method, target, NULL, key, body);
 }
 
 static const char *
@@ -1068,6 +1309,184 @@ test_stack_builds_requests (void **state)
     }
 }
 
+//  How many header lines of the response start with `prefix`?
+static int
+s_header_count (const char *response, const char *prefix)
+{
+    const char *end = strstr (response, "\r\n\r\n");
+    int count = 0;
+    for (const char *line = strstr (response, "\r\n"); line && line < end;
+         line = strstr (line + 2, "\r\n"))
+        count += strncmp (line + 2, prefix, strlen (prefix)) == 0;
+    return count;
+}
+
+static const char *
+s_body (const char *response)
+{
+    const char *body = strstr (response, "\r\n\r\n");
+    assert_non_null (body);
+    return body + 4;
+}
+
+#define S_COOKIE_LINE "Cookie: theme=dark; partnerd_session=" S_SESSION "\r\n"
+
+static void
+test_stack_sessions (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    //  The session cookie, among others, resolves to the session's user;
+    //  a safe method is not unsafe
+    char *response = s_call_ex (port, "GET", "/api/partners/me", S_COOKIE_LINE, NULL, NULL);
+    assert_int_equal (s_status (response), 200);
+    json_t *partner = s_body_json (response);
+    assert_string_equal (s_member (partner, "id"), "p-7");
+    assert_string_equal (s_member (partner, "name"), "u-1");
+    assert_string_equal (s_member (partner, "contact_name"), "partner-user");
+    json_decref (partner);
+    assert_int_equal (s_header_count (response, "Set-Cookie:"), 0);
+    free (response);
+
+    //  From a second Cookie header line too
+    response =
+        s_call_ex (port, "GET", "/api/partners/me",
+                   "Cookie: theme=dark\r\nCookie: partnerd_session=" S_SESSION "\r\n", NULL, NULL);
+    assert_int_equal (s_status (response), 200);
+    free (response);
+
+    //  A key wins over a cookie
+    response = s_call_ex (port, "GET", "/api/partners/me", S_COOKIE_LINE, S_PARTNER_KEY, NULL);
+    assert_int_equal (s_status (response), 200);
+    partner = s_body_json (response);
+    assert_string_equal (s_member (partner, "name"), "Acme");
+    json_decref (partner);
+    free (response);
+
+    //  Sessions the auth service refuses, whatever their shape
+    char long_cookie[512];
+    snprintf (long_cookie, sizeof (long_cookie), "Cookie: partnerd_session=%0300d\r\n", 7);
+    const char *refused[] = {"Cookie: partnerd_session=pds_other\r\n", long_cookie,
+                             "Cookie: partnerd_session=\"not a token\"\r\n"};
+    for (size_t i = 0; i < sizeof (refused) / sizeof (refused[0]); i++) {
+        response = s_call_ex (port, "GET", "/api/partners/me", refused[i], NULL, NULL);
+        s_assert_problem (response, 401, "unauthorized");
+        json_t *problem = s_body_json (response);
+        assert_string_equal (s_member (problem, "detail"), "unknown session");
+        json_decref (problem);
+        free (response);
+    }
+
+    //  A session is a partner: admin routes refuse it
+    response = s_call_ex (port, "GET", "/api/partners/p-1", S_COOKIE_LINE, NULL, NULL);
+    s_assert_problem (response, 403, "forbidden");
+    free (response);
+
+    //  Unsafe methods need the CSRF token
+    const char *bad_csrf[] = {S_COOKIE_LINE, S_COOKIE_LINE "X-CSRF-Token: pdc_wrong\r\n",
+                              S_COOKIE_LINE "X-CSRF-Token: not a token\r\n",
+                              S_COOKIE_LINE "X-CSRF-Token: \r\n"};
+    for (size_t i = 0; i < sizeof (bad_csrf) / sizeof (bad_csrf[0]); i++) {
+        response = s_call_ex (port, "POST", "/api/partners/auth/logout", bad_csrf[i], NULL, NULL);
+        s_assert_problem (response, 403, "forbidden");
+        assert_int_equal (s_header_count (response, "Set-Cookie:"), 0);
+        free (response);
+    }
+
+    //  Logout clears both cookies
+    response = s_call_ex (port, "POST", "/api/partners/auth/logout",
+                          S_COOKIE_LINE "X-CSRF-Token: " S_CSRF "\r\n", NULL, NULL);
+    assert_int_equal (s_status (response), 204);
+    assert_true (s_has_header (response, "Set-Cookie: partnerd_session=; Path=/; HttpOnly; "
+                                         "SameSite=Lax; Max-Age=0; Secure"));
+    assert_true (s_has_header (
+        response, "Set-Cookie: partnerd_csrf=; Path=/; SameSite=Lax; Max-Age=0; Secure"));
+    assert_string_equal (s_body (response), "");
+    free (response);
+}
+
+static void
+test_stack_session_cookies (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    char *response =
+        s_call (port, "POST", "/api/partners/auth/magic", NULL, "{\"token\":\"good\"}");
+    assert_int_equal (s_status (response), 200);
+    assert_true (s_has_header (response, "Set-Cookie: partnerd_session=" S_SESSION
+                                         "; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600; Secure"));
+    assert_true (s_has_header (response, "Set-Cookie: partnerd_csrf=" S_CSRF
+                                         "; Path=/; SameSite=Lax; Max-Age=3600; Secure"));
+    assert_int_equal (s_header_count (response, "Set-Cookie:"), 2);
+    assert_int_equal (s_header_count (response, "Location:"), 0);
+    //  The session token is in the cookie only
+    assert_null (strstr (s_body (response), S_SESSION));
+    json_t *session = s_body_json (response);
+    assert_string_equal (s_member (session, "csrf_token"), S_CSRF);
+    assert_null (json_object_get (session, "session_token"));
+    assert_string_equal (s_member (json_object_get (session, "user"), "id"), "u-1");
+    json_decref (session);
+    free (response);
+
+    //  No session, no cookie
+    response = s_call (port, "POST", "/api/partners/auth/magic", NULL, "{\"token\":\"bad\"}");
+    s_assert_problem (response, 401, "unauthorized");
+    assert_int_equal (s_header_count (response, "Set-Cookie:"), 0);
+    free (response);
+
+    //  The wait an actor asks for is the Retry-After
+    response = s_call (port, "POST", "/api/partners/auth/magic", NULL, "{\"token\":\"limited\"}");
+    s_assert_problem (response, 429, "rate_limited");
+    assert_true (s_has_header (response, "Retry-After: 30"));
+    assert_int_equal (s_header_count (response, "Retry-After:"), 1);
+    free (response);
+    response = s_call (port, "GET", "/api/partners", S_LIMITED_KEY, NULL);
+    s_assert_problem (response, 429, "rate_limited");
+    assert_true (s_has_header (response, "Retry-After: 42"));
+    free (response);
+}
+
+static void
+test_stack_redirects (void **state)
+{
+    int port = ((s_stack_t *)*state)->port;
+    char *response = s_call (port, "GET", "/api/partner-auth/google", NULL, NULL);
+    assert_int_equal (s_status (response), 302);
+    assert_true (
+        s_has_header (response, "Location: https://idp.example/authorize?state=st1&x=%20y"));
+    assert_true (s_has_header (response, "Content-Length: 0"));
+    assert_int_equal (s_header_count (response, "Content-Type:"), 0);
+    assert_int_equal (s_header_count (response, "Set-Cookie:"), 0);
+    assert_string_equal (s_body (response), "");
+    free (response);
+
+    //  A sign-in that lands on the dashboard: cookies and See Other
+    response = s_call (port, "GET", "/api/partner-auth/callback?code=c1&state=go", NULL, NULL);
+    assert_int_equal (s_status (response), 303);
+    assert_true (s_has_header (response, "Location: http://127.0.0.1:9/partner/dashboard"));
+    assert_true (s_has_header (response, "Set-Cookie: partnerd_session=" S_SESSION
+                                         "; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"));
+    assert_true (s_has_header (response, "Set-Cookie: partnerd_csrf=" S_CSRF
+                                         "; Path=/; SameSite=Lax; Max-Age=60; Secure"));
+    assert_true (s_has_header (response, "Content-Length: 0"));
+    assert_string_equal (s_body (response), "");
+    free (response);
+
+    //  No location: the reply as JSON, 200
+    response = s_call (port, "GET", "/api/partner-auth/callback?code=c1&state=stay", NULL, NULL);
+    assert_int_equal (s_status (response), 200);
+    assert_int_equal (s_header_count (response, "Location:"), 0);
+    assert_int_equal (s_header_count (response, "Set-Cookie:"), 0);
+    json_t *session = s_body_json (response);
+    assert_string_equal (s_member (session, "status"), "pending");
+    json_decref (session);
+    free (response);
+
+    //  Rate limited without a wait named: 1 s
+    response = s_call (port, "GET", "/api/partner-auth/callback?code=c1&state=limited", NULL, NULL);
+    s_assert_problem (response, 429, "rate_limited");
+    assert_true (s_has_header (response, "Retry-After: 1"));
+    free (response);
+}
+
 static void
 test_gateway_refuses_bad_config (void **state)
 {
@@ -1095,6 +1514,8 @@ main (void)
         cmocka_unit_test (test_labels),
         cmocka_unit_test (test_table_is_consistent),
         cmocka_unit_test (test_decode),
+        cmocka_unit_test (test_cookie_usage),
+        cmocka_unit_test (test_cookie_parse),
         cmocka_unit_test (test_metrics_render),
         cmocka_unit_test_setup_teardown (test_gateway_errors, s_gateway_setup, s_gateway_teardown),
         cmocka_unit_test_setup_teardown (test_gateway_keep_alive, s_gateway_setup,
@@ -1105,6 +1526,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_stack_access, s_stack_setup, s_stack_teardown),
         cmocka_unit_test_setup_teardown (test_stack_builds_requests, s_stack_setup,
                                          s_stack_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_sessions, s_stack_setup, s_stack_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_session_cookies, s_stack_setup,
+                                         s_stack_teardown),
+        cmocka_unit_test_setup_teardown (test_stack_redirects, s_stack_setup, s_stack_teardown),
         cmocka_unit_test (test_gateway_refuses_bad_config),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

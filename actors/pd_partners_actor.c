@@ -229,6 +229,12 @@ s_partner_me (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     return rc;
 }
 
+static bool
+s_status_is (const void *record, void *status)
+{
+    return strcmp (((const pd_partner_t *)record)->status, status) == 0;
+}
+
 //  A page of partners in id order, with `status` if not NULL, after the
 //  request's cursor
 static int
@@ -236,48 +242,9 @@ s_list_page (pd_ctx_t *ctx, const pd_partner_list_t *req, const char *status,
              pd_partner_page_t *page)
 {
     size_t limit = PD_HAS (req, partner_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    pd_partner_t *items = calloc (limit, sizeof (pd_partner_t));
-    if (!items)
-        return PD_E_INTERNAL;
-    page->items.items = items;
-
-    char after[S_ID_SIZE * 2] = "";
-    if (req->cursor)
-        snprintf (after, sizeof (after), "%s", req->cursor);
-    bool more = false, exhausted = false;
-    int rc = PD_OK;
-    while (rc == PD_OK && !more && !exhausted) {
-        pd_store_item_t *found = NULL;
-        size_t count = 0;
-        size_t chunk = limit + 1;
-        rc = pd_store_scan (pd_ctx_store (ctx), S_PARTNERS, NULL, 0, after, strlen (after), chunk,
-                            &found, &count);
-        exhausted = count < chunk;
-        for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
-            pd_partner_t partner = {0};
-            if (pd_schema_decode (&pd_partner_schema, found[i].data, found[i].size, &partner,
-                                  NULL) != PD_OK) {
-                rc = PD_E_INTERNAL;
-                break;
-            }
-            snprintf (after, sizeof (after), "%.*s", (int)found[i].key_size,
-                      (const char *)found[i].key);
-            if (status && strcmp (status, partner.status) != 0)
-                pd_schema_clear (&pd_partner_schema, &partner);
-            else if (page->items.size == limit) {
-                more = true;
-                pd_schema_clear (&pd_partner_schema, &partner);
-            } else {
-                partner.version = (int64_t)found[i].version;
-                PD_MARK (&partner, partner, version);
-                items[page->items.size++] = partner;
-            }
-        }
-        pd_store_items_destroy (&found, count);
-    }
-    if (rc == PD_OK && more && page->items.size > 0)
-        rc = pd_schema_set_str (&page->next_cursor, items[page->items.size - 1].id);
-    return rc;
+    return pd_record_page (pd_ctx_store (ctx), S_PARTNERS, &pd_partner_schema, req->cursor, limit,
+                           status ? s_status_is : NULL, (void *)status, &page->items,
+                           &page->next_cursor);
 }
 
 static int

@@ -1,6 +1,7 @@
 /*  pd_record - schema records in the store (see pd_record.h) */
 #include "pd_record.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,5 +29,83 @@ pd_record_put (pd_store_batch_t *batch, const char *table, const char *key,
     if (rc == PD_OK)
         rc = pd_store_batch_put (batch, table, key, strlen (key), data, size, expect);
     free (data);
+    return rc;
+}
+
+//  Set the record's INT field `version`, if it has one
+static void
+s_set_version (const pd_schema_t *schema, void *record, uint64_t version)
+{
+    size_t index = 0;
+    const pd_field_t *field = pd_schema_field (schema, "version", &index);
+    if (field && field->type == PD_T_INT) {
+        *(int64_t *)((char *)record + field->offset) = (int64_t)version;
+        *(uint64_t *)record |= UINT64_C (1) << index; //  `present` comes first
+    }
+}
+
+int
+pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema, const char *cursor,
+                size_t limit, pd_record_filter_fn *filter, void *arg, pd_list_t *list,
+                char **next_cursor)
+{
+    *next_cursor = NULL;
+    list->size = 0;
+    list->items = calloc (limit, schema->size);
+    if (!list->items)
+        return PD_E_INTERNAL;
+    char *after = strdup (cursor ? cursor : "");
+    if (!after)
+        return PD_E_INTERNAL;
+    size_t chunk = limit + 1; //  one more than a page tells whether more remain
+    bool more = false, exhausted = false;
+    int rc = PD_OK;
+    while (rc == PD_OK && !more && !exhausted) {
+        pd_store_item_t *found = NULL;
+        size_t count = 0;
+        rc = pd_store_scan (store, table, NULL, 0, after, strlen (after), chunk, &found, &count);
+        exhausted = count < chunk;
+        for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
+            void *record = (char *)list->items + list->size * schema->size;
+            if (list->size == limit) {
+                //  A full page: is anything after it wanted?
+                void *probe = calloc (1, schema->size);
+                if (!probe ||
+                    pd_schema_decode (schema, found[i].data, found[i].size, probe, NULL) != PD_OK)
+                    rc = PD_E_INTERNAL;
+                else
+                    more = !filter || filter (probe, arg);
+                if (probe)
+                    pd_schema_clear (schema, probe);
+                free (probe);
+                if (more)
+                    break;
+            } else if (pd_schema_decode (schema, found[i].data, found[i].size, record, NULL) !=
+                       PD_OK)
+                rc = PD_E_INTERNAL;
+            else if (filter && !filter (record, arg))
+                pd_schema_clear (schema, record);
+            else {
+                s_set_version (schema, record, found[i].version);
+                list->size++;
+            }
+            if (rc == PD_OK) {
+                char *key = strndup (found[i].key, found[i].key_size);
+                if (!key)
+                    rc = PD_E_INTERNAL;
+                else {
+                    free (after);
+                    after = key;
+                }
+            }
+        }
+        pd_store_items_destroy (&found, count);
+    }
+    if (rc == PD_OK && more) {
+        //  The last key read before the first record of the next page
+        *next_cursor = after;
+        after = NULL;
+    }
+    free (after);
     return rc;
 }

@@ -7,6 +7,8 @@
 #ifndef PD_RECORD_H_INCLUDED
 #define PD_RECORD_H_INCLUDED
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pd_schema.h"
@@ -26,6 +28,20 @@ int pd_record_get (pd_store_t *store, const char *table, const char *key, const 
 //  version expectation of pd_store_batch_put.
 int pd_record_put (pd_store_batch_t *batch, const char *table, const char *key,
                    const pd_schema_t *schema, const void *record, uint64_t expect);
+
+//  Does a decoded record belong on the page? (arg as given)
+typedef bool (pd_record_filter_fn) (const void *record, void *arg);
+
+//  A page of `table`'s records in key order, starting after key `cursor`
+//  (NULL or "" = from the first), keeping those `filter` accepts (NULL =
+//  all), at most `limit` (>= 1). Fills list->items (a calloc'd array of
+//  `schema` records, owned by the list) and list->size; sets each record's
+//  `version` field if the schema has one. *next_cursor gets the last key
+//  (malloc'd) when more records remain, else stays NULL. PD_OK, or
+//  PD_E_INTERNAL (a stored record that does not decode, OOM).
+int pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema,
+                    const char *cursor, size_t limit, pd_record_filter_fn *filter, void *arg,
+                    pd_list_t *list, char **next_cursor);
 
 #ifdef __cplusplus
 }

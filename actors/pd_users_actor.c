@@ -39,7 +39,6 @@
 #define S_EMAIL_KEY_SIZE 256  //  > the schema's 254-byte email limit
 #define S_LIMIT_KEY_SIZE 96   //  "partner:" / "source:" + at most 64 bytes
 #define S_URL_MAX        2048 //  magic_link.url (schema)
-#define S_SCAN_CHUNK     256  //  users read per scan while filtering a page
 #define S_RETRIES        3    //  read-modify-write attempts on a lost race
 #define S_MS_PER_S       1000
 #define S_ROLE_DEFAULT   "partner-user"
@@ -261,6 +260,12 @@ s_user_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     return rc;
 }
 
+static bool
+s_of_partner (const void *record, void *partner_id)
+{
+    return strcmp (((const pd_user_t *)record)->partner_id, partner_id) == 0;
+}
+
 //  A page of the partner's users in id order, after the cursor. Users of
 //  all partners share the table: the scan skips the others.
 static int
@@ -274,46 +279,8 @@ s_user_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (rc != PD_OK)
         return rc;
     size_t limit = PD_HAS (req, user_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    pd_user_t *items = calloc (limit, sizeof (pd_user_t));
-    if (!items)
-        return PD_E_INTERNAL;
-    page->items.items = items;
-
-    char after[S_ID_SIZE] = "";
-    if (req->cursor)
-        snprintf (after, sizeof (after), "%s", req->cursor);
-    bool more = false, exhausted = false;
-    while (rc == PD_OK && !more && !exhausted) {
-        pd_store_item_t *found = NULL;
-        size_t count = 0;
-        rc = pd_store_scan (pd_ctx_store (ctx), S_USERS, NULL, 0, after, strlen (after),
-                            S_SCAN_CHUNK, &found, &count);
-        exhausted = count < S_SCAN_CHUNK;
-        for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
-            pd_user_t user = {0};
-            if (pd_schema_decode (&pd_user_schema, found[i].data, found[i].size, &user, NULL) !=
-                PD_OK) {
-                rc = PD_E_INTERNAL;
-                break;
-            }
-            snprintf (after, sizeof (after), "%.*s", (int)found[i].key_size,
-                      (const char *)found[i].key);
-            if (strcmp (user.partner_id, req->partner_id) != 0)
-                pd_schema_clear (&pd_user_schema, &user);
-            else if (page->items.size == limit) {
-                more = true;
-                pd_schema_clear (&pd_user_schema, &user);
-            } else {
-                user.version = (int64_t)found[i].version;
-                PD_MARK (&user, user, version);
-                items[page->items.size++] = user;
-            }
-        }
-        pd_store_items_destroy (&found, count);
-    }
-    if (rc == PD_OK && more && page->items.size > 0)
-        rc = pd_schema_set_str (&page->next_cursor, items[page->items.size - 1].id);
-    return rc;
+    return pd_record_page (pd_ctx_store (ctx), S_USERS, &pd_user_schema, req->cursor, limit,
+                           s_of_partner, (void *)req->partner_id, &page->items, &page->next_cursor);
 }
 
 //  Disable a user: its sessions and links are refused from the commit on,

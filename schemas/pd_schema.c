@@ -1188,7 +1188,9 @@ s_to_json_object (const pd_schema_t *schema, const void *record)
     json_t *object = json_object ();
     for (size_t i = 0; object && i < schema->field_count; i++) {
         const pd_field_t *field = &schema->fields[i];
-        if ((field->flags & PD_F_SECRET) || !s_is_set (schema, record, i))
+        //  Lists always show, empty as []: clients iterate without a check
+        if ((field->flags & PD_F_SECRET)
+            || (field->type != PD_T_LIST && !s_is_set (schema, record, i)))
             continue;
         //  json_object_set_new takes the value, also when it fails
         if (json_object_set_new (object, field->name,

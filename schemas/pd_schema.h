@@ -142,8 +142,8 @@ int pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t siz
                          pd_schema_error_t *err);
 
 //  Render a record as a JSON object text, omitting PD_F_SECRET fields and
-//  absent fields. Returns a malloc'd NUL-terminated string, NULL on OOM or
-//  if a string of the record is not valid UTF-8 (validate records first).
+//  absent fields; LIST fields always appear (empty as []). Returns a malloc'd NUL-terminated
+//  string, NULL on OOM or if a string of the record is not valid UTF-8 (validate records first).
 char *pd_schema_to_json (const pd_schema_t *schema, const void *record);
 
 //  Set one top-level field from text (path or query parameter): STR copied,

@@ -1222,10 +1222,22 @@ test_set_str_and_fail (void **state)
     assert_int_equal (strlen (err.field), sizeof (err.field) - 2);
 }
 
+//  Replies show an empty list as [] rather than leaving it out
+static void
+test_empty_list_renders_as_array (void **state)
+{
+    pd_partner_page_t page = {0};
+    char *json = pd_schema_to_json (&pd_partner_page_schema, &page);
+    assert_non_null (json);
+    assert_string_equal (json, "{\"items\":[]}");
+    free (json);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_empty_list_renders_as_array),
         cmocka_unit_test (test_partner_msgpack_round_trip),
         cmocka_unit_test (test_partner_json_round_trip),
         cmocka_unit_test (test_partner_page_round_trip),

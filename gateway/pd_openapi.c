@@ -13,6 +13,7 @@
 #define S_JSON_TYPE       "application/json"
 #define S_PROBLEM_TYPE    "application/problem+json"
 #define S_API_KEY_HEADER  "X-API-Key"
+#define S_SESSION_COOKIE  "partnerd_session"
 #define S_TOKEN_PATTERN   "^[A-Za-z0-9_.:-]+$"
 #define S_COLOR_PATTERN   "^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"
 #define S_REF_PREFIX      "#/components/schemas/"
@@ -21,6 +22,7 @@
 //  The API description (OpenAPI 3.0), generated once from routes + schemas
 
 static json_t *s_openapi_ref (const pd_schema_t *schema, json_t *components);
+static json_t *s_openapi_security (pd_access_t access);
 
 static json_t *
 s_openapi_enum (const char *choices)
@@ -199,10 +201,20 @@ s_openapi_operation (const pd_route_t *route, json_t *components)
                                     "Error (RFC 9457 problem; `code` is stable)", "content",
                                     S_PROBLEM_TYPE, "schema", "$ref", S_REF_PREFIX "problem"));
     json_object_set_new (operation, "responses", responses);
-    json_object_set_new (operation, "security",
-                         route->access == PD_ACCESS_PUBLIC ? json_array ()
-                                                           : json_pack ("[{s:[]}]", "ApiKey"));
+    json_object_set_new (operation, "security", s_openapi_security (route->access));
     return operation;
+}
+
+//  Who may call: an API key; partners also with their session cookie
+//  (with X-CSRF-Token on unsafe methods)
+static json_t *
+s_openapi_security (pd_access_t access)
+{
+    if (access == PD_ACCESS_PUBLIC)
+        return json_array ();
+    if (access == PD_ACCESS_PARTNER || access == PD_ACCESS_ANY)
+        return json_pack ("[{s:[]}, {s:[]}]", "ApiKey", "SessionCookie");
+    return json_pack ("[{s:[]}]", "ApiKey");
 }
 
 //  The problem+json body (step 7 of pd_gateway.h's contract)
@@ -220,9 +232,13 @@ s_openapi_problem (void)
 char *
 pd_openapi_new (size_t *size)
 {
-    json_t *components = json_pack ("{s:{s:o}, s:{s:{s:s, s:s, s:s}}}", "schemas", "problem",
-                                    s_openapi_problem (), "securitySchemes", "ApiKey", "type",
-                                    "apiKey", "in", "header", "name", S_API_KEY_HEADER);
+    json_t *components = json_pack (
+        "{s:{s:o}, s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s}}}", "schemas", "problem",
+        s_openapi_problem (), "securitySchemes", "ApiKey", "type", "apiKey", "in", "header", "name",
+        S_API_KEY_HEADER, "SessionCookie", "type", "apiKey", "in", "cookie", "name",
+        S_SESSION_COOKIE, "description",
+        "A partner user's session (sign-in by magic link or OAuth); unsafe methods also need the "
+        "X-CSRF-Token header with the partnerd_csrf cookie's value");
     json_t *paths = json_object ();
     for (size_t i = 0; i < pd_routes_size; i++) {
         const pd_route_t *route = &pd_routes[i];

@@ -14,6 +14,8 @@
 */
 #include "pd_actor.h"
 
+#include <openssl/crypto.h>
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -339,6 +341,29 @@ cleanup:
     pd_schema_clear (&pd_header_schema, &header);
 }
 
+//  The principal of timed work
+static const pd_principal_t s_system = {.present = (UINT64_C (1) << PD_FIELD_principal_kind) |
+                                                   (UINT64_C (1) << PD_FIELD_principal_key_id),
+                                        .kind = (char *)"admin",
+                                        .key_id = (char *)"system"};
+
+//  Run the definition's tick once
+static void
+s_tick (self_t *self)
+{
+    pd_ctx_t ctx = {0};
+    ctx.store = self->store;
+    ctx.config = self->config;
+    ctx.worker = self->worker;
+    ctx.principal = &s_system;
+    ctx.now = zclock_time ();
+    ctx.source = "";
+    int rc = s_status_normal (self->def->tick (self->state, &ctx));
+    if (rc != PD_OK)
+        zsys_warning ("actor: %s tick rc=%s", self->def->service, pd_status_code (rc));
+    s_ctx_reset (&ctx);
+}
+
 //  ------------------------------------------------------------------------
 //  The thread
 
@@ -354,13 +379,22 @@ s_actor_task (zsock_t *pipe, void *arg)
     if (!self)
         return;
 
+    bool ticks = self->def->tick && self->def->tick_ms > 0;
+    int64_t next_tick = ticks ? zclock_mono () + self->def->tick_ms : -1;
     bool terminated = false;
     while (!terminated) {
         pd_request_t *request = NULL;
-        int rc = pd_worker_wait (self->worker, pipe, &request);
+        int rc = pd_worker_wait_until (self->worker, pipe, &request, next_tick);
         if (rc == PD_OK)
             s_serve (self, request);
-        else if (rc == PD_WORKER_PIPE) {
+        if (ticks && zclock_mono () >= next_tick) {
+            //  Due, whether the wait timed out or requests kept coming
+            s_tick (self);
+            next_tick = zclock_mono () + self->def->tick_ms;
+        }
+        if (rc == PD_OK || rc == PD_E_TIMEOUT)
+            continue;
+        if (rc == PD_WORKER_PIPE) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM"))
                 terminated = true;
@@ -374,6 +408,9 @@ s_actor_task (zsock_t *pipe, void *arg)
         }
     }
     s_self_destroy (&self);
+    //  Free OpenSSL's per-thread state (DRBG, error queue) now: the thread
+    //  may outlive the join by a moment, and its state must not leak
+    OPENSSL_thread_stop ();
 }
 
 zactor_t *

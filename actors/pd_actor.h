@@ -14,9 +14,10 @@
             ...
             {NULL, NULL}
         };
-        const pd_actor_def_t pd_partners_actor = {
-            "partners", s_handlers, s_state_new, s_state_destroy
-        };
+        const pd_actor_def_t pd_partners_actor = {.service = "partners",
+    .handlers = s_handlers,
+    .state_new = s_state_new,
+    .state_destroy = s_state_destroy};
 
     The runtime (pd_actor_new) runs the actor in a thread: it takes requests
     from the broker through a pd_worker, decodes the header (envelope) and
@@ -65,7 +66,12 @@ typedef struct {
     void *(*state_new) (pd_store_t *store,
                         const pd_config_t *config); //  NULL return = start failed;
                                                     //  NULL = stateless actor
-    void (*state_destroy) (void **state_p);         //  may be NULL
+    void (*state_destroy) (void **state_p);
+    //  Timed work (optional): tick (state, ctx) runs every tick_ms in the
+    //  actor's thread, between requests, as the principal {kind "admin",
+    //  key_id "system"}. Every instance ticks; make ticks idempotent.
+    int tick_ms;
+    int (*tick) (void *state, pd_ctx_t *ctx);         //  may be NULL
 } pd_actor_def_t;
 
 typedef struct {

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "pd_auth_actor.h"
+#include "pd_claim_actor.h"
+#include "pd_claim_actor.h"
 #include "pd_oauth_actor.h"
 #include "pd_partners_actor.h"
 #include "pd_stream_actor.h"
@@ -15,6 +17,7 @@ const pd_actor_def_t *const pd_actors_all[] = {
     &pd_stream_actor,
     &pd_users_actor,
     &pd_oauth_actor,
+    &pd_claim_actor,
     NULL,
 };
 

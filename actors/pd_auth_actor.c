@@ -6,6 +6,12 @@
     has its id, or when its hash does not match. A partner key whose
     partner is not active is refused PD_E_FORBIDDEN.
 
+    An appliance token (type PD_TOKEN_APPLIANCE, given once by an HTTP
+    claim) resolves to kind "appliance" with its appliance and partner ids,
+    through pd_claim_actor_resolve_token: the claim actor owns those
+    tables; the token's hash lives on the appliance record, so revoking the
+    appliance refuses its token at once (PD_E_FORBIDDEN).
+
     Wrong credentials are counted (pd_ratelimit) against the client's
     address and against the partner the key id or session names. Over the
     address's limit every attempt from it is refused PD_E_RATE_LIMITED with
@@ -22,6 +28,7 @@
 
 #include <openssl/crypto.h>
 
+#include "pd_claim_actor.h"
 #include "pd_ratelimit.h"
 #include "pd_record.h"
 #include "pd_session.h"
@@ -54,6 +61,20 @@ pd_auth_actor_delete_key (pd_store_batch_t *batch, const char *key_id)
     return pd_store_batch_delete (batch, S_APIKEYS, key_id, strlen (key_id), PD_STORE_ANY);
 }
 
+//  An appliance's token (pd_claim_actor keeps them): kind "appliance"
+static int
+s_resolve_appliance (pd_ctx_t *ctx, const char *text, pd_principal_t *principal, char *partner_id,
+                     size_t partner_id_size)
+{
+    int rc = pd_claim_actor_resolve_token (pd_ctx_store (ctx), text, principal, partner_id,
+                                           partner_id_size);
+    if (rc == PD_E_UNAUTHORIZED)
+        return pd_ctx_fail (ctx, rc, NULL, "invalid API key");
+    if (rc == PD_E_FORBIDDEN)
+        return pd_ctx_fail (ctx, rc, NULL, "appliance is not active");
+    return rc;
+}
+
 //  The partner a presented key names, if its id is a stored partner key
 //  (the presented text need not be right): partner_id gets it, or "".
 //  Then the key itself: PD_OK with the principal, or why not.
@@ -65,6 +86,8 @@ s_resolve_key (pd_ctx_t *ctx, const char *text, pd_principal_t *principal, char 
     char id[PD_TOKEN_PUBLIC_LEN + 1];
     if (pd_token_parse (text, NULL, id) != PD_OK)
         return pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
+    if (strncmp (id, PD_TOKEN_APPLIANCE "_", strlen (PD_TOKEN_APPLIANCE "_")) == 0)
+        return s_resolve_appliance (ctx, text, principal, partner_id, partner_id_size);
 
     pd_apikey_t key = {0};
     int rc = pd_record_get (store, S_APIKEYS, id, &pd_apikey_schema, &key, NULL);
@@ -246,4 +269,5 @@ static const pd_handler_t s_handlers[] = {
 };
 
 //  Stateless: all it knows is in the store
-const pd_actor_def_t pd_auth_actor = {"auth", s_handlers, NULL, NULL};
+const pd_actor_def_t pd_auth_actor = {
+    .service = "auth", .handlers = s_handlers, .state_new = NULL, .state_destroy = NULL};

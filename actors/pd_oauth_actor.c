@@ -756,4 +756,7 @@ static const pd_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-const pd_actor_def_t pd_oauth_actor = {"oauth", s_handlers, s_state_new, s_state_destroy};
+const pd_actor_def_t pd_oauth_actor = {.service = "oauth",
+                                       .handlers = s_handlers,
+                                       .state_new = s_state_new,
+                                       .state_destroy = s_state_destroy};

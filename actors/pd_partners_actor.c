@@ -559,4 +559,5 @@ static const pd_handler_t s_handlers[] = {
 };
 
 //  Stateless: all it knows is in the store
-const pd_actor_def_t pd_partners_actor = {"partners", s_handlers, NULL, NULL};
+const pd_actor_def_t pd_partners_actor = {
+    .service = "partners", .handlers = s_handlers, .state_new = NULL, .state_destroy = NULL};

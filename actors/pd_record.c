@@ -109,3 +109,42 @@ pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema,
     free (after);
     return rc;
 }
+
+int
+pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema,
+                 pd_record_expired_fn *expired, void *arg, int64_t now, char **cursor,
+                 size_t max)
+{
+    pd_store_item_t *found = NULL;
+    size_t count = 0;
+    const char *after = *cursor ? *cursor : "";
+    int rc = pd_store_scan (store, table, NULL, 0, after, strlen (after), max, &found, &count);
+    pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
+    if (rc == PD_OK && !batch)
+        rc = PD_E_INTERNAL;
+    void *record = rc == PD_OK ? calloc (1, schema->size) : NULL;
+    if (rc == PD_OK && !record)
+        rc = PD_E_INTERNAL;
+    for (size_t i = 0; rc == PD_OK && i < count; i++) {
+        //  A record that does not decode is left for a person to look at
+        if (pd_schema_decode (schema, found[i].data, found[i].size, record, NULL) == PD_OK
+            && expired (record, now, arg))
+            rc = pd_store_batch_delete (batch, table, found[i].key, found[i].key_size,
+                                        found[i].version);
+        pd_schema_clear (schema, record);
+    }
+    size_t deleted = batch ? pd_store_batch_size (batch) : 0;
+    if (rc == PD_OK && deleted)
+        rc = pd_store_commit (store, batch);
+    if (rc == PD_OK) {
+        //  Next time from where this scan ended; from the start after the end
+        free (*cursor);
+        *cursor = count == max ? strndup (found[count - 1].key, found[count - 1].key_size) : NULL;
+    }
+    free (record);
+    pd_store_batch_destroy (&batch);
+    pd_store_items_destroy (&found, count);
+    if (rc == PD_E_CONFLICT)
+        return 0;       //  something changed meanwhile: the next sweep sees it
+    return rc == PD_OK ? (int)deleted : rc;
+}

@@ -43,6 +43,18 @@ int pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *sch
                     const char *cursor, size_t limit, pd_record_filter_fn *filter, void *arg,
                     pd_list_t *list, char **next_cursor);
 
+//  Is a decoded record past its life at `now` (ms)?
+typedef bool (pd_record_expired_fn) (const void *record, int64_t now, void *arg);
+
+//  Delete expired records of `table`, reading at most `max` records from
+//  *cursor on (a malloc'd key owned by the caller's state, NULL = from the
+//  first; it wraps to NULL at the end), in one batch; each delete is
+//  guarded by the version read, so a record changed meanwhile stays.
+//  Returns how many were deleted (>= 0) or an error status.
+int pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema,
+                     pd_record_expired_fn *expired, void *arg, int64_t now, char **cursor,
+                     size_t max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,4 +93,7 @@ static const pd_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-const pd_actor_def_t pd_stream_actor = {"stream", s_handlers, s_self_new, s_self_destroy};
+const pd_actor_def_t pd_stream_actor = {.service = "stream",
+                                        .handlers = s_handlers,
+                                        .state_new = s_self_new,
+                                        .state_destroy = s_self_destroy};

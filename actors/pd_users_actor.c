@@ -587,4 +587,80 @@ static const pd_handler_t s_handlers[] = {
 };
 
 //  Stateless: all it knows is in the store
-const pd_actor_def_t pd_users_actor = {"users", s_handlers, NULL, NULL};
+//  ------------------------------------------------------------------------
+//  Sweeping: expired sessions, magic links and rate-limit windows are
+//  deleted a chunk per tick, so the tables do not grow without end
+
+#define S_SWEEP_MS    60000 //  how often
+#define S_SWEEP_CHUNK 500   //  records read per table per tick
+#define S_SESSIONS    "sessions"
+#define S_RATELIMITS  "ratelimits"
+
+typedef struct {
+    char *sessions_cursor; //  where each table's sweep goes on (NULL = start)
+    char *magic_cursor;
+    char *ratelimits_cursor;
+} self_t;
+
+static void *
+s_self_new (pd_store_t *store, const pd_config_t *config)
+{
+    return calloc (1, sizeof (self_t));
+}
+
+static void
+s_self_destroy (void **self_p)
+{
+    self_t *self = *self_p;
+    if (self) {
+        free (self->sessions_cursor);
+        free (self->magic_cursor);
+        free (self->ratelimits_cursor);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static bool
+s_session_expired (const void *record, int64_t now, void *arg)
+{
+    return ((const pd_session_record_t *)record)->expires_at <= now;
+}
+
+static bool
+s_magic_expired (const void *record, int64_t now, void *arg)
+{
+    return ((const pd_magic_record_t *)record)->expires_at <= now;
+}
+
+//  A window that ended is worth nothing: a new one starts at the next failure
+static bool
+s_window_over (const void *record, int64_t now, void *window_ms)
+{
+    return ((const pd_ratelimit_t *)record)->window_start + *(int64_t *)window_ms <= now;
+}
+
+static int
+s_sweep (void *state, pd_ctx_t *ctx)
+{
+    self_t *self = state;
+    pd_store_t *store = pd_ctx_store (ctx);
+    int64_t now = pd_ctx_now (ctx);
+    int64_t window_ms = pd_ctx_config (ctx)->login_window_s * S_MS_PER_S;
+    int sessions = pd_record_sweep (store, S_SESSIONS, &pd_session_record_schema, s_session_expired,
+                                    NULL, now, &self->sessions_cursor, S_SWEEP_CHUNK);
+    int links = pd_record_sweep (store, S_MAGIC_LINKS, &pd_magic_record_schema, s_magic_expired,
+                                 NULL, now, &self->magic_cursor, S_SWEEP_CHUNK);
+    int windows = pd_record_sweep (store, S_RATELIMITS, &pd_ratelimit_schema, s_window_over,
+                                   &window_ms, now, &self->ratelimits_cursor, S_SWEEP_CHUNK);
+    if (sessions < 0 || links < 0 || windows < 0)
+        return PD_E_INTERNAL;
+    return PD_OK;
+}
+
+const pd_actor_def_t pd_users_actor = {.service = "users",
+                                       .handlers = s_handlers,
+                                       .state_new = s_self_new,
+                                       .state_destroy = s_self_destroy,
+                                       .tick_ms = S_SWEEP_MS,
+                                       .tick = s_sweep};

@@ -244,11 +244,19 @@ s_next_timer (pd_worker_t *self)
 int
 pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p)
 {
+    return pd_worker_wait_until (self, pipe, request_p, -1);
+}
+
+int
+pd_worker_wait_until (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p, int64_t until)
+{
     assert (self);
     assert (request_p);
     *request_p = NULL;
     while (true) {
         int64_t now = zclock_mono ();
+        if (until >= 0 && now >= until && zlistx_size (self->pending) == 0)
+            return PD_E_TIMEOUT;
         if (!self->sock && now >= self->reconnect_at && s_connect (self, now))
             s_disconnect (self, now); //  cannot happen: the endpoint worked before
 
@@ -260,7 +268,10 @@ pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p)
             items[count++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         if (self->sock)
             items[count++] = (zmq_pollitem_t){zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0};
-        int64_t timeout = zlistx_size (self->pending) ? 0 : s_next_timer (self) - now;
+        int64_t next = s_next_timer (self);
+        if (until >= 0 && until < next)
+            next = until;
+        int64_t timeout = zlistx_size (self->pending) ? 0 : next - now;
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll (items, count, (long)timeout) == -1) {

@@ -66,6 +66,12 @@ void pd_worker_destroy (pd_worker_t **self_p);
 //  before they were taken are answered PD_E_TIMEOUT here, not returned.
 int pd_worker_wait (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p);
 
+//  pd_worker_wait, but return PD_E_TIMEOUT once zclock_mono () reaches
+//  `until` with no request ready (until < 0: no limit). For actors with
+//  timed work.
+int pd_worker_wait_until (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p,
+                          int64_t until);
+
 //  Reply to a request and destroy it. `status` is PD_OK or a PD_E_* code;
 //  body may be NULL when body_size is 0. PD_OK; PD_E_UNAVAILABLE if the
 //  reply could not be sent (not connected, or the request came on an

@@ -428,6 +428,8 @@ s_access_allows (pd_access_t access, const char *kind)
         return partner;
     case PD_ACCESS_ANY:
         return admin || partner;
+    case PD_ACCESS_APPLIANCE:
+        return strcmp (kind, "appliance") == 0;
     }
     return false;
 }
@@ -715,6 +717,14 @@ s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message
         s_respond (req, route->success, NULL, headers, "", 0);
         return PD_OK;
     }
+    if (route->flags & PD_ROUTE_RAW) {
+        //  A `binary` reply (checked at start): its bytes as they are,
+        //  with its type (s_respond always says Cache-Control: no-store)
+        const pd_binary_t *binary = result;
+        s_respond (req, route->success, binary->content_type, headers,
+                   (const char *)binary->content.data, binary->content.size);
+        return PD_OK;
+    }
     char *json = pd_schema_to_json (message->reply, result);
     if (!json) {
         zsys_error ("gateway: cannot render %s reply trace=%s", message->type, req->trace_id);
@@ -925,6 +935,7 @@ s_routes_check (void)
             message ? pd_schema_field (message->reply, S_LOCATION_FIELD, NULL) : NULL;
         if (!message || pd_route_param_names (route, &params) < 0 ||
             ((route->flags & PD_ROUTE_SESSION_SET) && message->reply != &pd_session_schema) ||
+            ((route->flags & PD_ROUTE_RAW) && message->reply != &pd_binary_schema) ||
             ((route->flags & PD_ROUTE_REDIRECT) && (!location || location->type != PD_T_STR))) {
             zsys_error ("gateway: bad route %s", pd_route_label (route));
             return false;

@@ -40,9 +40,29 @@
     X ("POST", "/api/admin/partners/reject/{id}", "partner.reject", PD_ACCESS_ADMIN, 200, 0)       \
     X ("GET", "/api/admin/approved-domains", "domain.list", PD_ACCESS_ADMIN, 200, 0)               \
     X ("POST", "/api/admin/approved-domains", "domain.add", PD_ACCESS_ADMIN, 201, 0)               \
-    X ("DELETE", "/api/admin/approved-domains/{domain}", "domain.remove", PD_ACCESS_ADMIN, 204,    \
+    X ("DELETE", "/api/admin/approved-domains/{domain}", "domain.remove", PD_ACCESS_ADMIN, 204, 0) \
+    X ("GET", "/api/admin/streams/{stream}", "stream.read", PD_ACCESS_ADMIN, 200, 0)               \
+    X ("GET", "/api/partners/me/provisions", "provision.list", PD_ACCESS_PARTNER, 200, 0)          \
+    X ("POST", "/api/partners/me/provisions", "provision.create", PD_ACCESS_PARTNER, 201, 0)       \
+    X ("DELETE", "/api/partners/me/provisions/{id}", "provision.revoke", PD_ACCESS_PARTNER, 200,   \
        0)                                                                                          \
-    X ("GET", "/api/admin/streams/{stream}", "stream.read", PD_ACCESS_ADMIN, 200, 0)
+    X ("GET", "/api/partners/me/provisions/{id}/qr", "provision.qr", PD_ACCESS_PARTNER, 200,       \
+       PD_ROUTE_RAW)                                                                               \
+    X ("GET", "/api/partners/provision/{code}/qr", "provision.public_qr", PD_ACCESS_PUBLIC, 200,   \
+       PD_ROUTE_RAW)                                                                               \
+    X ("POST", "/api/partners/claim", "claim.http", PD_ACCESS_PUBLIC, 200, 0)                      \
+    X ("POST", "/api/provision/claim", "claim.http", PD_ACCESS_PUBLIC, 200, 0)                     \
+    X ("GET", "/api/provision/validate/{code}", "provision.validate", PD_ACCESS_PUBLIC, 200, 0)    \
+    X ("POST", "/api/provision/status", "appliance.status", PD_ACCESS_APPLIANCE, 204, 0)           \
+    X ("POST", "/api/provision/heartbeat", "appliance.heartbeat", PD_ACCESS_APPLIANCE, 204, 0)     \
+    X ("GET", "/api/provision/config/{appliance_id}", "appliance.config", PD_ACCESS_APPLIANCE,     \
+       200, 0)                                                                                     \
+    X ("GET", "/api/partners/me/sites", "site.list", PD_ACCESS_PARTNER, 200, 0)                    \
+    X ("GET", "/api/partners/me/sites/{site_id}", "site.get", PD_ACCESS_PARTNER, 200, 0)           \
+    X ("POST", "/api/partners/me/sites/{site_id}/appliances/{appliance_id}/revoke",                \
+       "appliance.revoke", PD_ACCESS_PARTNER, 200, 0)                                              \
+    X ("POST", "/api/admin/appliances/{appliance_id}/command", "appliance.command",                \
+       PD_ACCESS_ADMIN, 200, 0)
 
 #define S_ROUTE(method, path, type, access, success, flags)                                        \
     {method, path, type, access, success, flags},

@@ -18,10 +18,11 @@ extern "C" {
 #endif
 
 typedef enum {
-    PD_ACCESS_PUBLIC,  //  anyone
-    PD_ACCESS_ADMIN,   //  platform admin key
-    PD_ACCESS_PARTNER, //  a partner's key
-    PD_ACCESS_ANY      //  admin or partner
+    PD_ACCESS_PUBLIC,   //  anyone
+    PD_ACCESS_ADMIN,    //  platform admin key
+    PD_ACCESS_PARTNER,  //  a partner's key
+    PD_ACCESS_ANY,      //  admin or partner
+    PD_ACCESS_APPLIANCE //  an appliance's token (from its claim)
 } pd_access_t;
 
 typedef struct {
@@ -34,13 +35,18 @@ typedef struct {
 } pd_route_t;
 
 //  Route flags: how the gateway turns a reply into HTTP beyond JSON
-#define PD_ROUTE_SESSION_SET   0x01 //  reply is a `session` record: set the session cookie
+#define PD_ROUTE_SESSION_SET                                                                       \
+    0x01                            //  reply is a `session` record: set the session cookie
                                     //  (HttpOnly) from session_token and the CSRF cookie
                                     //  from csrf_token, Max-Age from expires_at
 #define PD_ROUTE_SESSION_CLEAR 0x02 //  success clears both cookies
-#define PD_ROUTE_REDIRECT      0x04 //  reply has `location`: answer `success` (302/303)
-                                    //  with Location and no body; without a location the
-                                    //  reply is JSON with status 200
+#define PD_ROUTE_RAW                                                                               \
+    0x08 //  reply is a `binary` record: its content is the body, with
+         //  its content_type (QR images)
+#define PD_ROUTE_REDIRECT                                                                          \
+    0x04 //  reply has `location`: answer `success` (302/303)
+         //  with Location and no body; without a location the
+         //  reply is JSON with status 200
 
 #define PD_ROUTE_MAX_PARAMS   4
 #define PD_ROUTE_MAX_PARAM    128 //  bytes of one path parameter value

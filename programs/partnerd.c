@@ -4,24 +4,29 @@
     partnerd broker             the broker alone
     partnerd gateway            the HTTP gateway alone, against --broker
     partnerd actor NAME...      some actors alone, against --broker
+    partnerd front              the appliance front (CurveZMQ) alone, against --broker
 
     This file only composes: it parses arguments, starts the parts, waits
     for SIGINT/SIGTERM and stops them in reverse order.
 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <czmq.h>
 
 #include "pd_actors.h"
 #include "pd_auth_actor.h"
 #include "pd_broker.h"
+#include "pd_claim_actor.h"
 #include "pd_config.h"
+#include "pd_front.h"
 #include "pd_gateway.h"
 #include "pd_messages.h"
 #include "pd_store.h"
@@ -30,6 +35,9 @@
 #define S_DEFAULT_HTTP      "127.0.0.1:8080"
 #define S_DEFAULT_BROKER    "tcp://127.0.0.1:5555"
 #define S_DEFAULT_STREAM    "tcp://127.0.0.1:5556"
+#define S_DEFAULT_APPLIANCE "tcp://127.0.0.1:5557"
+#define S_APPLIANCE_KEY     "appliance_curve.key"
+#define S_Z85_KEY           40 //  a CURVE key in Z85
 #define S_INPROC_BROKER     "inproc://partnerd-broker"
 #define S_DEFAULT_INSTANCES 2
 #define S_MAX_INSTANCES     64
@@ -38,15 +46,16 @@
 #define S_PATH_MAX          4096
 
 typedef struct {
-    const char *role;        //  NULL (all-in-one), "broker", "gateway", "actor"
-    const char *data;        //  data directory
-    const char *http;        //  gateway listen address
-    const char *broker;      //  broker endpoint to connect to
-    const char *bind;        //  broker endpoint(s) to bind
-    const char *stream_bind; //  stream endpoint(s) to bind
-    int instances;           //  threads per actor
-    int threads;             //  gateway worker threads
-    int timeout_ms;          //  gateway per-request deadline
+    const char *role;           //  NULL (all-in-one), "broker", "gateway", "actor"
+    const char *data;           //  data directory
+    const char *http;           //  gateway listen address
+    const char *broker;         //  broker endpoint to connect to
+    const char *bind;           //  broker endpoint(s) to bind
+    const char *stream_bind;    //  stream endpoint(s) to bind
+    const char *appliance_bind; //  appliance front (CURVE) endpoint(s) to bind
+    int instances;              //  threads per actor
+    int threads;                //  gateway worker threads
+    int timeout_ms;             //  gateway per-request deadline
     const char *config;         //  settings file, NULL = defaults and environment
     char **actors;              //  actor names (role "actor")
     int actor_count;
@@ -57,11 +66,15 @@ static const char s_usage[] =
     "       partnerd broker [OPTIONS]         run the broker alone\n"
     "       partnerd gateway [OPTIONS]        run the HTTP gateway alone\n"
     "       partnerd actor NAME... [OPTIONS]  run actors alone (names: %s)\n"
+    "       partnerd front [OPTIONS]          run the appliance front alone (needs --data\n"
+    "                                         for appliance keys, and --broker)\n"
     "\n"
     "With no subcommand partnerd keeps its store in --data; on first start it\n"
     "creates a platform-admin API key, writes it to DIR/" S_ADMIN_KEY_FILE " (mode 0600)\n"
-    "and prints that path. It then listens for HTTP on --http, and for actor\n"
-    "processes and operator tools on --bind and --stream-bind.\n"
+    "and prints that path. It then listens for HTTP on --http, for actor\n"
+    "processes and operator tools on --bind and --stream-bind, and for appliances\n"
+    "(CurveZMQ) on --appliance-bind. The front's keypair is DIR/" S_APPLIANCE_KEY ",\n"
+    "made at first start (mode 0600; refused if its mode is not 0600).\n"
     "\n"
     "options:\n"
     "  --data DIR          data directory (all-in-one, actor)   [" S_DEFAULT_DATA "]\n"
@@ -70,6 +83,8 @@ static const char s_usage[] =
     "  --bind ENDPOINTS    services socket binds, comma-separated (all-in-one, broker)\n"
     "                      [" S_DEFAULT_BROKER "]\n"
     "  --stream-bind EPS   event stream (PUB) binds (all-in-one, broker)   [" S_DEFAULT_STREAM "]\n"
+    "  --appliance-bind EPS  appliance front (CURVE) binds, comma-separated\n"
+    "                      (all-in-one, front)   [" S_DEFAULT_APPLIANCE "]\n"
     "  --instances N       threads per actor   [2]\n"
     "  --threads N         HTTP worker threads   [16]\n"
     "  --timeout MS        per-request deadline in the gateway   [5000]\n"
@@ -105,13 +120,16 @@ s_parse (int argc, char **argv, s_options_t *options)
                                            {"threads", required_argument, NULL, 't'},
                                            {"timeout", required_argument, NULL, 'T'},
                                            {"help", no_argument, NULL, '?'},
-        {"config", required_argument, NULL, 'c'}, {"help-config", no_argument, NULL, 'H'},
+                                           {"config", required_argument, NULL, 'c'},
+                                           {"help-config", no_argument, NULL, 'H'},
+                                           {"appliance-bind", required_argument, NULL, 'A'},
                                            {NULL, 0, NULL, 0}};
     *options = (s_options_t){.data = S_DEFAULT_DATA,
                              .http = S_DEFAULT_HTTP,
                              .broker = S_DEFAULT_BROKER,
                              .bind = S_DEFAULT_BROKER,
                              .stream_bind = S_DEFAULT_STREAM,
+                             .appliance_bind = S_DEFAULT_APPLIANCE,
                              .instances = S_DEFAULT_INSTANCES};
     int opt;
     while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
@@ -131,15 +149,23 @@ s_parse (int argc, char **argv, s_options_t *options)
         case 's':
             options->stream_bind = optarg;
             break;
+        case 'A':
+            options->appliance_bind = optarg;
+            break;
         case 'i':
             options->instances = atoi (optarg);
             break;
         case 't':
             options->threads = atoi (optarg);
             break;
-        case 'T': options->timeout_ms = atoi (optarg); break;
-            case 'c': options->config = optarg; break;
-            case 'H': return 2;
+        case 'T':
+            options->timeout_ms = atoi (optarg);
+            break;
+        case 'c':
+            options->config = optarg;
+            break;
+        case 'H':
+            return 2;
         default:
             if (strcmp (argv[optind - 1], "--help") == 0)
                 return 1;
@@ -152,7 +178,7 @@ s_parse (int argc, char **argv, s_options_t *options)
     options->actor_count = argc - optind;
 
     if (options->role && strcmp (options->role, "broker") && strcmp (options->role, "gateway") &&
-        strcmp (options->role, "actor")) {
+        strcmp (options->role, "actor") && strcmp (options->role, "front")) {
         fprintf (stderr, "partnerd: unknown subcommand '%s'\n", options->role);
         return -1;
     }
@@ -230,6 +256,72 @@ s_start_actors (zactor_t **actors, char **names, int name_count, const char *bro
     return started;
 }
 
+//  The front's CURVE keypair: DIR/appliance_curve.key, two lines (public,
+//  secret, Z85). Made with O_EXCL and mode 0600 at first start; refused if
+//  its mode is not 0600. 0 or -1 (reported).
+static int
+s_appliance_keypair (const char *data, char *public_key, char *secret_key)
+{
+    char path[S_PATH_MAX];
+    snprintf (path, sizeof (path), "%s/%s", data, S_APPLIANCE_KEY);
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        int rc = zmq_curve_keypair (public_key, secret_key);
+        char text[2 * (S_Z85_KEY + 1) + 1];
+        int size = snprintf (text, sizeof (text), "%s\n%s\n", public_key, secret_key);
+        if (rc || write (fd, text, (size_t)size) != size || fsync (fd)) {
+            zsys_error ("partnerd: cannot write %s", path);
+            close (fd);
+            unlink (path);
+            return -1;
+        }
+        close (fd);
+        return 0;
+    }
+    if (errno != EEXIST) {
+        zsys_error ("partnerd: cannot create %s: %s", path, strerror (errno));
+        return -1;
+    }
+    fd = open (path, O_RDONLY | O_NOFOLLOW);
+    struct stat info;
+    if (fd < 0 || fstat (fd, &info) || !S_ISREG (info.st_mode)) {
+        zsys_error ("partnerd: cannot read %s", path);
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    if ((info.st_mode & 0777) != 0600) {
+        zsys_error ("partnerd: %s must have mode 0600 (it has %03o); refusing it", path,
+                    (unsigned)(info.st_mode & 0777));
+        close (fd);
+        return -1;
+    }
+    char text[2 * (S_Z85_KEY + 1) + 2] = "";
+    ssize_t size = read (fd, text, sizeof (text) - 1);
+    close (fd);
+    char derived[S_Z85_KEY + 1];
+    if (size < 2 * (S_Z85_KEY + 1) || text[S_Z85_KEY] != '\n' || text[2 * S_Z85_KEY + 1] != '\n') {
+        zsys_error ("partnerd: %s is not a keypair file", path);
+        return -1;
+    }
+    memcpy (public_key, text, S_Z85_KEY);
+    public_key[S_Z85_KEY] = 0;
+    memcpy (secret_key, text + S_Z85_KEY + 1, S_Z85_KEY);
+    secret_key[S_Z85_KEY] = 0;
+    if (zmq_curve_public (derived, secret_key) || strcmp (derived, public_key)) {
+        zsys_error ("partnerd: %s holds no valid keypair", path);
+        return -1;
+    }
+    return 0;
+}
+
+//  The front's ZAP verdicts come from the store
+static int
+s_authorize (const char *public_key, char *appliance_id, size_t size, void *store)
+{
+    return pd_claim_actor_authorize ((pd_store_t *)store, public_key, appliance_id, size);
+}
+
 static void
 s_stop_actors (zactor_t **actors, size_t count)
 {
@@ -278,6 +370,7 @@ main (int argc, char **argv)
     bool run_broker = all_in_one || strcmp (options.role, "broker") == 0;
     bool run_actors = all_in_one || strcmp (options.role, "actor") == 0;
     bool run_gateway = all_in_one || strcmp (options.role, "gateway") == 0;
+    bool run_front = all_in_one || strcmp (options.role, "front") == 0;
     const char *connect = all_in_one ? S_INPROC_BROKER : options.broker;
 
     int status = EXIT_FAILURE;
@@ -286,6 +379,9 @@ main (int argc, char **argv)
     zactor_t *actors[S_MAX_ACTORS] = {NULL};
     size_t actor_count = 0;
     pd_gateway_t *gateway = NULL;
+    pd_front_t *front = NULL;
+    char front_public[S_Z85_KEY + 1] = "";
+    char front_secret[S_Z85_KEY + 1] = "";
 
     if (run_broker) {
         char binds[S_PATH_MAX];
@@ -297,10 +393,19 @@ main (int argc, char **argv)
             goto cleanup;
         printf ("partnerd: broker on %s, streams on %s\n", options.bind, options.stream_bind);
     }
-    if (run_actors) {
+    if (run_actors || run_front) {
         store = s_open_store (options.data);
         if (!store)
             goto cleanup;
+    }
+    if (run_front) {
+        //  Claim answers and QR codes carry the front's public key
+        if (s_appliance_keypair (options.data, front_public, front_secret))
+            goto cleanup;
+        free (settings->appliance_public_key);
+        settings->appliance_public_key = strdup (front_public);
+    }
+    if (run_actors) {
         //  The process that runs the auth actor makes the first admin key
         bool runs_auth = all_in_one;
         for (int i = 0; i < options.actor_count; i++)
@@ -318,12 +423,27 @@ main (int argc, char **argv)
             if (created)
                 printf ("partnerd: platform-admin API key written to %s\n", key_path);
         }
-        actor_count = s_start_actors (actors, all_in_one ? NULL : options.actors,
-                                      options.actor_count, connect, store, settings,
-                                      options.instances);
+        actor_count =
+            s_start_actors (actors, all_in_one ? NULL : options.actors, options.actor_count,
+                            connect, store, settings, options.instances);
         if (actor_count != s_expected_actors (&options))
             goto cleanup;
         printf ("partnerd: %zu actor threads on %s\n", actor_count, connect);
+    }
+    if (run_front) {
+        pd_front_config_t config = {.endpoint = options.appliance_bind,
+                                    .broker = connect,
+                                    .public_key = front_public,
+                                    .secret_key = front_secret,
+                                    .authorize = s_authorize,
+                                    .authorize_arg = store,
+                                    .flush_ms = (int)settings->heartbeat_flush_ms};
+        front = pd_front_new (&config);
+        memset (front_secret, 0, sizeof (front_secret)); //  the CURVE socket holds it now
+        if (!front)
+            goto cleanup;
+        printf ("partnerd: appliance front on %s, server key %s\n", options.appliance_bind,
+                front_public);
     }
     if (run_gateway) {
         pd_gateway_config_t config = {.listen = options.http,
@@ -342,6 +462,7 @@ main (int argc, char **argv)
 
 cleanup:
     pd_gateway_destroy (&gateway);
+    pd_front_destroy (&front);
     s_stop_actors (actors, actor_count);
     pd_store_destroy (&store);
     pd_broker_destroy (&broker);

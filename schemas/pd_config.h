@@ -54,7 +54,16 @@ extern "C" {
        "Failed sign-ins or bad keys allowed per client address in a window")                       \
     X (login_failures_per_partner, INT, "50", false,                                               \
        "Failed sign-ins or bad keys allowed per partner in a window")                              \
-    X (login_window_s, INT, "300", false, "Rate-limit window in seconds")
+    X (login_window_s, INT, "300", false, "Rate-limit window in seconds")                           \
+    X (appliance_endpoint, STR, "tcp://127.0.0.1:5557", false,                                     \
+       "Address appliances connect to (CurveZMQ), given in claim answers and QR codes")            \
+    X (appliance_offline_after_s, INT, "30", false,                                                \
+       "An appliance not heard from for this long shows offline")                                  \
+    X (heartbeat_flush_ms, INT, "1000", false,                                                     \
+       "How often the appliance front writes the heartbeats it gathered (one transaction)")        \
+    X (claims_per_source, INT, "30", false, "Claims allowed per client address in a window")      \
+    X (appliance_public_key, STR, "", false,                                                       \
+       "the appliance front's CURVE public key (Z85); set by partnerd from its key file")
 
 typedef struct {
 #define PD_CONFIG_FIELD_STR  char *

@@ -49,7 +49,7 @@ extern "C" {
 //  caller; actors trust it and still check ownership themselves.
 //  A partner acts through an API key (key_id set) or a user's session
 //  (user_id, role and session_id set).
-#define PD_PRINCIPAL_KINDS "public|admin|partner"
+#define PD_PRINCIPAL_KINDS "public|admin|partner|appliance"
 #define PD_USER_ROLES      "partner-admin|partner-user"
 #define PD_FIELDS_principal(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
     STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_PRINCIPAL_KINDS)                           \
@@ -57,7 +57,9 @@ extern "C" {
     STR (R, key_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                  \
     STR (R, user_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
     STR (R, role, 0, 0, 16, PD_FMT_ENUM, PD_USER_ROLES)                                            \
-    STR (R, session_id, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, session_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
+    STR (R, appliance_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                            \
+    STR (R, appliance_key, 0, 0, 40, PD_FMT_TEXT, NULL)
 
 //  The request envelope header (frame "header" of a REQUEST, PROTOCOL.md)
 #define PD_FIELDS_header(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
@@ -337,6 +339,161 @@ extern "C" {
     INT (R, last_seq, 0, 0, INT64_MAX)
 
 //  ------------------------------------------------------------------------
+//  Provisioning, sites and appliances (seed: Provisioning Flow)
+
+#define PD_PROVISION_STATUSES "active|used|revoked|expired"
+#define PD_APPLIANCE_STATUSES "active|revoked|decommissioned"
+#define PD_PROVISION_CODE_LEN 16
+
+//  Stored (table "provisions", key = id) and reply of provision.*. `code`
+//  is shown in full only to its partner; status "expired" is computed from
+//  expires_at when read.
+#define PD_FIELDS_provision(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, code, PD_F_SERVER | PD_F_REQUIRED, 16, 16, PD_FMT_TOKEN, NULL)                         \
+    STR (R, site_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                               \
+    STR (R, status, PD_F_SERVER, 0, 16, PD_FMT_ENUM, PD_PROVISION_STATUSES)                        \
+    INT (R, expires_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, used_at, PD_F_SERVER, 0, INT64_MAX)                                                    \
+    STR (R, site_id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                       \
+    STR (R, appliance_id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, claim_url, PD_F_SERVER, 0, 2048, PD_FMT_TEXT, NULL)                                    \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+
+//  POST /api/partners/me/provisions: optional target site and lifetime
+#define PD_FIELDS_provision_create(R, STR, INT, BOOL, BIN, OBJ, LIST)                              \
+    STR (R, site_name, 0, 1, 200, PD_FMT_TEXT, NULL)                                               \
+    INT (R, expires_in_s, 0, 60, 31536000)
+
+#define PD_FIELDS_provision_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
+    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_provision_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
+    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_provision_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    LIST (R, items, 0, provision, PD_PAGE_LIMIT_MAX)                                               \
+    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+
+//  QR of a provision: by id (its partner) or by code (public)
+#define PD_QR_FORMATS "png|svg"
+#define PD_FIELDS_provision_qr(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, id, 0, 1, 64, PD_FMT_TOKEN, NULL)                                                      \
+    STR (R, code, 0, 16, 16, PD_FMT_TOKEN, NULL)                                                   \
+    STR (R, format, 0, 3, 3, PD_FMT_ENUM, PD_QR_FORMATS)
+
+//  A binary answer (route flag PD_ROUTE_RAW): the gateway sends `content`
+//  with `content_type` as the body
+#define PD_FIELDS_binary(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
+    STR (R, content_type, PD_F_REQUIRED, 1, 64, PD_FMT_TEXT, NULL)                                 \
+    BIN (R, content, PD_F_REQUIRED, 1, 1048576)
+
+//  A claim: over HTTP (POST /api/partners/claim, /api/provision/claim) or
+//  over the appliance link. `mac` is aa:bb:cc:dd:ee:ff; `public_key` the
+//  appliance's CURVE public key (Z85, 40 chars), bound to the appliance.
+#define PD_FIELDS_claim(R, STR, INT, BOOL, BIN, OBJ, LIST)                                         \
+    STR (R, code, PD_F_REQUIRED, 16, 16, PD_FMT_TOKEN, NULL)                                       \
+    STR (R, mac, PD_F_REQUIRED, 17, 17, PD_FMT_TOKEN, NULL)                                        \
+    STR (R, public_key, 0, 40, 40, PD_FMT_TEXT, NULL)                                              \
+    STR (R, hostname, 0, 0, 253, PD_FMT_TEXT, NULL)                                                \
+    STR (R, software_version, 0, 0, 64, PD_FMT_TEXT, NULL)
+
+//  What the appliance writes to its config file (record appliance_setup;
+//  the SDK's pd_appliance_* names are its own)
+#define PD_FIELDS_appliance_setup(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                \
+    STR (R, site_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, site_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                               \
+    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, partner_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
+    OBJ (R, branding, 0, branding)                                                                 \
+    STR (R, api_endpoint, 0, 0, 2048, PD_FMT_TEXT, NULL)                                           \
+    STR (R, broker_endpoint, 0, 0, 256, PD_FMT_TEXT, NULL)                                         \
+    STR (R, broker_public_key, 0, 0, 40, PD_FMT_TEXT, NULL)                                        \
+    STR (R, appliance_token, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL)
+
+//  GET /api/provision/validate/{code}: a public check before claiming
+#define PD_FIELDS_provision_check(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    STR (R, code, PD_F_REQUIRED, 16, 16, PD_FMT_TOKEN, NULL)                                       \
+    BOOL (R, valid, 0)                                                                             \
+    STR (R, status, 0, 0, 16, PD_FMT_TEXT, NULL)                                                   \
+    STR (R, site_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                               \
+    STR (R, partner_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
+    INT (R, expires_at, 0, 0, INT64_MAX)
+
+//  Stored (table "appliances", key = id) and inside site details
+#define PD_FIELDS_appliance_info(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
+    STR (R, site_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                       \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, mac, PD_F_SERVER, 0, 17, PD_FMT_TOKEN, NULL)                                           \
+    STR (R, public_key, PD_F_SERVER, 0, 40, PD_FMT_TEXT, NULL)                                     \
+    STR (R, hostname, PD_F_SERVER, 0, 253, PD_FMT_TEXT, NULL)                                      \
+    STR (R, status, PD_F_SERVER, 0, 16, PD_FMT_ENUM, PD_APPLIANCE_STATUSES)                        \
+    STR (R, reported_status, PD_F_SERVER, 0, 64, PD_FMT_TEXT, NULL)                                \
+    STR (R, software_version, PD_F_SERVER, 0, 64, PD_FMT_TEXT, NULL)                               \
+    BOOL (R, online, PD_F_SERVER)                                                                  \
+    INT (R, last_seen_at, PD_F_SERVER, 0, INT64_MAX)                                               \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    BIN (R, token_hash, PD_F_SERVER | PD_F_SECRET, 0, 32)                                          \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+
+//  Stored (table "sites", key = id); a site detail carries its appliances
+#define PD_FIELDS_site(R, STR, INT, BOOL, BIN, OBJ, LIST)                                          \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, name, PD_F_REQUIRED, 1, 200, PD_FMT_TEXT, NULL)                                        \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, appliance_count, PD_F_SERVER, 0, INT64_MAX)                                            \
+    INT (R, online_count, PD_F_SERVER, 0, INT64_MAX)                                               \
+    INT (R, last_heartbeat_at, PD_F_SERVER, 0, INT64_MAX)                                          \
+    LIST (R, appliances, PD_F_SERVER, appliance_info, PD_PAGE_LIMIT_MAX)                           \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+
+#define PD_FIELDS_site_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
+    STR (R, site_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_site_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    LIST (R, items, 0, site, PD_PAGE_LIMIT_MAX)                                                    \
+    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_appliance_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
+    STR (R, site_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+
+//  An appliance's report of its state (HTTP /api/provision/status and
+//  heartbeat, or the link's heartbeat). Over HTTP the appliance is
+//  identified by its appliance_token (X-API-Key); over the link by its
+//  CURVE key: never by an id in the body.
+#define PD_FIELDS_appliance_report(R, STR, INT, BOOL, BIN, OBJ, LIST)                              \
+    STR (R, status, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
+    STR (R, software_version, 0, 0, 64, PD_FMT_TEXT, NULL)                                         \
+    STR (R, detail, 0, 0, 1024, PD_FMT_TEXT, NULL)
+
+//  GET /api/provision/config/{appliance_id}
+#define PD_FIELDS_appliance_id(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+
+//  The front's coalesced heartbeats: one message per flush
+#define PD_FIELDS_heartbeat(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                \
+    INT (R, at, 0, 0, INT64_MAX)                                                                   \
+    STR (R, status, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
+    STR (R, software_version, 0, 0, 64, PD_FMT_TEXT, NULL)
+#define PD_FIELDS_heartbeats(R, STR, INT, BOOL, BIN, OBJ, LIST) LIST (R, items, 0, heartbeat, 10000)
+
+//  A command to one connected appliance, and its answer
+#define PD_FIELDS_appliance_command(R, STR, INT, BOOL, BIN, OBJ, LIST)                             \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                \
+    STR (R, command, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, payload, 0, 0, 65536, PD_FMT_TEXT, NULL)
+#define PD_FIELDS_command_result(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, output, 0, 0, 65536, PD_FMT_TEXT, NULL)
+
+//  ------------------------------------------------------------------------
 //  The records, the message types, the tables
 
 #define PD_RECORDS(X)                                                                              \
@@ -373,6 +530,27 @@ extern "C" {
     X (approved_domain_ref)                                                                        \
     X (approved_domain_list)                                                                       \
     X (ratelimit)                                                                                  \
+    X (provision)                                                                                  \
+    X (provision_create)                                                                           \
+    X (provision_ref)                                                                              \
+    X (provision_list)                                                                             \
+    X (provision_page)                                                                             \
+    X (provision_qr)                                                                               \
+    X (binary)                                                                                     \
+    X (claim)                                                                                      \
+    X (appliance_setup)                                                                            \
+    X (provision_check)                                                                            \
+    X (appliance_info)                                                                             \
+    X (site)                                                                                       \
+    X (site_ref)                                                                                   \
+    X (site_page)                                                                                  \
+    X (appliance_ref)                                                                              \
+    X (appliance_report)                                                                           \
+    X (appliance_id)                                                                               \
+    X (heartbeat)                                                                                  \
+    X (heartbeats)                                                                                 \
+    X (appliance_command)                                                                          \
+    X (command_result)                                                                             \
     X (event)                                                                                      \
     X (stream_read)                                                                                \
     X (stream_item)                                                                                \
@@ -402,23 +580,46 @@ extern "C" {
     X ("oauth.providers", "oauth", empty, oauth_providers)                                         \
     X ("oauth.start", "oauth", oauth_start, redirect)                                              \
     X ("oauth.callback", "oauth", oauth_callback, session)                                         \
-    X ("stream.read", "stream", stream_read, stream_page)
+    X ("stream.read", "stream", stream_read, stream_page)                                          \
+    X ("provision.list", "claim", provision_list, provision_page)                                  \
+    X ("provision.create", "claim", provision_create, provision)                                   \
+    X ("provision.revoke", "claim", provision_ref, provision)                                      \
+    X ("provision.qr", "claim", provision_qr, binary)                                              \
+    X ("provision.public_qr", "claim", provision_qr, binary)                                       \
+    X ("provision.validate", "claim", provision_check, provision_check)                            \
+    X ("claim.http", "claim", claim, appliance_setup)                                              \
+    X ("claim.link", "claim", claim, appliance_setup)                                              \
+    X ("appliance.status", "claim", appliance_report, empty)                                       \
+    X ("appliance.heartbeat", "claim", appliance_report, empty)                                    \
+    X ("appliance.heartbeats", "claim", heartbeats, empty)                                         \
+    X ("appliance.config", "claim", appliance_id, appliance_setup)                                 \
+    X ("appliance.revoke", "claim", appliance_ref, appliance_info)                                 \
+    X ("site.list", "claim", provision_list, site_page)                                            \
+    X ("site.get", "claim", site_ref, site)                                                        \
+    X ("appliance.command", "appliances", appliance_command, command_result)
 
 //  Tables of the store. Index tables map an index key to a primary key.
 #define PD_STORE_TABLES(X)                                                                         \
-    X ("partners")          /* id -> partner */                                                    \
-    X ("partners_by_name")  /* lower-cased name -> partner id (unique) */                          \
-    X ("apikeys")           /* key prefix -> apikey */                                             \
-    X ("events")            /* stream, 0, seq -> event (pd_store_batch_append) */                  \
-    X ("partners_by_org")   /* provider:org id -> partner id (unique) */                           \
-    X ("approved_domains")  /* domain -> approved_domain */                                        \
-    X ("users")             /* id -> user */                                                       \
-    X ("users_by_email")    /* lower-cased email -> user id (unique) */                            \
-    X ("users_by_identity") /* provider:subject -> user id (unique) */                             \
-    X ("magic_links")       /* token id -> magic_record */                                         \
-    X ("sessions")          /* session id -> session_record */                                     \
-    X ("oauth_states")      /* state -> oauth_state */                                             \
-    X ("ratelimits")        /* "source:IP" / "partner:ID" -> failure window */
+    X ("partners")           /* id -> partner */                                                   \
+    X ("partners_by_name")   /* lower-cased name -> partner id (unique) */                         \
+    X ("apikeys")            /* key prefix -> apikey */                                            \
+    X ("events")             /* stream, 0, seq -> event (pd_store_batch_append) */                 \
+    X ("partners_by_org")    /* provider:org id -> partner id (unique) */                          \
+    X ("approved_domains")   /* domain -> approved_domain */                                       \
+    X ("users")              /* id -> user */                                                      \
+    X ("users_by_email")     /* lower-cased email -> user id (unique) */                           \
+    X ("users_by_identity")  /* provider:subject -> user id (unique) */                            \
+    X ("magic_links")        /* token id -> magic_record */                                        \
+    X ("sessions")           /* session id -> session_record */                                    \
+    X ("oauth_states")       /* state -> oauth_state */                                            \
+    X ("ratelimits")         /* "source:IP" / "partner:ID" -> failure window */                    \
+    X ("provisions")         /* id -> provision */                                                 \
+    X ("provisions_by_code") /* code -> provision id (unique) */                                   \
+    X ("sites")              /* id -> site */                                                      \
+    X ("sites_by_name")      /* partner id:lower-cased name -> site id (unique) */                 \
+    X ("appliances")         /* id -> appliance */                                                 \
+    X ("appliance_keys")     /* CURVE public key (Z85) -> appliance id (unique) */                 \
+    X ("appliance_tokens")   /* token id -> appliance id */
 
 //  Stream names
 #define PD_STREAM_AUDIT "audit"

@@ -65,10 +65,23 @@ s_reader (void *arg)
 pd_proc_t *
 pd_proc_start (const char *const args[], int timeout_ms)
 {
-    const char *argv[S_MAX_ARGS + 2] = {PARTNERD_BIN};
+    const char *argv[S_MAX_ARGS + 4] = {PARTNERD_BIN};
     size_t argc = 1;
-    for (; args[argc - 1] && argc <= S_MAX_ARGS; argc++)
+    bool has_front_bind = false;
+    for (; args[argc - 1] && argc <= S_MAX_ARGS; argc++) {
         argv[argc] = args[argc - 1];
+        has_front_bind = has_front_bind || strcmp (argv[argc], "--appliance-bind") == 0;
+    }
+    //  The all-in-one process and `partnerd front` bind the appliance port:
+    //  tests that do not choose one get a free one, so that tests can run
+    //  side by side
+    char front_bind[64];
+    bool runs_front = args[0] && (args[0][0] == '-' || strcmp (args[0], "front") == 0);
+    if (runs_front && !has_front_bind) {
+        snprintf (front_bind, sizeof (front_bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
+        argv[argc++] = "--appliance-bind";
+        argv[argc++] = front_bind;
+    }
     argv[argc] = NULL;
 
     int fds[2];
@@ -141,6 +154,21 @@ pd_proc_printed (pd_proc_t *self, const char *text)
     bool found = strstr (self->output, text) != NULL;
     pthread_mutex_unlock (&self->lock);
     return found;
+}
+
+bool
+pd_proc_line_after (pd_proc_t *self, const char *marker, char *text, size_t size)
+{
+    pthread_mutex_lock (&self->lock);
+    const char *found = strstr (self->output, marker);
+    if (found) {
+        found += strlen (marker);
+        size_t length = strcspn (found, "\r\n");
+        if (size)
+            snprintf (text, size, "%.*s", (int)length, found);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return found != NULL;
 }
 
 int
@@ -320,12 +348,12 @@ pd_http_cookie (const pd_http_t *response, const char *name, char *value, size_t
     while (*line) {
         const char *end = strchr (line, '\n');
         size_t length = end ? (size_t)(end - line) : strlen (line);
-        if (length > name_length && strncmp (line, name, name_length) == 0
-            && line[name_length] == '=') {
+        if (length > name_length && strncmp (line, name, name_length) == 0 &&
+            line[name_length] == '=') {
             const char *start = line + name_length + 1;
             const char *semicolon = memchr (start, ';', length - name_length - 1);
-            size_t value_length = semicolon ? (size_t)(semicolon - start)
-                                            : length - name_length - 1;
+            size_t value_length =
+                semicolon ? (size_t)(semicolon - start) : length - name_length - 1;
             snprintf (value, size, "%.*s", (int)value_length, start);
             if (attributes)
                 snprintf (attributes, attributes_size, "%.*s",

@@ -30,6 +30,11 @@ pid_t pd_proc_pid (pd_proc_t *self);
 //  Did the process print a line containing `text` (so far)?
 bool pd_proc_printed (pd_proc_t *self, const char *text);
 
+//  The rest of the first line printed so far that contains `marker` (the
+//  text after the marker, without the newline) into text (size bytes).
+//  false if no line contains it.
+bool pd_proc_line_after (pd_proc_t *self, const char *marker, char *text, size_t size);
+
 //  A TCP port on 127.0.0.1 that was free a moment ago.
 int pd_test_free_port (void);
 

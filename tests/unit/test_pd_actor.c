@@ -112,8 +112,10 @@ static const pd_handler_t s_test_handlers[] = {
     {NULL, NULL},
 };
 
-static const pd_actor_def_t s_test_actor = {"partners", s_test_handlers, s_test_state_new,
-                                            s_test_state_destroy};
+static const pd_actor_def_t s_test_actor = {.service = "partners",
+                                            .handlers = s_test_handlers,
+                                            .state_new = s_test_state_new,
+                                            .state_destroy = s_test_state_destroy};
 
 //  An actor whose set-up fails
 static void *
@@ -122,8 +124,10 @@ s_failing_state_new (pd_store_t *store, const pd_config_t *config)
     return NULL;
 }
 
-static const pd_actor_def_t s_failing_actor = {"partners", s_test_handlers, s_failing_state_new,
-                                               s_test_state_destroy};
+static const pd_actor_def_t s_failing_actor = {.service = "partners",
+                                               .handlers = s_test_handlers,
+                                               .state_new = s_failing_state_new,
+                                               .state_destroy = s_test_state_destroy};
 
 //  ------------------------------------------------------------------------
 //  Fixture: store + broker + stream actor + test actor + client
@@ -702,13 +706,59 @@ test_registry (void **state)
     size_t count = 0;
     for (const pd_actor_def_t *const *def = pd_actors_all; *def; def++, count++)
         assert_ptr_equal (pd_actors_find ((*def)->service), *def);
-    assert_int_equal (count, 5);
+    assert_int_equal (count, 6);
     assert_ptr_equal (pd_actors_find ("stream"), &pd_stream_actor);
-    const char *services[] = {"auth", "partners", "users", "oauth"};
+    const char *services[] = {"auth", "partners", "users", "oauth", "claim"};
     for (size_t i = 0; i < sizeof (services) / sizeof (services[0]); i++)
         assert_non_null (pd_actors_find (services[i]));
     assert_null (pd_actors_find ("nope"));
     assert_null (pd_actors_find (NULL));
+}
+
+//  Timed work: a tick that appends an event each time it runs
+#define S_TICK_MS 20
+static int
+s_tick_append (void *state, pd_ctx_t *ctx)
+{
+    pd_event_t event = {0};
+    event.type = "test.tick";
+    event.actor = (char *)pd_ctx_actor (ctx);
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    int rc = pd_ctx_emit (ctx, batch, "ticks", &event);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    pd_store_batch_destroy (&batch);
+    return rc;
+}
+
+static const pd_handler_t s_no_handlers[] = {{NULL, NULL}};
+static const pd_actor_def_t s_ticking_actor = {
+    .service = "oauth", .handlers = s_no_handlers, .tick_ms = S_TICK_MS, .tick = s_tick_append};
+
+static void
+test_ticks_run_on_time_as_the_system (void **state)
+{
+    fixture_t *fx = *state;
+    zactor_t *ticker = s_actor_start (fx, &s_ticking_actor);
+    assert_non_null (ticker);
+    //  Bounded wait for three ticks (each commits an event)
+    int64_t deadline = zclock_mono () + 5000;
+    while (pd_store_stream_last (fx->store, "events", "ticks") < 3 && zclock_mono () < deadline)
+        zclock_sleep (S_TICK_MS); //  polling a time-based outcome
+    assert_true (pd_store_stream_last (fx->store, "events", "ticks") >= 3);
+    zactor_destroy (&ticker);
+
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    assert_int_equal (pd_store_stream_read (fx->store, "events", "ticks", 1, 1, &items, &count),
+                      PD_OK);
+    assert_int_equal (count, 1);
+    pd_event_t event = {0};
+    assert_int_equal (
+        pd_schema_decode (&pd_event_schema, items[0].data, items[0].size, &event, NULL), PD_OK);
+    assert_string_equal (event.actor, "admin:system");
+    pd_schema_clear (&pd_event_schema, &event);
+    pd_store_items_destroy (&items, count);
 }
 
 int
@@ -725,6 +775,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_event_published, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_actor_stops_cleanly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_two_actors_one_service, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ticks_run_on_time_as_the_system, s_setup, s_teardown),
         cmocka_unit_test (test_registry),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -265,7 +265,15 @@ test_table_is_consistent (void **state)
             assert_true (route->success == 302 || route->success == 303);
         else
             assert_true (route->success >= 200 && route->success < 300);
+        //  A raw route answers a `binary` record (its bytes are the body)
+        if (route->flags & PD_ROUTE_RAW)
+            assert_ptr_equal (message->reply, &pd_binary_schema);
     }
+    //  The QR images are raw
+    const pd_route_t *qr =
+        pd_routes_match ("GET", "/api/partners/me/provisions/prv_1/qr", NULL, NULL);
+    assert_non_null (qr);
+    assert_true (qr->flags & PD_ROUTE_RAW);
     pd_route_params_t params;
     assert_int_equal (pd_route_param_names (&pd_routes[0], &params), 0);
     assert_int_equal (pd_route_param_names (NULL, &params), -1);

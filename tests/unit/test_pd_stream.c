@@ -78,8 +78,10 @@ static const pd_handler_t s_publisher_handlers[] = {
     {NULL, NULL},
 };
 
-static const pd_actor_def_t s_publisher = {"partners", s_publisher_handlers, s_publisher_state_new,
-                                           NULL};
+static const pd_actor_def_t s_publisher = {.service = "partners",
+                                           .handlers = s_publisher_handlers,
+                                           .state_new = s_publisher_state_new,
+                                           .state_destroy = NULL};
 
 //  ------------------------------------------------------------------------
 //  Fixture

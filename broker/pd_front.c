@@ -1,0 +1,1134 @@
+/*  pd_front - the broker's appliance front (see pd_front.h)
+
+    Three threads:
+    - the front itself (this actor): the CURVE ROUTER facing appliances, a
+      pd_client towards the services, the in-flight tables and the
+      heartbeat buffer. It never waits for a service: requests go out with
+      pd_client_send and replies are matched by id when they come;
+    - the ZAP handler (RFC 27), bound before the ROUTER binds. It tells
+      the front about each refused handshake; any other message from it
+      means it stopped, and the front then closes the ROUTER (fail closed);
+    - the "appliances" worker: a pd_worker blocks in pd_worker_wait, so it
+      has its own thread and hands requests to the front over its pipe
+      (pointers; the owner of a pd_request_t is whoever holds it).
+
+    The wire protocol (PDA1) is schemas/PROTOCOL.md, section 16.
+*/
+#include "pd_front.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "pd_client.h"
+#include "pd_messages.h"
+#include "pd_worker.h"
+
+#define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define S_ZAP_VERSION  "1.0"
+#define S_KEY_BYTES    32 //  a CURVE public key
+#define S_Z85_SIZE     40 //  ... in Z85
+#define S_MAX_FRAMES   6  //  route + the longest PDA1 message (result)
+#define S_MAX_USER_ID  (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
+#define S_MAX_ID       65 //  an appliance id (64) and its NUL
+#define S_BATCH        1000
+#define S_SWEEP_MS     100 //  how often deadlines are checked
+#define S_ZAP_REFUSED  "REFUSED"
+
+//  What an upstream (pd_client) request was for
+typedef enum { S_CLAIM, S_REPORT, S_FLUSH } s_kind_t;
+
+typedef struct {
+    s_kind_t kind;       //  what to do with the reply
+    zframe_t *route;     //  the appliance's connection (not for S_FLUSH)
+    uint64_t request_id; //  the appliance's request id
+    int64_t deadline;    //  zclock_mono () time after which we answer timeout
+} s_upstream_t;
+
+typedef struct {
+    pd_request_t *request;       //  the broker's request, answered at the end
+    char appliance_id[S_MAX_ID]; //  who must answer
+} s_command_t;
+
+typedef struct {
+    zsock_t *pipe;            //  our actor pipe
+    zactor_t *zap;            //  the ZAP handler thread
+    zsock_t *router;          //  CURVE server; NULL once the ZAP handler died
+    pd_client_t *client;      //  requests to the services
+    zactor_t *worker;         //  the "appliances" worker thread
+    int flush_ms;             //  heartbeat coalescing interval
+    int64_t flush_at;         //  next flush
+    int64_t sweep_at;         //  next check of deadlines
+    zhashx_t *routes;         //  appliance id -> zframe_t * route of its latest connection
+    zhashx_t *connections;    //  route (hex) -> appliance id, connections known to be whose
+    zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
+    zhashx_t *upstream;       //  client request id (decimal) -> s_upstream_t *
+    zhashx_t *commands;       //  command request id (decimal) -> s_command_t *
+    uint64_t last_command_id; //  of commands sent to appliances
+    pd_front_stats_t stats;   //  counters
+    bool terminated;          //  $TERM received
+} self_t;
+
+//  ==========================================================================
+//  The ZAP handler
+
+typedef struct {
+    pd_front_authorize_fn *authorize;
+    void *arg;
+} s_zap_args_t;
+
+//  Answer one ZAP request: [version, request id, domain, address, identity,
+//  mechanism, credentials...]
+static void
+s_zap_answer (zsock_t *handler, zsock_t *pipe, const s_zap_args_t *args)
+{
+    zmsg_t *request = zmsg_recv (handler);
+    if (!request)
+        return;
+    char *version = zmsg_popstr (request);
+    zframe_t *request_id = zmsg_pop (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *identity = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *key = zmsg_pop (request);
+
+    const char *status = "400";
+    const char *text = "refused";
+    char user_id[S_MAX_USER_ID + S_MAX_ID] = "";
+    if (version && streq (version, S_ZAP_VERSION) && domain &&
+        streq (domain, PD_FRONT_ZAP_DOMAIN) && mechanism && streq (mechanism, "CURVE") && key &&
+        zframe_size (key) == S_KEY_BYTES && zmsg_size (request) == 0) {
+        char z85[S_Z85_SIZE + 1];
+        zmq_z85_encode (z85, zframe_data (key), S_KEY_BYTES);
+        char appliance_id[S_MAX_ID] = "";
+        int rc = args->authorize (z85, appliance_id, sizeof (appliance_id), args->arg);
+        appliance_id[sizeof (appliance_id) - 1] = 0;
+        if (rc == PD_OK && *appliance_id &&
+            strncmp (appliance_id, PD_FRONT_USER_KEY, strlen (PD_FRONT_USER_KEY))) {
+            snprintf (user_id, sizeof (user_id), "%s", appliance_id);
+            status = "200";
+            text = "OK";
+        } else if (rc == PD_E_NOT_FOUND) {
+            snprintf (user_id, sizeof (user_id), "%s%s", PD_FRONT_USER_KEY, z85);
+            status = "200";
+            text = "OK";
+        }
+    }
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, S_ZAP_VERSION);
+    if (request_id)
+        zmsg_append (reply, &request_id);
+    else
+        zmsg_addmem (reply, NULL, 0);
+    zmsg_addstr (reply, status);
+    zmsg_addstr (reply, text);
+    zmsg_addstr (reply, user_id);
+    zmsg_addmem (reply, NULL, 0); //  metadata: none
+    zmsg_send (&reply, handler);
+    if (*status != '2')
+        zstr_send (pipe, S_ZAP_REFUSED);
+
+    free (version);
+    free (domain);
+    free (address);
+    free (identity);
+    free (mechanism);
+    zframe_destroy (&request_id);
+    zframe_destroy (&key);
+    zmsg_destroy (&request);
+}
+
+static void
+s_zap_actor (zsock_t *pipe, void *arg)
+{
+    s_zap_args_t args = *(s_zap_args_t *)arg;
+    zsock_t *handler = zsock_new (ZMQ_REP);
+    int rc = handler ? zsock_bind (handler, S_ZAP_ENDPOINT) : -1;
+    //  zactor_new's handshake, then the set-up result
+    zsock_signal (pipe, 0);
+    zsock_signal (pipe, rc == 0 ? 0 : 1);
+    if (rc == 0) {
+        zsock_set_linger (handler, 0);
+        zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+                                  {zsock_resolve (handler), 0, ZMQ_POLLIN, 0}};
+        while (true) {
+            if (zmq_poll (items, 2, -1) == -1) {
+                if (errno == EINTR)
+                    continue;
+                break; //  context terminated
+            }
+            if (items[0].revents & ZMQ_POLLIN) {
+                char *command = zstr_recv (pipe);
+                bool stop = !command || streq (command, "$TERM");
+                free (command);
+                if (stop)
+                    break;
+            }
+            if (items[1].revents & ZMQ_POLLIN)
+                s_zap_answer (handler, pipe, &args);
+        }
+    }
+    //  Unbinding an inproc endpoint is synchronous: the next front can bind
+    if (handler && rc == 0)
+        zsock_unbind (handler, S_ZAP_ENDPOINT);
+    zsock_destroy (&handler);
+    //  Returning makes zactor's shim signal the front: it then closes the
+    //  CURVE socket
+}
+
+//  ==========================================================================
+//  The "appliances" worker thread
+
+static void
+s_worker_actor (zsock_t *pipe, void *arg)
+{
+    pd_worker_config_t config = {.credit = PD_FRONT_COMMAND_CREDIT};
+    pd_worker_t *worker = pd_worker_new ((const char *)arg, PD_FRONT_SERVICE, &config);
+    zsock_signal (pipe, 0);
+    zsock_signal (pipe, worker ? 0 : 1);
+    bool stopping = false;
+    while (worker) {
+        pd_request_t *request = NULL;
+        int rc = stopping ? PD_WORKER_PIPE : pd_worker_wait (worker, pipe, &request);
+        if (rc == PD_OK) {
+            zsock_send (pipe, "sp", "REQUEST", request);
+            continue;
+        }
+        if (rc != PD_WORKER_PIPE)
+            break; //  ZeroMQ is shutting down
+        char *command = NULL;
+        void *pointer = NULL;
+        int status = 0;
+        byte *body = NULL;
+        size_t size = 0;
+        if (zsock_recv (pipe, "spib", &command, &pointer, &status, &body, &size)) {
+            break;
+        }
+        bool stop = !command || streq (command, "$TERM");
+        if (command && streq (command, "REPLY")) {
+            request = (pd_request_t *)pointer;
+            pd_worker_reply (worker, &request, status, body, size);
+        } else if (command && streq (command, "STOP")) {
+            //  The front drains the pipe up to STOPPED: no request leaks
+            stopping = true;
+            zstr_send (pipe, "STOPPED");
+        }
+        free (command);
+        free (body);
+        if (stop)
+            break;
+    }
+    pd_worker_destroy (&worker);
+}
+
+//  ==========================================================================
+//  Helpers
+
+static void
+s_upstream_destroy (void **item)
+{
+    s_upstream_t *self = (s_upstream_t *)*item;
+    if (self) {
+        zframe_destroy (&self->route);
+        free (self);
+        *item = NULL;
+    }
+}
+
+static void
+s_command_destroy (void **item)
+{
+    s_command_t *self = (s_command_t *)*item;
+    if (self) {
+        pd_request_destroy (&self->request);
+        free (self);
+        *item = NULL;
+    }
+}
+
+static void
+s_heartbeat_destroy (void **item)
+{
+    pd_heartbeat_t *self = (pd_heartbeat_t *)*item;
+    if (self) {
+        pd_schema_clear (&pd_heartbeat_schema, self);
+        free (self);
+        *item = NULL;
+    }
+}
+
+static void
+s_frame_destroy (void **item)
+{
+    zframe_destroy ((zframe_t **)item);
+}
+
+static void *
+s_string_dup (const void *item)
+{
+    return strdup ((const char *)item);
+}
+
+static void
+s_string_destroy (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static zhashx_t *
+s_hash_new (zhashx_destructor_fn *destructor)
+{
+    zhashx_t *hash = zhashx_new ();
+    if (destructor)
+        zhashx_set_destructor (hash, destructor);
+    else {
+        //  values are strings, duplicated on insert
+        zhashx_set_duplicator (hash, s_string_dup);
+        zhashx_set_destructor (hash, s_string_destroy);
+    }
+    return hash;
+}
+
+static void
+s_id_key (uint64_t id, char *key, size_t size)
+{
+    snprintf (key, size, "%" PRIu64, id);
+}
+
+//  The header of a request made for an appliance
+static int
+s_encode_header (const char *type, const char *appliance_id, const char *key, uint8_t **data,
+                 size_t *size)
+{
+    pd_principal_t principal = {0};
+    principal.kind = (char *)"appliance";
+    principal.appliance_id = (char *)appliance_id;
+    principal.appliance_key = (char *)key;
+    pd_header_t header = {0};
+    header.type = (char *)type;
+    header.principal = &principal;
+    header.source = (char *)"link";
+    return pd_schema_encode (&pd_header_schema, &header, data, size);
+}
+
+//  An `error` record, with the field at fault if any
+static zframe_t *
+s_error_body (int status, const char *field, const char *detail)
+{
+    pd_error_t error = {0};
+    error.code = (char *)pd_status_code (status);
+    error.detail = (char *)detail;
+    error.field = field && *field ? (char *)field : NULL;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (pd_schema_encode (&pd_error_schema, &error, &data, &size) != PD_OK)
+        return pd_proto_error_body (status, detail);
+    zframe_t *frame = zframe_new (data, size);
+    free (data);
+    return frame;
+}
+
+//  Decode a body; an empty frame is an empty record
+static int
+s_decode (const pd_schema_t *schema, zframe_t *frame, void *record, pd_schema_error_t *error)
+{
+    static const uint8_t s_empty_map[] = {0x80};
+    if (zframe_size (frame) == 0)
+        return pd_schema_decode (schema, s_empty_map, sizeof (s_empty_map), record, error);
+    return pd_schema_decode (schema, zframe_data (frame), zframe_size (frame), record, error);
+}
+
+//  ==========================================================================
+//  Routes: which connection is whose
+
+static void
+s_forget_route (self_t *self, zframe_t *route)
+{
+    char *hex = zframe_strhex (route);
+    const char *appliance_id = (const char *)zhashx_lookup (self->connections, hex);
+    if (appliance_id) {
+        zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
+        if (current && zframe_eq (current, route))
+            zhashx_delete (self->routes, appliance_id);
+        zhashx_delete (self->connections, hex);
+    }
+    free (hex);
+}
+
+//  The appliance's latest connection is `route`
+static void
+s_remember_route (self_t *self, const char *appliance_id, zframe_t *route)
+{
+    zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
+    if (current && zframe_eq (current, route))
+        return;
+    if (current) {
+        char *old = zframe_strhex (current);
+        zhashx_delete (self->connections, old);
+        free (old);
+    }
+    zhashx_update (self->routes, appliance_id, zframe_dup (route));
+    char *hex = zframe_strhex (route);
+    zhashx_update (self->connections, hex, (void *)appliance_id);
+    free (hex);
+}
+
+//  Send to an appliance; a gone peer (ZMQ_ROUTER_MANDATORY) is forgotten.
+//  Takes ownership of msg. 0 or -1.
+static int
+s_send_to (self_t *self, zframe_t *route, zmsg_t **msg_p)
+{
+    zmsg_prepend (*msg_p, &(zframe_t *){zframe_dup (route)});
+    if (!self->router) {
+        zmsg_destroy (msg_p);
+        return -1;
+    }
+    if (zmsg_send (msg_p, self->router) == 0)
+        return 0;
+    if (errno == EHOSTUNREACH)
+        s_forget_route (self, route);
+    zmsg_destroy (msg_p);
+    return -1;
+}
+
+static zmsg_t *
+s_pda1_msg (const char *type, uint64_t request_id)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+    zmsg_addstr (msg, type);
+    zmsg_append (msg, &(zframe_t *){pd_proto_u64 (request_id)});
+    return msg;
+}
+
+//  [PDA1, reply, request_id, status, body]; takes ownership of body
+static void
+s_reply (self_t *self, zframe_t *route, uint64_t request_id, int status, zframe_t **body_p)
+{
+    zmsg_t *msg = s_pda1_msg ("reply", request_id);
+    zmsg_append (msg, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (status))});
+    zmsg_append (msg, body_p);
+    s_send_to (self, route, &msg);
+}
+
+static void
+s_reply_error (self_t *self, zframe_t *route, uint64_t request_id, int status, const char *field,
+               const char *detail)
+{
+    zframe_t *body = s_error_body (status, field, detail);
+    s_reply (self, route, request_id, status, &body);
+}
+
+//  ==========================================================================
+//  Upstream: requests to the services
+
+//  Send a request for an appliance (or a flush, route NULL); its reply is
+//  matched in s_on_client. Answers the appliance at once if it cannot go.
+static void
+s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance_id,
+            const char *key, const void *body, size_t body_size, zframe_t *route,
+            uint64_t request_id)
+{
+    const pd_message_t *message = pd_message_find (type);
+    assert (message);
+    uint8_t *header = NULL;
+    size_t header_size = 0;
+    int rc = s_encode_header (type, appliance_id, key, &header, &header_size);
+    uint64_t id = 0;
+    if (rc == PD_OK)
+        rc = pd_client_send (self->client, message->service, header, header_size, body, body_size,
+                             PD_FRONT_REQUEST_MS - PD_CLIENT_MARGIN_MS, &id);
+    free (header);
+    if (rc != PD_OK) {
+        if (route)
+            s_reply_error (self, route, request_id, rc, NULL, "cannot reach the service");
+        else
+            zsys_warning ("front: %s not sent rc=%s", type, pd_status_code (rc));
+        return;
+    }
+    s_upstream_t *pending = (s_upstream_t *)zmalloc (sizeof (s_upstream_t));
+    pending->kind = kind;
+    pending->route = route ? zframe_dup (route) : NULL;
+    pending->request_id = request_id;
+    pending->deadline = zclock_mono () + PD_FRONT_REQUEST_MS;
+    char key_text[24];
+    s_id_key (id, key_text, sizeof (key_text));
+    zhashx_update (self->upstream, key_text, pending);
+}
+
+//  A reply from a service
+static void
+s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t size)
+{
+    char key[24];
+    s_id_key (id, key, sizeof (key));
+    s_upstream_t *pending = (s_upstream_t *)zhashx_lookup (self->upstream, key);
+    if (!pending)
+        return; //  late: we answered timeout already
+    if (pending->kind == S_FLUSH) {
+        if (status != PD_OK)
+            zsys_warning ("front: appliance.heartbeats failed rc=%s", pd_status_code (status));
+    } else {
+        if (pending->kind == S_CLAIM && status == PD_OK) {
+            //  From now on this connection is the appliance's
+            pd_appliance_setup_t config = {0};
+            if (pd_schema_decode (&pd_appliance_setup_schema, data, size, &config, NULL) == PD_OK)
+                s_remember_route (self, config.appliance_id, pending->route);
+            pd_schema_clear (&pd_appliance_setup_schema, &config);
+        }
+        zframe_t *body = zframe_new (data, size);
+        s_reply (self, pending->route, pending->request_id, status, &body);
+    }
+    zhashx_delete (self->upstream, key);
+}
+
+static void
+s_on_client (self_t *self)
+{
+    for (int count = 0; count < S_BATCH; count++) {
+        uint64_t id;
+        int status;
+        uint8_t *data = NULL;
+        size_t size = 0;
+        if (pd_client_recv (self->client, &id, &status, &data, &size, 0) != PD_OK)
+            break;
+        s_on_service_reply (self, id, status, data, size);
+        free (data);
+    }
+}
+
+//  Send the heartbeats gathered since the last flush, PD_FRONT_FLUSH_MAX
+//  per request
+static void
+s_flush (self_t *self)
+{
+    size_t total = zhashx_size (self->beats);
+    if (total == 0)
+        return;
+    size_t capacity = total < PD_FRONT_FLUSH_MAX ? total : PD_FRONT_FLUSH_MAX;
+    pd_heartbeat_t *items = (pd_heartbeat_t *)calloc (capacity, sizeof (pd_heartbeat_t));
+    assert (items);
+    pd_heartbeat_t *beat = (pd_heartbeat_t *)zhashx_first (self->beats);
+    while (beat) {
+        size_t count = 0;
+        while (beat && count < capacity) {
+            items[count++] = *beat; //  shallow: the hash owns the strings
+            beat = (pd_heartbeat_t *)zhashx_next (self->beats);
+        }
+        pd_heartbeats_t batch = {0};
+        batch.items.size = count;
+        batch.items.items = items;
+        uint8_t *body = NULL;
+        size_t body_size = 0;
+        int rc = pd_schema_encode (&pd_heartbeats_schema, &batch, &body, &body_size);
+        if (rc == PD_OK) {
+            s_upstream (self, S_FLUSH, "appliance.heartbeats", NULL, NULL, body, body_size, NULL,
+                        0);
+            self->stats.flushes++;
+        } else
+            zsys_error ("front: heartbeats not encoded rc=%s", pd_status_code (rc));
+        free (body);
+    }
+    free (items);
+    zhashx_purge (self->beats);
+}
+
+//  ==========================================================================
+//  What appliances send
+
+static void
+s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key, zframe_t *frame)
+{
+    if (!key) {
+        s_reply_error (self, route, request_id, PD_E_EXISTS, NULL, "already claimed");
+        return;
+    }
+    pd_claim_t claim = {0};
+    pd_schema_error_t error = {0};
+    int rc = s_decode (&pd_claim_schema, frame, &claim, &error);
+    if (rc != PD_OK) {
+        self->stats.refused++;
+        s_reply_error (self, route, request_id, rc, error.field, error.detail);
+        return;
+    }
+    //  The key is the handshake's, whatever the body says
+    pd_schema_set_str (&claim.public_key, key);
+    uint8_t *body = NULL;
+    size_t size = 0;
+    rc = pd_schema_encode (&pd_claim_schema, &claim, &body, &size);
+    pd_schema_clear (&pd_claim_schema, &claim);
+    if (rc != PD_OK) {
+        s_reply_error (self, route, request_id, rc, NULL, "claim not encoded");
+        return;
+    }
+    self->stats.claims++;
+    s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
+    free (body);
+}
+
+static void
+s_on_report (self_t *self, zframe_t *route, uint64_t request_id, const char *appliance_id,
+             zframe_t *frame)
+{
+    pd_appliance_report_t report = {0};
+    pd_schema_error_t error = {0};
+    int rc = s_decode (&pd_appliance_report_schema, frame, &report, &error);
+    pd_schema_clear (&pd_appliance_report_schema, &report);
+    if (rc != PD_OK) {
+        self->stats.refused++;
+        s_reply_error (self, route, request_id, rc, error.field, error.detail);
+        return;
+    }
+    s_upstream (self, S_REPORT, "appliance.status", appliance_id, NULL, zframe_data (frame),
+                zframe_size (frame), route, request_id);
+}
+
+static void
+s_on_heartbeat (self_t *self, const char *appliance_id, zframe_t *frame)
+{
+    pd_appliance_report_t report = {0};
+    if (s_decode (&pd_appliance_report_schema, frame, &report, NULL) != PD_OK) {
+        self->stats.refused++;
+        return;
+    }
+    self->stats.heartbeats++;
+    pd_heartbeat_t *beat = (pd_heartbeat_t *)zmalloc (sizeof (pd_heartbeat_t));
+    beat->appliance_id = strdup (appliance_id);
+    beat->at = zclock_time ();
+    PD_MARK (beat, heartbeat, at);
+    beat->status = report.status; //  moved
+    beat->software_version = report.software_version;
+    report.status = report.software_version = NULL;
+    pd_schema_clear (&pd_appliance_report_schema, &report);
+    zhashx_update (self->beats, appliance_id, beat);
+}
+
+//  [status, body] answering command `request_id`
+static void
+s_on_result (self_t *self, uint64_t request_id, const char *appliance_id, zframe_t *status_frame,
+             zframe_t *frame)
+{
+    char key[24];
+    s_id_key (request_id, key, sizeof (key));
+    s_command_t *command = (s_command_t *)zhashx_lookup (self->commands, key);
+    uint16_t wire;
+    if (!command || strcmp (command->appliance_id, appliance_id) ||
+        pd_proto_get_u16 (status_frame, &wire)) {
+        self->stats.refused++; //  late, someone else's, or malformed
+        return;
+    }
+    int status = pd_status_from_wire (wire);
+    zframe_t *body = zframe_dup (frame);
+    if (status == PD_OK) {
+        pd_command_result_t result = {0};
+        if (s_decode (&pd_command_result_schema, frame, &result, NULL) != PD_OK) {
+            zframe_destroy (&body);
+            status = PD_E_INTERNAL;
+            body = s_error_body (status, NULL, "the appliance's result is malformed");
+        }
+        pd_schema_clear (&pd_command_result_schema, &result);
+    }
+    zsock_send (self->worker, "spib", "REPLY", command->request, status, zframe_data (body),
+                zframe_size (body));
+    command->request = NULL; //  the worker thread has it
+    zframe_destroy (&body);
+    zhashx_delete (self->commands, key);
+}
+
+//  One message from an appliance: frames[0] is its route
+static void
+s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id)
+{
+    zframe_t *route = frames[0];
+    uint64_t request_id;
+    size_t signature_size = strlen (PD_FRONT_SIGNATURE);
+    if (count < 4 || !*user_id || zframe_size (frames[1]) != signature_size ||
+        memcmp (zframe_data (frames[1]), PD_FRONT_SIGNATURE, signature_size) ||
+        zframe_size (frames[2]) < 1 || zframe_size (frames[2]) > PD_FRONT_MAX_TYPE ||
+        pd_proto_get_u64 (frames[3], &request_id)) {
+        self->stats.refused++; //  malformed: dropped
+        return;
+    }
+    char type[PD_FRONT_MAX_TYPE + 1];
+    memcpy (type, zframe_data (frames[2]), zframe_size (frames[2]));
+    type[zframe_size (frames[2])] = 0;
+
+    //  Who is it? The handshake's verdict, or what this connection claimed
+    const char *key = NULL;
+    const char *appliance_id = NULL;
+    char *hex = NULL;
+    if (strncmp (user_id, PD_FRONT_USER_KEY, strlen (PD_FRONT_USER_KEY)) == 0) {
+        key = user_id + strlen (PD_FRONT_USER_KEY);
+        hex = zframe_strhex (route);
+        appliance_id = (const char *)zhashx_lookup (self->connections, hex);
+    } else
+        appliance_id = user_id;
+    char id_copy[S_MAX_ID] = "";
+    if (appliance_id) {
+        snprintf (id_copy, sizeof (id_copy), "%s", appliance_id);
+        appliance_id = id_copy;
+    }
+    free (hex);
+
+    bool known = streq (type, "claim") || streq (type, "report") || streq (type, "heartbeat") ||
+                 streq (type, "result");
+    size_t expected = streq (type, "result") ? 6 : 5;
+    if (known && count != expected) {
+        self->stats.refused++;
+        return;
+    }
+    if (!known) {
+        self->stats.refused++;
+        s_reply_error (self, route, request_id, PD_E_UNKNOWN_TYPE, NULL, "unknown type");
+        return;
+    }
+    if (streq (type, "claim")) {
+        s_on_claim (self, route, request_id, key, frames[4]);
+        return;
+    }
+    if (!appliance_id) {
+        self->stats.refused++;
+        if (!streq (type, "heartbeat"))
+            s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
+        return;
+    }
+    s_remember_route (self, appliance_id, route);
+    if (streq (type, "heartbeat"))
+        s_on_heartbeat (self, appliance_id, frames[4]);
+    else if (streq (type, "report"))
+        s_on_report (self, route, request_id, appliance_id, frames[4]);
+    else
+        s_on_result (self, request_id, appliance_id, frames[4], frames[5]);
+}
+
+static void
+s_on_router (self_t *self)
+{
+    for (int batch = 0; batch < S_BATCH && self->router; batch++) {
+        zframe_t *frames[S_MAX_FRAMES] = {NULL};
+        size_t count = 0;
+        bool overflow = false;
+        char user_id[S_MAX_USER_ID + S_MAX_ID] = "";
+        while (true) {
+            zframe_t *frame = zframe_recv (self->router);
+            if (!frame)
+                break;
+            bool more = zframe_more (frame);
+            if (count == 1) {
+                //  The first frame the peer sent carries the connection's
+                //  metadata (the routing id frame is made by the ROUTER)
+                const char *meta = zframe_meta (frame, "User-Id");
+                if (meta && strlen (meta) < sizeof (user_id))
+                    snprintf (user_id, sizeof (user_id), "%s", meta);
+            }
+            if (count < S_MAX_FRAMES)
+                frames[count++] = frame;
+            else {
+                overflow = true;
+                zframe_destroy (&frame);
+            }
+            if (!more)
+                break;
+        }
+        if (count == 0)
+            break;
+        if (overflow)
+            self->stats.refused++;
+        else
+            s_on_appliance (self, frames, count, user_id);
+        for (size_t i = 0; i < count; i++)
+            zframe_destroy (&frames[i]);
+    }
+}
+
+//  ==========================================================================
+//  Downstream: commands from the "appliances" worker
+
+static void
+s_worker_reply (self_t *self, pd_request_t *request, int status, const char *detail)
+{
+    zframe_t *body = s_error_body (status, NULL, detail);
+    zsock_send (self->worker, "spib", "REPLY", request, status, zframe_data (body),
+                zframe_size (body));
+    zframe_destroy (&body);
+}
+
+static void
+s_on_command (self_t *self, pd_request_t *request)
+{
+    pd_header_t header = {0};
+    int rc =
+        pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header, NULL);
+    bool is_command = rc == PD_OK && streq (header.type, "appliance.command");
+    pd_schema_clear (&pd_header_schema, &header);
+    if (!is_command) {
+        s_worker_reply (self, request, rc == PD_OK ? PD_E_UNKNOWN_TYPE : PD_E_PROTOCOL,
+                        "the front serves appliance.command");
+        return;
+    }
+    pd_appliance_command_t command = {0};
+    pd_schema_error_t error = {0};
+    rc = pd_schema_decode (&pd_appliance_command_schema, request->body, request->body_size,
+                           &command, &error);
+    if (rc != PD_OK) {
+        zframe_t *body = s_error_body (rc, error.field, error.detail);
+        zsock_send (self->worker, "spib", "REPLY", request, rc, zframe_data (body),
+                    zframe_size (body));
+        zframe_destroy (&body);
+        return;
+    }
+    zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, command.appliance_id);
+    uint64_t id = ++self->last_command_id;
+    int sent = -1;
+    if (route) {
+        zframe_t *route_copy = zframe_dup (route); //  s_send_to may forget it
+        zmsg_t *msg = s_pda1_msg ("command", id);
+        zmsg_addmem (msg, request->body, request->body_size);
+        sent = s_send_to (self, route_copy, &msg);
+        zframe_destroy (&route_copy);
+    }
+    if (sent == 0) {
+        s_command_t *pending = (s_command_t *)zmalloc (sizeof (s_command_t));
+        pending->request = request;
+        snprintf (pending->appliance_id, sizeof (pending->appliance_id), "%s",
+                  command.appliance_id);
+        char key[24];
+        s_id_key (id, key, sizeof (key));
+        zhashx_update (self->commands, key, pending);
+    } else
+        s_worker_reply (self, request, PD_E_UNAVAILABLE, "appliance not connected");
+    pd_schema_clear (&pd_appliance_command_schema, &command);
+}
+
+static void
+s_on_worker (self_t *self)
+{
+    char *command = NULL;
+    void *pointer = NULL;
+    if (zsock_recv (self->worker, "sp", &command, &pointer) == 0 && command &&
+        streq (command, "REQUEST") && pointer)
+        s_on_command (self, (pd_request_t *)pointer);
+    free (command);
+}
+
+//  ==========================================================================
+//  Deadlines
+
+static void
+s_sweep (self_t *self, int64_t now)
+{
+    zlistx_t *expired = zlistx_new ();
+    zlistx_set_duplicator (expired, s_string_dup);
+    zlistx_set_destructor (expired, s_string_destroy);
+    for (s_upstream_t *pending = (s_upstream_t *)zhashx_first (self->upstream); pending;
+         pending = (s_upstream_t *)zhashx_next (self->upstream))
+        if (pending->deadline <= now)
+            zlistx_add_end (expired, (void *)zhashx_cursor (self->upstream));
+    for (char *key = (char *)zlistx_first (expired); key; key = (char *)zlistx_next (expired)) {
+        s_upstream_t *pending = (s_upstream_t *)zhashx_lookup (self->upstream, key);
+        if (pending->route)
+            s_reply_error (self, pending->route, pending->request_id, PD_E_TIMEOUT, NULL,
+                           "no answer from the service");
+        zhashx_delete (self->upstream, key);
+    }
+    zlistx_purge (expired);
+    for (s_command_t *pending = (s_command_t *)zhashx_first (self->commands); pending;
+         pending = (s_command_t *)zhashx_next (self->commands))
+        if (pending->request->deadline <= now)
+            zlistx_add_end (expired, (void *)zhashx_cursor (self->commands));
+    for (char *key = (char *)zlistx_first (expired); key; key = (char *)zlistx_next (expired)) {
+        s_command_t *pending = (s_command_t *)zhashx_lookup (self->commands, key);
+        s_worker_reply (self, pending->request, PD_E_TIMEOUT, "no result from the appliance");
+        pending->request = NULL;
+        zhashx_delete (self->commands, key);
+    }
+    zlistx_destroy (&expired);
+}
+
+//  ==========================================================================
+//  The pipe: $TERM, STATS (pointer to a pd_front_stats_t to fill)
+
+static void
+s_on_pipe (self_t *self)
+{
+    char *command = NULL;
+    void *pointer = NULL;
+    if (zsock_recv (self->pipe, "sp", &command, &pointer)) {
+        self->terminated = true;
+        return;
+    }
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else if (streq (command, "STATS")) {
+        pd_front_stats_t *stats = (pd_front_stats_t *)pointer;
+        self->stats.connected = zhashx_size (self->routes);
+        if (stats)
+            *stats = self->stats;
+        zsock_signal (self->pipe, stats ? 0 : 1);
+    }
+    free (command);
+}
+
+//  Anything from the ZAP thread but a refusal means it stopped
+static void
+s_on_zap (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->zap);
+    char *text = msg ? zmsg_popstr (msg) : NULL;
+    if (text && streq (text, S_ZAP_REFUSED))
+        self->stats.refused++;
+    else if (self->router) {
+        zsys_error ("front: ZAP handler stopped, closing the appliance socket");
+        zsock_destroy (&self->router);
+    }
+    free (text);
+    zmsg_destroy (&msg);
+}
+
+//  ==========================================================================
+//  Set-up and tear-down
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    //  Appliances first: nothing new comes in
+    zsock_destroy (&self->router);
+    if (self->worker) {
+        //  Answer what is in flight, then drain the pipe up to STOPPED
+        for (s_command_t *pending = (s_command_t *)zhashx_first (self->commands); pending;
+             pending = (s_command_t *)zhashx_next (self->commands)) {
+            s_worker_reply (self, pending->request, PD_E_UNAVAILABLE, "front stopping");
+            pending->request = NULL;
+        }
+        zstr_send (self->worker, "STOP");
+        while (true) {
+            char *command = NULL;
+            void *pointer = NULL;
+            if (zsock_recv (self->worker, "sp", &command, &pointer))
+                break;
+            bool stopped = !command || streq (command, "STOPPED");
+            if (command && streq (command, "REQUEST")) {
+                pd_request_t *request = (pd_request_t *)pointer;
+                pd_request_destroy (&request);
+            }
+            free (command);
+            if (stopped)
+                break;
+        }
+        zactor_destroy (&self->worker);
+    }
+    zactor_destroy (&self->zap);
+    pd_client_destroy (&self->client);
+    zhashx_destroy (&self->commands);
+    zhashx_destroy (&self->upstream);
+    zhashx_destroy (&self->beats);
+    zhashx_destroy (&self->connections);
+    zhashx_destroy (&self->routes);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Bind each of the comma-separated endpoints. 0 or -1.
+static int
+s_bind (zsock_t *sock, const char *endpoints)
+{
+    char *copy = strdup (endpoints);
+    int rc = 0;
+    int bound = 0;
+    char *saved = NULL;
+    for (char *endpoint = strtok_r (copy, ",", &saved); endpoint && rc == 0;
+         endpoint = strtok_r (NULL, ",", &saved)) {
+        while (*endpoint == ' ')
+            endpoint++;
+        if (!*endpoint)
+            continue;
+        if (zsock_bind (sock, "%s", endpoint) == -1) {
+            zsys_error ("front: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+            rc = -1;
+        } else
+            bound++;
+    }
+    free (copy);
+    return rc == 0 && bound > 0 ? 0 : -1;
+}
+
+static bool
+s_keypair_valid (const char *public_key, const char *secret_key)
+{
+    if (!public_key || !secret_key || strlen (public_key) != S_Z85_SIZE ||
+        strlen (secret_key) != S_Z85_SIZE)
+        return false;
+    char derived[S_Z85_SIZE + 1];
+    return zmq_curve_public (derived, secret_key) == 0 && streq (derived, public_key);
+}
+
+static self_t *
+s_self_new (zsock_t *pipe, const pd_front_config_t *config)
+{
+    if (!config || !config->endpoint || !config->broker || !config->authorize ||
+        !s_keypair_valid (config->public_key, config->secret_key)) {
+        zsys_error ("front: bad configuration (endpoint, broker, authorize or keypair)");
+        return NULL;
+    }
+    self_t *self = (self_t *)zmalloc (sizeof (self_t));
+    self->pipe = pipe;
+    self->flush_ms = config->flush_ms > 0 ? config->flush_ms : PD_FRONT_FLUSH_MS;
+    self->routes = s_hash_new (s_frame_destroy);
+    self->connections = s_hash_new (NULL);
+    self->beats = s_hash_new (s_heartbeat_destroy);
+    self->upstream = s_hash_new (s_upstream_destroy);
+    self->commands = s_hash_new (s_command_destroy);
+
+    //  The ZAP handler first: a CURVE server without one admits anybody
+    s_zap_args_t zap = {config->authorize, config->authorize_arg};
+    self->zap = zactor_new (s_zap_actor, &zap);
+    if (!self->zap || zsock_wait (self->zap) != 0) {
+        zsys_error ("front: cannot start the ZAP handler (is another one bound?)");
+        zactor_destroy (&self->zap);
+        s_self_destroy (&self);
+        return NULL;
+    }
+    self->client = pd_client_new (config->broker);
+    self->worker = zactor_new (s_worker_actor, (void *)config->broker);
+    if (self->worker && zsock_wait (self->worker) != 0)
+        zactor_destroy (&self->worker);
+    if (!self->client || !self->worker) {
+        zsys_error ("front: cannot connect to the broker at %s", config->broker);
+        s_self_destroy (&self);
+        return NULL;
+    }
+
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    if (!router) {
+        s_self_destroy (&self);
+        return NULL;
+    }
+    zsock_set_curve_server (router, 1);
+    zsock_set_curve_secretkey (router, config->secret_key);
+    zsock_set_curve_publickey (router, config->public_key);
+    zsock_set_zap_domain (router, PD_FRONT_ZAP_DOMAIN);
+    zsock_set_maxmsgsize (router, PD_PROTO_MAX_MSG_SIZE);
+    zsock_set_handshake_ivl (router, PD_FRONT_HANDSHAKE_MS);
+    zsock_set_heartbeat_ivl (router, PD_FRONT_ZMTP_HB_MS);
+    zsock_set_heartbeat_ttl (router, PD_FRONT_ZMTP_HB_MS);
+    zsock_set_heartbeat_timeout (router, PD_FRONT_ZMTP_HB_MS);
+    zsock_set_sndhwm (router, PD_PROTO_HWM);
+    zsock_set_rcvhwm (router, PD_PROTO_HWM);
+    zsock_set_router_mandatory (router, 1);
+    zsock_set_linger (router, 0);
+    zsock_set_sndtimeo (router, 0);
+    zsock_set_rcvtimeo (router, 0);
+    self->router = router;
+    if (s_bind (router, config->endpoint)) {
+        s_self_destroy (&self);
+        return NULL;
+    }
+    int64_t now = zclock_mono ();
+    self->flush_at = now + self->flush_ms;
+    self->sweep_at = now + S_SWEEP_MS;
+    return self;
+}
+
+//  ==========================================================================
+//  The actor
+
+static void
+s_front_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, (const pd_front_config_t *)args);
+    //  zactor_new's handshake, then the set-up result for pd_front_new
+    zsock_signal (pipe, 0);
+    zsock_signal (pipe, self ? 0 : 1);
+    if (!self)
+        return;
+
+    while (!self->terminated) {
+        zmq_pollitem_t items[5];
+        int count = 0;
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->zap), 0, ZMQ_POLLIN, 0};
+        items[count++] =
+            (zmq_pollitem_t){zsock_resolve (pd_client_sock (self->client)), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->worker), 0, ZMQ_POLLIN, 0};
+        if (self->router)
+            items[count++] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+        int64_t now = zclock_mono ();
+        int64_t wake = self->flush_at < self->sweep_at ? self->flush_at : self->sweep_at;
+        long timeout = wake > now ? (long)(wake - now) : 0;
+        if (zmq_poll (items, count, timeout) == -1) {
+            if (errno == EINTR)
+                continue;
+            break; //  the ZeroMQ context is terminated
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            s_on_pipe (self);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_on_zap (self);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_on_client (self);
+        if (items[3].revents & ZMQ_POLLIN)
+            s_on_worker (self);
+        if (count > 4 && (items[4].revents & ZMQ_POLLIN))
+            s_on_router (self);
+        now = zclock_mono ();
+        if (now >= self->flush_at) {
+            s_flush (self);
+            self->flush_at = now + self->flush_ms;
+        }
+        if (now >= self->sweep_at) {
+            s_sweep (self, now);
+            self->sweep_at = now + S_SWEEP_MS;
+        }
+    }
+    s_self_destroy (&self);
+}
+
+//  ==========================================================================
+//  Public API
+
+struct _pd_front_t {
+    zactor_t *actor; //  the front thread
+};
+
+pd_front_t *
+pd_front_new (const pd_front_config_t *config)
+{
+    if (!config)
+        return NULL;
+    pd_front_t *self = (pd_front_t *)zmalloc (sizeof (pd_front_t));
+    //  The actor reads config only before its handshake
+    self->actor = zactor_new (s_front_actor, (void *)config);
+    if (!self->actor || zsock_wait (self->actor) != 0) {
+        zactor_destroy (&self->actor);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+pd_front_destroy (pd_front_t **self_p)
+{
+    assert (self_p);
+    pd_front_t *self = *self_p;
+    if (self) {
+        zactor_destroy (&self->actor);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+pd_front_stats (pd_front_t *self, pd_front_stats_t *stats)
+{
+    assert (self);
+    assert (stats);
+    //  The actor fills *stats before it signals: the pipe orders the access
+    if (zsock_send (self->actor, "sp", "STATS", stats))
+        return PD_E_UNAVAILABLE;
+    return zsock_wait (self->actor) == 0 ? PD_OK : PD_E_UNAVAILABLE;
+}

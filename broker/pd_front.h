@@ -1,0 +1,87 @@
+/*  pd_front - the broker's appliance front: CurveZMQ link to appliances
+
+    A ROUTER socket that is a CURVE server, with a ZAP handler started
+    before it binds (fail closed: if the handler stops, the socket closes).
+    The ZAP handler asks `authorize` about each client key: known active
+    appliances are admitted with their appliance id as User-Id; unknown
+    keys are admitted with User-Id "key:<Z85 public key>" and may only send
+    a claim; revoked keys are refused at the handshake. An appliance is
+    always identified by the User-Id of its messages (ZAP's verdict), never
+    by an id in a message body.
+
+    Upstream: a claim becomes a "claim.link" request to the claim service
+    (principal {kind appliance, appliance_key}), its answer goes back to the
+    appliance, and from then on that connection is the appliance's.
+    Heartbeats are gathered in memory and sent every flush_ms as one
+    "appliance.heartbeats" request (one store transaction), not one write
+    each. Reports become "appliance.status".
+    Downstream: the front serves service "appliances" (message
+    appliance.command) as a broker worker: it sends the command to the
+    connected appliance and answers with its result, or PD_E_UNAVAILABLE
+    if that appliance is not connected.
+
+    The wire protocol (PDA1) is specified in schemas/PROTOCOL.md. The front
+    runs in its own thread (zactor); it knows no store.
+*/
+#ifndef PD_FRONT_H_INCLUDED
+#define PD_FRONT_H_INCLUDED
+
+#include <stddef.h>
+
+#include "pd_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _pd_front_t pd_front_t;
+
+#define PD_FRONT_SIGNATURE      "PDA1"
+#define PD_FRONT_USER_KEY       "key:"       //  User-Id prefix of unclaimed keys
+#define PD_FRONT_HANDSHAKE_MS   5000         //  ZMQ_HANDSHAKE_IVL
+#define PD_FRONT_ZMTP_HB_MS     5000         //  ZMQ_HEARTBEAT_IVL (dead peers)
+#define PD_FRONT_ZAP_DOMAIN     "partnerd"   //  ZMQ_ZAP_DOMAIN of the CURVE socket
+#define PD_FRONT_SERVICE        "appliances" //  the broker service the front serves
+#define PD_FRONT_FLUSH_MS       1000         //  default heartbeat flush interval
+#define PD_FRONT_FLUSH_MAX      2000         //  heartbeats per appliance.heartbeats request
+#define PD_FRONT_REQUEST_MS     5000         //  deadline of a claim or report upstream
+#define PD_FRONT_COMMAND_CREDIT 100          //  appliance.command requests in flight
+#define PD_FRONT_MAX_TYPE       16           //  bytes of a PDA1 type frame
+#define PD_FRONT_HEARTBEAT_MS   10000        //  how often appliances SHOULD heartbeat
+
+//  One front per process: the ZAP handler binds inproc://zeromq.zap.01 in
+//  CZMQ's global context, which holds one handler.
+
+//  PD_OK + appliance id; PD_E_NOT_FOUND (unknown: claim only);
+//  PD_E_FORBIDDEN (refuse). Called from the ZAP handler's thread.
+typedef int (pd_front_authorize_fn) (const char *public_key, char *appliance_id, size_t size,
+                                     void *arg);
+
+typedef struct {
+    const char *endpoint;   //  CURVE ROUTER bind (comma-separated)
+    const char *broker;     //  broker services endpoint
+    const char *public_key; //  server keypair, Z85
+    const char *secret_key;
+    pd_front_authorize_fn *authorize;
+    void *authorize_arg;
+    int flush_ms; //  heartbeat coalescing; 0 = 1000
+} pd_front_config_t;
+
+//  Start: ZAP handler first, then bind. NULL if anything fails.
+pd_front_t *pd_front_new (const pd_front_config_t *config);
+void pd_front_destroy (pd_front_t **self_p);
+
+//  Counters (for metrics and benchmarks)
+typedef struct {
+    uint64_t connected;  //  appliances with a live connection now
+    uint64_t heartbeats; //  heartbeats received
+    uint64_t flushes;    //  appliance.heartbeats requests sent
+    uint64_t claims;     //  claims forwarded
+    uint64_t refused;    //  messages refused (unknown key, bad frames)
+} pd_front_stats_t;
+int pd_front_stats (pd_front_t *self, pd_front_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,485 @@
+/*  pd_appliance - the appliance SDK (see pd_appliance.h)
+
+    One DEALER socket, a CURVE client, connected without ZMQ_IMMEDIATE: a
+    message sent while the server is away waits in the socket's queue (up to
+    the high-water mark; sends never block) and goes out on reconnection.
+    Requests (claim, report) wait for the "reply" with their id, up to the
+    caller's time-out; replies with other ids are stale and dropped.
+    Commands that come during such a wait are queued (bounded) and handled
+    by the next pd_appliance_poll. Anything malformed from the server is
+    counted and dropped, never trusted.
+
+    PDA1 frames (schemas/PROTOCOL.md):
+      appliance -> server: "PDA1", type, request id (u64 BE), body
+                           "result" adds status (u16 BE) before the body
+      server -> appliance: "PDA1", "reply", request id, status, body
+                           "PDA1", "command", request id, body
+*/
+#include "pd_appliance.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <string.h>
+
+#include "pd_messages.h"
+#include "pd_status.h"
+
+#define S_SIGNATURE    "PDA1"
+#define S_MAX_MSG_SIZE (PD_SCHEMA_MAX_INPUT + 4096)
+#define S_ID_SIZE      8
+#define S_STATUS_SIZE  2
+#define S_TEXT_MAX     64 //  status / version text kept for heartbeats
+
+struct _pd_appliance_t {
+    zsock_t *sock; //  DEALER, CURVE client
+    char public_key[PD_APPLIANCE_KEY_LEN + 1];
+    int heartbeat_ms;           //  interval of automatic heartbeats
+    int64_t heartbeat_at;       //  zclock_mono time the next one is due
+    uint64_t last_id;           //  id of the last request sent
+    char *status;               //  last status text given (or NULL)
+    char *version;              //  last software version given (or NULL)
+    zlist_t *commands;          //  zmsg_t * received while waiting for a reply
+    pd_appliance_stats_t stats; //  counters
+};
+
+//  A parsed server message; frames point into the zmsg
+typedef struct {
+    bool command;   //  "command" (else "reply")
+    uint64_t id;    //  request id
+    int status;     //  reply: PD_OK or PD_E_*
+    zframe_t *body; //  msgpack body
+} s_incoming_t;
+
+static bool
+s_key_valid (const char *key)
+{
+    uint8_t binary[32];
+    return key && strlen (key) == PD_APPLIANCE_KEY_LEN && zmq_z85_decode (binary, key) != NULL;
+}
+
+static void
+s_copy (char *dest, size_t size, const char *text)
+{
+    if (dest && size)
+        snprintf (dest, size, "%s", text ? text : "");
+}
+
+int
+pd_appliance_keypair (char public_key[PD_APPLIANCE_KEY_LEN + 1],
+                      char secret_key[PD_APPLIANCE_KEY_LEN + 1])
+{
+    if (!public_key || !secret_key)
+        return -1;
+    return zmq_curve_keypair (public_key, secret_key) == 0 ? 0 : -1;
+}
+
+pd_appliance_t *
+pd_appliance_new (const pd_appliance_config_t *config)
+{
+    if (!config || !config->endpoint || !*config->endpoint ||
+        !s_key_valid (config->server_public_key) || !s_key_valid (config->public_key) ||
+        !s_key_valid (config->secret_key) || config->heartbeat_ms < 0)
+        return NULL;
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_linger (sock, 0);
+    zsock_set_immediate (sock, 0);
+    zsock_set_sndtimeo (sock, 0);
+    zsock_set_rcvtimeo (sock, 0);
+    zsock_set_maxmsgsize (sock, S_MAX_MSG_SIZE);
+    zsock_set_heartbeat_ivl (sock, PD_APPLIANCE_ZMTP_HB_MS);
+    zsock_set_heartbeat_timeout (sock, PD_APPLIANCE_ZMTP_TIMEOUT_MS);
+    zsock_set_heartbeat_ttl (sock, PD_APPLIANCE_ZMTP_TIMEOUT_MS);
+    zsock_set_handshake_ivl (sock, PD_APPLIANCE_HANDSHAKE_MS);
+    zsock_set_reconnect_ivl (sock, PD_APPLIANCE_RECONNECT_MS);
+    zsock_set_reconnect_ivl_max (sock, PD_APPLIANCE_RECONNECT_MAX_MS);
+    zsock_set_curve_serverkey (sock, config->server_public_key);
+    zsock_set_curve_publickey (sock, config->public_key);
+    zsock_set_curve_secretkey (sock, config->secret_key);
+    if (zsock_connect (sock, "%s", config->endpoint) != 0) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    pd_appliance_t *self = (pd_appliance_t *)zmalloc (sizeof (pd_appliance_t));
+    self->sock = sock;
+    s_copy (self->public_key, sizeof (self->public_key), config->public_key);
+    self->heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : PD_APPLIANCE_HEARTBEAT_MS;
+    self->heartbeat_at = zclock_mono ();
+    self->commands = zlist_new ();
+    return self;
+}
+
+void
+pd_appliance_destroy (pd_appliance_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pd_appliance_t *self = *self_p;
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *)zlist_pop (self->commands)))
+        zmsg_destroy (&msg);
+    zlist_destroy (&self->commands);
+    zsock_destroy (&self->sock);
+    free (self->status);
+    free (self->version);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending: frames go out with ZMQ_DONTWAIT; a full queue is PD_E_BUSY
+
+static int
+s_send_frames (pd_appliance_t *self, const char *type, uint64_t id, const int *status,
+               const uint8_t *body, size_t body_size)
+{
+    void *handle = zsock_resolve (self->sock);
+    uint8_t id_bytes[S_ID_SIZE];
+    for (int i = 0; i < S_ID_SIZE; i++)
+        id_bytes[i] = (uint8_t)(id >> (8 * (S_ID_SIZE - 1 - i)));
+    //  The first frame decides: later frames of a message always queue
+    if (zmq_send (handle, S_SIGNATURE, strlen (S_SIGNATURE), ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return errno == EAGAIN ? PD_E_BUSY : PD_E_INTERNAL;
+    zmq_send (handle, type, strlen (type), ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    zmq_send (handle, id_bytes, sizeof (id_bytes), ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    if (status) {
+        uint16_t wire = pd_status_to_wire (*status);
+        uint8_t status_bytes[S_STATUS_SIZE] = {(uint8_t)(wire >> 8), (uint8_t)wire};
+        zmq_send (handle, status_bytes, sizeof (status_bytes), ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    }
+    zmq_send (handle, body, body_size, ZMQ_DONTWAIT);
+    return PD_OK;
+}
+
+//  Validate and encode `record`, then send it
+static int
+s_send_record (pd_appliance_t *self, const char *type, uint64_t id, const int *status,
+               const pd_schema_t *schema, const void *record, char *error, size_t error_size)
+{
+    pd_schema_error_t err = {0};
+    int rc = pd_schema_validate (schema, record, &err);
+    if (rc != PD_OK) {
+        if (error && error_size)
+            snprintf (error, error_size, "%s: %s", err.field, err.detail);
+        return rc;
+    }
+    uint8_t *data = NULL;
+    size_t size = 0;
+    rc = pd_schema_encode (schema, record, &data, &size);
+    if (rc == PD_OK)
+        rc = s_send_frames (self, type, id, status, data, size);
+    free (data);
+    if (rc != PD_OK)
+        s_copy (error, error_size, pd_status_title (rc));
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Receiving
+
+//  Check the frames of a server message; false if malformed
+static bool
+s_parse (zmsg_t *msg, s_incoming_t *incoming)
+{
+    memset (incoming, 0, sizeof (*incoming));
+    size_t frames = zmsg_size (msg);
+    zframe_t *frame = zmsg_first (msg);
+    if (frames < 4 || !zframe_streq (frame, S_SIGNATURE))
+        return false;
+    zframe_t *type = zmsg_next (msg);
+    if (zframe_streq (type, "command"))
+        incoming->command = true;
+    else if (!zframe_streq (type, "reply"))
+        return false;
+    if (frames != (incoming->command ? 4u : 5u))
+        return false;
+    zframe_t *id = zmsg_next (msg);
+    if (zframe_size (id) != S_ID_SIZE)
+        return false;
+    for (int i = 0; i < S_ID_SIZE; i++)
+        incoming->id = (incoming->id << 8) | zframe_data (id)[i];
+    if (!incoming->command) {
+        zframe_t *status = zmsg_next (msg);
+        if (zframe_size (status) != S_STATUS_SIZE)
+            return false;
+        const uint8_t *bytes = zframe_data (status);
+        incoming->status = pd_status_from_wire ((uint16_t)((bytes[0] << 8) | bytes[1]));
+    }
+    incoming->body = zmsg_next (msg);
+    return true;
+}
+
+//  The next message if one is ready now (caller destroys), else NULL
+static zmsg_t *
+s_recv_ready (pd_appliance_t *self)
+{
+    if (!(zsock_events (self->sock) & ZMQ_POLLIN))
+        return NULL;
+    return zmsg_recv (self->sock);
+}
+
+//  Wait up to `ms` for the socket to be readable: 1 readable, 0 not, -1
+//  interrupted
+static int
+s_wait (pd_appliance_t *self, int64_t ms)
+{
+    if (zsys_interrupted)
+        return -1;
+    zmq_pollitem_t item = {zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll (&item, 1, (long)(ms < 0 ? 0 : ms));
+    if (rc < 0)
+        return -1;
+    return (item.revents & ZMQ_POLLIN) ? 1 : 0;
+}
+
+//  Answer one command message (parsed already): its output, or an `error`
+//  body when the handler failed or the command did not decode
+static void
+s_handle_command (pd_appliance_t *self, const s_incoming_t *incoming,
+                  pd_appliance_command_fn *handler, void *arg)
+{
+    pd_appliance_command_t command = {0};
+    char *output = NULL;
+    int rc = pd_schema_decode (&pd_appliance_command_schema, zframe_data (incoming->body),
+                               zframe_size (incoming->body), &command, NULL);
+    if (rc == PD_OK)
+        rc = handler ? handler (command.command, command.payload, &output, arg) : PD_E_UNAVAILABLE;
+    if (rc > 0)
+        rc = PD_E_INTERNAL; //  handlers return 0 or a negative status
+    if (rc == PD_OK) {
+        pd_command_result_t result = {0};
+        result.output = output;
+        int sent = s_send_record (self, "result", incoming->id, &rc, &pd_command_result_schema,
+                                  &result, NULL, 0);
+        if (sent == PD_E_INVALID_FIELD || sent == PD_E_TOO_LARGE)
+            rc = PD_E_INTERNAL; //  output not valid text: answered as an error
+    }
+    if (rc != PD_OK) {
+        pd_error_t error = {0};
+        error.code = (char *)pd_status_code (rc);
+        error.detail = (char *)pd_status_title (rc);
+        s_send_record (self, "result", incoming->id, &rc, &pd_error_schema, &error, NULL, 0);
+    }
+    free (output);
+    pd_schema_clear (&pd_appliance_command_schema, &command);
+    self->stats.commands++;
+}
+
+//  --------------------------------------------------------------------------
+//  Requests: claim and report
+
+//  Send a request and wait for its reply. On PD_OK *body_msg holds the
+//  reply message and *body its body frame (caller destroys the message).
+static int
+s_request (pd_appliance_t *self, const char *type, const pd_schema_t *schema, const void *record,
+           int timeout_ms, zmsg_t **reply_msg, zframe_t **body, char *error, size_t error_size)
+{
+    *reply_msg = NULL;
+    *body = NULL;
+    uint64_t id = ++self->last_id;
+    int rc = s_send_record (self, type, id, NULL, schema, record, error, error_size);
+    if (rc != PD_OK)
+        return rc;
+    int64_t deadline = zclock_mono () + (timeout_ms > 0 ? timeout_ms : 0);
+    while (true) {
+        zmsg_t *msg;
+        while ((msg = s_recv_ready (self))) {
+            s_incoming_t incoming;
+            if (!s_parse (msg, &incoming)) {
+                self->stats.ignored++;
+                zmsg_destroy (&msg);
+            } else if (incoming.command) {
+                if (zlist_size (self->commands) < PD_APPLIANCE_QUEUE_MAX)
+                    zlist_append (self->commands, msg);
+                else {
+                    self->stats.ignored++;
+                    zmsg_destroy (&msg);
+                }
+            } else if (incoming.id != id) {
+                self->stats.ignored++; //  a reply that came after its time-out
+                zmsg_destroy (&msg);
+            } else {
+                *reply_msg = msg;
+                *body = incoming.body;
+                return incoming.status;
+            }
+        }
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0) {
+            s_copy (error, error_size, "no answer from partnerd in time");
+            return PD_E_TIMEOUT;
+        }
+        if (s_wait (self, left) < 0) {
+            s_copy (error, error_size, "interrupted");
+            return PD_E_TIMEOUT;
+        }
+    }
+}
+
+//  The server's message of a failed reply, into error
+static void
+s_error_detail (zframe_t *body, int status, char *error, size_t error_size)
+{
+    if (!error || !error_size)
+        return;
+    pd_error_t record = {0};
+    if (body && pd_schema_decode (&pd_error_schema, zframe_data (body), zframe_size (body), &record,
+                                  NULL) == PD_OK)
+        s_copy (error, error_size, record.detail ? record.detail : record.code);
+    else
+        s_copy (error, error_size, pd_status_title (status));
+    pd_schema_clear (&pd_error_schema, &record);
+}
+
+int
+pd_appliance_claim (pd_appliance_t *self, const char *code, const char *mac, const char *hostname,
+                    int timeout_ms, pd_appliance_claimed_t *claimed, char *error, size_t error_size)
+{
+    if (!self || !code || !mac) {
+        s_copy (error, error_size, "code and mac are required");
+        return PD_E_MISSING_FIELD;
+    }
+    if (claimed)
+        memset (claimed, 0, sizeof (*claimed));
+    s_copy (error, error_size, "");
+    pd_claim_t claim = {0};
+    claim.code = (char *)code;
+    claim.mac = (char *)mac;
+    claim.public_key = self->public_key;
+    claim.hostname = (char *)hostname;
+    claim.software_version = self->version;
+    zmsg_t *reply = NULL;
+    zframe_t *body = NULL;
+    int rc = s_request (self, "claim", &pd_claim_schema, &claim, timeout_ms, &reply, &body, error,
+                        error_size);
+    if (rc == PD_OK) {
+        pd_appliance_setup_t config = {0};
+        if (pd_schema_decode (&pd_appliance_setup_schema, zframe_data (body), zframe_size (body),
+                              &config, NULL) != PD_OK) {
+            s_copy (error, error_size, "malformed claim answer");
+            rc = PD_E_PROTOCOL;
+        } else if (claimed) {
+            s_copy (claimed->appliance_id, sizeof (claimed->appliance_id), config.appliance_id);
+            s_copy (claimed->site_id, sizeof (claimed->site_id), config.site_id);
+            s_copy (claimed->site_name, sizeof (claimed->site_name), config.site_name);
+            s_copy (claimed->partner_id, sizeof (claimed->partner_id), config.partner_id);
+            s_copy (claimed->partner_name, sizeof (claimed->partner_name), config.partner_name);
+        }
+        pd_schema_clear (&pd_appliance_setup_schema, &config);
+    } else if (reply)
+        s_error_detail (body, rc, error, error_size);
+    zmsg_destroy (&reply);
+    return rc;
+}
+
+//  Remember status and version for later heartbeats (NULL keeps the old)
+static void
+s_remember (pd_appliance_t *self, const char *status, const char *version)
+{
+    if (status && strlen (status) <= S_TEXT_MAX) {
+        free (self->status);
+        self->status = strdup (status);
+    }
+    if (version && strlen (version) <= S_TEXT_MAX) {
+        free (self->version);
+        self->version = strdup (version);
+    }
+}
+
+int
+pd_appliance_report (pd_appliance_t *self, const char *status, const char *version,
+                     const char *detail, int timeout_ms, char *error, size_t error_size)
+{
+    if (!self)
+        return PD_E_BAD_REQUEST;
+    s_copy (error, error_size, "");
+    s_remember (self, status, version);
+    pd_appliance_report_t report = {0};
+    report.status = self->status;
+    report.software_version = self->version;
+    report.detail = (char *)detail;
+    zmsg_t *reply = NULL;
+    zframe_t *body = NULL;
+    int rc = s_request (self, "report", &pd_appliance_report_schema, &report, timeout_ms, &reply,
+                        &body, error, error_size);
+    if (rc != PD_OK && reply)
+        s_error_detail (body, rc, error, error_size);
+    zmsg_destroy (&reply);
+    return rc;
+}
+
+int
+pd_appliance_heartbeat (pd_appliance_t *self, const char *status, const char *version)
+{
+    if (!self)
+        return PD_E_BAD_REQUEST;
+    s_remember (self, status, version);
+    pd_appliance_report_t report = {0};
+    report.status = self->status;
+    report.software_version = self->version;
+    int rc = s_send_record (self, "heartbeat", ++self->last_id, NULL, &pd_appliance_report_schema,
+                            &report, NULL, 0);
+    self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    if (rc == PD_OK)
+        self->stats.heartbeats++;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The loop
+
+int
+pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_command_fn *handler,
+                   void *arg)
+{
+    if (!self)
+        return -1;
+    int handled = 0;
+    int64_t deadline = zclock_mono () + (timeout_ms > 0 ? timeout_ms : 0);
+    while (true) {
+        //  Commands queued during a claim or report first
+        zmsg_t *msg;
+        while ((msg = (zmsg_t *)zlist_pop (self->commands)) || (msg = s_recv_ready (self))) {
+            s_incoming_t incoming;
+            if (s_parse (msg, &incoming) && incoming.command) {
+                s_handle_command (self, &incoming, handler, arg);
+                handled++;
+            } else
+                self->stats.ignored++; //  malformed, or a reply nobody waits for
+            zmsg_destroy (&msg);
+        }
+        int64_t now = zclock_mono ();
+        if (now >= self->heartbeat_at)
+            pd_appliance_heartbeat (self, NULL, NULL);
+        if (now >= deadline)
+            return handled;
+        int64_t wait = deadline - now;
+        if (self->heartbeat_at - now < wait)
+            wait = self->heartbeat_at - now;
+        if (s_wait (self, wait) < 0)
+            return -1;
+    }
+}
+
+void *
+pd_appliance_sock (pd_appliance_t *self)
+{
+    return self ? self->sock : NULL;
+}
+
+int
+pd_appliance_due_ms (pd_appliance_t *self)
+{
+    if (!self)
+        return 0;
+    int64_t left = self->heartbeat_at - zclock_mono ();
+    return left > 0 ? (int)left : 0;
+}
+
+void
+pd_appliance_stats (pd_appliance_t *self, pd_appliance_stats_t *stats)
+{
+    if (self && stats)
+        *stats = self->stats;
+}

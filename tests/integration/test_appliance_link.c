@@ -1,0 +1,532 @@
+/*  test_appliance_link - appliances on the CurveZMQ link of a real partnerd
+
+    One all-in-one partnerd on loopback ports with a fresh data directory
+    and its appliance front; partner, codes and site details over real HTTP;
+    appliances through the SDK (sdk/pd_appliance.h) in this process, and
+    twenty more from the pd-simulator program. Every wait is bounded.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pd_appliance.h"
+#include "pd_testutil.h"
+
+#define S_START_MS     20000 //  partnerd readiness
+#define S_CLAIM_MS     10000
+#define S_REPORT_MS    3000
+#define S_STATE_MS     15000 //  online/offline to show in the site detail
+#define S_RESTART_MS   30000 //  the same appliance answered after a restart
+#define S_SIM_COUNT    20
+#define S_SIM_WAIT_MS  60000
+#define S_HEARTBEAT_MS 200
+#define S_KEY_MARKER   "server key "
+#define S_TEST_MAC     "02:00:00:aa:00:01"
+
+typedef struct {
+    char *dir;
+    char config[512]; //  --config file
+    pd_proc_t *server;
+    char http[64], bind[64], stream[64];
+    char base[96];     //  http://127.0.0.1:PORT
+    char endpoint[64]; //  appliance front, tcp://127.0.0.1:PORT
+    char server_key[PD_APPLIANCE_KEY_LEN + 1];
+    char *admin_key;
+    char partner_key[128];
+} s_fixture_t;
+
+static s_fixture_t s_fx;
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static long
+s_call (const char *method, const char *path, const char *key, const char *body,
+        pd_http_t *response)
+{
+    char url[512];
+    snprintf (url, sizeof (url), "%s%s", s_fx.base, path);
+    assert_int_equal (pd_http (method, url, key, body, NULL, response), 0);
+    return response->status;
+}
+
+//  Start partnerd on the fixture's ports and data; read the front's key
+static int
+s_start (void)
+{
+    const char *args[] = {
+        "--data",   s_fx.dir,        "--http",    s_fx.http,          "--bind",
+        s_fx.bind,  "--stream-bind", s_fx.stream, "--appliance-bind", s_fx.endpoint,
+        "--config", s_fx.config,     NULL};
+    s_fx.server = pd_proc_start (args, S_START_MS);
+    if (!s_fx.server)
+        return -1;
+    char line[256] = "";
+    if (!pd_proc_line_after (s_fx.server, S_KEY_MARKER, line, sizeof (line)) ||
+        strlen (line) < PD_APPLIANCE_KEY_LEN) {
+        fprintf (stderr, "test: partnerd printed no appliance front key\n");
+        return -1;
+    }
+    snprintf (s_fx.server_key, sizeof (s_fx.server_key), "%.*s", PD_APPLIANCE_KEY_LEN, line);
+    return 0;
+}
+
+static int
+s_setup (void **state)
+{
+    s_fx.dir = pd_test_tmpdir ();
+    if (!s_fx.dir)
+        return -1;
+    snprintf (s_fx.http, sizeof (s_fx.http), "127.0.0.1:%d", pd_test_free_port ());
+    snprintf (s_fx.bind, sizeof (s_fx.bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (s_fx.stream, sizeof (s_fx.stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (s_fx.endpoint, sizeof (s_fx.endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (s_fx.base, sizeof (s_fx.base), "http://%s", s_fx.http);
+    //  Fast flushes and a short offline time keep the waits short
+    snprintf (s_fx.config, sizeof (s_fx.config), "%s.conf", s_fx.dir);
+    FILE *file = fopen (s_fx.config, "w");
+    if (!file)
+        return -1;
+    fprintf (file,
+             "heartbeat_flush_ms = 200\nappliance_offline_after_s = 2\n"
+             "claims_per_source = 1000\nappliance_endpoint = %s\n",
+             s_fx.endpoint);
+    fclose (file);
+    chmod (s_fx.config, 0600);
+    if (s_start () != 0)
+        return -1;
+    char path[512];
+    snprintf (path, sizeof (path), "%s/admin.key", s_fx.dir);
+    s_fx.admin_key = pd_test_read_line (path);
+    if (!s_fx.admin_key)
+        return -1;
+    pd_http_t response;
+    char url[512];
+    snprintf (url, sizeof (url), "%s/api/partners", s_fx.base);
+    if (pd_http ("POST", url, s_fx.admin_key,
+                 "{\"name\":\"Link MSP\",\"contact_email\":\"ops@link.example\"}", NULL,
+                 &response) != 0 ||
+        response.status != 201 || !pd_json_str (&response, "api_key")) {
+        pd_http_clear (&response);
+        return -1;
+    }
+    snprintf (s_fx.partner_key, sizeof (s_fx.partner_key), "%s",
+              pd_json_str (&response, "api_key"));
+    pd_http_clear (&response);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    //  A clean stop exits 0: under the sanitizers that also means no leaks
+    int status = s_fx.server ? pd_proc_stop (&s_fx.server, SIGTERM) : -1;
+    pd_test_rmdir (s_fx.dir);
+    unlink (s_fx.config);
+    free (s_fx.dir);
+    free (s_fx.admin_key);
+    return status == 0 ? 0 : -1;
+}
+
+//  --------------------------------------------------------------------------
+
+//  A new provision code of the test partner into code (32 bytes)
+static void
+s_new_code (char *code)
+{
+    pd_http_t response;
+    assert_int_equal (s_call ("POST", "/api/partners/me/provisions", s_fx.partner_key,
+                              "{\"site_name\":\"Link site\"}", &response),
+                      201);
+    const char *text = pd_json_str (&response, "code");
+    assert_non_null (text);
+    snprintf (code, 32, "%s", text);
+    pd_http_clear (&response);
+}
+
+typedef struct {
+    char public_key[PD_APPLIANCE_KEY_LEN + 1];
+    char secret_key[PD_APPLIANCE_KEY_LEN + 1];
+} s_keys_t;
+
+static pd_appliance_t *
+s_connect (s_keys_t *keys, bool fresh)
+{
+    if (fresh)
+        assert_int_equal (pd_appliance_keypair (keys->public_key, keys->secret_key), 0);
+    pd_appliance_config_t config = {s_fx.endpoint, s_fx.server_key, keys->public_key,
+                                    keys->secret_key, S_HEARTBEAT_MS};
+    pd_appliance_t *appliance = pd_appliance_new (&config);
+    assert_non_null (appliance);
+    return appliance;
+}
+
+//  Claim a new code with a new appliance; its ids into *claimed
+static pd_appliance_t *
+s_claimed_appliance (s_keys_t *keys, const char *mac, pd_appliance_claimed_t *claimed)
+{
+    char code[32];
+    s_new_code (code);
+    pd_appliance_t *appliance = s_connect (keys, true);
+    char error[256] = "";
+    int rc = pd_appliance_claim (appliance, code, mac, "link-test", S_CLAIM_MS, claimed, error,
+                                 sizeof (error));
+    if (rc != 0)
+        fprintf (stderr, "test: claim failed: %d %s\n", rc, error);
+    assert_int_equal (rc, 0);
+    return appliance;
+}
+
+//  The appliance in its site's detail: -1 not listed, 0 offline, 1 online
+static int
+s_appliance_state (const char *site_id, const char *appliance_id)
+{
+    char path[256];
+    snprintf (path, sizeof (path), "/api/partners/me/sites/%s", site_id);
+    pd_http_t response;
+    assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
+    int state = -1;
+    json_t *items = json_object_get (response.json, "appliances");
+    size_t index;
+    json_t *item;
+    json_array_foreach (items, index, item)
+    {
+        const char *id = json_string_value (json_object_get (item, "id"));
+        if (id && strcmp (id, appliance_id) == 0)
+            state = json_is_true (json_object_get (item, "online")) ? 1 : 0;
+    }
+    pd_http_clear (&response);
+    return state;
+}
+
+//  Wait (polling the appliance, if any, so it heartbeats) until the
+//  appliance shows `state`; the state last seen
+static int
+s_wait_state (pd_appliance_t *appliance, const char *site_id, const char *appliance_id, int state)
+{
+    int64_t deadline = s_now_ms () + S_STATE_MS;
+    int seen = s_appliance_state (site_id, appliance_id);
+    while (seen != state && s_now_ms () < deadline) {
+        if (appliance)
+            pd_appliance_poll (appliance, S_HEARTBEAT_MS, NULL, NULL);
+        else
+            usleep (S_HEARTBEAT_MS * 1000);
+        seen = s_appliance_state (site_id, appliance_id);
+    }
+    return seen;
+}
+
+//  All appliances of the test partner (sum over its sites)
+static long long
+s_appliance_total (void)
+{
+    long long total = 0;
+    char cursor[128] = "";
+    do {
+        char path[256];
+        snprintf (path, sizeof (path), "/api/partners/me/sites?limit=200%s%s",
+                  *cursor ? "&cursor=" : "", cursor);
+        pd_http_t response;
+        assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
+        size_t index;
+        json_t *item;
+        json_array_foreach (json_object_get (response.json, "items"), index, item)
+        {
+            total += json_integer_value (json_object_get (item, "appliance_count"));
+        }
+        const char *next = pd_json_str (&response, "next_cursor");
+        snprintf (cursor, sizeof (cursor), "%s", next ? next : "");
+        pd_http_clear (&response);
+    } while (*cursor);
+    return total;
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+test_claim_heartbeat_online_then_offline (void **state)
+{
+    //  An appliance claims its code over CurveZMQ
+    s_keys_t keys;
+    pd_appliance_claimed_t claimed;
+    pd_appliance_t *appliance = s_claimed_appliance (&keys, S_TEST_MAC, &claimed);
+    assert_true (strlen (claimed.appliance_id) > 0);
+    assert_true (strlen (claimed.site_id) > 0);
+    assert_true (strlen (claimed.partner_id) > 0);
+
+    //  Its site lists it; heartbeats make it online
+    assert_true (s_appliance_state (claimed.site_id, claimed.appliance_id) >= 0);
+    assert_int_equal (s_wait_state (appliance, claimed.site_id, claimed.appliance_id, 1), 1);
+
+    //  Reports are answered
+    char error[256];
+    assert_int_equal (
+        pd_appliance_report (appliance, "ok", "1.0.0", NULL, S_REPORT_MS, error, sizeof (error)),
+        0);
+
+    //  Silent, it goes offline
+    pd_appliance_destroy (&appliance);
+    assert_null (appliance);
+    assert_int_equal (s_wait_state (NULL, claimed.site_id, claimed.appliance_id, 0), 0);
+}
+
+static void
+test_unknown_key_is_refused (void **state)
+{
+    long long before = s_appliance_total ();
+    s_keys_t keys;
+    pd_appliance_t *stranger = s_connect (&keys, true);
+    char error[256] = "";
+    assert_int_equal (
+        pd_appliance_report (stranger, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), -6);
+    //  A heartbeat from it changes nothing
+    assert_int_equal (pd_appliance_heartbeat (stranger, "ok", NULL), 0);
+    pd_appliance_poll (stranger, 2 * S_HEARTBEAT_MS, NULL, NULL);
+    assert_int_equal (
+        pd_appliance_report (stranger, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), -6);
+    assert_int_equal (s_appliance_total (), before);
+
+    //  A claim with a code that does not exist is an answer, not a hang
+    pd_appliance_claimed_t claimed;
+    int rc = pd_appliance_claim (stranger, "ZZZZZZZZZZZZZZZZ", "02:00:00:aa:00:09", NULL,
+                                 S_CLAIM_MS, &claimed, error, sizeof (error));
+    assert_true (rc < 0 && rc != -17);
+    pd_appliance_destroy (&stranger);
+}
+
+static void
+test_revoked_key_is_refused_at_handshake (void **state)
+{
+    s_keys_t keys;
+    pd_appliance_claimed_t claimed;
+    pd_appliance_t *appliance = s_claimed_appliance (&keys, "02:00:00:aa:00:02", &claimed);
+    char error[256];
+    assert_int_equal (
+        pd_appliance_report (appliance, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), 0);
+    pd_appliance_destroy (&appliance);
+
+    char path[512];
+    snprintf (path, sizeof (path), "/api/partners/me/sites/%s/appliances/%s/revoke",
+              claimed.site_id, claimed.appliance_id);
+    pd_http_t response;
+    assert_int_equal (s_call ("POST", path, s_fx.partner_key, NULL, &response), 200);
+    pd_http_clear (&response);
+
+    //  A new connection with the revoked key: refused at the handshake, so
+    //  its report is never answered; meanwhile a fresh key's claim works
+    pd_appliance_t *revoked = s_connect (&keys, false);
+    s_keys_t fresh_keys;
+    pd_appliance_claimed_t fresh_claimed;
+    pd_appliance_t *fresh = s_claimed_appliance (&fresh_keys, "02:00:00:aa:00:03", &fresh_claimed);
+    //  Never answered: a time-out, or busy once libzmq gave up the refused pipe
+    int refused =
+        pd_appliance_report (revoked, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error));
+    assert_true (refused == -17 || refused == -21);
+    assert_int_equal (
+        pd_appliance_report (fresh, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), 0);
+    pd_appliance_destroy (&revoked);
+    pd_appliance_destroy (&fresh);
+}
+
+static void
+test_same_appliance_survives_a_restart (void **state)
+{
+    s_keys_t keys;
+    pd_appliance_claimed_t claimed;
+    pd_appliance_t *appliance = s_claimed_appliance (&keys, "02:00:00:aa:00:04", &claimed);
+    char error[256];
+    assert_int_equal (
+        pd_appliance_report (appliance, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), 0);
+
+    char key_before[PD_APPLIANCE_KEY_LEN + 1];
+    snprintf (key_before, sizeof (key_before), "%s", s_fx.server_key);
+    assert_int_equal (pd_proc_stop (&s_fx.server, SIGTERM), 0);
+    assert_int_equal (s_start (), 0);
+    assert_string_equal (s_fx.server_key, key_before); //  the front keeps its keypair
+
+    //  The same object, not recreated: libzmq reconnects by itself
+    int64_t deadline = s_now_ms () + S_RESTART_MS;
+    int rc = -1;
+    while (rc != 0 && s_now_ms () < deadline)
+        rc = pd_appliance_report (appliance, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error));
+    assert_int_equal (rc, 0);
+    pd_appliance_destroy (&appliance);
+}
+
+//  The appliance's command handler: ping echoes its payload
+static int
+s_answer (const char *command, const char *payload, char **output, void *arg)
+{
+    if (strcmp (command, "ping") != 0)
+        return -20; //  unknown_message_type
+    *output = strdup (payload && *payload ? payload : "pong");
+    return 0;
+}
+
+typedef struct {
+    pd_appliance_t *appliance; //  owned by the thread while it runs
+    atomic_bool stop;
+} s_poller_t;
+
+static void *
+s_poll (void *arg)
+{
+    s_poller_t *poller = arg;
+    while (!atomic_load (&poller->stop))
+        pd_appliance_poll (poller->appliance, 50, s_answer, NULL);
+    return NULL;
+}
+
+static void
+test_command_round_trip (void **state)
+{
+    //  A connected appliance answers commands in its poll loop
+    s_keys_t keys;
+    pd_appliance_claimed_t claimed;
+    s_poller_t poller = {0};
+    poller.appliance = s_claimed_appliance (&keys, "02:00:00:aa:00:07", &claimed);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_poll, &poller), 0);
+
+    //  An admin sends one through HTTP -> broker -> front -> appliance
+    char path[256];
+    snprintf (path, sizeof (path), "/api/admin/appliances/%s/command", claimed.appliance_id);
+    pd_http_t response;
+    assert_int_equal (s_call ("POST", path, s_fx.admin_key,
+                              "{\"command\":\"ping\",\"payload\":\"hello\"}", &response),
+                      200);
+    assert_string_equal (pd_json_str (&response, "output"), "hello");
+    pd_http_clear (&response);
+    //  The appliance's refusal comes back as an error
+    assert_int_equal (s_call ("POST", path, s_fx.admin_key, "{\"command\":\"reboot\"}", &response),
+                      400);
+    assert_string_equal (pd_json_str (&response, "code"), "unknown_message_type");
+    pd_http_clear (&response);
+    //  Partners may not send commands through this route
+    assert_int_equal (s_call ("POST", path, s_fx.partner_key, "{\"command\":\"ping\"}", &response),
+                      403);
+    pd_http_clear (&response);
+
+    atomic_store (&poller.stop, true);
+    pthread_join (thread, NULL);
+    pd_appliance_destroy (&poller.appliance);
+
+    //  An appliance that is not connected cannot be reached
+    assert_int_equal (s_call ("POST", "/api/admin/appliances/apl_notconnected0000/command",
+                              s_fx.admin_key, "{\"command\":\"ping\"}", &response),
+                      503);
+    assert_string_equal (pd_json_str (&response, "code"), "service_unavailable");
+    pd_http_clear (&response);
+}
+
+//  Run pd-simulator; its stdout into output (size bytes). Exit status, or
+//  -1 if it did not finish in time (then it is killed).
+static int
+s_run_simulator (const char *const args[], char *output, size_t size)
+{
+    int fds[2];
+    assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        dup2 (fds[1], STDOUT_FILENO);
+        execv (PD_SIMULATOR_BIN, (char *const *)args);
+        _exit (127);
+    }
+    close (fds[1]);
+    size_t used = 0;
+    int64_t deadline = s_now_ms () + S_SIM_WAIT_MS;
+    while (s_now_ms () < deadline) {
+        struct pollfd item = {fds[0], POLLIN, 0};
+        if (poll (&item, 1, 500) <= 0)
+            continue;
+        ssize_t got = read (fds[0], output + used, size - 1 - used);
+        if (got <= 0)
+            break; //  end of output: it exited
+        used += (size_t)got;
+        if (used == size - 1)
+            break;
+    }
+    output[used] = 0;
+    close (fds[0]);
+    int status = 0;
+    int64_t until = s_now_ms () + 5000;
+    while (waitpid (pid, &status, WNOHANG) == 0) {
+        if (s_now_ms () > until) {
+            kill (pid, SIGKILL);
+            waitpid (pid, &status, 0);
+            return -1;
+        }
+        usleep (50 * 1000);
+    }
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+test_simulator_claims_twenty (void **state)
+{
+    long long before = s_appliance_total ();
+    char api[128], count[16];
+    snprintf (api, sizeof (api), "%s", s_fx.base);
+    snprintf (count, sizeof (count), "%d", S_SIM_COUNT);
+    const char *args[] = {PD_SIMULATOR_BIN,
+                          "--endpoint",
+                          s_fx.endpoint,
+                          "--server-key",
+                          s_fx.server_key,
+                          "--api",
+                          api,
+                          "--partner-key",
+                          s_fx.partner_key,
+                          "--count",
+                          count,
+                          "--heartbeat-ms",
+                          "500",
+                          "--duration",
+                          "3",
+                          NULL};
+    static char output[64 * 1024];
+    int status = s_run_simulator (args, output, sizeof (output));
+    fprintf (stderr, "  [pd-simulator] %s", output);
+    assert_int_equal (status, 0);
+    char expected[64];
+    snprintf (expected, sizeof (expected), "simulator: %d claimed, ", S_SIM_COUNT);
+    assert_non_null (strstr (output, expected));
+    assert_non_null (strstr (output, ", 0 errors"));
+    assert_int_equal (s_appliance_total (), before + S_SIM_COUNT);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_claim_heartbeat_online_then_offline),
+        cmocka_unit_test (test_unknown_key_is_refused),
+        cmocka_unit_test (test_revoked_key_is_refused_at_handshake),
+        cmocka_unit_test (test_same_appliance_survives_a_restart),
+        cmocka_unit_test (test_command_round_trip),
+        cmocka_unit_test (test_simulator_claims_twenty),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}

@@ -1,0 +1,705 @@
+/*  test_pd_front - the appliance front, run for real: a broker on inproc, a
+    store in a fresh temporary directory, a test actor serving "claim"
+    (claim.link, appliance.status, appliance.heartbeats) that records what
+    it saw, an authorize callback backed by a small table, and raw DEALER
+    CURVE clients speaking PDA1 over ipc.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pd_actor.h"
+#include "pd_broker.h"
+#include "pd_client.h"
+#include "pd_front.h"
+#include "pd_messages.h"
+
+#define TIMEOUT_MS 5000
+#define FLUSH_MS   300
+#define KNOWN      50 //  keys of active appliances "app-0".."app-49"
+#define CLAIM_CODE "ABCDEFGHJKMNPQRS"
+#define CLAIM_MAC  "aa:bb:cc:dd:ee:ff"
+#define NEW_ID     "app-new"
+
+//  ------------------------------------------------------------------------
+//  What the test actor saw (it runs in its own thread)
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int claims;
+    char claim_key[64];      //  principal.appliance_key of the last claim.link
+    char claim_body_key[64]; //  the claim body's public_key
+    int statuses;            //  appliance.status requests
+    char status_id[80];      //  their principal.appliance_id
+    int flushes;             //  appliance.heartbeats requests
+    int items;               //  heartbeats in them
+    char flush_kind[32];     //  principal.kind of the last flush
+    char last_item_id[80];   //  appliance_id of the last item
+} s_seen;
+
+static void
+s_copy (char *dst, size_t size, const char *src)
+{
+    snprintf (dst, size, "%s", src ? src : "");
+}
+
+static int
+s_claim_link (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_claim_t *claim = request;
+    pd_appliance_setup_t *setup = reply;
+    pthread_mutex_lock (&s_lock);
+    s_seen.claims++;
+    s_copy (s_seen.claim_key, sizeof (s_seen.claim_key), pd_ctx_principal (ctx)->appliance_key);
+    s_copy (s_seen.claim_body_key, sizeof (s_seen.claim_body_key), claim->public_key);
+    pthread_mutex_unlock (&s_lock);
+    if (strcmp (claim->code, CLAIM_CODE))
+        return pd_ctx_fail (ctx, PD_E_NOT_FOUND, "code", "no such code");
+    pd_schema_set_str (&setup->appliance_id, NEW_ID);
+    pd_schema_set_str (&setup->site_id, "site-1");
+    pd_schema_set_str (&setup->partner_id, "partner-1");
+    return PD_OK;
+}
+
+static int
+s_status (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    pthread_mutex_lock (&s_lock);
+    s_seen.statuses++;
+    s_copy (s_seen.status_id, sizeof (s_seen.status_id), pd_ctx_principal (ctx)->appliance_id);
+    pthread_mutex_unlock (&s_lock);
+    return PD_OK;
+}
+
+static int
+s_heartbeats (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_heartbeats_t *beats = request;
+    pthread_mutex_lock (&s_lock);
+    s_seen.flushes++;
+    s_seen.items += (int)beats->items.size;
+    s_copy (s_seen.flush_kind, sizeof (s_seen.flush_kind), pd_ctx_principal (ctx)->kind);
+    if (beats->items.size) {
+        const pd_heartbeat_t *items = beats->items.items;
+        s_copy (s_seen.last_item_id, sizeof (s_seen.last_item_id),
+                items[beats->items.size - 1].appliance_id);
+    }
+    pthread_mutex_unlock (&s_lock);
+    return PD_OK;
+}
+
+static const pd_handler_t s_handlers[] = {{"claim.link", s_claim_link},
+                                          {"appliance.status", s_status},
+                                          {"appliance.heartbeats", s_heartbeats},
+                                          {NULL, NULL}};
+static const pd_actor_def_t s_test_actor = {.service = "claim", .handlers = s_handlers};
+
+//  ------------------------------------------------------------------------
+//  The authorize table: KNOWN active keys, one revoked; others unknown
+
+static zcert_t *s_known[KNOWN];
+static zcert_t *s_revoked;
+static int s_authorized; //  calls (ZAP thread)
+
+static int
+s_authorize (const char *public_key, char *appliance_id, size_t size, void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock (&s_lock);
+    s_authorized++;
+    pthread_mutex_unlock (&s_lock);
+    if (strcmp (public_key, zcert_public_txt (s_revoked)) == 0)
+        return PD_E_FORBIDDEN;
+    for (int i = 0; i < KNOWN; i++)
+        if (strcmp (public_key, zcert_public_txt (s_known[i])) == 0) {
+            snprintf (appliance_id, size, "app-%d", i);
+            return PD_OK;
+        }
+    return PD_E_NOT_FOUND;
+}
+
+//  ------------------------------------------------------------------------
+//  Fixture
+
+typedef struct {
+    char dir[64];
+    char endpoint[80];       //  broker services (inproc)
+    char front_endpoint[96]; //  the CURVE front (ipc)
+    zcert_t *server;         //  the front's keypair
+    pd_store_t *store;
+    pd_broker_t *broker;
+    zactor_t *actor;
+    pd_front_t *front;
+    pd_client_t *client; //  a trusted caller (appliance.command)
+} fixture_t;
+
+static void
+s_remove_dir (const char *path)
+{
+    DIR *dir = opendir (path);
+    if (dir) {
+        struct dirent *entry;
+        while ((entry = readdir (dir)) != NULL) {
+            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+                continue;
+            char file[512];
+            snprintf (file, sizeof (file), "%s/%s", path, entry->d_name);
+            unlink (file);
+        }
+        closedir (dir);
+    }
+    rmdir (path);
+}
+
+static pd_front_t *
+s_front_start (fixture_t *fx)
+{
+    pd_front_config_t config = {0};
+    config.endpoint = fx->front_endpoint;
+    config.broker = fx->endpoint;
+    config.public_key = zcert_public_txt (fx->server);
+    config.secret_key = zcert_secret_txt (fx->server);
+    config.authorize = s_authorize;
+    config.flush_ms = FLUSH_MS;
+    return pd_front_new (&config);
+}
+
+static int
+s_setup (void **state)
+{
+    static int counter = 0;
+    fixture_t *fx = calloc (1, sizeof (fixture_t));
+    assert_non_null (fx);
+    memset (&s_seen, 0, sizeof (s_seen));
+    snprintf (fx->dir, sizeof (fx->dir), "/tmp/test_pd_front-XXXXXX");
+    assert_non_null (mkdtemp (fx->dir));
+    counter++;
+    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://test-front-%d-%d", getpid (), counter);
+    snprintf (fx->front_endpoint, sizeof (fx->front_endpoint), "ipc://%s/front.ipc", fx->dir);
+    fx->server = zcert_new ();
+
+    pd_store_config_t store_config = {0};
+    store_config.tables = pd_store_table_names;
+    store_config.schema_version = PD_STORE_SCHEMA_VERSION;
+    fx->store = pd_store_new (fx->dir, &store_config);
+    assert_non_null (fx->store);
+    pd_broker_config_t broker_config = {0};
+    broker_config.endpoints = fx->endpoint;
+    fx->broker = pd_broker_new (&broker_config);
+    assert_non_null (fx->broker);
+    pd_actor_config_t actor_config = {0};
+    actor_config.broker = fx->endpoint;
+    actor_config.store = fx->store;
+    fx->actor = pd_actor_new (&s_test_actor, &actor_config);
+    assert_non_null (fx->actor);
+    fx->front = s_front_start (fx);
+    assert_non_null (fx->front);
+    fx->client = pd_client_new (fx->endpoint);
+    assert_non_null (fx->client);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *fx = *state;
+    pd_client_destroy (&fx->client);
+    pd_front_destroy (&fx->front);
+    zactor_destroy (&fx->actor);
+    pd_broker_destroy (&fx->broker);
+    pd_store_destroy (&fx->store);
+    zcert_destroy (&fx->server);
+    s_remove_dir (fx->dir);
+    free (fx);
+    return 0;
+}
+
+//  ------------------------------------------------------------------------
+//  A raw appliance: DEALER, CURVE client, PDA1 by hand
+
+static zsock_t *
+s_appliance (fixture_t *fx, zcert_t *cert)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert_non_null (sock);
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, zcert_public_txt (fx->server));
+    zsock_set_linger (sock, 0);
+    assert_int_equal (zsock_connect (sock, "%s", fx->front_endpoint), 0);
+    return sock;
+}
+
+//  Send [PDA1, type, id, (status,) body]
+static void
+s_send (zsock_t *sock, const char *type, uint64_t id, const int *status, const pd_schema_t *schema,
+        const void *record)
+{
+    uint8_t *body = NULL;
+    size_t size = 0;
+    if (schema)
+        assert_int_equal (pd_schema_encode (schema, record, &body, &size), PD_OK);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+    zmsg_addstr (msg, type);
+    zmsg_append (msg, &(zframe_t *){pd_proto_u64 (id)});
+    if (status)
+        zmsg_append (msg, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (*status))});
+    zmsg_addmem (msg, body, size);
+    free (body);
+    assert_int_equal (zmsg_send (&msg, sock), 0);
+}
+
+//  The next message within timeout_ms, NULL if none
+static zmsg_t *
+s_recv (zsock_t *sock, int timeout_ms)
+{
+    zmq_pollitem_t item = {zsock_resolve (sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll (&item, 1, timeout_ms) != 1)
+        return NULL;
+    return zmsg_recv (sock);
+}
+
+//  Expect [PDA1, reply, id, status, body]: returns the status, the body in
+//  *body (caller destroys; may be NULL)
+static int
+s_expect_reply (zsock_t *sock, uint64_t id, zframe_t **body)
+{
+    zmsg_t *msg = s_recv (sock, TIMEOUT_MS);
+    assert_non_null (msg);
+    assert_int_equal (zmsg_size (msg), 5);
+    char *signature = zmsg_popstr (msg);
+    char *type = zmsg_popstr (msg);
+    assert_string_equal (signature, PD_FRONT_SIGNATURE);
+    assert_string_equal (type, "reply");
+    free (signature);
+    free (type);
+    zframe_t *frame = zmsg_pop (msg);
+    uint64_t reply_id;
+    assert_int_equal (pd_proto_get_u64 (frame, &reply_id), 0);
+    assert_int_equal (reply_id, id);
+    zframe_destroy (&frame);
+    frame = zmsg_pop (msg);
+    uint16_t wire;
+    assert_int_equal (pd_proto_get_u16 (frame, &wire), 0);
+    zframe_destroy (&frame);
+    frame = zmsg_pop (msg);
+    if (body)
+        *body = frame;
+    else
+        zframe_destroy (&frame);
+    zmsg_destroy (&msg);
+    return pd_status_from_wire (wire);
+}
+
+static void
+s_claim (zsock_t *sock, uint64_t id, const char *body_key)
+{
+    pd_claim_t claim = {0};
+    claim.code = CLAIM_CODE;
+    claim.mac = CLAIM_MAC;
+    claim.public_key = (char *)body_key;
+    s_send (sock, "claim", id, NULL, &pd_claim_schema, &claim);
+}
+
+static void
+s_heartbeat (zsock_t *sock, uint64_t id, const char *type)
+{
+    pd_appliance_report_t report = {0};
+    report.status = "ok";
+    report.software_version = "1.2.3";
+    s_send (sock, type, id, NULL, &pd_appliance_report_schema, &report);
+}
+
+static pd_front_stats_t
+s_stats (fixture_t *fx)
+{
+    pd_front_stats_t stats;
+    assert_int_equal (pd_front_stats (fx->front, &stats), PD_OK);
+    return stats;
+}
+
+static int
+s_seen_int (const int *field)
+{
+    pthread_mutex_lock (&s_lock);
+    int value = *field;
+    pthread_mutex_unlock (&s_lock);
+    return value;
+}
+
+//  Poll until *field >= value or the deadline; returns the last value
+static int
+s_wait_seen (const int *field, int value)
+{
+    int64_t deadline = zclock_mono () + TIMEOUT_MS;
+    int now;
+    while ((now = s_seen_int (field)) < value && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 10); //  a poll time-out, not a synchronisation
+    return now;
+}
+
+//  ------------------------------------------------------------------------
+//  Tests
+
+//  An unknown key claims, gets its setup, and may then heartbeat
+static void
+test_claim_then_heartbeat (void **state)
+{
+    fixture_t *fx = *state;
+    zcert_t *cert = zcert_new ();
+    zsock_t *appliance = s_appliance (fx, cert);
+
+    s_claim (appliance, 1, NULL);
+    zframe_t *body = NULL;
+    assert_int_equal (s_expect_reply (appliance, 1, &body), PD_OK);
+    pd_appliance_setup_t setup = {0};
+    assert_int_equal (pd_schema_decode (&pd_appliance_setup_schema, zframe_data (body),
+                                        zframe_size (body), &setup, NULL),
+                      PD_OK);
+    assert_string_equal (setup.appliance_id, NEW_ID);
+    pd_schema_clear (&pd_appliance_setup_schema, &setup);
+    zframe_destroy (&body);
+    pthread_mutex_lock (&s_lock);
+    assert_string_equal (s_seen.claim_key, zcert_public_txt (cert));
+    pthread_mutex_unlock (&s_lock);
+
+    //  The same connection now belongs to NEW_ID
+    s_heartbeat (appliance, 2, "heartbeat");
+    assert_int_equal (s_wait_seen (&s_seen.items, 1), 1);
+    pthread_mutex_lock (&s_lock);
+    assert_string_equal (s_seen.last_item_id, NEW_ID);
+    assert_string_equal (s_seen.flush_kind, "appliance");
+    pthread_mutex_unlock (&s_lock);
+    s_heartbeat (appliance, 3, "report");
+    assert_int_equal (s_expect_reply (appliance, 3, NULL), PD_OK);
+    pthread_mutex_lock (&s_lock);
+    assert_string_equal (s_seen.status_id, NEW_ID);
+    pthread_mutex_unlock (&s_lock);
+    pd_front_stats_t stats = s_stats (fx);
+    assert_int_equal (stats.claims, 1);
+    assert_int_equal (stats.heartbeats, 1);
+    assert_int_equal (stats.connected, 1);
+
+    zsock_destroy (&appliance);
+    zcert_destroy (&cert);
+}
+
+//  An unclaimed connection may only claim
+static void
+test_unclaimed_refused (void **state)
+{
+    fixture_t *fx = *state;
+    zcert_t *cert = zcert_new ();
+    zsock_t *appliance = s_appliance (fx, cert);
+
+    s_heartbeat (appliance, 1, "heartbeat"); //  dropped
+    s_heartbeat (appliance, 2, "report");
+    zframe_t *body = NULL;
+    assert_int_equal (s_expect_reply (appliance, 2, &body), PD_E_UNAUTHORIZED);
+    pd_error_t error = {0};
+    assert_int_equal (
+        pd_schema_decode (&pd_error_schema, zframe_data (body), zframe_size (body), &error, NULL),
+        PD_OK);
+    assert_string_equal (error.code, "unauthorized");
+    assert_string_equal (error.detail, "claim first");
+    pd_schema_clear (&pd_error_schema, &error);
+    zframe_destroy (&body);
+
+    //  The report was read after the heartbeat: both are counted by now
+    pd_front_stats_t stats = s_stats (fx);
+    assert_int_equal (stats.heartbeats, 0);
+    assert_int_equal (stats.refused, 2);
+    assert_int_equal (s_seen_int (&s_seen.statuses), 0);
+
+    //  An unknown type is answered
+    s_heartbeat (appliance, 3, "bogus");
+    assert_int_equal (s_expect_reply (appliance, 3, NULL), PD_E_UNKNOWN_TYPE);
+
+    zsock_destroy (&appliance);
+    zcert_destroy (&cert);
+}
+
+//  50 appliances heartbeating 3 times each within one flush interval make
+//  one appliance.heartbeats request of 50 items
+static void
+test_heartbeats_coalesced (void **state)
+{
+    fixture_t *fx = *state;
+    zsock_t *appliances[KNOWN];
+    for (int i = 0; i < KNOWN; i++)
+        appliances[i] = s_appliance (fx, s_known[i]);
+    //  Connections up (a report round trip each) before the burst
+    for (int i = 0; i < KNOWN; i++) {
+        s_heartbeat (appliances[i], 1, "report");
+        assert_int_equal (s_expect_reply (appliances[i], 1, NULL), PD_OK);
+    }
+    //  A flush timer may fall inside the burst (a few ms in FLUSH_MS): then
+    //  the round is split in two requests, and it is run again
+    bool one_request = false;
+    for (int round = 0; round < 3 && !one_request; round++) {
+        int flushes = s_seen_int (&s_seen.flushes);
+        int items = s_seen_int (&s_seen.items);
+        pd_front_stats_t before = s_stats (fx);
+        for (int beat = 0; beat < 3; beat++)
+            for (int i = 0; i < KNOWN; i++)
+                s_heartbeat (appliances[i], 10 + beat, "heartbeat");
+        assert_int_equal (s_wait_seen (&s_seen.items, items + KNOWN), items + KNOWN);
+        pd_front_stats_t after = s_stats (fx);
+        assert_int_equal (after.heartbeats - before.heartbeats, 3 * KNOWN);
+        assert_int_equal (after.connected, KNOWN);
+        int requests = s_seen_int (&s_seen.flushes) - flushes;
+        assert_true (requests >= 1 && requests <= 2);
+        one_request = requests == 1;
+    }
+    assert_true (one_request);
+    for (int i = 0; i < KNOWN; i++)
+        zsock_destroy (&appliances[i]);
+}
+
+//  A revoked key is refused at the handshake; a good key in parallel works
+static void
+test_revoked_refused (void **state)
+{
+    fixture_t *fx = *state;
+    zsock_t *revoked = s_appliance (fx, s_revoked);
+    zcert_t *cert = zcert_new ();
+    zsock_t *good = s_appliance (fx, cert);
+    s_claim (revoked, 1, NULL);
+    s_claim (good, 1, NULL);
+    assert_int_equal (s_expect_reply (good, 1, NULL), PD_OK);
+    //  The refusal is counted when ZAP answers
+    int64_t deadline = zclock_mono () + TIMEOUT_MS;
+    while (s_stats (fx).refused == 0 && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 10);
+    assert_true (s_stats (fx).refused >= 1);
+    zmsg_t *msg = s_recv (revoked, 500);
+    assert_null (msg);
+    assert_int_equal (s_seen_int (&s_seen.claims), 1);
+    zsock_destroy (&revoked);
+    zsock_destroy (&good);
+    zcert_destroy (&cert);
+}
+
+//  The claim carries the handshake's key, whatever the body says
+static void
+test_principal_key_from_handshake (void **state)
+{
+    fixture_t *fx = *state;
+    zcert_t *cert = zcert_new ();
+    zcert_t *other = zcert_new ();
+    zsock_t *appliance = s_appliance (fx, cert);
+    s_claim (appliance, 7, zcert_public_txt (other));
+    assert_int_equal (s_expect_reply (appliance, 7, NULL), PD_OK);
+    pthread_mutex_lock (&s_lock);
+    assert_string_equal (s_seen.claim_key, zcert_public_txt (cert));
+    assert_string_equal (s_seen.claim_body_key, zcert_public_txt (cert));
+    pthread_mutex_unlock (&s_lock);
+
+    //  A known appliance (bound key) cannot claim again
+    zsock_t *known = s_appliance (fx, s_known[0]);
+    s_claim (known, 8, NULL);
+    assert_int_equal (s_expect_reply (known, 8, NULL), PD_E_EXISTS);
+
+    //  A failed claim comes back with its error
+    pd_claim_t claim = {0};
+    claim.code = "ZZZZZZZZZZZZZZZZ";
+    claim.mac = CLAIM_MAC;
+    s_send (appliance, "claim", 9, NULL, &pd_claim_schema, &claim);
+    assert_int_equal (s_expect_reply (appliance, 9, NULL), PD_E_NOT_FOUND);
+
+    zsock_destroy (&known);
+    zsock_destroy (&appliance);
+    zcert_destroy (&other);
+    zcert_destroy (&cert);
+}
+
+static uint64_t
+s_command_send (fixture_t *fx, const char *appliance_id)
+{
+    pd_header_t header = {0};
+    header.type = "appliance.command";
+    pd_appliance_command_t command = {0};
+    command.appliance_id = (char *)appliance_id;
+    command.command = "reboot";
+    command.payload = "now";
+    uint8_t *head = NULL, *body = NULL;
+    size_t head_size = 0, body_size = 0;
+    assert_int_equal (pd_schema_encode (&pd_header_schema, &header, &head, &head_size), PD_OK);
+    assert_int_equal (pd_schema_encode (&pd_appliance_command_schema, &command, &body, &body_size),
+                      PD_OK);
+    uint64_t id = 0;
+    assert_int_equal (pd_client_send (fx->client, PD_FRONT_SERVICE, head, head_size, body,
+                                      body_size, TIMEOUT_MS, &id),
+                      PD_OK);
+    free (head);
+    free (body);
+    return id;
+}
+
+//  appliance.command through the broker to a connected appliance and back
+static void
+test_command_round_trip (void **state)
+{
+    fixture_t *fx = *state;
+    zsock_t *appliance = s_appliance (fx, s_known[3]);
+    s_heartbeat (appliance, 1, "report"); //  the front knows the route now
+    assert_int_equal (s_expect_reply (appliance, 1, NULL), PD_OK);
+
+    uint64_t id = s_command_send (fx, "app-3");
+    zmsg_t *msg = s_recv (appliance, TIMEOUT_MS);
+    assert_non_null (msg);
+    assert_int_equal (zmsg_size (msg), 4);
+    char *signature = zmsg_popstr (msg);
+    char *type = zmsg_popstr (msg);
+    assert_string_equal (signature, PD_FRONT_SIGNATURE);
+    assert_string_equal (type, "command");
+    free (signature);
+    free (type);
+    zframe_t *frame = zmsg_pop (msg);
+    uint64_t command_id;
+    assert_int_equal (pd_proto_get_u64 (frame, &command_id), 0);
+    zframe_destroy (&frame);
+    frame = zmsg_pop (msg);
+    pd_appliance_command_t command = {0};
+    assert_int_equal (pd_schema_decode (&pd_appliance_command_schema, zframe_data (frame),
+                                        zframe_size (frame), &command, NULL),
+                      PD_OK);
+    assert_string_equal (command.command, "reboot");
+    assert_string_equal (command.payload, "now");
+    pd_schema_clear (&pd_appliance_command_schema, &command);
+    zframe_destroy (&frame);
+    zmsg_destroy (&msg);
+
+    //  Another appliance cannot answer it
+    zsock_t *intruder = s_appliance (fx, s_known[4]);
+    pd_command_result_t result = {0};
+    result.output = "forged";
+    int ok = PD_OK;
+    s_send (intruder, "result", command_id, &ok, &pd_command_result_schema, &result);
+    s_heartbeat (intruder, 2, "report");
+    assert_int_equal (s_expect_reply (intruder, 2, NULL), PD_OK);
+
+    result.output = "done";
+    s_send (appliance, "result", command_id, &ok, &pd_command_result_schema, &result);
+    uint64_t reply_id;
+    int status;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    assert_int_equal (pd_client_recv (fx->client, &reply_id, &status, &data, &size, TIMEOUT_MS),
+                      PD_OK);
+    assert_int_equal (reply_id, id);
+    assert_int_equal (status, PD_OK);
+    pd_command_result_t got = {0};
+    assert_int_equal (pd_schema_decode (&pd_command_result_schema, data, size, &got, NULL), PD_OK);
+    assert_string_equal (got.output, "done");
+    pd_schema_clear (&pd_command_result_schema, &got);
+    free (data);
+    zsock_destroy (&intruder);
+    zsock_destroy (&appliance);
+}
+
+//  A command to an appliance that is not connected
+static void
+test_command_unconnected (void **state)
+{
+    fixture_t *fx = *state;
+    uint64_t id = s_command_send (fx, "app-9");
+    uint64_t reply_id;
+    int status;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    assert_int_equal (pd_client_recv (fx->client, &reply_id, &status, &data, &size, TIMEOUT_MS),
+                      PD_OK);
+    assert_int_equal (reply_id, id);
+    assert_int_equal (status, PD_E_UNAVAILABLE);
+    pd_error_t error = {0};
+    assert_int_equal (pd_schema_decode (&pd_error_schema, data, size, &error, NULL), PD_OK);
+    assert_string_equal (error.detail, "appliance not connected");
+    pd_schema_clear (&pd_error_schema, &error);
+    free (data);
+}
+
+//  Clients connecting right after pd_front_new go through ZAP: the unknown
+//  key gets a "key:" identity (a report is refused), the revoked key is
+//  refused at the handshake
+static void
+test_zap_before_bind (void **state)
+{
+    fixture_t *fx = *state;
+    pd_front_destroy (&fx->front);
+    int authorized = s_seen_int (&s_authorized);
+    zcert_t *cert = zcert_new ();
+    fx->front = s_front_start (fx);
+    assert_non_null (fx->front);
+    zsock_t *unknown = s_appliance (fx, cert);
+    zsock_t *revoked = s_appliance (fx, s_revoked);
+    s_heartbeat (unknown, 1, "report");
+    s_heartbeat (revoked, 1, "report");
+    assert_int_equal (s_expect_reply (unknown, 1, NULL), PD_E_UNAUTHORIZED);
+    int64_t deadline = zclock_mono () + TIMEOUT_MS;
+    while (s_stats (fx).refused < 2 && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 10);
+    assert_int_equal (s_stats (fx).refused, 2); //  the report, the handshake
+    assert_null (s_recv (revoked, 200));
+    assert_true (s_seen_int (&s_authorized) >= authorized + 2);
+    zsock_destroy (&revoked);
+    zsock_destroy (&unknown);
+    zcert_destroy (&cert);
+}
+
+//  A second front in one process cannot start (one ZAP handler per context)
+static void
+test_one_front_per_process (void **state)
+{
+    fixture_t *fx = *state;
+    pd_front_config_t config = {0};
+    char endpoint[128];
+    snprintf (endpoint, sizeof (endpoint), "ipc://%s/second.ipc", fx->dir);
+    config.endpoint = endpoint;
+    config.broker = fx->endpoint;
+    config.public_key = zcert_public_txt (fx->server);
+    config.secret_key = zcert_secret_txt (fx->server);
+    config.authorize = s_authorize;
+    assert_null (pd_front_new (&config));
+    //  A keypair that does not match is refused too
+    zcert_t *other = zcert_new ();
+    config.secret_key = zcert_secret_txt (other);
+    pd_front_destroy (&fx->front);
+    assert_null (pd_front_new (&config));
+    zcert_destroy (&other);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    for (int i = 0; i < KNOWN; i++)
+        s_known[i] = zcert_new ();
+    s_revoked = zcert_new ();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_claim_then_heartbeat, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unclaimed_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_heartbeats_coalesced, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_revoked_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_principal_key_from_handshake, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_command_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_command_unconnected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_zap_before_bind, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_one_front_per_process, s_setup, s_teardown),
+    };
+    int failed = cmocka_run_group_tests (tests, NULL, NULL);
+    for (int i = 0; i < KNOWN; i++)
+        zcert_destroy (&s_known[i]);
+    zcert_destroy (&s_revoked);
+    return failed;
+}

@@ -1020,6 +1020,9 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     zsock_set_rcvhwm (router, PD_PROTO_HWM);
     zsock_set_router_mandatory (router, 1);
     zsock_set_linger (router, 0);
+    //  A reconnect storm (a restart with thousands of appliances) must not
+    //  overflow the kernel's accept queue: SYN retries cost seconds
+    zsock_set_backlog (router, PD_FRONT_BACKLOG);
     zsock_set_sndtimeo (router, 0);
     zsock_set_rcvtimeo (router, 0);
     self->router = router;

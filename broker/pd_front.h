@@ -38,6 +38,7 @@ typedef struct _pd_front_t pd_front_t;
 
 #define PD_FRONT_SIGNATURE      "PDA1"
 #define PD_FRONT_USER_KEY       "key:"       //  User-Id prefix of unclaimed keys
+#define PD_FRONT_BACKLOG        4096         //  ZMQ_BACKLOG: connections waiting to be accepted
 #define PD_FRONT_HANDSHAKE_MS   5000         //  ZMQ_HANDSHAKE_IVL
 #define PD_FRONT_ZMTP_HB_MS     5000         //  ZMQ_HEARTBEAT_IVL (dead peers)
 #define PD_FRONT_ZAP_DOMAIN     "partnerd"   //  ZMQ_ZAP_DOMAIN of the CURVE socket

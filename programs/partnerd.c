@@ -44,6 +44,7 @@
 #define S_MAX_ACTORS        256
 #define S_ADMIN_KEY_FILE    "admin.key"
 #define S_PATH_MAX          4096
+#define S_IO_THREADS        2
 
 typedef struct {
     const char *role;           //  NULL (all-in-one), "broker", "gateway", "actor"
@@ -345,6 +346,9 @@ int
 main (int argc, char **argv)
 {
     zsys_handler_set (NULL); //  signals are ours: sigwait below
+    //  libzmq's timer handling grows with the connections of an I/O thread;
+    //  one thread saturates near 7,500 CURVE appliances (tests/bench)
+    zsys_set_io_threads (S_IO_THREADS);
     setvbuf (stdout, NULL, _IOLBF, 0);
     s_options_t options;
     int parsed = s_parse (argc, argv, &options);

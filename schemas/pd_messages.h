@@ -365,7 +365,7 @@ extern "C" {
 //  POST /api/partners/me/provisions: optional target site and lifetime
 #define PD_FIELDS_provision_create(R, STR, INT, BOOL, BIN, OBJ, LIST)                              \
     STR (R, site_name, 0, 1, 200, PD_FMT_TEXT, NULL)                                               \
-    INT (R, expires_in_s, 0, 60, 31536000)
+    INT (R, expires_in_s, 0, 1, 31536000)
 
 #define PD_FIELDS_provision_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
     STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)

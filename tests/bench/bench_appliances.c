@@ -38,7 +38,9 @@
     the time from the first connect until the last answer. partnerd's
     claims commit durably (claim actor -> pd_store group commit). The bare
     row is the same SDK call against the bare server: connect + handshake +
-    one request/reply. Claim rounds alternate bare and partnerd.
+    one request/reply. Claim rounds alternate bare and partnerd and run
+    last, once both servers are quiet (run first, the heap they free would
+    be reused by the populations and RSS/conn read too low).
 
     Set-up that is not measured: the partner record is written to the store
     directly; provision codes are made with "provision.create" and the N
@@ -147,7 +149,7 @@ s_usage (FILE *out)
         out,
         "usage: bench_appliances [-n N[,N...]] [-w WINDOW_SECONDS] [-k CLAIMS] [-c IN_FLIGHT]\n"
         "                        [-r ROUNDS] [-R CONNECTS_PER_SECOND] [-t IO_THREADS]\n"
-        "defaults: -n %s -w %.0f -k %d -c %d -r %d -R %d -t 1\n",
+        "defaults: -n %s -w %.0f -k %d -c %d -r %d -R %d -t 2\n",
         S_DEFAULT_NS, S_DEFAULT_WINDOW, S_DEFAULT_CLAIMS, S_DEFAULT_IN_FLIGHT, S_DEFAULT_ROUNDS,
         S_DEFAULT_RATE);
 }
@@ -188,7 +190,7 @@ s_parse (int argc, char **argv, s_options_t *options)
     options->in_flight = 0;
     options->rounds = S_DEFAULT_ROUNDS;
     options->rate = S_DEFAULT_RATE;
-    options->io_threads = 1;
+    options->io_threads = 2; //  as partnerd runs (programs/partnerd.c)
     if (s_parse_ns (S_DEFAULT_NS, options) != 0)
         return -1;
     int opt;
@@ -1808,7 +1810,9 @@ main (int argc, char **argv)
         s_wait_quiet (server, &children, &partnerd);
     }
 
-    //  Claims, rounds alternating the order
+    //  Claims last: connections made and closed before would leave freed
+    //  heap in the servers that the populations reuse (RSS/conn too low).
+    //  Rounds alternate the order.
     for (int round = 0; round < options.rounds && !zsys_interrupted; round++)
         for (int i = 0; i < S_SERVERS; i++) {
             int server = round % 2 ? S_SERVERS - 1 - i : i;

@@ -540,6 +540,25 @@ test_claim_refusals (void **state)
     pd_http_clear (&response);
     s_validate ("ABCDEFGHJKMNPQRS", false, "unknown");
 
+    //  Expired: a one-second code, polled (bounded) until it says so
+    s_code_t short_lived;
+    s_create_code (key, "{\"expires_in_s\":1}", &short_lived);
+    char validate[128];
+    snprintf (validate, sizeof (validate), "/api/provision/validate/%s", short_lived.code);
+    bool expired = false;
+    for (int attempt = 0; attempt < 50 && !expired; attempt++) {
+        s_call ("GET", validate, NULL, NULL, &response);
+        expired = strcmp (pd_json_str (&response, "status"), "expired") == 0;
+        pd_http_clear (&response);
+        if (!expired)
+            usleep (100 * 1000); //  waiting for time itself to pass
+    }
+    assert_true (expired);
+    s_claim (&s_main, short_lived.code, "aa:bb:cc:dd:ee:13", NULL, &response);
+    s_expect (&response, 410, "gone");
+    assert_string_equal (pd_json_str (&response, "detail"), "code expired");
+    pd_http_clear (&response);
+
     //  A used code cannot be revoked; bad MAC and key are refused
     s_code_t used;
     s_create_code (key, NULL, &used);

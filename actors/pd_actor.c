@@ -446,6 +446,19 @@ pd_ctx_principal (pd_ctx_t *ctx)
     return ctx->principal;
 }
 
+bool
+pd_ctx_allowed (pd_ctx_t *ctx, const char *kind)
+{
+    const pd_principal_t *principal = ctx->principal;
+    bool allowed = strcmp (principal->kind, kind) == 0;
+    if (allowed && strcmp (kind, "partner") == 0)
+        allowed = principal->partner_id && *principal->partner_id;
+    if (!allowed)
+        pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "%s",
+                     strcmp (kind, "admin") == 0 ? "platform admins only" : "not for this caller");
+    return allowed;
+}
+
 int64_t
 pd_ctx_now (pd_ctx_t *ctx)
 {

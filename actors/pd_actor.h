@@ -71,7 +71,7 @@ typedef struct {
     //  actor's thread, between requests, as the principal {kind "admin",
     //  key_id "system"}. Every instance ticks; make ticks idempotent.
     int tick_ms;
-    int (*tick) (void *state, pd_ctx_t *ctx);         //  may be NULL
+    int (*tick) (void *state, pd_ctx_t *ctx); //  may be NULL
 } pd_actor_def_t;
 
 typedef struct {
@@ -96,6 +96,12 @@ const pd_config_t *pd_ctx_config (pd_ctx_t *ctx);
 
 //  Who is calling (never NULL: kind "public" when the gateway set none).
 const pd_principal_t *pd_ctx_principal (pd_ctx_t *ctx);
+
+//  Is the caller of this kind ("admin", "partner", "appliance"; a partner
+//  must name its partner)? If not, records PD_E_FORBIDDEN with a reason:
+//      if (!pd_ctx_allowed (ctx, "admin"))
+//          return PD_E_FORBIDDEN;
+bool pd_ctx_allowed (pd_ctx_t *ctx, const char *kind);
 
 //  Milliseconds since the Unix epoch, the request's "now".
 int64_t pd_ctx_now (pd_ctx_t *ctx);

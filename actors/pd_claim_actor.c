@@ -124,42 +124,11 @@ s_lookup (pd_store_t *store, const char *index, const char *key, char *id, size_
     return rc;
 }
 
-//  Load a record of a table and set its version field (schemas with one)
+//  Records with their versions (pd_record_load / pd_record_store)
 #define S_LOAD(store, table, key, R, record)                                                       \
-    s_load_versioned ((store), (table), (key), &pd_##R##_schema, (record), &(record)->version,     \
-                      PD_FIELD_##R##_version)
-
-static int
-s_load_versioned (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
-                  void *record, int64_t *version, int field)
-{
-    uint64_t stored = 0;
-    int rc = pd_record_get (store, table, key, schema, record, &stored);
-    if (rc == PD_OK) {
-        *version = (int64_t)stored;
-        *(uint64_t *)record |= UINT64_C (1) << field; //  `present` comes first
-    }
-    return rc;
-}
-
-//  Put a record without its version field (the store keeps versions)
+    pd_record_load ((store), (table), (key), &pd_##R##_schema, (record))
 #define S_PUT(batch, table, R, record, expect)                                                     \
-    s_put_unversioned ((batch), (table), (record)->id, &pd_##R##_schema, (record),                 \
-                       PD_FIELD_##R##_version, (expect))
-
-static int
-s_put_unversioned (pd_store_batch_t *batch, const char *table, const char *key,
-                   const pd_schema_t *schema, const void *record, int field, uint64_t expect)
-{
-    void *stored = malloc (schema->size);
-    if (!stored)
-        return PD_E_INTERNAL;
-    memcpy (stored, record, schema->size); //  shallow: shares the strings
-    *(uint64_t *)stored &= ~(UINT64_C (1) << field);
-    int rc = pd_record_put (batch, table, key, schema, stored, expect);
-    free (stored);
-    return rc;
-}
+    pd_record_store ((batch), (table), (record)->id, &pd_##R##_schema, (record), (expect))
 
 static int
 s_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type, const char *partner_id,

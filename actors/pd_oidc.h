@@ -31,16 +31,16 @@ extern "C" {
 
 #define PD_OIDC_MAX_RESPONSE       (256 * 1024) //  bytes of any provider response
 #define PD_OIDC_JWKS_MIN_REFRESH_S 60
-#define PD_OIDC_VERIFIER_LEN       64           //  PKCE code verifier characters
+#define PD_OIDC_VERIFIER_LEN       64 //  PKCE code verifier characters
 #define PD_OIDC_SCOPES             "openid email profile"
 
 typedef struct _pd_oidc_t pd_oidc_t;
 
 typedef struct {
-    const char *issuer;         //  e.g. https://accounts.google.com
+    const char *issuer; //  e.g. https://accounts.google.com
     const char *client_id;
     const char *client_secret;
-    const char *redirect_uri;   //  public_url + /api/partner-auth/callback
+    const char *redirect_uri; //  public_url + /api/partner-auth/callback
     bool allow_insecure;
     int timeout_ms;
 } pd_oidc_config_t;
@@ -69,9 +69,8 @@ int pd_oidc_authorize_url (pd_oidc_t *self, const char *state, const char *nonce
 //  short reason (never a secret): the provider's `error` code (e.g.
 //  "invalid_grant") when it refused the code. now_s is also the clock of
 //  the JWKS refresh limit. claims are overwritten: pass them empty or cleared.
-int pd_oidc_exchange (pd_oidc_t *self, const char *code, const char *verifier,
-                      const char *nonce, int64_t now_s, pd_jwt_claims_t *claims, char *detail,
-                      size_t detail_size);
+int pd_oidc_exchange (pd_oidc_t *self, const char *code, const char *verifier, const char *nonce,
+                      int64_t now_s, pd_jwt_claims_t *claims, char *detail, size_t detail_size);
 
 #ifdef __cplusplus
 }

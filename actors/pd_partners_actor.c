@@ -45,29 +45,11 @@
 //  ------------------------------------------------------------------------
 //  Helpers
 
-static bool
-s_is_admin (pd_ctx_t *ctx)
-{
-    return strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
-}
-
-static int
-s_admins_only (pd_ctx_t *ctx)
-{
-    return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "platform admins only");
-}
-
 //  Load a partner with its version. PD_E_NOT_FOUND if absent.
 static int
 s_load (pd_store_t *store, const char *id, pd_partner_t *partner)
 {
-    uint64_t version = 0;
-    int rc = pd_record_get (store, S_PARTNERS, id, &pd_partner_schema, partner, &version);
-    if (rc == PD_OK) {
-        partner->version = (int64_t)version;
-        PD_MARK (partner, partner, version);
-    }
-    return rc;
+    return pd_record_load (store, S_PARTNERS, id, &pd_partner_schema, partner);
 }
 
 //  The stored form: no key, no version (the store keeps the version)
@@ -75,9 +57,8 @@ static int
 s_put (pd_store_batch_t *batch, const pd_partner_t *partner, uint64_t expect)
 {
     pd_partner_t stored = *partner; //  shallow: shares the strings
-    stored.api_key = NULL;
-    stored.present &= ~(UINT64_C (1) << PD_FIELD_partner_version);
-    return pd_record_put (batch, S_PARTNERS, partner->id, &pd_partner_schema, &stored, expect);
+    stored.api_key = NULL;          //  shown once, never stored
+    return pd_record_store (batch, S_PARTNERS, partner->id, &pd_partner_schema, &stored, expect);
 }
 
 //  Names are unique regardless of case
@@ -155,8 +136,8 @@ s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_partner_create_t *req = request;
     pd_partner_t *partner = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
 
     //  Defaults first; what the request has overrides them
     partner->revenue_share_percent = PD_PARTNER_DEFAULT_REVENUE_SHARE;
@@ -209,8 +190,8 @@ static int
 s_partner_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_partner_ref_t *req = request;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = s_load (pd_ctx_store (ctx), req->id, reply);
     if (rc == PD_E_NOT_FOUND)
         return pd_ctx_fail (ctx, rc, "id", "no partner %s", req->id);
@@ -220,10 +201,9 @@ s_partner_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 static int
 s_partner_me (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
-    const pd_principal_t *principal = pd_ctx_principal (ctx);
-    if (strcmp (principal->kind, "partner") != 0 || !principal->partner_id)
-        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners only");
-    int rc = s_load (pd_ctx_store (ctx), principal->partner_id, reply);
+    if (!pd_ctx_allowed (ctx, "partner"))
+        return PD_E_FORBIDDEN;
+    int rc = s_load (pd_ctx_store (ctx), pd_ctx_principal (ctx)->partner_id, reply);
     if (rc == PD_E_NOT_FOUND)
         return pd_ctx_fail (ctx, rc, NULL, "partner not found");
     return rc;
@@ -251,8 +231,8 @@ static int
 s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_partner_list_t *req = request;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     return s_list_page (ctx, req, req->status, reply);
 }
 
@@ -260,8 +240,8 @@ s_partner_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 static int
 s_partner_pending (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     return s_list_page (ctx, request, "pending", reply);
 }
 
@@ -270,8 +250,8 @@ s_partner_update (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_partner_update_t *req = request;
     pd_partner_t *partner = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_schema_clear (&pd_partner_schema, partner);
@@ -319,8 +299,8 @@ s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void 
 {
     const pd_partner_ref_t *req = request;
     pd_partner_t *partner = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = PD_E_CONFLICT;
     pd_token_t token;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
@@ -368,8 +348,8 @@ static int
 s_decide (pd_ctx_t *ctx, const char *id, const char *status, const char *event,
           pd_partner_t *partner)
 {
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_schema_clear (&pd_partner_schema, partner);
@@ -451,8 +431,8 @@ static int
 s_domain_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     pd_approved_domain_list_t *list = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     pd_store_item_t *found = NULL;
     size_t count = 0;
     int rc = pd_store_scan (pd_ctx_store (ctx), S_DOMAINS, NULL, 0, NULL, 0, PD_PAGE_LIMIT_MAX,
@@ -477,8 +457,8 @@ s_domain_add (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_approved_domain_t *req = request;
     pd_approved_domain_t *entry = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     char key[S_DOMAIN_KEY_SIZE];
     int rc = s_domain_key (ctx, req->domain, key, sizeof (key));
     if (rc != PD_OK)
@@ -514,8 +494,8 @@ static int
 s_domain_remove (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_approved_domain_ref_t *req = request;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     char key[S_DOMAIN_KEY_SIZE];
     int rc = s_domain_key (ctx, req->domain, key, sizeof (key));
     for (int attempt = 0; rc == PD_OK && attempt < S_RETRIES; attempt++) {

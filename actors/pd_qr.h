@@ -16,9 +16,9 @@
 extern "C" {
 #endif
 
-#define PD_QR_MAX_INPUT 1024    //  bytes of text we encode at most
-#define PD_QR_SCALE     8       //  pixels per module in PNGs
-#define PD_QR_MARGIN    4       //  quiet zone, in modules
+#define PD_QR_MAX_INPUT 1024 //  bytes of text we encode at most
+#define PD_QR_SCALE     8    //  pixels per module in PNGs
+#define PD_QR_MARGIN    4    //  quiet zone, in modules
 
 //  Encode `text` as a PNG (*png malloc'd, caller frees). 0 or -1.
 int pd_qr_png (const char *text, uint8_t **png, size_t *size);

@@ -112,8 +112,7 @@ pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema,
 
 int
 pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema,
-                 pd_record_expired_fn *expired, void *arg, int64_t now, char **cursor,
-                 size_t max)
+                 pd_record_expired_fn *expired, void *arg, int64_t now, char **cursor, size_t max)
 {
     pd_store_item_t *found = NULL;
     size_t count = 0;
@@ -127,8 +126,8 @@ pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema
         rc = PD_E_INTERNAL;
     for (size_t i = 0; rc == PD_OK && i < count; i++) {
         //  A record that does not decode is left for a person to look at
-        if (pd_schema_decode (schema, found[i].data, found[i].size, record, NULL) == PD_OK
-            && expired (record, now, arg))
+        if (pd_schema_decode (schema, found[i].data, found[i].size, record, NULL) == PD_OK &&
+            expired (record, now, arg))
             rc = pd_store_batch_delete (batch, table, found[i].key, found[i].key_size,
                                         found[i].version);
         pd_schema_clear (schema, record);
@@ -145,6 +144,36 @@ pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema
     pd_store_batch_destroy (&batch);
     pd_store_items_destroy (&found, count);
     if (rc == PD_E_CONFLICT)
-        return 0;       //  something changed meanwhile: the next sweep sees it
+        return 0; //  something changed meanwhile: the next sweep sees it
     return rc == PD_OK ? (int)deleted : rc;
+}
+
+int
+pd_record_load (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
+                void *record)
+{
+    uint64_t version = 0;
+    int rc = pd_record_get (store, table, key, schema, record, &version);
+    if (rc == PD_OK)
+        s_set_version (schema, record, version);
+    return rc;
+}
+
+int
+pd_record_store (pd_store_batch_t *batch, const char *table, const char *key,
+                 const pd_schema_t *schema, const void *record, uint64_t expect)
+{
+    size_t index = 0;
+    const pd_field_t *field = pd_schema_field (schema, "version", &index);
+    if (!field)
+        return pd_record_put (batch, table, key, schema, record, expect);
+    //  A shallow copy shares the strings: encoding only reads them
+    void *stored = malloc (schema->size);
+    if (!stored)
+        return PD_E_INTERNAL;
+    memcpy (stored, record, schema->size);
+    *(uint64_t *)stored &= ~(UINT64_C (1) << index); //  `present` comes first
+    int rc = pd_record_put (batch, table, key, schema, stored, expect);
+    free (stored);
+    return rc;
 }

@@ -29,6 +29,16 @@ int pd_record_get (pd_store_t *store, const char *table, const char *key, const 
 int pd_record_put (pd_store_batch_t *batch, const char *table, const char *key,
                    const pd_schema_t *schema, const void *record, uint64_t expect);
 
+//  pd_record_get, and the record's `version` field (if its schema has one)
+//  set from the store's version.
+int pd_record_load (pd_store_t *store, const char *table, const char *key,
+                    const pd_schema_t *schema, void *record);
+
+//  pd_record_put of the record without its `version` field: the store
+//  keeps versions, the stored bytes do not.
+int pd_record_store (pd_store_batch_t *batch, const char *table, const char *key,
+                     const pd_schema_t *schema, const void *record, uint64_t expect);
+
 //  Does a decoded record belong on the page? (arg as given)
 typedef bool (pd_record_filter_fn) (const void *record, void *arg);
 

@@ -33,8 +33,8 @@ s_stream_read (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     const pd_stream_read_t *req = request;
     pd_stream_page_t *page = reply;
 
-    if (!streq (pd_ctx_principal (ctx)->kind, "admin"))
-        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "platform admins only");
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
 
     uint64_t from = PD_HAS (req, stream_read, from) ? (uint64_t)req->from : 1;
     size_t limit =

@@ -49,18 +49,6 @@
 //  ------------------------------------------------------------------------
 //  Helpers
 
-static bool
-s_is_admin (pd_ctx_t *ctx)
-{
-    return strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
-}
-
-static int
-s_admins_only (pd_ctx_t *ctx)
-{
-    return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "platform admins only");
-}
-
 //  Emails are unique regardless of case. False if it does not fit.
 static bool
 s_email_key (const char *email, char *key, size_t size)
@@ -76,22 +64,13 @@ s_email_key (const char *email, char *key, size_t size)
 static int
 s_load (pd_store_t *store, const char *id, pd_user_t *user)
 {
-    uint64_t version = 0;
-    int rc = pd_record_get (store, S_USERS, id, &pd_user_schema, user, &version);
-    if (rc == PD_OK) {
-        user->version = (int64_t)version;
-        PD_MARK (user, user, version);
-    }
-    return rc;
+    return pd_record_load (store, S_USERS, id, &pd_user_schema, user);
 }
 
-//  The stored form: no version (the store keeps it)
 static int
 s_put (pd_store_batch_t *batch, const pd_user_t *user, uint64_t expect)
 {
-    pd_user_t stored = *user; //  shallow: shares the strings
-    stored.present &= ~(UINT64_C (1) << PD_FIELD_user_version);
-    return pd_record_put (batch, S_USERS, user->id, &pd_user_schema, &stored, expect);
+    return pd_record_store (batch, S_USERS, user->id, &pd_user_schema, user, expect);
 }
 
 //  A user of the path's partner; another partner's user answers 404, as
@@ -232,8 +211,8 @@ s_user_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_user_create_t *req = request;
     pd_user_t *user = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = s_partner_exists (ctx, req->partner_id);
     if (rc != PD_OK)
         return rc;
@@ -273,8 +252,8 @@ s_user_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_user_list_t *req = request;
     pd_user_page_t *page = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = s_partner_exists (ctx, req->partner_id);
     if (rc != PD_OK)
         return rc;
@@ -290,8 +269,8 @@ s_user_disable (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_user_ref_t *req = request;
     pd_user_t *user = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         rc = s_load_owned (ctx, req, user);
@@ -346,8 +325,8 @@ s_magic_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_user_ref_t *req = request;
     pd_magic_link_t *link = reply;
-    if (!s_is_admin (ctx))
-        return s_admins_only (ctx);
+    if (!pd_ctx_allowed (ctx, "admin"))
+        return PD_E_FORBIDDEN;
     pd_user_t user = {0};
     int rc = s_load_owned (ctx, req, &user);
     if (rc != PD_OK)

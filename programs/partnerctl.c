@@ -20,8 +20,8 @@
 #include "pd_store.h"
 #include "pd_stream.h"
 
-#define S_DEFAULT_BROKER "tcp://127.0.0.1:5555"
-#define S_DEFAULT_STREAM "tcp://127.0.0.1:5556"
+#define S_DEFAULT_BROKER "ipc://partnerd-data/broker.sock"
+#define S_DEFAULT_STREAM "ipc://partnerd-data/streams.sock"
 #define S_POLL_MS        500
 
 static const char s_usage[] =

@@ -31,10 +31,16 @@
 #include "pd_messages.h"
 #include "pd_store.h"
 
-#define S_DEFAULT_DATA      "partnerd-data"
-#define S_DEFAULT_HTTP      "127.0.0.1:8080"
-#define S_DEFAULT_BROKER    "tcp://127.0.0.1:5555"
-#define S_DEFAULT_STREAM    "tcp://127.0.0.1:5556"
+#define S_DEFAULT_DATA   "partnerd-data"
+#define S_DEFAULT_HTTP   "127.0.0.1:8080"
+#define S_DEFAULT_BROKER "tcp://127.0.0.1:5555"
+#define S_DEFAULT_STREAM "tcp://127.0.0.1:5556"
+//  The all-in-one process binds its broker only to sockets inside the data
+//  directory (mode 0700) unless --bind/--stream-bind say otherwise: the
+//  services socket has no authentication, so it must not be reachable by
+//  other local users (PROTOCOL.md, security)
+#define S_LOCAL_BROKER      "broker.sock"
+#define S_LOCAL_STREAM      "streams.sock"
 #define S_DEFAULT_APPLIANCE "tcp://127.0.0.1:5557"
 #define S_APPLIANCE_KEY     "appliance_curve.key"
 #define S_Z85_KEY           40 //  a CURVE key in Z85
@@ -73,7 +79,8 @@ static const char s_usage[] =
     "With no subcommand partnerd keeps its store in --data; on first start it\n"
     "creates a platform-admin API key, writes it to DIR/" S_ADMIN_KEY_FILE " (mode 0600)\n"
     "and prints that path. It then listens for HTTP on --http, for actor\n"
-    "processes and operator tools on --bind and --stream-bind, and for appliances\n"
+    "processes and operator tools on --bind and --stream-bind (by default only\n"
+    "ipc://DIR/" S_LOCAL_BROKER " and ipc://DIR/" S_LOCAL_STREAM "), and for appliances\n"
     "(CurveZMQ) on --appliance-bind. The front's keypair is DIR/" S_APPLIANCE_KEY ",\n"
     "made at first start (mode 0600; refused if its mode is not 0600).\n"
     "\n"
@@ -82,8 +89,11 @@ static const char s_usage[] =
     "  --http HOST:PORT    HTTP listen address (all-in-one, gateway)   [" S_DEFAULT_HTTP "]\n"
     "  --broker ENDPOINT   broker to connect to (gateway, actor)   [" S_DEFAULT_BROKER "]\n"
     "  --bind ENDPOINTS    services socket binds, comma-separated (all-in-one, broker)\n"
-    "                      [" S_DEFAULT_BROKER "]\n"
-    "  --stream-bind EPS   event stream (PUB) binds (all-in-one, broker)   [" S_DEFAULT_STREAM "]\n"
+    "                      [all-in-one: ipc://DIR/" S_LOCAL_BROKER "; broker: " S_DEFAULT_BROKER
+    "]\n"
+    "  --stream-bind EPS   event stream (PUB) binds (all-in-one, broker)\n"
+    "                      [all-in-one: ipc://DIR/" S_LOCAL_STREAM "; broker: " S_DEFAULT_STREAM
+    "]\n"
     "  --appliance-bind EPS  appliance front (CURVE) binds, comma-separated\n"
     "                      (all-in-one, front)   [" S_DEFAULT_APPLIANCE "]\n"
     "  --instances N       threads per actor   [2]\n"
@@ -128,8 +138,8 @@ s_parse (int argc, char **argv, s_options_t *options)
     *options = (s_options_t){.data = S_DEFAULT_DATA,
                              .http = S_DEFAULT_HTTP,
                              .broker = S_DEFAULT_BROKER,
-                             .bind = S_DEFAULT_BROKER,
-                             .stream_bind = S_DEFAULT_STREAM,
+                             .bind = NULL, //  per role, in main
+                             .stream_bind = NULL,
                              .appliance_bind = S_DEFAULT_APPLIANCE,
                              .instances = S_DEFAULT_INSTANCES};
     int opt;
@@ -387,6 +397,20 @@ main (int argc, char **argv)
     char front_public[S_Z85_KEY + 1] = "";
     char front_secret[S_Z85_KEY + 1] = "";
 
+    char local_bind[S_PATH_MAX], local_stream[S_PATH_MAX];
+    if (all_in_one) {
+        //  The data directory first: the local sockets live in it
+        if (mkdir (options.data, 0700) != 0 && errno != EEXIST) {
+            zsys_error ("partnerd: cannot create %s: %s", options.data, strerror (errno));
+            goto cleanup;
+        }
+        snprintf (local_bind, sizeof (local_bind), "ipc://%s/%s", options.data, S_LOCAL_BROKER);
+        snprintf (local_stream, sizeof (local_stream), "ipc://%s/%s", options.data, S_LOCAL_STREAM);
+    }
+    if (!options.bind)
+        options.bind = all_in_one ? local_bind : S_DEFAULT_BROKER;
+    if (!options.stream_bind)
+        options.stream_bind = all_in_one ? local_stream : S_DEFAULT_STREAM;
     if (run_broker) {
         char binds[S_PATH_MAX];
         snprintf (binds, sizeof (binds), "%s%s%s", all_in_one ? S_INPROC_BROKER : "",

@@ -89,6 +89,24 @@ s_partners_only (pd_ctx_t *ctx)
     return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners only");
 }
 
+//  The calling partner's id, for changes: a signed-in user must be a
+//  partner-admin (the partner's API key acts as one); NULL otherwise, with
+//  the refusal recorded
+static const char *
+s_partner_admin_of (pd_ctx_t *ctx)
+{
+    const char *partner_id = s_partner_of (ctx);
+    const pd_principal_t *principal = pd_ctx_principal (ctx);
+    if (!partner_id)
+        s_partners_only (ctx);
+    else if (principal->user_id &&
+             (!principal->role || strcmp (principal->role, "partner-admin") != 0)) {
+        pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partner admins only");
+        partner_id = NULL;
+    }
+    return partner_id;
+}
+
 static void
 s_lower (const char *text, char *out, size_t size)
 {
@@ -297,9 +315,9 @@ s_provision_create (void *state, pd_ctx_t *ctx, const void *request, void *reply
 {
     const pd_provision_create_t *req = request;
     pd_provision_t *provision = reply;
-    const char *partner_id = s_partner_of (ctx);
+    const char *partner_id = s_partner_admin_of (ctx);
     if (!partner_id)
-        return s_partners_only (ctx);
+        return PD_E_FORBIDDEN;
 
     char id[S_ID_SIZE];
     if (pd_token_random_id (S_PROVISION_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK)
@@ -384,9 +402,9 @@ s_provision_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply
 {
     const pd_provision_ref_t *req = request;
     pd_provision_t *provision = reply;
-    const char *partner_id = s_partner_of (ctx);
+    const char *partner_id = s_partner_admin_of (ctx);
     if (!partner_id)
-        return s_partners_only (ctx);
+        return PD_E_FORBIDDEN;
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_schema_clear (&pd_provision_schema, provision);
@@ -650,6 +668,9 @@ s_claim_once (pd_ctx_t *ctx, const pd_claim_t *req, const char *mac, const char 
                             NULL);
     if (rc == PD_E_NOT_FOUND)
         rc = pd_ctx_fail (ctx, PD_E_NOT_FOUND, "code", "unknown code");
+    //  A suspended, pending or rejected partner gains no appliances
+    if (rc == PD_OK && (!partner.status || strcmp (partner.status, "active") != 0))
+        rc = pd_ctx_fail (ctx, PD_E_FORBIDDEN, "code", "the code's partner is not active");
     if (rc == PD_OK)
         rc = s_claim_site (ctx, provision, req->hostname, &site, &site_new, name_key,
                            sizeof (name_key));
@@ -785,17 +806,16 @@ s_claim_http (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     pd_ratelimit_policy_t policy = {config->claims_per_source, config->login_window_s * S_MS_PER_S};
     char key[S_LIMIT_KEY_SIZE];
     snprintf (key, sizeof (key), "claim-source:%s", pd_ctx_source (ctx));
+    //  Every attempt counts, good or bad: codes are not to be guessed
     int retry_after = 0;
-    int rc = pd_ratelimit_check (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx), &retry_after);
+    int rc =
+        pd_ratelimit_attempt (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx), &retry_after);
     if (rc == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
         return pd_ctx_fail (ctx, rc, NULL, "too many claims; retry later");
     }
     if (rc != PD_OK)
         return rc;
-    //  Every attempt counts, good or bad: codes are not to be guessed
-    if (pd_ratelimit_fail (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx)) != PD_OK)
-        zsys_warning ("claim: attempt not counted key=%s", key);
     return s_claim (ctx, req, req->public_key, true, reply);
 }
 
@@ -969,9 +989,9 @@ s_appliance_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply
 {
     const pd_appliance_ref_t *req = request;
     pd_appliance_info_t *appliance = reply;
-    const char *partner_id = s_partner_of (ctx);
+    const char *partner_id = s_partner_admin_of (ctx);
     if (!partner_id)
-        return s_partners_only (ctx);
+        return PD_E_FORBIDDEN;
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_schema_clear (&pd_appliance_info_schema, appliance);

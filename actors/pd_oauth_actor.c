@@ -68,6 +68,7 @@
 #define S_NAME_SIZE      201 //  partner name: 200 bytes (PD_FIELDS_partner_input)
 #define S_DETAIL_SIZE    160
 #define S_MS_PER_S       1000
+#define S_LIMIT_KEY_SIZE 96 //  "oauth-start:" + an address
 //  The tenant of every personal Microsoft account (Entra ID documentation)
 #define S_MICROSOFT_CONSUMERS "9188040d-6c67-4c5b-b112-36a304b66dad"
 
@@ -597,6 +598,19 @@ s_oauth_start (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (provider < 0 || !self->oidc[provider])
         return pd_ctx_fail (ctx, PD_E_NOT_FOUND, "provider", "sign-in with %s is not configured",
                             req->provider);
+    //  Each start stores a state for a while: anonymous callers are limited
+    const pd_config_t *config = pd_ctx_config (ctx);
+    pd_ratelimit_policy_t policy = {config->oauth_starts_per_source,
+                                    config->login_window_s * S_MS_PER_S};
+    char limit_key[S_LIMIT_KEY_SIZE];
+    snprintf (limit_key, sizeof (limit_key), "oauth-start:%s", pd_ctx_source (ctx));
+    int retry_after = 0;
+    int limited = pd_ratelimit_attempt (pd_ctx_store (ctx), limit_key, &policy, pd_ctx_now (ctx),
+                                        &retry_after);
+    if (limited == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        return pd_ctx_fail (ctx, limited, NULL, "too many sign-ins started; retry later");
+    }
 
     char id[S_RANDOM_SIZE], nonce[S_RANDOM_SIZE], verifier[PD_OIDC_VERIFIER_LEN + 1];
     pd_oauth_state_t record = {0};

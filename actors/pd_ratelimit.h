@@ -35,6 +35,12 @@ int pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_p
 int pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                        int64_t now_ms);
 
+//  Attempts that cost the server something whether or not they succeed
+//  (claims, sign-in starts): PD_OK and counted, or PD_E_RATE_LIMITED with
+//  *retry_after_s when `key` has used up its window.
+int pd_ratelimit_attempt (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
+                          int64_t now_ms, int *retry_after_s);
+
 #ifdef __cplusplus
 }
 #endif

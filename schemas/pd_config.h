@@ -25,15 +25,16 @@ extern "C" {
 #define PD_CONFIG_KEYS(X)                                                                          \
     X (public_url, STR, "http://127.0.0.1:8080", false,                                            \
        "Base URL users reach partnerd at; magic links and OAuth redirect URIs are built from it, " \
-       "never from the request's Host")                                                           \
+       "never from the request's Host")                                                            \
     X (dashboard_path, STR, "/partner/dashboard", false,                                           \
        "Where a successful sign-in lands (appended to public_url)")                                \
     X (pending_path, STR, "/partner/pending", false,                                               \
        "Where a sign-in waiting for admin approval lands (appended to public_url)")                \
     X (magic_link_path, STR, "/partner/login/magic", false,                                        \
-       "Path of the page a magic link opens; the page POSTs the token to /api/partners/auth/magic") \
+       "Path of the page a magic link opens; the page POSTs the token to "                         \
+       "/api/partners/auth/magic")                                                                 \
     X (cookie_secure, BOOL, "true", false,                                                         \
-       "Mark session cookies Secure (set false only for plain-HTTP development)")                 \
+       "Mark session cookies Secure (set false only for plain-HTTP development)")                  \
     X (session_ttl_s, INT, "43200", false, "Session lifetime in seconds")                          \
     X (magic_link_ttl_s, INT, "900", false, "Magic link lifetime in seconds")                      \
     X (oauth_state_ttl_s, INT, "600", false, "Time allowed to complete an OAuth sign-in, seconds") \
@@ -54,21 +55,23 @@ extern "C" {
        "Failed sign-ins or bad keys allowed per client address in a window")                       \
     X (login_failures_per_partner, INT, "50", false,                                               \
        "Failed sign-ins or bad keys allowed per partner in a window")                              \
-    X (login_window_s, INT, "300", false, "Rate-limit window in seconds")                           \
+    X (login_window_s, INT, "300", false, "Rate-limit window in seconds")                          \
     X (appliance_endpoint, STR, "tcp://127.0.0.1:5557", false,                                     \
        "Address appliances connect to (CurveZMQ), given in claim answers and QR codes")            \
     X (appliance_offline_after_s, INT, "30", false,                                                \
        "An appliance not heard from for this long shows offline")                                  \
     X (heartbeat_flush_ms, INT, "1000", false,                                                     \
        "How often the appliance front writes the heartbeats it gathered (one transaction)")        \
-    X (claims_per_source, INT, "30", false, "Claims allowed per client address in a window")      \
+    X (claims_per_source, INT, "30", false, "Claims allowed per client address in a window")       \
+    X (oauth_starts_per_source, INT, "60", false,                                                  \
+       "OAuth sign-ins started per client address in a window (each stores a pending state)")      \
     X (appliance_public_key, STR, "", false,                                                       \
        "the appliance front's CURVE public key (Z85); set by partnerd from its key file")
 
 typedef struct {
-#define PD_CONFIG_FIELD_STR  char *
-#define PD_CONFIG_FIELD_INT  int64_t
-#define PD_CONFIG_FIELD_BOOL bool
+#define PD_CONFIG_FIELD_STR                             char *
+#define PD_CONFIG_FIELD_INT                             int64_t
+#define PD_CONFIG_FIELD_BOOL                            bool
 #define PD_CONFIG_FIELD(name, type, value, secret, doc) PD_CONFIG_FIELD_##type name;
     PD_CONFIG_KEYS (PD_CONFIG_FIELD)
 #undef PD_CONFIG_FIELD

@@ -685,6 +685,45 @@ test_failures_are_rate_limited (void **state)
     assert_int_equal (s_instance_stop (limited), 0);
 }
 
+//  Roles: a partner-user reads provisioning but changes nothing; a
+//  partner-admin (and the partner's API key) may
+static void
+test_partner_users_cannot_change_provisioning (void **state)
+{
+    char partner_id[S_ID_MAX + 1], key[S_TOKEN_MAX];
+    s_create_partner ("Roles Partner", partner_id, key);
+
+    char path[256];
+    snprintf (path, sizeof (path), "/api/partners/%s/users", partner_id);
+    pd_http_t response;
+    assert_int_equal (s_call ("POST", path, s_main.admin_key,
+                              "{\"email\":\"bob@roles.example\",\"role\":\"partner-user\"}",
+                              &response),
+                      201);
+    s_signed_in_t bob = {0};
+    snprintf (bob.partner_id, sizeof (bob.partner_id), "%s", partner_id);
+    snprintf (bob.user_id, sizeof (bob.user_id), "%s", pd_json_str (&response, "id"));
+    pd_http_clear (&response);
+    char token[S_TOKEN_MAX];
+    s_magic_link (partner_id, bob.user_id, token);
+    assert_int_equal (s_exchange (&s_main, token, &response), 200);
+    s_take_cookies (&response, &bob);
+    pd_http_clear (&response);
+
+    assert_int_equal (s_browse (&bob, "GET", "/api/partners/me/provisions", NULL, false, &response),
+                      200);
+    pd_http_clear (&response);
+    s_browse_problem (&bob, "POST", "/api/partners/me/provisions", "{}", true, 403, "forbidden");
+
+    s_signed_in_t ada;
+    s_sign_in (partner_id, "ada@roles.example", &ada); //  a partner-admin
+    assert_int_equal (s_browse (&ada, "POST", "/api/partners/me/provisions", "{}", true, &response),
+                      201);
+    pd_http_clear (&response);
+    assert_int_equal (s_call ("POST", "/api/partners/me/provisions", key, "{}", &response), 201);
+    pd_http_clear (&response);
+}
+
 int
 main (void)
 {
@@ -692,6 +731,7 @@ main (void)
         cmocka_unit_test (test_magic_link_sign_in),
         cmocka_unit_test (test_magic_link_race_has_one_winner),
         cmocka_unit_test (test_csrf_and_logout),
+        cmocka_unit_test (test_partner_users_cannot_change_provisioning),
         cmocka_unit_test (test_partners_stay_apart),
         cmocka_unit_test (test_disabled_user_is_signed_out),
         cmocka_unit_test (test_suspended_partner_is_refused),

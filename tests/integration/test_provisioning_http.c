@@ -580,6 +580,32 @@ test_claim_refusals (void **state)
     pd_http_clear (&response);
 }
 
+//  A suspended partner's codes claim nothing
+static void
+test_suspended_partner_claims_nothing (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_create_partner (&s_main, "Suspended Partner", key);
+    s_code_t code;
+    s_create_code (key, NULL, &code);
+    pd_http_t response;
+    s_call ("GET", "/api/partners/me", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    char path[256];
+    snprintf (path, sizeof (path), "/api/partners/%s", pd_json_str (&response, "id"));
+    pd_http_clear (&response);
+    s_call ("PUT", path, s_main.admin_key, "{\"status\":\"suspended\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_http_clear (&response);
+
+    s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:20", NULL, &response);
+    s_expect (&response, 403, "forbidden");
+    assert_string_equal (pd_json_str (&response, "detail"), "the code's partner is not active");
+    pd_http_clear (&response);
+    //  Nothing was used up: the code is still active
+    s_validate (code.code, true, "active");
+}
+
 //  Partner B sees nothing of partner A's codes
 static void
 test_partner_isolation (void **state)
@@ -709,6 +735,7 @@ main (void)
         cmocka_unit_test (test_code_and_qr),
         cmocka_unit_test (test_claim_and_appliance_token),
         cmocka_unit_test (test_claim_refusals),
+        cmocka_unit_test (test_suspended_partner_claims_nothing),
         cmocka_unit_test (test_partner_isolation),
         cmocka_unit_test (test_concurrent_claims),
         cmocka_unit_test (test_claims_rate_limited),

@@ -68,7 +68,8 @@
 #define S_NAME_SIZE      201 //  partner name: 200 bytes (PD_FIELDS_partner_input)
 #define S_DETAIL_SIZE    160
 #define S_MS_PER_S       1000
-#define S_LIMIT_KEY_SIZE 96 //  "oauth-start:" + an address
+#define S_BINDING_TYPE   "obd" //  a sign-in's browser binding
+#define S_LIMIT_KEY_SIZE 96    //  "oauth-start:" + an address
 //  The tenant of every personal Microsoft account (Entra ID documentation)
 #define S_MICROSOFT_CONSUMERS "9188040d-6c67-4c5b-b112-36a304b66dad"
 
@@ -613,12 +614,20 @@ s_oauth_start (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     }
 
     char id[S_RANDOM_SIZE], nonce[S_RANDOM_SIZE], verifier[PD_OIDC_VERIFIER_LEN + 1];
+    char binding[S_RANDOM_SIZE];
+    uint8_t binding_hash[PD_TOKEN_HASH_SIZE];
     pd_oauth_state_t record = {0};
     int rc = PD_OK;
     if (pd_token_random_id (S_STATE_TYPE, S_RANDOM_LENGTH, id, sizeof (id)) != PD_OK ||
         pd_token_random_id (S_NONCE_TYPE, S_RANDOM_LENGTH, nonce, sizeof (nonce)) != PD_OK ||
+        pd_token_random_id (S_BINDING_TYPE, S_RANDOM_LENGTH, binding, sizeof (binding)) != PD_OK ||
         pd_oidc_verifier (verifier, sizeof (verifier)) != PD_OK)
         rc = PD_E_INTERNAL;
+    //  The browser gets the binding (a cookie); the state keeps its hash
+    if (rc == PD_OK) {
+        pd_token_hash (binding, binding_hash);
+        rc = pd_schema_set_str (&redirect->binding, binding);
+    }
     if (rc == PD_OK)
         rc = pd_oidc_authorize_url (self->oidc[provider], id, nonce, verifier, &redirect->location);
     if (rc == PD_E_UNAVAILABLE)
@@ -628,6 +637,8 @@ s_oauth_start (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         record.provider = (char *)s_provider_names[provider];
         record.nonce = nonce;
         record.verifier = verifier;
+        record.binding_hash.data = binding_hash;
+        record.binding_hash.size = sizeof (binding_hash);
         record.created_at = pd_ctx_now (ctx);
         record.expires_at = record.created_at + pd_ctx_config (ctx)->oauth_state_ttl_s * S_MS_PER_S;
         PD_MARK (&record, oauth_state, created_at);
@@ -646,6 +657,7 @@ s_oauth_start (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     }
     OPENSSL_cleanse (nonce, sizeof (nonce));
     OPENSSL_cleanse (verifier, sizeof (verifier));
+    OPENSSL_cleanse (binding, sizeof (binding));
     return rc;
 }
 
@@ -709,6 +721,12 @@ s_oauth_callback (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     rc = s_take_state (ctx, req->state, &taken);
     if (rc != PD_OK)
         goto cleanup;
+    //  Only the browser that started this sign-in may finish it (login CSRF)
+    if (!req->binding ||
+        !pd_token_verify (req->binding, taken.binding_hash.data, taken.binding_hash.size)) {
+        rc = s_refuse (ctx, "the sign-in was started in another browser");
+        goto cleanup;
+    }
     int provider = s_provider_index (taken.provider);
     if (provider < 0 || !self->oidc[provider]) {
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "sign-in with %s is not configured",

@@ -76,7 +76,9 @@
 #define S_API_KEY_HEADER "X-API-Key"
 #define S_CSRF_HEADER    "X-CSRF-Token"
 #define S_COOKIE_HEADER  "Cookie"
-#define S_NO_CREDENTIAL  "none" //  stands in for a credential of impossible shape
+#define S_NO_CREDENTIAL  "none"    //  stands in for a credential of impossible shape
+#define S_BINDING_FIELD  "binding" //  oauth.start reply / oauth.callback request
+#define S_BINDING_MAX    128
 #define S_LOCATION_FIELD "location"
 #define S_AUTH_TYPE      "auth.resolve"
 #define S_PUBLIC_KIND    "public"
@@ -447,16 +449,15 @@ s_present (pd_auth_resolve_t *resolve, const char *name, const char *value)
     return rc;
 }
 
-//  The session cookie, from the first Cookie header that has one: its
-//  length, PD_E_NOT_FOUND or PD_E_TOO_LARGE (pd_gateway_cookie)
+//  Cookie `name`, from the first Cookie header that has one: its length,
+//  PD_E_NOT_FOUND or PD_E_TOO_LARGE (pd_gateway_cookie)
 static int
-s_session_cookie (s_request_t *req, char *value, size_t size)
+s_cookie (s_request_t *req, const char *name, char *value, size_t size)
 {
     int rc = PD_E_NOT_FOUND;
     for (int i = 0; rc == PD_E_NOT_FOUND && i < req->info->num_headers; i++)
         if (strcasecmp (req->info->http_headers[i].name, S_COOKIE_HEADER) == 0)
-            rc = pd_gateway_cookie (req->info->http_headers[i].value, PD_GATEWAY_SESSION_COOKIE,
-                                    value, size);
+            rc = pd_gateway_cookie (req->info->http_headers[i].value, name, value, size);
     return rc;
 }
 
@@ -481,7 +482,7 @@ s_credential (s_request_t *req, pd_auth_resolve_t *resolve, pd_schema_error_t *e
                    : s_fail (err, PD_E_INTERNAL, NULL, NULL);
 
     char session[S_COOKIE_VALUE_MAX];
-    int length = s_session_cookie (req, session, sizeof (session));
+    int length = s_cookie (req, PD_GATEWAY_SESSION_COOKIE, session, sizeof (session));
     if (length == PD_E_NOT_FOUND || length == 0)
         return s_fail (err, PD_E_UNAUTHORIZED, NULL,
                        "missing " S_API_KEY_HEADER " header or session cookie");
@@ -583,8 +584,9 @@ s_set_query (const char *query, const pd_schema_t *schema, const pd_route_params
 //  Fill the zeroed request record from body ({} when empty), query and
 //  path parameters, then validate it
 static int
-s_build_request (s_request_t *req, const pd_schema_t *schema, const pd_route_params_t *params,
-                 const char *body, size_t body_size, void *record, pd_schema_error_t *err)
+s_build_request (s_request_t *req, const pd_route_t *route, const pd_schema_t *schema,
+                 const pd_route_params_t *params, const char *body, size_t body_size, void *record,
+                 pd_schema_error_t *err)
 {
     static const char empty_object[] = "{}";
     int rc = body_size
@@ -594,6 +596,13 @@ s_build_request (s_request_t *req, const pd_schema_t *schema, const pd_route_par
         rc = s_set_query (req->info->query_string, schema, params, record, err);
     for (size_t i = 0; rc == PD_OK && i < params->count; i++)
         rc = pd_schema_set_text (schema, record, params->names[i], params->values[i], err);
+    if (rc == PD_OK && (route->flags & PD_ROUTE_BINDING_CHECK)) {
+        //  The sign-in's browser binding; a cookie that cannot be one is
+        //  left out, and the actor refuses the callback
+        char binding[S_BINDING_MAX + 1];
+        if (s_cookie (req, PD_GATEWAY_OAUTH_COOKIE, binding, sizeof (binding)) > 0)
+            pd_schema_set_text (schema, record, S_BINDING_FIELD, binding, NULL);
+    }
     if (rc == PD_OK)
         rc = pd_schema_validate (schema, record, err);
     return rc;
@@ -703,6 +712,14 @@ s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message
         fits =
             s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_SESSION_COOKIE, "", true, 0) &&
             s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_CSRF_COOKIE, "", false, 0);
+    if (fits && (route->flags & PD_ROUTE_BINDING_SET)) {
+        const pd_redirect_t *redirect = result; //  checked at start
+        if (redirect->binding && *redirect->binding)
+            fits = s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_OAUTH_COOKIE,
+                                 redirect->binding, true, PD_GATEWAY_OAUTH_MAX_AGE);
+    }
+    if (fits && (route->flags & PD_ROUTE_BINDING_CHECK))
+        fits = s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_OAUTH_COOKIE, "", true, 0);
     const char *location =
         (route->flags & PD_ROUTE_REDIRECT) ? s_location (message->reply, result) : NULL;
     if (fits && location && *location)
@@ -808,9 +825,9 @@ s_serve_route (s_request_t *req)
         rc = s_authenticate (req, route->access, &principal, &err);
     if (rc == PD_OK) {
         record = calloc (1, message->request->size);
-        rc = record
-                 ? s_build_request (req, message->request, &params, body, body_size, record, &err)
-                 : s_fail (&err, PD_E_INTERNAL, NULL, NULL);
+        rc = record ? s_build_request (req, route, message->request, &params, body, body_size,
+                                       record, &err)
+                    : s_fail (&err, PD_E_INTERNAL, NULL, NULL);
     }
     if (rc == PD_OK)
         rc = s_forward (req, route, message,
@@ -936,6 +953,9 @@ s_routes_check (void)
         if (!message || pd_route_param_names (route, &params) < 0 ||
             ((route->flags & PD_ROUTE_SESSION_SET) && message->reply != &pd_session_schema) ||
             ((route->flags & PD_ROUTE_RAW) && message->reply != &pd_binary_schema) ||
+            ((route->flags & PD_ROUTE_BINDING_SET) && message->reply != &pd_redirect_schema) ||
+            ((route->flags & PD_ROUTE_BINDING_CHECK) &&
+             !pd_schema_field (message->request, S_BINDING_FIELD, NULL)) ||
             ((route->flags & PD_ROUTE_REDIRECT) && (!location || location->type != PD_T_STR))) {
             zsys_error ("gateway: bad route %s", pd_route_label (route));
             return false;

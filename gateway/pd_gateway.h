@@ -56,6 +56,8 @@ typedef struct {
 
 #define PD_GATEWAY_SESSION_COOKIE "partnerd_session"
 #define PD_GATEWAY_CSRF_COOKIE    "partnerd_csrf"
+#define PD_GATEWAY_OAUTH_COOKIE   "partnerd_oauth" //  binds a sign-in to its browser
+#define PD_GATEWAY_OAUTH_MAX_AGE  600              //  seconds, as oauth_state_ttl_s
 
 //  Start serving. NULL (and a log line) if CivetWeb cannot listen.
 pd_gateway_t *pd_gateway_new (const pd_gateway_config_t *config);

@@ -32,9 +32,9 @@
        PD_ROUTE_SESSION_CLEAR)                                                                     \
     X ("GET", "/api/partner-auth/providers", "oauth.providers", PD_ACCESS_PUBLIC, 200, 0)          \
     X ("GET", "/api/partner-auth/callback", "oauth.callback", PD_ACCESS_PUBLIC, 303,               \
-       PD_ROUTE_SESSION_SET | PD_ROUTE_REDIRECT)                                                   \
+       PD_ROUTE_SESSION_SET | PD_ROUTE_REDIRECT | PD_ROUTE_BINDING_CHECK)                          \
     X ("GET", "/api/partner-auth/{provider}", "oauth.start", PD_ACCESS_PUBLIC, 302,                \
-       PD_ROUTE_REDIRECT)                                                                          \
+       PD_ROUTE_REDIRECT | PD_ROUTE_BINDING_SET)                                                   \
     X ("GET", "/api/admin/partners/pending", "partner.pending", PD_ACCESS_ADMIN, 200, 0)           \
     X ("POST", "/api/admin/partners/approve/{id}", "partner.approve", PD_ACCESS_ADMIN, 200, 0)     \
     X ("POST", "/api/admin/partners/reject/{id}", "partner.reject", PD_ACCESS_ADMIN, 200, 0)       \

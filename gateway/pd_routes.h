@@ -34,19 +34,25 @@ typedef struct {
     unsigned flags; //  PD_ROUTE_*
 } pd_route_t;
 
-//  Route flags: how the gateway turns a reply into HTTP beyond JSON
-#define PD_ROUTE_SESSION_SET                                                                       \
-    0x01                            //  reply is a `session` record: set the session cookie
-                                    //  (HttpOnly) from session_token and the CSRF cookie
-                                    //  from csrf_token, Max-Age from expires_at
-#define PD_ROUTE_SESSION_CLEAR 0x02 //  success clears both cookies
-#define PD_ROUTE_RAW                                                                               \
-    0x08 //  reply is a `binary` record: its content is the body, with
-         //  its content_type (QR images)
-#define PD_ROUTE_REDIRECT                                                                          \
-    0x04 //  reply has `location`: answer `success` (302/303)
-         //  with Location and no body; without a location the
-         //  reply is JSON with status 200
+//  Route flags: how the gateway turns a reply into HTTP beyond JSON.
+//  SESSION_SET: the reply is a `session` record: set the session cookie
+//    (HttpOnly) from session_token and the CSRF cookie from csrf_token,
+//    Max-Age from expires_at.
+//  SESSION_CLEAR: success expires both cookies.
+//  REDIRECT: the reply has `location`: answer `success` (302/303) with
+//    Location and no body; without a location the reply is JSON, 200.
+//  RAW: the reply is a `binary` record: its content is the body, with its
+//    content_type (QR images).
+//  BINDING_SET: the reply's `binding` goes into the HttpOnly partnerd_oauth
+//    cookie (a sign-in's browser).
+//  BINDING_CHECK: the partnerd_oauth cookie fills the request's `binding`;
+//    the answer expires the cookie.
+#define PD_ROUTE_SESSION_SET   0x01
+#define PD_ROUTE_SESSION_CLEAR 0x02
+#define PD_ROUTE_REDIRECT      0x04
+#define PD_ROUTE_RAW           0x08
+#define PD_ROUTE_BINDING_SET   0x10
+#define PD_ROUTE_BINDING_CHECK 0x20
 
 #define PD_ROUTE_MAX_PARAMS   4
 #define PD_ROUTE_MAX_PARAM    128 //  bytes of one path parameter value

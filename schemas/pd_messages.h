@@ -264,8 +264,13 @@ extern "C" {
     STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)
 
 //  A redirect answer (302 Found, Location)
+//  `binding` (oauth.start) is the random value the gateway puts in the
+//  browser's HttpOnly partnerd_oauth cookie: the callback must come back
+//  with it, so a sign-in cannot be finished in another browser (RFC 9700
+//  4.7, login CSRF). Never in a body (PD_F_SECRET).
 #define PD_FIELDS_redirect(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
-    STR (R, location, PD_F_REQUIRED, 1, 4096, PD_FMT_TEXT, NULL)
+    STR (R, location, PD_F_REQUIRED, 1, 4096, PD_FMT_TEXT, NULL)                                   \
+    STR (R, binding, PD_F_SECRET, 0, 128, PD_FMT_TOKEN, NULL)
 
 //  GET /api/partner-auth/callback?code=..&state=.. (or error=..); the other
 //  fields are what Google and Microsoft add to the callback URL
@@ -278,7 +283,8 @@ extern "C" {
     STR (R, authuser, 0, 0, 16, PD_FMT_TEXT, NULL)                                                 \
     STR (R, hd, 0, 0, 255, PD_FMT_TEXT, NULL)                                                      \
     STR (R, prompt, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
-    STR (R, session_state, 0, 0, 256, PD_FMT_TEXT, NULL)
+    STR (R, session_state, 0, 0, 256, PD_FMT_TEXT, NULL)                                           \
+    STR (R, binding, PD_F_SERVER, 0, 128, PD_FMT_TOKEN, NULL) /* from the cookie */
 
 //  Stored (table "oauth_states", key = state): one sign-in in progress.
 //  The PKCE verifier uses RFC 7636's unreserved set (with '~'): TEXT.
@@ -287,6 +293,7 @@ extern "C" {
     STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                       \
     STR (R, nonce, PD_F_REQUIRED | PD_F_SECRET, 1, 128, PD_FMT_TOKEN, NULL)                        \
     STR (R, verifier, PD_F_REQUIRED | PD_F_SECRET, 43, 128, PD_FMT_TEXT, NULL)                     \
+    BIN (R, binding_hash, PD_F_SECRET, 0, 32)                                                      \
     INT (R, created_at, 0, 0, INT64_MAX)                                                           \
     INT (R, expires_at, 0, 0, INT64_MAX)
 

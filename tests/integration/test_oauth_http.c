@@ -61,6 +61,15 @@ s_call (const char *method, const char *path, const char *body, pd_http_t *respo
     return response->status;
 }
 
+//  GET as a browser would, with the cookies it holds (NULL: none)
+static long
+s_get_with (const char *url, const char *cookie, pd_http_t *response)
+{
+    pd_http_options_t options = {.cookie = cookie};
+    assert_int_equal (pd_http_ex ("GET", url, &options, response), 0);
+    return response->status;
+}
+
 static long
 s_get (const char *url, pd_http_t *response)
 {
@@ -94,9 +103,11 @@ s_origin (const char *url, char *origin, size_t size)
 }
 
 //  The browser's way through a sign-in with `provider`, up to the provider
-//  sending it back: the callback URL (with code and state) into callback
+//  sending it back: the callback URL (with code and state) into callback,
+//  and the Cookie header the browser then holds (partnerd_oauth) into cookie
 static void
-s_authorize (const char *provider, pd_test_idp_t *idp, char *callback, size_t size)
+s_authorize (const char *provider, pd_test_idp_t *idp, char *callback, size_t size, char *cookie,
+             size_t cookie_size)
 {
     char url[S_URL_SIZE], origin[128];
     snprintf (url, sizeof (url), "%s/api/partner-auth/%s", s_fx.base, provider);
@@ -106,6 +117,13 @@ s_authorize (const char *provider, pd_test_idp_t *idp, char *callback, size_t si
     assert_true (s_starts_with (start.location, origin));
     assert_non_null (strstr (start.location, "/authorize?"));
     assert_non_null (strstr (start.location, "code_challenge_method=S256"));
+    //  The sign-in is bound to this browser by an HttpOnly cookie
+    char binding[256], attributes[256];
+    assert_true (pd_http_cookie (&start, "partnerd_oauth", binding, sizeof (binding), attributes,
+                                 sizeof (attributes)));
+    assert_non_null (strstr (attributes, "HttpOnly"));
+    assert_null (strstr (start.body ? start.body : "", binding));
+    snprintf (cookie, cookie_size, "partnerd_oauth=%s", binding);
 
     pd_http_t authorize;
     assert_int_equal (s_get (start.location, &authorize), 302);
@@ -122,9 +140,9 @@ s_authorize (const char *provider, pd_test_idp_t *idp, char *callback, size_t si
 static long
 s_sign_in (const char *provider, pd_test_idp_t *idp, pd_http_t *response)
 {
-    char callback[S_URL_SIZE];
-    s_authorize (provider, idp, callback, sizeof (callback));
-    return s_get (callback, response);
+    char callback[S_URL_SIZE], cookie[300];
+    s_authorize (provider, idp, callback, sizeof (callback), cookie, sizeof (cookie));
+    return s_get_with (callback, cookie, response);
 }
 
 //  A sign-in that must land on the dashboard with a session: the cookie
@@ -447,13 +465,36 @@ test_replayed_callback_is_refused (void **state)
 {
     //  ada's partner is active (first test): the first use signs in
     pd_test_idp_set_user (s_fx.google, "g-ada", "ada@acme.example", "Ada", "acme.example", NULL);
-    char callback[S_URL_SIZE];
-    s_authorize ("google", s_fx.google, callback, sizeof (callback));
+    char callback[S_URL_SIZE], cookie[300];
+    s_authorize ("google", s_fx.google, callback, sizeof (callback), cookie, sizeof (cookie));
     pd_http_t response;
-    assert_int_equal (s_get (callback, &response), 303);
+    assert_int_equal (s_get_with (callback, cookie, &response), 303);
     pd_http_clear (&response);
-    assert_int_equal (s_get (callback, &response), 401);
+    assert_int_equal (s_get_with (callback, cookie, &response), 401);
     s_assert_problem (&response, 401, "unauthorized");
+    pd_http_clear (&response);
+}
+
+//  Login CSRF: an attacker signs in, stops at the callback and gets a
+//  victim's browser to open it. Without the attacker's binding cookie the
+//  victim's browser gets no session.
+static void
+test_callback_from_another_browser_is_refused (void **state)
+{
+    pd_test_idp_set_user (s_fx.google, "g-ada", "ada@acme.example", "Ada", "acme.example", NULL);
+    char callback[S_URL_SIZE], cookie[300];
+    s_authorize ("google", s_fx.google, callback, sizeof (callback), cookie, sizeof (cookie));
+    pd_http_t response;
+    assert_int_equal (s_get_with (callback, "partnerd_oauth=obd_someoneelse", &response), 401);
+    s_assert_problem (&response, 401, "unauthorized");
+    assert_string_equal (pd_json_str (&response, "detail"),
+                         "the sign-in was started in another browser");
+    char value[256];
+    assert_false (pd_http_cookie (&response, "partnerd_session", value, sizeof (value), NULL, 0));
+    pd_http_clear (&response);
+    //  Nor with no cookie at all
+    s_authorize ("google", s_fx.google, callback, sizeof (callback), cookie, sizeof (cookie));
+    assert_int_equal (s_get_with (callback, NULL, &response), 401);
     pd_http_clear (&response);
 }
 
@@ -574,6 +615,7 @@ main (void)
         cmocka_unit_test (test_approved_domains_are_checked),
         cmocka_unit_test (test_microsoft_tenant_decides_approval),
         cmocka_unit_test (test_replayed_callback_is_refused),
+        cmocka_unit_test (test_callback_from_another_browser_is_refused),
         cmocka_unit_test (test_tampered_token_is_refused),
         cmocka_unit_test (test_consumer_google_account_is_refused),
         cmocka_unit_test (test_providers_and_bad_callbacks),

@@ -612,8 +612,10 @@ s_on_publish (self_t *self, zframe_t **frame, size_t count)
         zmsg_append (msg, &frame[i]);
     if (zmsg_send (&msg, self->xpub) == 0)
         self->stats.published++;
-    else
+    else {
+        zmsg_destroy (&msg);
         self->stats.dropped++;
+    }
 }
 
 //  HEARTBEAT, DISCONNECT, REPLY, PUBLISH: from registered workers only

@@ -14,6 +14,7 @@ struct _pd_client_t {
     zsock_t *sock;    //  DEALER to the broker's services socket
     uint64_t last_id; //  id of the last request sent (first is 1)
     int sndtimeo;     //  ZMQ_SNDTIMEO set on sock now
+    bool never_block; //  sends fail at once on a full queue
 };
 
 pd_client_t *
@@ -63,10 +64,12 @@ pd_client_send (pd_client_t *self, const char *service, const void *header, size
     if (header_size > PD_PROTO_MAX_MSG_SIZE || body_size > PD_PROTO_MAX_MSG_SIZE)
         return PD_E_TOO_LARGE;
 
-    //  A full queue (broker gone for long) blocks the send at most timeout_ms
-    if (self->sndtimeo != timeout_ms) {
-        zsock_set_sndtimeo (self->sock, timeout_ms);
-        self->sndtimeo = timeout_ms;
+    //  A full queue (broker gone for long) blocks the send at most
+    //  timeout_ms, or not at all for callers that must never block
+    int sndtimeo = self->never_block ? 0 : timeout_ms;
+    if (self->sndtimeo != sndtimeo) {
+        zsock_set_sndtimeo (self->sock, sndtimeo);
+        self->sndtimeo = sndtimeo;
     }
     uint64_t id = self->last_id + 1;
     zmsg_t *msg = pd_proto_msg (PD_PROTO_REQUEST);
@@ -75,8 +78,10 @@ pd_client_send (pd_client_t *self, const char *service, const void *header, size
     zmsg_append (msg, &(zframe_t *){pd_proto_u32 ((uint32_t)timeout_ms)});
     zmsg_addmem (msg, header, header_size);
     zmsg_addmem (msg, body, body_size);
-    if (zmsg_send (&msg, self->sock))
+    if (zmsg_send (&msg, self->sock)) {
+        zmsg_destroy (&msg); //  CZMQ destroys it only when sent
         return PD_E_UNAVAILABLE;
+    }
     self->last_id = id;
     if (request_id)
         *request_id = id;
@@ -183,6 +188,13 @@ pd_client_request (pd_client_t *self, const char *service, const void *header, s
         }
         free (data); //  the late reply of an older request
     }
+}
+
+void
+pd_client_set_never_block (pd_client_t *self)
+{
+    assert (self);
+    self->never_block = true;
 }
 
 zsock_t *

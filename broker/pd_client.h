@@ -56,6 +56,11 @@ int pd_client_request (pd_client_t *self, const char *service, const void *heade
                        size_t header_size, const void *body, size_t body_size, int timeout_ms,
                        uint8_t **reply, size_t *reply_size);
 
+//  From now on a send fails at once (PD_E_UNAVAILABLE) when the queue to the
+//  broker is full, instead of waiting up to its timeout: for event loops
+//  that serve others (the appliance front).
+void pd_client_set_never_block (pd_client_t *self);
+
 //  The socket, for polling several clients at once (benchmarks).
 zsock_t *pd_client_sock (pd_client_t *self);
 

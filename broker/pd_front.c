@@ -124,7 +124,8 @@ s_zap_answer (zsock_t *handler, zsock_t *pipe, const s_zap_args_t *args)
     zmsg_addstr (reply, text);
     zmsg_addstr (reply, user_id);
     zmsg_addmem (reply, NULL, 0); //  metadata: none
-    zmsg_send (&reply, handler);
+    if (zmsg_send (&reply, handler))
+        zmsg_destroy (&reply);
     if (*status != '2')
         zstr_send (pipe, S_ZAP_REFUSED);
 
@@ -993,6 +994,10 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
         return NULL;
     }
     self->client = pd_client_new (config->broker);
+    //  The front serves thousands of appliances from one loop: with the
+    //  broker away it answers "unavailable" at once rather than wait
+    if (self->client)
+        pd_client_set_never_block (self->client);
     self->worker = zactor_new (s_worker_actor, (void *)config->broker);
     if (self->worker && zsock_wait (self->worker) != 0)
         zactor_destroy (&self->worker);

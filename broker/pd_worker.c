@@ -69,7 +69,10 @@ static int
 s_send (pd_worker_t *self, zmsg_t **msg_p)
 {
     //  ZMQ_SNDTIMEO is 0: a full queue (broker away) fails, never blocks
-    return zmsg_send (msg_p, self->sock) == 0 ? PD_OK : PD_E_UNAVAILABLE;
+    if (zmsg_send (msg_p, self->sock) == 0)
+        return PD_OK;
+    zmsg_destroy (msg_p); //  CZMQ destroys it only when sent
+    return PD_E_UNAVAILABLE;
 }
 
 static void

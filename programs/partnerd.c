@@ -234,13 +234,14 @@ s_wait_for_signal (const sigset_t *signals)
 }
 
 static pd_store_t *
-s_open_store (const char *data)
+s_open_store (const char *data, const pd_config_t *settings)
 {
     if (mkdir (data, 0700) != 0 && errno != EEXIST) {
         zsys_error ("partnerd: cannot create %s: %s", data, strerror (errno));
         return NULL;
     }
-    pd_store_config_t config = {pd_store_table_names, 0, PD_STORE_SCHEMA_VERSION, NULL, NULL};
+    pd_store_config_t config = {pd_store_table_names, (uint64_t)settings->store_map_mb << 20,
+                                PD_STORE_SCHEMA_VERSION, NULL, NULL};
     return pd_store_new (data, &config);
 }
 
@@ -422,7 +423,7 @@ main (int argc, char **argv)
         printf ("partnerd: broker on %s, streams on %s\n", options.bind, options.stream_bind);
     }
     if (run_actors || run_front) {
-        store = s_open_store (options.data);
+        store = s_open_store (options.data, settings);
         if (!store)
             goto cleanup;
     }

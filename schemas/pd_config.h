@@ -23,6 +23,9 @@ extern "C" {
 
 //  X (name, type STR/INT/BOOL, default, secret, description)
 #define PD_CONFIG_KEYS(X)                                                                          \
+    X (store_map_mb, INT, "1024", false,                                                           \
+       "Size of the store's memory map in MiB: its largest size. When writes answer 507 "          \
+       "storage_full, raise it and restart")                                                       \
     X (public_url, STR, "http://127.0.0.1:8080", false,                                            \
        "Base URL users reach partnerd at; magic links and OAuth redirect URIs are built from it, " \
        "never from the request's Host")                                                            \

@@ -34,14 +34,17 @@
 #define S_SWEEP_MS     100 //  how often deadlines are checked
 #define S_ZAP_REFUSED  "REFUSED"
 
+#define S_KEY_TEXT 40 //  a CURVE key in Z85
+
 //  What an upstream (pd_client) request was for
 typedef enum { S_CLAIM, S_REPORT, S_FLUSH } s_kind_t;
 
 typedef struct {
-    s_kind_t kind;       //  what to do with the reply
-    zframe_t *route;     //  the appliance's connection (not for S_FLUSH)
-    uint64_t request_id; //  the appliance's request id
-    int64_t deadline;    //  zclock_mono () time after which we answer timeout
+    s_kind_t kind;            //  what to do with the reply
+    zframe_t *route;          //  the appliance's connection (not for S_FLUSH)
+    uint64_t request_id;      //  the appliance's request id
+    int64_t deadline;         //  zclock_mono () time after which we answer timeout
+    char key[S_KEY_TEXT + 1]; //  S_CLAIM: the claiming connection's CURVE key
 } s_upstream_t;
 
 typedef struct {
@@ -59,7 +62,8 @@ typedef struct {
     int64_t flush_at;         //  next flush
     int64_t sweep_at;         //  next check of deadlines
     zhashx_t *routes;         //  appliance id -> zframe_t * route of its latest connection
-    zhashx_t *connections;    //  route (hex) -> appliance id, connections known to be whose
+    zhashx_t *connections;    //  route (hex) -> "appliance id\nkey": connections known to be
+                              //  whose; key is the claiming CURVE key ("" for ZAP-known keys)
     zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
     zhashx_t *upstream;       //  client request id (decimal) -> s_upstream_t *
     zhashx_t *commands;       //  command request id (decimal) -> s_command_t *
@@ -347,8 +351,11 @@ static void
 s_forget_route (self_t *self, zframe_t *route)
 {
     char *hex = zframe_strhex (route);
-    const char *appliance_id = (const char *)zhashx_lookup (self->connections, hex);
-    if (appliance_id) {
+    const char *entry = (const char *)zhashx_lookup (self->connections, hex);
+    char appliance_id[S_MAX_ID] = "";
+    if (entry)
+        snprintf (appliance_id, sizeof (appliance_id), "%.*s", (int)strcspn (entry, "\n"), entry);
+    if (entry) {
         zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
         if (current && zframe_eq (current, route))
             zhashx_delete (self->routes, appliance_id);
@@ -359,7 +366,7 @@ s_forget_route (self_t *self, zframe_t *route)
 
 //  The appliance's latest connection is `route`
 static void
-s_remember_route (self_t *self, const char *appliance_id, zframe_t *route)
+s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key)
 {
     zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
     if (current && zframe_eq (current, route))
@@ -371,7 +378,11 @@ s_remember_route (self_t *self, const char *appliance_id, zframe_t *route)
     }
     zhashx_update (self->routes, appliance_id, zframe_dup (route));
     char *hex = zframe_strhex (route);
-    zhashx_update (self->connections, hex, (void *)appliance_id);
+    //  Bound to the key that claimed it: another peer that gets the same
+    //  routing id later (ids are reused) cannot inherit the appliance
+    char entry[S_MAX_ID + S_KEY_TEXT + 2];
+    snprintf (entry, sizeof (entry), "%s\n%s", appliance_id, key ? key : "");
+    zhashx_update (self->connections, hex, entry);
     free (hex);
 }
 
@@ -451,6 +462,8 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
     s_upstream_t *pending = (s_upstream_t *)zmalloc (sizeof (s_upstream_t));
     pending->kind = kind;
     pending->route = route ? zframe_dup (route) : NULL;
+    if (kind == S_CLAIM && key)
+        snprintf (pending->key, sizeof (pending->key), "%s", key);
     pending->request_id = request_id;
     pending->deadline = zclock_mono () + PD_FRONT_REQUEST_MS;
     char key_text[24];
@@ -475,7 +488,7 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
             //  From now on this connection is the appliance's
             pd_appliance_setup_t config = {0};
             if (pd_schema_decode (&pd_appliance_setup_schema, data, size, &config, NULL) == PD_OK)
-                s_remember_route (self, config.appliance_id, pending->route);
+                s_remember_route (self, config.appliance_id, pending->route, pending->key);
             pd_schema_clear (&pd_appliance_setup_schema, &config);
         }
         zframe_t *body = zframe_new (data, size);
@@ -659,15 +672,19 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     const char *key = NULL;
     const char *appliance_id = NULL;
     char *hex = NULL;
+    char id_copy[S_MAX_ID] = "";
     if (strncmp (user_id, PD_FRONT_USER_KEY, strlen (PD_FRONT_USER_KEY)) == 0) {
+        //  This connection's claim, if this very key made it on it
         key = user_id + strlen (PD_FRONT_USER_KEY);
         hex = zframe_strhex (route);
-        appliance_id = (const char *)zhashx_lookup (self->connections, hex);
-    } else
-        appliance_id = user_id;
-    char id_copy[S_MAX_ID] = "";
-    if (appliance_id) {
-        snprintf (id_copy, sizeof (id_copy), "%s", appliance_id);
+        const char *entry = (const char *)zhashx_lookup (self->connections, hex);
+        const char *newline = entry ? strchr (entry, '\n') : NULL;
+        if (newline && *key && streq (newline + 1, key)) {
+            snprintf (id_copy, sizeof (id_copy), "%.*s", (int)(newline - entry), entry);
+            appliance_id = id_copy;
+        }
+    } else {
+        snprintf (id_copy, sizeof (id_copy), "%s", user_id);
         appliance_id = id_copy;
     }
     free (hex);
@@ -694,7 +711,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
             s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
         return;
     }
-    s_remember_route (self, appliance_id, route);
+    s_remember_route (self, appliance_id, route, key);
     if (streq (type, "heartbeat"))
         s_on_heartbeat (self, appliance_id, frames[4]);
     else if (streq (type, "report"))

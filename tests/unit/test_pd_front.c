@@ -394,6 +394,51 @@ test_claim_then_heartbeat (void **state)
     zcert_destroy (&cert);
 }
 
+//  A connection chosen by routing id and claimed by one key
+static zsock_t *
+s_appliance_as (fixture_t *fx, zcert_t *cert, const char *routing_id)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert_non_null (sock);
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, zcert_public_txt (fx->server));
+    zsock_set_linger (sock, 0);
+    zsock_set_identity (sock, routing_id);
+    assert_int_equal (zsock_connect (sock, "%s", fx->front_endpoint), 0);
+    return sock;
+}
+
+//  Routing ids are reused: a peer with another key that takes a claimed
+//  connection's id must not become that appliance
+static void
+test_reused_routing_id_is_not_the_appliance (void **state)
+{
+    fixture_t *fx = *state;
+    zcert_t *owner = zcert_new ();
+    zsock_t *appliance = s_appliance_as (fx, owner, "reused-id");
+    s_claim (appliance, 1, NULL);
+    assert_int_equal (s_expect_reply (appliance, 1, NULL), PD_OK);
+    zsock_destroy (&appliance);
+
+    //  Another key on the same routing id (once the router let it go)
+    zcert_t *intruder = zcert_new ();
+    int status = 1;
+    for (int attempt = 0; attempt < 20 && status > 0; attempt++) {
+        zsock_t *sock = s_appliance_as (fx, intruder, "reused-id");
+        s_heartbeat (sock, 7, "report");
+        zmsg_t *reply = s_recv (sock, 500);
+        if (reply) {
+            zmsg_destroy (&reply);
+            s_heartbeat (sock, 8, "report");
+            status = s_expect_reply (sock, 8, NULL);
+        }
+        zsock_destroy (&sock);
+    }
+    assert_int_equal (status, PD_E_UNAUTHORIZED);
+    zcert_destroy (&intruder);
+    zcert_destroy (&owner);
+}
+
 //  An unclaimed connection may only claim
 static void
 test_unclaimed_refused (void **state)
@@ -688,6 +733,8 @@ main (void)
     s_revoked = zcert_new ();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_claim_then_heartbeat, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reused_routing_id_is_not_the_appliance, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_unclaimed_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_heartbeats_coalesced, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_revoked_refused, s_setup, s_teardown),

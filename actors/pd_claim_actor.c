@@ -507,6 +507,15 @@ s_provision_validate (void *state, pd_ctx_t *ctx, const void *request, void *rep
         status = s_provision_status (&provision, pd_ctx_now (ctx));
     else if (rc != PD_E_NOT_FOUND)
         return rc;
+    pd_partner_t partner = {0};
+    bool partner_active = false;
+    if (strcmp (status, "active") == 0 &&
+        pd_record_get (store, S_PARTNERS, provision.partner_id, &pd_partner_schema, &partner,
+                       NULL) == PD_OK)
+        partner_active = partner.status && strcmp (partner.status, "active") == 0;
+    //  A claim of an inactive partner's code is refused: say so before
+    if (strcmp (status, "active") == 0 && !partner_active)
+        status = "unavailable";
     check->valid = strcmp (status, "active") == 0;
     PD_MARK (check, provision_check, valid);
     rc = PD_OK;
@@ -514,12 +523,8 @@ s_provision_validate (void *state, pd_ctx_t *ctx, const void *request, void *rep
         pd_schema_set_str (&check->status, status) != PD_OK)
         rc = PD_E_INTERNAL;
     if (rc == PD_OK && check->valid) {
-        pd_partner_t partner = {0};
-        if (pd_record_get (store, S_PARTNERS, provision.partner_id, &pd_partner_schema, &partner,
-                           NULL) == PD_OK &&
-            pd_schema_set_str (&check->partner_name, partner.name) != PD_OK)
+        if (pd_schema_set_str (&check->partner_name, partner.name) != PD_OK)
             rc = PD_E_INTERNAL;
-        pd_schema_clear (&pd_partner_schema, &partner);
         if (rc == PD_OK && provision.site_name)
             rc = pd_schema_set_str (&check->site_name, provision.site_name);
         if (rc == PD_OK && PD_HAS (&provision, provision, expires_at)) {
@@ -527,6 +532,7 @@ s_provision_validate (void *state, pd_ctx_t *ctx, const void *request, void *rep
             PD_MARK (check, provision_check, expires_at);
         }
     }
+    pd_schema_clear (&pd_partner_schema, &partner);
     pd_schema_clear (&pd_provision_schema, &provision);
     return rc;
 }

@@ -602,8 +602,8 @@ test_suspended_partner_claims_nothing (void **state)
     s_expect (&response, 403, "forbidden");
     assert_string_equal (pd_json_str (&response, "detail"), "the code's partner is not active");
     pd_http_clear (&response);
-    //  Nothing was used up: the code is still active
-    s_validate (code.code, true, "active");
+    //  Nothing was used up, but validating says it cannot be claimed now
+    s_validate (code.code, false, "unavailable");
 }
 
 //  Partner B sees nothing of partner A's codes

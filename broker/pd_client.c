@@ -26,6 +26,10 @@ pd_client_new (const char *endpoint)
     if (!sock)
         return NULL;
     zsock_set_linger (sock, 0);
+    //  Nothing queues towards a broker that is not connected: a request
+    //  waits (at most its timeout) for the connection, never sits in a queue
+    //  to reach a restarted broker after its caller gave up
+    zsock_set_immediate (sock, 1);
     zsock_set_sndhwm (sock, PD_PROTO_HWM);
     zsock_set_rcvhwm (sock, PD_PROTO_HWM);
     zsock_set_maxmsgsize (sock, PD_PROTO_MAX_MSG_SIZE);

@@ -532,7 +532,8 @@ test_missing_service (void **state)
 }
 
 //  --------------------------------------------------------------------------
-//  No broker at all: the client returns at its deadline
+//  No broker at all: the request cannot be placed (ZMQ_IMMEDIATE), and the
+//  client says so within its deadline
 
 static void
 test_client_alone (void **state)
@@ -549,10 +550,10 @@ test_client_alone (void **state)
     int64_t start = zclock_mono ();
     int rc = pd_client_request (client, "echo", NULL, 0, NULL, 0, 200, &reply, &size);
     int64_t elapsed = zclock_mono () - start;
-    assert_int_equal (rc, PD_E_TIMEOUT);
+    assert_int_equal (rc, PD_E_UNAVAILABLE);
     assert_null (reply);
     assert_int_equal (size, 0);
-    assert_true (elapsed >= 200 && elapsed < 200 + 1000);
+    assert_true (elapsed < 200 + 1000);
 
     //  Bad arguments
     assert_int_equal (pd_client_send (client, "", NULL, 0, NULL, 0, 100, NULL), PD_E_BAD_REQUEST);

@@ -413,9 +413,13 @@ main (int argc, char **argv)
     if (!options.stream_bind)
         options.stream_bind = all_in_one ? local_stream : S_DEFAULT_STREAM;
     if (run_broker) {
-        char binds[S_PATH_MAX];
-        snprintf (binds, sizeof (binds), "%s%s%s", all_in_one ? S_INPROC_BROKER : "",
-                  all_in_one && *options.bind ? "," : "", options.bind);
+        char binds[2 * S_PATH_MAX];
+        if (snprintf (binds, sizeof (binds), "%s%s%s", all_in_one ? S_INPROC_BROKER : "",
+                      all_in_one && *options.bind ? "," : "", options.bind) >=
+            (int)sizeof (binds)) {
+            zsys_error ("partnerd: --bind too long");
+            goto cleanup;
+        }
         pd_broker_config_t config = {binds, options.stream_bind, 0, 0, 0};
         broker = pd_broker_new (&config);
         if (!broker)

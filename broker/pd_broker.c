@@ -699,6 +699,19 @@ s_on_deadline (self_t *self, s_request_t *request, int64_t now)
     s_service_release (self, service);
 }
 
+//  Is the worker busy with a request whose caller still waits? A worker
+//  does not heartbeat while its handler runs: it is silent, not dead. A
+//  dead one is still found at once, when a heartbeat cannot be sent to it.
+static bool
+s_worker_busy (s_worker_t *worker, int64_t now)
+{
+    for (s_request_t *request = (s_request_t *)zlistx_first (worker->requests); request;
+         request = (s_request_t *)zlistx_next (worker->requests))
+        if (!request->answered && request->deadline > now)
+            return true;
+    return false;
+}
+
 //  Every heartbeat interval: expire silent workers, heartbeat the others
 static void
 s_on_heartbeat_tick (self_t *self, int64_t now)
@@ -706,7 +719,7 @@ s_on_heartbeat_tick (self_t *self, int64_t now)
     zlistx_t *dead = zlistx_new ();
     for (s_worker_t *worker = (s_worker_t *)zhashx_first (self->workers); worker;
          worker = (s_worker_t *)zhashx_next (self->workers)) {
-        if (worker->expiry <= now) {
+        if (worker->expiry <= now && !s_worker_busy (worker, now)) {
             zlistx_add_end (dead, worker);
             continue;
         }

@@ -23,6 +23,7 @@
 #include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_stream_actor.h"
+#include "pd_test_stack.h"
 
 #define TIMEOUT_MS 5000
 
@@ -133,74 +134,28 @@ static const pd_actor_def_t s_failing_actor = {.service = "partners",
 //  Fixture: store + broker + stream actor + test actor + client
 
 typedef struct {
-    char dir[64];             //  the store's temporary directory
-    char endpoint[64];        //  broker services endpoint
-    char stream_endpoint[64]; //  broker stream (XPUB) endpoint
-    pd_store_t *store;
-    pd_broker_t *broker;
-    zactor_t *stream;   //  pd_stream_actor
-    zactor_t *partners; //  the test actor
-    pd_client_t *client;
+    pd_test_stack_t *stack; //  store, broker, client
+    zactor_t *stream;       //  pd_stream_actor
+    zactor_t *partners;     //  the test actor
 } fixture_t;
-
-static void
-s_remove_dir (const char *path)
-{
-    DIR *dir = opendir (path);
-    if (dir) {
-        struct dirent *entry;
-        while ((entry = readdir (dir)) != NULL) {
-            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-                continue;
-            char file[512];
-            snprintf (file, sizeof (file), "%s/%s", path, entry->d_name);
-            unlink (file);
-        }
-        closedir (dir);
-    }
-    rmdir (path);
-}
 
 static zactor_t *
 s_actor_start (fixture_t *fx, const pd_actor_def_t *def)
 {
-    pd_actor_config_t config = {0};
-    config.broker = fx->endpoint;
-    config.store = fx->store;
-    return pd_actor_new (def, &config);
+    return pd_test_stack_actor (fx->stack, def);
 }
 
 static int
 s_setup (void **state)
 {
-    static int counter = 0;
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
-    snprintf (fx->dir, sizeof (fx->dir), "/tmp/test_pd_actor-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
-    counter++;
-    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://test-actor-%d-%d", getpid (), counter);
-    snprintf (fx->stream_endpoint, sizeof (fx->stream_endpoint), "inproc://test-actor-stream-%d-%d",
-              getpid (), counter);
-
-    pd_store_config_t store_config = {0};
-    store_config.tables = pd_store_table_names;
-    store_config.schema_version = PD_STORE_SCHEMA_VERSION;
-    fx->store = pd_store_new (fx->dir, &store_config);
-    assert_non_null (fx->store);
-
-    pd_broker_config_t broker_config = {0};
-    broker_config.endpoints = fx->endpoint;
-    broker_config.stream_endpoints = fx->stream_endpoint;
-    fx->broker = pd_broker_new (&broker_config);
-    assert_non_null (fx->broker);
-
+    fx->stack = pd_test_stack_new ("test_pd_actor");
+    assert_non_null (fx->stack);
     fx->stream = s_actor_start (fx, &pd_stream_actor);
     assert_non_null (fx->stream);
     fx->partners = s_actor_start (fx, &s_test_actor);
     assert_non_null (fx->partners);
-    fx->client = pd_client_new (fx->endpoint);
-    assert_non_null (fx->client);
     *state = fx;
     return 0;
 }
@@ -209,12 +164,9 @@ static int
 s_teardown (void **state)
 {
     fixture_t *fx = *state;
-    pd_client_destroy (&fx->client);
     zactor_destroy (&fx->partners);
     zactor_destroy (&fx->stream);
-    pd_broker_destroy (&fx->broker);
-    pd_store_destroy (&fx->store);
-    s_remove_dir (fx->dir);
+    pd_test_stack_destroy (&fx->stack);
     free (fx);
     return 0;
 }
@@ -277,8 +229,8 @@ s_request_raw (fixture_t *fx, const char *service, const void *header, size_t he
 {
     *reply = NULL;
     *reply_size = 0;
-    return pd_client_request (fx->client, service, header, header_size, body, body_size, TIMEOUT_MS,
-                              reply, reply_size);
+    return pd_client_request (fx->stack->client, service, header, header_size, body, body_size,
+                              TIMEOUT_MS, reply, reply_size);
 }
 
 static int
@@ -577,7 +529,7 @@ static void
 test_event_published (void **state)
 {
     fixture_t *fx = *state;
-    zsock_t *sub = zsock_new_sub (fx->stream_endpoint, PD_STREAM_AUDIT);
+    zsock_t *sub = zsock_new_sub (fx->stack->stream_endpoint, PD_STREAM_AUDIT);
     assert_non_null (sub);
     //  The subscription reaches the broker some time after connect: emit
     //  until an event arrives (earlier ones are in the store regardless)
@@ -629,7 +581,7 @@ test_actor_stops_cleanly (void **state)
     s_header (&header, "partner.get", "admin");
     s_body (&body, "id", "prt_1");
     uint64_t id = 0;
-    assert_int_equal (pd_client_send (fx->client, "partners", header.buffer.data,
+    assert_int_equal (pd_client_send (fx->stack->client, "partners", header.buffer.data,
                                       header.buffer.size, body.buffer.data, body.buffer.size, 200,
                                       &id),
                       PD_OK);
@@ -640,15 +592,16 @@ test_actor_stops_cleanly (void **state)
     uint8_t *reply = NULL;
     size_t reply_size = 0;
     assert_int_equal (
-        pd_client_recv (fx->client, &reply_id, &status, &reply, &reply_size, TIMEOUT_MS), PD_OK);
+        pd_client_recv (fx->stack->client, &reply_id, &status, &reply, &reply_size, TIMEOUT_MS),
+        PD_OK);
     assert_int_equal (reply_id, id);
     assert_int_equal (status, PD_E_UNAVAILABLE);
     free (reply);
 
     //  A set-up that fails gives no actor
     pd_actor_config_t config = {0};
-    config.broker = fx->endpoint;
-    config.store = fx->store;
+    config.broker = fx->stack->endpoint;
+    config.store = fx->stack->store;
     assert_null (pd_actor_new (&s_failing_actor, &config));
 }
 
@@ -668,7 +621,7 @@ test_two_actors_one_service (void **state)
         s_body (&body, "id", "prt_1");
         enum { IN_FLIGHT = 8 };
         for (int i = 0; i < IN_FLIGHT; i++)
-            assert_int_equal (pd_client_send (fx->client, "partners", header.buffer.data,
+            assert_int_equal (pd_client_send (fx->stack->client, "partners", header.buffer.data,
                                               header.buffer.size, body.buffer.data,
                                               body.buffer.size, TIMEOUT_MS, NULL),
                               PD_OK);
@@ -680,7 +633,8 @@ test_two_actors_one_service (void **state)
             uint8_t *reply = NULL;
             size_t reply_size = 0;
             assert_int_equal (
-                pd_client_recv (fx->client, &id, &status, &reply, &reply_size, TIMEOUT_MS), PD_OK);
+                pd_client_recv (fx->stack->client, &id, &status, &reply, &reply_size, TIMEOUT_MS),
+                PD_OK);
             assert_int_equal (status, PD_OK);
             pd_partner_t partner = {0};
             assert_int_equal (
@@ -743,15 +697,16 @@ test_ticks_run_on_time_as_the_system (void **state)
     assert_non_null (ticker);
     //  Bounded wait for three ticks (each commits an event)
     int64_t deadline = zclock_mono () + 5000;
-    while (pd_store_stream_last (fx->store, "events", "ticks") < 3 && zclock_mono () < deadline)
+    while (pd_store_stream_last (fx->stack->store, "events", "ticks") < 3 &&
+           zclock_mono () < deadline)
         zclock_sleep (S_TICK_MS); //  polling a time-based outcome
-    assert_true (pd_store_stream_last (fx->store, "events", "ticks") >= 3);
+    assert_true (pd_store_stream_last (fx->stack->store, "events", "ticks") >= 3);
     zactor_destroy (&ticker);
 
     pd_store_item_t *items = NULL;
     size_t count = 0;
-    assert_int_equal (pd_store_stream_read (fx->store, "events", "ticks", 1, 1, &items, &count),
-                      PD_OK);
+    assert_int_equal (
+        pd_store_stream_read (fx->stack->store, "events", "ticks", 1, 1, &items, &count), PD_OK);
     assert_int_equal (count, 1);
     pd_event_t event = {0};
     assert_int_equal (

@@ -21,6 +21,7 @@
 #include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_front.h"
+#include "pd_test_stack.h"
 #include "pd_messages.h"
 
 #define TIMEOUT_MS 5000
@@ -131,41 +132,19 @@ s_authorize (const char *public_key, char *appliance_id, size_t size, void *arg)
 //  Fixture
 
 typedef struct {
-    char dir[64];
-    char endpoint[80];       //  broker services (inproc)
-    char front_endpoint[96]; //  the CURVE front (ipc)
+    pd_test_stack_t *stack;  //  store, broker, a trusted caller (appliance.command)
+    char front_endpoint[96]; //  the CURVE front (ipc, in the stack's directory)
     zcert_t *server;         //  the front's keypair
-    pd_store_t *store;
-    pd_broker_t *broker;
     zactor_t *actor;
     pd_front_t *front;
-    pd_client_t *client; //  a trusted caller (appliance.command)
 } fixture_t;
-
-static void
-s_remove_dir (const char *path)
-{
-    DIR *dir = opendir (path);
-    if (dir) {
-        struct dirent *entry;
-        while ((entry = readdir (dir)) != NULL) {
-            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-                continue;
-            char file[512];
-            snprintf (file, sizeof (file), "%s/%s", path, entry->d_name);
-            unlink (file);
-        }
-        closedir (dir);
-    }
-    rmdir (path);
-}
 
 static pd_front_t *
 s_front_start (fixture_t *fx)
 {
     pd_front_config_t config = {0};
     config.endpoint = fx->front_endpoint;
-    config.broker = fx->endpoint;
+    config.broker = fx->stack->endpoint;
     config.public_key = zcert_public_txt (fx->server);
     config.secret_key = zcert_secret_txt (fx->server);
     config.authorize = s_authorize;
@@ -176,35 +155,18 @@ s_front_start (fixture_t *fx)
 static int
 s_setup (void **state)
 {
-    static int counter = 0;
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
     memset (&s_seen, 0, sizeof (s_seen));
-    snprintf (fx->dir, sizeof (fx->dir), "/tmp/test_pd_front-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
-    counter++;
-    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://test-front-%d-%d", getpid (), counter);
-    snprintf (fx->front_endpoint, sizeof (fx->front_endpoint), "ipc://%s/front.ipc", fx->dir);
+    fx->stack = pd_test_stack_new ("test_pd_front");
+    assert_non_null (fx->stack);
+    snprintf (fx->front_endpoint, sizeof (fx->front_endpoint), "ipc://%s/front.ipc",
+              fx->stack->dir);
     fx->server = zcert_new ();
-
-    pd_store_config_t store_config = {0};
-    store_config.tables = pd_store_table_names;
-    store_config.schema_version = PD_STORE_SCHEMA_VERSION;
-    fx->store = pd_store_new (fx->dir, &store_config);
-    assert_non_null (fx->store);
-    pd_broker_config_t broker_config = {0};
-    broker_config.endpoints = fx->endpoint;
-    fx->broker = pd_broker_new (&broker_config);
-    assert_non_null (fx->broker);
-    pd_actor_config_t actor_config = {0};
-    actor_config.broker = fx->endpoint;
-    actor_config.store = fx->store;
-    fx->actor = pd_actor_new (&s_test_actor, &actor_config);
+    fx->actor = pd_test_stack_actor (fx->stack, &s_test_actor);
     assert_non_null (fx->actor);
     fx->front = s_front_start (fx);
     assert_non_null (fx->front);
-    fx->client = pd_client_new (fx->endpoint);
-    assert_non_null (fx->client);
     *state = fx;
     return 0;
 }
@@ -213,13 +175,10 @@ static int
 s_teardown (void **state)
 {
     fixture_t *fx = *state;
-    pd_client_destroy (&fx->client);
     pd_front_destroy (&fx->front);
     zactor_destroy (&fx->actor);
-    pd_broker_destroy (&fx->broker);
-    pd_store_destroy (&fx->store);
+    pd_test_stack_destroy (&fx->stack);
     zcert_destroy (&fx->server);
-    s_remove_dir (fx->dir);
     free (fx);
     return 0;
 }
@@ -583,7 +542,7 @@ s_command_send (fixture_t *fx, const char *appliance_id)
     assert_int_equal (pd_schema_encode (&pd_appliance_command_schema, &command, &body, &body_size),
                       PD_OK);
     uint64_t id = 0;
-    assert_int_equal (pd_client_send (fx->client, PD_FRONT_SERVICE, head, head_size, body,
+    assert_int_equal (pd_client_send (fx->stack->client, PD_FRONT_SERVICE, head, head_size, body,
                                       body_size, TIMEOUT_MS, &id),
                       PD_OK);
     free (head);
@@ -640,8 +599,8 @@ test_command_round_trip (void **state)
     int status;
     uint8_t *data = NULL;
     size_t size = 0;
-    assert_int_equal (pd_client_recv (fx->client, &reply_id, &status, &data, &size, TIMEOUT_MS),
-                      PD_OK);
+    assert_int_equal (
+        pd_client_recv (fx->stack->client, &reply_id, &status, &data, &size, TIMEOUT_MS), PD_OK);
     assert_int_equal (reply_id, id);
     assert_int_equal (status, PD_OK);
     pd_command_result_t got = {0};
@@ -663,8 +622,8 @@ test_command_unconnected (void **state)
     int status;
     uint8_t *data = NULL;
     size_t size = 0;
-    assert_int_equal (pd_client_recv (fx->client, &reply_id, &status, &data, &size, TIMEOUT_MS),
-                      PD_OK);
+    assert_int_equal (
+        pd_client_recv (fx->stack->client, &reply_id, &status, &data, &size, TIMEOUT_MS), PD_OK);
     assert_int_equal (reply_id, id);
     assert_int_equal (status, PD_E_UNAVAILABLE);
     pd_error_t error = {0};
@@ -709,9 +668,9 @@ test_one_front_per_process (void **state)
     fixture_t *fx = *state;
     pd_front_config_t config = {0};
     char endpoint[128];
-    snprintf (endpoint, sizeof (endpoint), "ipc://%s/second.ipc", fx->dir);
+    snprintf (endpoint, sizeof (endpoint), "ipc://%s/second.ipc", fx->stack->dir);
     config.endpoint = endpoint;
-    config.broker = fx->endpoint;
+    config.broker = fx->stack->endpoint;
     config.public_key = zcert_public_txt (fx->server);
     config.secret_key = zcert_secret_txt (fx->server);
     config.authorize = s_authorize;

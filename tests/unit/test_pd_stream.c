@@ -22,6 +22,7 @@
 #include "pd_client.h"
 #include "pd_stream.h"
 #include "pd_stream_actor.h"
+#include "pd_test_stack.h"
 
 #define TIMEOUT_MS          5000
 #define PD_EVENT_DETAIL_MAX 1024 //  event.detail's limit in pd_messages.h
@@ -87,69 +88,22 @@ static const pd_actor_def_t s_publisher = {.service = "partners",
 //  Fixture
 
 typedef struct {
-    char dir[64];             //  the store's temporary directory
-    char endpoint[64];        //  broker services endpoint
-    char stream_endpoint[64]; //  broker stream (XPUB) endpoint
-    pd_store_t *store;
-    pd_broker_t *broker;
+    pd_test_stack_t *stack; //  store, broker, the test thread's publishing client
     zactor_t *stream_actor;
     zactor_t *publisher;
-    pd_client_t *client; //  the test thread's publishing client
 } fixture_t;
-
-static void
-s_remove_dir (const char *path)
-{
-    DIR *dir = opendir (path);
-    if (dir) {
-        struct dirent *entry;
-        while ((entry = readdir (dir)) != NULL) {
-            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-                continue;
-            char file[512];
-            snprintf (file, sizeof (file), "%s/%s", path, entry->d_name);
-            unlink (file);
-        }
-        closedir (dir);
-    }
-    rmdir (path);
-}
 
 static int
 s_setup (void **state)
 {
-    static int counter = 0;
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
-    snprintf (fx->dir, sizeof (fx->dir), "/tmp/test_pd_stream-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
-    counter++;
-    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://test-stream-%d-%d", getpid (),
-              counter);
-    snprintf (fx->stream_endpoint, sizeof (fx->stream_endpoint), "inproc://test-stream-xpub-%d-%d",
-              getpid (), counter);
-
-    pd_store_config_t store_config = {0};
-    store_config.tables = pd_store_table_names;
-    store_config.schema_version = PD_STORE_SCHEMA_VERSION;
-    fx->store = pd_store_new (fx->dir, &store_config);
-    assert_non_null (fx->store);
-
-    pd_broker_config_t broker_config = {0};
-    broker_config.endpoints = fx->endpoint;
-    broker_config.stream_endpoints = fx->stream_endpoint;
-    fx->broker = pd_broker_new (&broker_config);
-    assert_non_null (fx->broker);
-
-    pd_actor_config_t config = {0};
-    config.broker = fx->endpoint;
-    config.store = fx->store;
-    fx->stream_actor = pd_actor_new (&pd_stream_actor, &config);
+    fx->stack = pd_test_stack_new ("test_pd_stream");
+    assert_non_null (fx->stack);
+    fx->stream_actor = pd_test_stack_actor (fx->stack, &pd_stream_actor);
     assert_non_null (fx->stream_actor);
-    fx->publisher = pd_actor_new (&s_publisher, &config);
+    fx->publisher = pd_test_stack_actor (fx->stack, &s_publisher);
     assert_non_null (fx->publisher);
-    fx->client = pd_client_new (fx->endpoint);
-    assert_non_null (fx->client);
     *state = fx;
     return 0;
 }
@@ -158,12 +112,9 @@ static int
 s_teardown (void **state)
 {
     fixture_t *fx = *state;
-    pd_client_destroy (&fx->client);
     zactor_destroy (&fx->publisher);
     zactor_destroy (&fx->stream_actor);
-    pd_broker_destroy (&fx->broker);
-    pd_store_destroy (&fx->store);
-    s_remove_dir (fx->dir);
+    pd_test_stack_destroy (&fx->stack);
     free (fx);
     return 0;
 }
@@ -219,7 +170,7 @@ static void
 s_publish (fixture_t *fx, int from, int to)
 {
     for (int k = from; k <= to; k++)
-        assert_int_equal (s_publish_with (fx->client, NULL, k), PD_OK);
+        assert_int_equal (s_publish_with (fx->stack->client, NULL, k), PD_OK);
 }
 
 //  Store event "e<k>" in "audit" without publishing it live (as if the PUB
@@ -238,7 +189,7 @@ s_store_only (fixture_t *fx, int k)
     pd_store_batch_t *batch = pd_store_batch_new ();
     assert_int_equal (
         pd_store_batch_append (batch, PD_ACTOR_EVENT_TABLE, PD_STREAM_AUDIT, data, size), PD_OK);
-    assert_int_equal (pd_store_commit (fx->store, batch), PD_OK);
+    assert_int_equal (pd_store_commit (fx->stack->store, batch), PD_OK);
     assert_int_equal (pd_store_batch_seq (batch, 0), (uint64_t)k);
     pd_store_batch_destroy (&batch);
     free (data);
@@ -286,7 +237,8 @@ s_expect_quiet (pd_stream_t *follower)
 static pd_stream_t *
 s_follow (fixture_t *fx, const char *stream, uint64_t from)
 {
-    pd_stream_t *follower = pd_stream_new (fx->endpoint, fx->stream_endpoint, stream, from);
+    pd_stream_t *follower =
+        pd_stream_new (fx->stack->endpoint, fx->stack->stream_endpoint, stream, from);
     assert_non_null (follower);
     return follower;
 }
@@ -393,7 +345,7 @@ static void
 test_concurrent_publishing (void **state)
 {
     fixture_t *fx = *state;
-    zactor_t *publisher = zactor_new (s_publisher_task, fx->endpoint);
+    zactor_t *publisher = zactor_new (s_publisher_task, fx->stack->endpoint);
     assert_non_null (publisher);
     assert_int_equal (zsock_wait (publisher), 0); //  half are out
     pd_stream_t *follower = s_follow (fx, PD_STREAM_AUDIT, 1);
@@ -411,10 +363,10 @@ test_long_history (void **state)
     fixture_t *fx = *state;
     enum { BATCH = 100, HISTORY = PD_STREAM_READ_MAX + 2 * BATCH };
     for (int k = 1; k <= HISTORY; k += BATCH)
-        assert_int_equal (s_publish_batch (fx->client, NULL, k, BATCH), PD_OK);
+        assert_int_equal (s_publish_batch (fx->stack->client, NULL, k, BATCH), PD_OK);
     pd_stream_t *follower = s_follow (fx, PD_STREAM_AUDIT, 1);
     s_expect_all (follower, 1, HISTORY);
-    assert_int_equal (s_publish_batch (fx->client, NULL, HISTORY + 1, BATCH), PD_OK);
+    assert_int_equal (s_publish_batch (fx->stack->client, NULL, HISTORY + 1, BATCH), PD_OK);
     for (uint64_t k = HISTORY + 1; k <= HISTORY + BATCH; k++)
         s_expect (follower, k);
     s_expect_quiet (follower);
@@ -428,7 +380,7 @@ test_large_events (void **state)
     fixture_t *fx = *state;
     enum { BATCH = 100, TOTAL = 1100 };
     for (int k = 1; k <= TOTAL; k += BATCH)
-        assert_int_equal (s_publish_padded (fx->client, NULL, k, BATCH, true), PD_OK);
+        assert_int_equal (s_publish_padded (fx->stack->client, NULL, k, BATCH, true), PD_OK);
     pd_stream_t *follower = s_follow (fx, PD_STREAM_AUDIT, 1);
     s_expect_all (follower, 1, TOTAL);
     s_expect_quiet (follower);
@@ -484,10 +436,10 @@ test_streams_are_separate (void **state)
     fixture_t *fx = *state;
     pd_stream_t *audit = s_follow (fx, PD_STREAM_AUDIT, 1);
     pd_stream_t *audit2 = s_follow (fx, "audit2", 1);
-    assert_int_equal (s_publish_with (fx->client, "audit2", 1), PD_OK);
-    assert_int_equal (s_publish_with (fx->client, PD_STREAM_AUDIT, 1), PD_OK);
-    assert_int_equal (s_publish_with (fx->client, "audit2", 2), PD_OK);
-    assert_int_equal (s_publish_with (fx->client, PD_STREAM_AUDIT, 2), PD_OK);
+    assert_int_equal (s_publish_with (fx->stack->client, "audit2", 1), PD_OK);
+    assert_int_equal (s_publish_with (fx->stack->client, PD_STREAM_AUDIT, 1), PD_OK);
+    assert_int_equal (s_publish_with (fx->stack->client, "audit2", 2), PD_OK);
+    assert_int_equal (s_publish_with (fx->stack->client, PD_STREAM_AUDIT, 2), PD_OK);
     s_expect (audit, 1);
     s_expect (audit, 2);
     s_expect_quiet (audit);
@@ -501,14 +453,15 @@ static void
 test_bad_arguments (void **state)
 {
     fixture_t *fx = *state;
-    assert_null (pd_stream_new (fx->endpoint, fx->stream_endpoint, "", 1));
-    assert_null (pd_stream_new (fx->endpoint, fx->stream_endpoint, NULL, 1));
-    assert_null (pd_stream_new (NULL, fx->stream_endpoint, PD_STREAM_AUDIT, 1));
+    assert_null (pd_stream_new (fx->stack->endpoint, fx->stack->stream_endpoint, "", 1));
+    assert_null (pd_stream_new (fx->stack->endpoint, fx->stack->stream_endpoint, NULL, 1));
+    assert_null (pd_stream_new (NULL, fx->stack->stream_endpoint, PD_STREAM_AUDIT, 1));
     char long_name[PD_PROTO_MAX_STREAM + 2];
     memset (long_name, 'a', sizeof (long_name) - 1);
     long_name[sizeof (long_name) - 1] = 0;
-    assert_null (pd_stream_new (fx->endpoint, fx->stream_endpoint, long_name, 1));
-    assert_null (pd_stream_new (fx->endpoint, fx->stream_endpoint, PD_STREAM_AUDIT, UINT64_MAX));
+    assert_null (pd_stream_new (fx->stack->endpoint, fx->stack->stream_endpoint, long_name, 1));
+    assert_null (pd_stream_new (fx->stack->endpoint, fx->stack->stream_endpoint, PD_STREAM_AUDIT,
+                                UINT64_MAX));
 }
 
 int

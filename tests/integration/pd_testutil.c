@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -384,4 +385,51 @@ long long
 pd_json_int (const pd_http_t *response, const char *key)
 {
     return json_integer_value (json_object_get (response->json, key));
+}
+
+int
+pd_instance_start (pd_instance_t *self, const char *settings, int timeout_ms)
+{
+    memset (self, 0, sizeof (*self));
+    self->dir = pd_test_tmpdir ();
+    if (!self->dir)
+        return -1;
+    char http[64], bind[64], stream[64], config[512];
+    snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
+    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (self->base, sizeof (self->base), "http://%s", http);
+    snprintf (config, sizeof (config), "%s/partnerd.conf", self->dir);
+
+    FILE *file = fopen (config, "w");
+    if (!file)
+        return -1;
+    fchmod (fileno (file), 0600);
+    fprintf (file, "public_url = %s\ncookie_secure = false\nappliance_endpoint = %s\n%s",
+             self->base, self->endpoint, settings ? settings : "");
+    if (fclose (file) != 0)
+        return -1;
+
+    const char *args[] = {
+        "--config", config,          "--data", self->dir,          "--http",       http, "--bind",
+        bind,       "--stream-bind", stream,   "--appliance-bind", self->endpoint, NULL};
+    self->server = pd_proc_start (args, timeout_ms);
+    if (!self->server)
+        return -1;
+    char path[512];
+    snprintf (path, sizeof (path), "%s/admin.key", self->dir);
+    self->admin_key = pd_test_read_line (path);
+    return self->admin_key ? 0 : -1;
+}
+
+int
+pd_instance_stop (pd_instance_t *self)
+{
+    int status = self->server ? pd_proc_stop (&self->server, SIGTERM) : -1;
+    pd_test_rmdir (self->dir);
+    free (self->dir);
+    free (self->admin_key);
+    memset (self, 0, sizeof (*self));
+    return status;
 }

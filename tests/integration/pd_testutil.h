@@ -35,6 +35,26 @@ bool pd_proc_printed (pd_proc_t *self, const char *text);
 //  false if no line contains it.
 bool pd_proc_line_after (pd_proc_t *self, const char *marker, char *text, size_t size);
 
+//  An all-in-one partnerd on free loopback ports with a fresh data
+//  directory, started with a settings file (mode 0600) that says
+//  public_url = base, cookie_secure = false, appliance_endpoint = endpoint
+//  (also what it binds for appliances), then the caller's lines.
+typedef struct {
+    char *dir; //  data directory, removed by pd_instance_stop
+    pd_proc_t *server;
+    char base[96];     //  http://127.0.0.1:PORT, also its public_url
+    char endpoint[64]; //  its appliance front, tcp://127.0.0.1:PORT
+    char *admin_key;
+} pd_instance_t;
+
+//  Start one; `settings` (may be NULL) are more `name = value` lines. Its
+//  admin key is read. 0 or -1.
+int pd_instance_start (pd_instance_t *self, const char *settings, int timeout_ms);
+
+//  Stop it with SIGTERM and remove its directory: the exit status (0 =
+//  clean, and under the sanitizers no leaks), -1 if it was not running.
+int pd_instance_stop (pd_instance_t *self);
+
 //  A TCP port on 127.0.0.1 that was free a moment ago.
 int pd_test_free_port (void);
 
@@ -49,11 +69,11 @@ char *pd_test_read_line (const char *path);
 typedef struct {
     long status; //  HTTP status, 0 if the request failed
     char content_type[128];
-    char retry_after[32]; //  Retry-After header, if any
-    char allow[128];            //  Allow header, if any
-    char location[4096];        //  Location header, if any (redirects are not followed)
-    char set_cookie[4096];      //  every Set-Cookie header value, one per line
-    char *body;           //  NUL-terminated
+    char retry_after[32];  //  Retry-After header, if any
+    char allow[128];       //  Allow header, if any
+    char location[4096];   //  Location header, if any (redirects are not followed)
+    char set_cookie[4096]; //  every Set-Cookie header value, one per line
+    char *body;            //  NUL-terminated
     size_t body_size;
     json_t *json; //  parsed body if it is JSON, else NULL
 } pd_http_t;
@@ -67,11 +87,11 @@ void pd_http_clear (pd_http_t *response);
 
 //  A request with more options; NULL fields are left out.
 typedef struct {
-    const char *api_key;        //  X-API-Key
-    const char *cookie;         //  Cookie header value: "a=1; b=2"
-    const char *csrf;           //  X-CSRF-Token
+    const char *api_key; //  X-API-Key
+    const char *cookie;  //  Cookie header value: "a=1; b=2"
+    const char *csrf;    //  X-CSRF-Token
     const char *body;
-    const char *content_type;   //  NULL = application/json when body is set
+    const char *content_type; //  NULL = application/json when body is set
 } pd_http_options_t;
 int pd_http_ex (const char *method, const char *url, const pd_http_options_t *options,
                 pd_http_t *response);

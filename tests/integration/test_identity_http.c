@@ -37,12 +37,7 @@
 #define S_TOKEN_MAX        256
 #define S_URL_MAX          512
 
-typedef struct {
-    char *dir;
-    pd_proc_t *server;
-    char base[96]; //  http://127.0.0.1:PORT, also the public_url
-    char *admin_key;
-} s_instance_t;
+typedef pd_instance_t s_instance_t;
 
 static s_instance_t s_main;
 static s_instance_t s_limited; //  the rate-limit test's own, stopped at the end if left
@@ -59,45 +54,17 @@ typedef struct {
 //  ------------------------------------------------------------------------
 //  Instances
 
-//  Start partnerd with a settings file (mode 0600) of the given limits
+//  Start partnerd with the given rate limits
 static int
 s_instance_start (s_instance_t *self, int64_t failures_per_source, int64_t window_s)
 {
-    memset (self, 0, sizeof (*self));
-    self->dir = pd_test_tmpdir ();
-    if (!self->dir)
-        return -1;
-    char http[64], bind[64], stream[64], config[512];
-    snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (self->base, sizeof (self->base), "http://%s", http);
-    snprintf (config, sizeof (config), "%s/partnerd.conf", self->dir);
-
-    FILE *file = fopen (config, "w");
-    if (!file)
-        return -1;
-    fchmod (fileno (file), 0600);
-    fprintf (file,
-             "# test_identity_http\n"
-             "public_url = %s\n"
-             "cookie_secure = false\n"
-             "login_failures_per_source = %lld\n"
-             "login_failures_per_partner = %d\n"
-             "login_window_s = %lld\n",
-             self->base, (long long)failures_per_source, S_LIMIT_MAIN, (long long)window_s);
-    if (fclose (file) != 0)
-        return -1;
-
-    const char *args[] = {"--config", config, "--data",        self->dir, "--http", http,
-                          "--bind",   bind,   "--stream-bind", stream,    NULL};
-    self->server = pd_proc_start (args, S_START_TIMEOUT_MS);
-    if (!self->server)
-        return -1;
-    char path[512];
-    snprintf (path, sizeof (path), "%s/admin.key", self->dir);
-    self->admin_key = pd_test_read_line (path);
-    return self->admin_key ? 0 : -1;
+    char settings[256];
+    snprintf (settings, sizeof (settings),
+              "login_failures_per_source = %lld\n"
+              "login_failures_per_partner = %d\n"
+              "login_window_s = %lld\n",
+              (long long)failures_per_source, S_LIMIT_MAIN, (long long)window_s);
+    return pd_instance_start (self, settings, S_START_TIMEOUT_MS);
 }
 
 //  SIGTERM: a clean stop exits 0, which under the sanitizers also means no
@@ -105,12 +72,7 @@ s_instance_start (s_instance_t *self, int64_t failures_per_source, int64_t windo
 static int
 s_instance_stop (s_instance_t *self)
 {
-    int status = self->server ? pd_proc_stop (&self->server, SIGTERM) : -1;
-    pd_test_rmdir (self->dir);
-    free (self->dir);
-    free (self->admin_key);
-    memset (self, 0, sizeof (*self));
-    return status;
+    return pd_instance_stop (self);
 }
 
 static int

@@ -41,13 +41,7 @@
 #define S_KEY_LEN          40
 #define S_ALPHABET         "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
-typedef struct {
-    char *dir;
-    pd_proc_t *server;
-    char base[96]; //  http://127.0.0.1:PORT, also the public_url
-    char endpoint[64];
-    char *admin_key;
-} s_instance_t;
+typedef pd_instance_t s_instance_t;
 
 static s_instance_t s_main;
 static s_instance_t s_limited;
@@ -137,58 +131,25 @@ s_zbar (const char *png, size_t size)
 static int
 s_instance_start (s_instance_t *self, int64_t claims_per_source)
 {
-    memset (self, 0, sizeof (*self));
-    self->dir = pd_test_tmpdir ();
-    if (!self->dir)
-        return -1;
-    char http[64], bind[64], stream[64], config[512];
-    snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (self->base, sizeof (self->base), "http://%s", http);
-    snprintf (config, sizeof (config), "%s/partnerd.conf", self->dir);
-
-    FILE *file = fopen (config, "w");
-    if (!file)
-        return -1;
-    fchmod (fileno (file), 0600);
-    fprintf (file,
-             "# test_provisioning_http\n"
-             "public_url = %s\n"
-             "cookie_secure = false\n"
-             "appliance_endpoint = %s\n"
-             "login_failures_per_source = %d\n"
-             "login_failures_per_partner = %d\n"
-             "claims_per_source = %lld\n",
-             self->base, self->endpoint, S_LIMIT_MAIN, S_LIMIT_MAIN, (long long)claims_per_source);
-    if (fclose (file) != 0)
-        return -1;
-
-    const char *args[] = {"--config", config, "--data",        self->dir, "--http", http,
-                          "--bind",   bind,   "--stream-bind", stream,    NULL};
-    self->server = pd_proc_start (args, S_START_TIMEOUT_MS);
-    if (!self->server)
+    char settings[256];
+    snprintf (settings, sizeof (settings),
+              "login_failures_per_source = %d\n"
+              "login_failures_per_partner = %d\n"
+              "claims_per_source = %lld\n",
+              S_LIMIT_MAIN, S_LIMIT_MAIN, (long long)claims_per_source);
+    if (pd_instance_start (self, settings, S_START_TIMEOUT_MS) != 0)
         return -1;
     //  The appliance front's key, made at first start: QR codes and claim
     //  answers must carry it
-    if (!pd_proc_line_after (self->server, "server key ", s_broker_key, sizeof (s_broker_key)))
-        return -1;
-    char path[512];
-    snprintf (path, sizeof (path), "%s/admin.key", self->dir);
-    self->admin_key = pd_test_read_line (path);
-    return self->admin_key ? 0 : -1;
+    return pd_proc_line_after (self->server, "server key ", s_broker_key, sizeof (s_broker_key))
+               ? 0
+               : -1;
 }
 
 static int
 s_instance_stop (s_instance_t *self)
 {
-    int status = self->server ? pd_proc_stop (&self->server, SIGTERM) : -1;
-    pd_test_rmdir (self->dir);
-    free (self->dir);
-    free (self->admin_key);
-    memset (self, 0, sizeof (*self));
-    return status;
+    return pd_instance_stop (self);
 }
 
 static int

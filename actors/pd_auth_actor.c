@@ -13,10 +13,10 @@
     appliance refuses its token at once (PD_E_FORBIDDEN).
 
     Wrong credentials are counted (pd_ratelimit) against the client's
-    address and against the partner the key id or session names. Over the
-    address's limit every attempt from it is refused PD_E_RATE_LIMITED with
-    a Retry-After until the window ends; over the partner's limit, wrong
-    credentials naming it are, while right ones still pass.
+    address and against the partner the key id or session names; once
+    either is over its limit, wrong credentials are refused
+    PD_E_RATE_LIMITED with a Retry-After until the window ends. Right ones
+    always pass.
 */
 #include "pd_auth_actor.h"
 
@@ -137,32 +137,31 @@ s_resolve_session (pd_ctx_t *ctx, const pd_auth_resolve_t *req, pd_principal_t *
     return rc;
 }
 
-//  Refused with a Retry-After while `key` is over its limit
+//  A wrong credential: counted against `key`, or, when `key` is over its
+//  limit already, PD_E_RATE_LIMITED with a Retry-After. PD_OK when counted.
 static int
-s_check_limit (pd_ctx_t *ctx, const char *key, const pd_ratelimit_policy_t *policy)
+s_refuse (pd_ctx_t *ctx, const char *key, const pd_ratelimit_policy_t *policy)
 {
     int retry_after = 0;
-    int rc = pd_ratelimit_check (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx), &retry_after);
+    int rc = pd_ratelimit_refuse (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx), &retry_after);
     if (rc == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
-        rc = pd_ctx_fail (ctx, rc, NULL, "too many failed attempts; retry later");
+        return pd_ctx_fail (ctx, rc, NULL, "too many failed attempts; retry later");
     }
-    return rc;
+    if (rc != PD_OK)
+        zsys_warning ("auth: failure not counted key=%s rc=%s", key, pd_status_code (rc));
+    return PD_OK;
 }
 
-static void
-s_count_failure (pd_ctx_t *ctx, const char *key, const pd_ratelimit_policy_t *policy)
-{
-    if (pd_ratelimit_fail (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx)) != PD_OK)
-        zsys_warning ("auth: failure not counted key=%s", key);
-}
-
-//  Exactly one credential; the client's address must be under its limit
-//  first, and the partner the credential names under its own. Only wrong
-//  credentials (PD_E_UNAUTHORIZED) count as failures: a refusal of a right
-//  one (partner suspended, CSRF token missing) guesses nothing, and
-//  counting CSRF refusals would let any web page lock a partner out
-//  through its users' browsers.
+//  Exactly one credential. It is judged first, and a right one passes
+//  whatever the failure counts (pd_ratelimit.h). Only wrong credentials
+//  (PD_E_UNAUTHORIZED) count, against the client's address and the partner
+//  the credential names; once either is over its limit they are answered
+//  429. A refusal of a right credential (partner suspended, CSRF token
+//  missing) guesses nothing and counts nothing: counting CSRF refusals
+//  would let any web page lock a partner out through its users' browsers,
+//  and key ids are public, so forged keys naming a partner must never
+//  refuse its right ones.
 static int
 s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
@@ -173,36 +172,24 @@ s_auth_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     pd_ratelimit_policy_t source_policy = {config->login_failures_per_source, window_ms};
     pd_ratelimit_policy_t partner_policy = {config->login_failures_per_partner, window_ms};
 
-    char source_key[S_LIMIT_KEY_SIZE];
-    snprintf (source_key, sizeof (source_key), "source:%s", pd_ctx_source (ctx));
-    int rc = s_check_limit (ctx, source_key, &source_policy);
-    if (rc != PD_OK)
-        return rc;
-
     char partner_id[S_ID_SIZE] = "";
+    int rc;
     if (!req->api_key == !req->session)
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "present an API key or a session");
     else if (req->api_key)
         rc = s_resolve_key (ctx, req->api_key, principal, partner_id, sizeof (partner_id));
     else
         rc = s_resolve_session (ctx, req, principal, partner_id, sizeof (partner_id));
+    if (rc != PD_E_UNAUTHORIZED)
+        return rc;
 
-    //  Over the partner's limit, wrong credentials naming it are refused
-    //  429 rather than 401 (the limit is read before this attempt counts).
-    //  A right credential is never refused for the partner's count: key ids
-    //  are public (shown in dashboards), so anyone could otherwise lock a
-    //  partner out with forged keys.
-    char partner_key[S_LIMIT_KEY_SIZE];
+    char source_key[S_LIMIT_KEY_SIZE], partner_key[S_LIMIT_KEY_SIZE];
+    snprintf (source_key, sizeof (source_key), "source:%s", pd_ctx_source (ctx));
     snprintf (partner_key, sizeof (partner_key), "partner:%s", partner_id);
-    int limit_rc = PD_OK;
-    if (*partner_id && rc == PD_E_UNAUTHORIZED)
-        limit_rc = s_check_limit (ctx, partner_key, &partner_policy);
-    if (rc == PD_E_UNAUTHORIZED) {
-        s_count_failure (ctx, source_key, &source_policy);
-        if (*partner_id)
-            s_count_failure (ctx, partner_key, &partner_policy);
-    }
-    return limit_rc != PD_OK ? limit_rc : rc;
+    int limited = s_refuse (ctx, source_key, &source_policy);
+    if (*partner_id && limited == PD_OK)
+        limited = s_refuse (ctx, partner_key, &partner_policy);
+    return limited != PD_OK ? limited : rc;
 }
 
 static bool

@@ -11,6 +11,7 @@
     Nothing here logs: the caller logs the short reason once.
 */
 #include "pd_jwt.h"
+#include "pd_json.h"
 
 #include <assert.h>
 #include <math.h>
@@ -28,6 +29,7 @@
 
 #define S_KID_MAX            256    //  bytes of a kid we keep or accept
 #define S_JWKS_MAX_SIZE      262144 //  bytes of a JWKS document we parse
+#define S_JSON_MAX_DEPTH     8      //  nesting of a JWKS, JOSE header or claim set we parse
 #define S_RSA_MIN_BITS       2048   //  RFC 7518 3.3
 #define S_RSA_MAX_BITS       8192   //  bounds the cost of one verification
 #define S_RSA_E_MAX_BYTES    8      //  public exponents are small
@@ -307,7 +309,7 @@ pd_jwks_new (const char *json, size_t size)
 {
     if (!json || size == 0 || size > S_JWKS_MAX_SIZE)
         return NULL;
-    json_t *root = json_loadb (json, size, JSON_REJECT_DUPLICATES, NULL);
+    json_t *root = pd_json_load (json, size, S_JSON_MAX_DEPTH, JSON_REJECT_DUPLICATES, NULL);
     json_t *keys = json_object_get (root, "keys");
     if (!json_is_array (keys)) {
         json_decref (root);
@@ -406,7 +408,8 @@ s_segment_json (const char *text, size_t length)
     uint8_t *bytes = s_b64url_decode (text, length, &size);
     if (!bytes)
         return NULL;
-    json_t *object = json_loadb ((const char *)bytes, size, JSON_REJECT_DUPLICATES, NULL);
+    json_t *object =
+        pd_json_load ((const char *)bytes, size, S_JSON_MAX_DEPTH, JSON_REJECT_DUPLICATES, NULL);
     free (bytes);
     if (object && !json_is_object (object)) {
         json_decref (object);

@@ -9,6 +9,7 @@
     and before connect(), so DNS rebinding cannot route around it.
 */
 #include "pd_oidc.h"
+#include "pd_json.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -32,6 +33,7 @@
 #define S_TENANT_TEMPLATE    "{tenantid}"
 #define S_USER_AGENT         "partnerd"
 #define S_DETAIL_MAX         64   //  characters kept of a provider's error code
+#define S_JSON_MAX_DEPTH     8    //  nesting of a provider's answer we parse
 #define S_CODE_MAX           4096 //  bytes of an authorization code we send on
 #define S_VERIFIER_MIN       43   //  RFC 7636 4.1
 #define S_VERIFIER_MAX       128
@@ -317,7 +319,8 @@ s_json_object (const s_buf_t *body)
 {
     if (!body->data)
         return NULL;
-    json_t *json = json_loadb (body->data, body->size, JSON_REJECT_DUPLICATES, NULL);
+    json_t *json =
+        pd_json_load (body->data, body->size, S_JSON_MAX_DEPTH, JSON_REJECT_DUPLICATES, NULL);
     if (json && !json_is_object (json)) {
         json_decref (json);
         json = NULL;

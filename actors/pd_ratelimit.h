@@ -4,9 +4,14 @@
     address ("source:<ip>") and, where the attempt names one, per partner
     ("partner:<id>"), in fixed windows kept in the store (table
     "ratelimits"), so the limit holds across every actor thread and
-    process. Over the limit, attempts are refused with PD_E_RATE_LIMITED
-    and a Retry-After until the window ends, whether or not they would
-    have succeeded.
+    process. A credential is judged first: a right one always passes (so
+    that failures from a shared address, behind a proxy or NAT, never lock
+    out the users and keys that are right); a wrong one is counted
+    (pd_ratelimit_refuse), and once its address or partner is over the
+    limit it is refused with PD_E_RATE_LIMITED and a Retry-After until the
+    window ends. Credentials are high-entropy tokens, so being able to keep
+    guessing at 429s teaches nothing; what the limit takes away is the
+    cheap flood of writes and log lines.
 */
 #ifndef PD_RATELIMIT_H_INCLUDED
 #define PD_RATELIMIT_H_INCLUDED
@@ -34,6 +39,13 @@ int pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_p
 //  with other counters is retried, so concurrent failures are all counted).
 int pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                        int64_t now_ms);
+
+//  A credential did not verify. Over `key`'s limit: PD_E_RATE_LIMITED with
+//  *retry_after_s, and nothing is written (a flood of wrong credentials
+//  costs no store writes). Else the failure is counted: PD_OK, the caller
+//  answers its own refusal (or an error of the store).
+int pd_ratelimit_refuse (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
+                         int64_t now_ms, int *retry_after_s);
 
 //  Attempts that cost the server something whether or not they succeed
 //  (claims, sign-in starts): PD_OK and counted, or PD_E_RATE_LIMITED with

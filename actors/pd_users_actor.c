@@ -10,8 +10,9 @@
     batch that opens the session, guarded by the version it read, so of two
     racing exchanges one commits and the other finds the link gone. Failed
     exchanges count against the client's address and the link's partner
-    (pd_ratelimit); over the limit, exchanges are refused with a
-    Retry-After. Every change appends an audit event in its transaction.
+    (pd_ratelimit); over the limit, failed exchanges are answered 429 with
+    a Retry-After, while a right link still signs in. Every change appends
+    an audit event in its transaction.
 */
 #include "pd_users_actor.h"
 
@@ -491,21 +492,9 @@ s_magic_exchange (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     const pd_config_t *config = pd_ctx_config (ctx);
     int64_t now = pd_ctx_now (ctx);
 
-    char source_key[S_LIMIT_KEY_SIZE];
-    snprintf (source_key, sizeof (source_key), "source:%s", pd_ctx_source (ctx));
-    pd_ratelimit_policy_t source_policy = s_source_policy (config);
-    int retry_after = 0;
-    int rc = pd_ratelimit_check (store, source_key, &source_policy, now, &retry_after);
-    if (rc == PD_E_RATE_LIMITED) {
-        pd_ctx_retry_after (ctx, retry_after);
-        return pd_ctx_fail (ctx, rc, NULL, "too many failed sign-ins; retry later");
-    }
-    if (rc != PD_OK)
-        return rc;
-
     char partner_id[S_ID_SIZE] = "";
     char id[PD_TOKEN_PUBLIC_LEN + 1];
-    rc = pd_token_parse (req->token, PD_TOKEN_MAGIC, id);
+    int rc = pd_token_parse (req->token, PD_TOKEN_MAGIC, id);
     if (rc != PD_OK)
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
     else {
@@ -516,17 +505,27 @@ s_magic_exchange (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         if (rc == PD_E_CONFLICT)
             rc = pd_ctx_fail (ctx, rc, NULL, "sign-in raced with a change; try again");
     }
-    //  Every refused sign-in counts: against the address, and the partner
-    //  the link names
-    if (rc == PD_E_UNAUTHORIZED || rc == PD_E_FORBIDDEN) {
-        if (pd_ratelimit_fail (store, source_key, &source_policy, now) != PD_OK)
-            zsys_warning ("users: failure not counted key=source");
-        pd_ratelimit_policy_t partner_policy = s_partner_policy (config);
-        char partner_key[S_LIMIT_KEY_SIZE];
-        snprintf (partner_key, sizeof (partner_key), "partner:%s", partner_id);
-        if (*partner_id && pd_ratelimit_fail (store, partner_key, &partner_policy, now) != PD_OK)
-            zsys_warning ("users: failure not counted key=%s", partner_key);
+    if (rc != PD_E_UNAUTHORIZED && rc != PD_E_FORBIDDEN)
+        return rc;
+
+    //  A refused sign-in counts against the address and the partner the
+    //  link names; once either is over its limit it is answered 429. A
+    //  right link is judged first and is never refused for the counts.
+    char source_key[S_LIMIT_KEY_SIZE], partner_key[S_LIMIT_KEY_SIZE];
+    snprintf (source_key, sizeof (source_key), "source:%s", pd_ctx_source (ctx));
+    snprintf (partner_key, sizeof (partner_key), "partner:%s", partner_id);
+    pd_ratelimit_policy_t source_policy = s_source_policy (config);
+    pd_ratelimit_policy_t partner_policy = s_partner_policy (config);
+    int retry_after = 0;
+    int limited = pd_ratelimit_refuse (store, source_key, &source_policy, now, &retry_after);
+    if (limited == PD_OK && *partner_id)
+        limited = pd_ratelimit_refuse (store, partner_key, &partner_policy, now, &retry_after);
+    if (limited == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        return pd_ctx_fail (ctx, limited, NULL, "too many failed sign-ins; retry later");
     }
+    if (limited != PD_OK)
+        zsys_warning ("users: failure not counted rc=%s", pd_status_code (limited));
     return rc;
 }
 

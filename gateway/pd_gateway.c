@@ -32,12 +32,17 @@
     packet per line.
 */
 #include "pd_gateway.h"
+#include "pd_admission.h"
 #include "pd_client.h"
+#include "pd_framing.h"
 #include "pd_messages.h"
 #include "pd_metrics.h"
+#include "pd_netlist.h"
 #include "pd_openapi.h"
 #include "pd_routes.h"
 
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <assert.h>
 #include <civetweb.h>
 #include <ctype.h>
@@ -51,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define S_WORKER_THREAD     1    //  CivetWeb's thread_type of request workers
@@ -62,6 +68,14 @@
 #define S_ALLOW_MAX         64                   //  bytes of an Allow header value
 #define S_RETRY_AFTER_S     1   //  Retry-After of 429 and 503 when the reply names none
 #define S_COOKIE_VALUE_MAX  256 //  bytes of a session cookie read (above auth.resolve's limit)
+#define S_COOKIE_NAME_MAX   64  //  bytes of a cookie name with its prefix
+#define S_ADDRESS_MAX       64  //  bytes of a numeric client address
+#define S_FORWARDED_MAX     16  //  X-Forwarded-For entries looked at, from the right
+#define S_ORIGINS_MAX       16  //  CORS origins
+#define S_ORIGIN_MAX        256 //  bytes of one origin
+#define S_CORS_HEADERS      "Content-Type, X-API-Key, X-CSRF-Token"
+#define S_CORS_EXPOSED      "Retry-After, X-Request-Id, Location"
+#define S_RATE_WINDOW_MS    1000 //  body rate: per second
 #define S_HTTP_NO_CONTENT   204
 #define S_HTTP_OK           200
 #define S_NS_PER_S          1e9
@@ -85,12 +99,21 @@
 #define S_PROBLEM_OOM    "{\"type\":\"urn:partnerd:problem:internal_error\",\"status\":500}"
 
 struct _pd_gateway_t {
-    struct mg_context *ctx;   //  CivetWeb server
-    bool library;             //  mg_init_library called
-    char *broker;             //  broker endpoint, for each worker's client
-    int timeout_ms;           //  deadline of one broker request
-    size_t max_body;          //  bytes of a request body
-    bool cookie_secure;       //  Secure flag on the session and CSRF cookies
+    struct mg_context *ctx;                 //  CivetWeb server
+    bool library;                           //  mg_init_library called
+    char *broker;                           //  broker endpoint, for each worker's client
+    int timeout_ms;                         //  deadline of one broker request
+    size_t max_body;                        //  bytes of a request body
+    int body_timeout_ms;                    //  time allowed for a whole body
+    int body_min_rate;                      //  bytes/s a body averages after its first second
+    bool cookie_secure;                     //  Secure flag and __Host- prefix on the cookies
+    char session_cookie[S_COOKIE_NAME_MAX]; //  cookie names, prefixed when secure
+    char csrf_cookie[S_COOKIE_NAME_MAX];
+    char oauth_cookie[S_COOKIE_NAME_MAX];
+    pd_netlist_t *trusted;        //  proxies whose X-Forwarded-For is believed
+    pd_admission_t *admission;    //  connection limits, decided at accept
+    char *origins[S_ORIGINS_MAX]; //  CORS origins allowed (none: CORS off)
+    size_t origin_count;
     pd_metrics_t *metrics;    //  request counters, histograms, gauge
     const pd_message_t *auth; //  auth.resolve in the catalogue
     char *openapi;            //  the API description, generated at start
@@ -98,13 +121,22 @@ struct _pd_gateway_t {
     int port; //  TCP port listened on
 };
 
+//  What a CivetWeb worker thread owns: its broker client, made on the
+//  thread's first request that needs one (a connection that never sends a
+//  whole request costs no socket)
+typedef struct {
+    pd_client_t *client;
+} s_worker_t;
+
 //  One request being served
 typedef struct {
     pd_gateway_t *gateway;
     struct mg_connection *conn;
     const struct mg_request_info *info;
-    pd_client_t *client; //  this worker's broker client; NULL if it failed
-    const char *path;    //  as sent (percent-encoded), without query
+    s_worker_t *worker;         //  this worker thread's (NULL: the thread has none)
+    const char *origin;         //  the request's Origin when it is an allowed one
+    char client[S_ADDRESS_MAX]; //  the client's address (trusted proxies resolved)
+    const char *path;           //  as sent (percent-encoded), without query
     char trace_id[2 * S_TRACE_BYTES + 1];
     size_t slot;     //  metrics slot: route index, or pd_routes_size
     int http;        //  HTTP status sent (0 = nothing sent yet)
@@ -255,20 +287,25 @@ s_respond (s_request_t *req, int http, const char *type, const char *extra, cons
     strftime (date, sizeof (date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r (&now, &tm));
 
     char head[S_HEAD_MAX];
-    int len =
-        snprintf (head, sizeof (head),
-                  "HTTP/1.1 %d %s\r\n"
-                  "Date: %s\r\n"
-                  "%s%s%s"
-                  "Content-Length: %zu\r\n"
-                  "Cache-Control: no-store\r\n"
-                  "X-Content-Type-Options: nosniff\r\n"
-                  "X-Request-Id: %s\r\n"
-                  "Connection: %s\r\n"
-                  "%s\r\n",
-                  http, mg_get_response_code_text (req->conn, http), date,
-                  type ? "Content-Type: " : "", type ? type : "", type ? "\r\n" : "", size,
-                  req->trace_id, s_keep_alive (req) ? "keep-alive" : "close", extra ? extra : "");
+    int len = snprintf (
+        head, sizeof (head),
+        "HTTP/1.1 %d %s\r\n"
+        "Date: %s\r\n"
+        "%s%s%s"
+        "Content-Length: %zu\r\n"
+        "Cache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "X-Request-Id: %s\r\n"
+        "Connection: %s\r\n"
+        "%s%s%s"
+        "%s\r\n",
+        http, mg_get_response_code_text (req->conn, http), date, type ? "Content-Type: " : "",
+        type ? type : "", type ? "\r\n" : "", size, req->trace_id,
+        s_keep_alive (req) ? "keep-alive" : "close",
+        req->origin ? "Access-Control-Allow-Origin: " : "", req->origin ? req->origin : "",
+        req->origin ? "\r\nAccess-Control-Expose-Headers: " S_CORS_EXPOSED "\r\nVary: Origin\r\n"
+                    : "",
+        extra ? extra : "");
     if (len < 0 || (size_t)len >= sizeof (head)) {
         //  Cannot happen (every part is ours and bounded), but never send a cut head
         zsys_error ("gateway: response head too long trace=%s", req->trace_id);
@@ -354,6 +391,21 @@ s_method_not_allowed (s_request_t *req, const char *allow)
 //  ------------------------------------------------------------------------
 //  Broker requests
 
+//  This worker's broker client, made now if it has none; NULL if it cannot
+//  be made (the request is then answered 503)
+static pd_client_t *
+s_client (s_request_t *req)
+{
+    if (!req->worker)
+        return NULL;
+    if (!req->worker->client) {
+        req->worker->client = pd_client_new (req->gateway->broker);
+        if (!req->worker->client)
+            zsys_error ("gateway: cannot create a broker client for %s", req->gateway->broker);
+    }
+    return req->worker->client;
+}
+
 //  Decode a reply body into a zeroed record; no body is an empty map
 static int
 s_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *record,
@@ -374,7 +426,8 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
 {
     *reply = NULL;
     *reply_size = 0;
-    if (!req->client)
+    pd_client_t *client = s_client (req);
+    if (!client)
         return PD_E_UNAVAILABLE;
 
     //  Borrowed strings: the header is encoded, never cleared
@@ -382,7 +435,7 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     header.type = (char *)type;
     header.principal = principal;
     header.trace_id = req->trace_id;
-    header.source = (char *)req->info->remote_addr;
+    header.source = req->client;
 
     uint8_t *header_data = NULL, *body_data = NULL;
     size_t header_size = 0, body_size = 0;
@@ -390,8 +443,8 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     if (rc == PD_OK)
         rc = pd_schema_encode (schema, record, &body_data, &body_size);
     if (rc == PD_OK)
-        rc = pd_client_request (req->client, service, header_data, header_size, body_data,
-                                body_size, req->gateway->timeout_ms, reply, reply_size);
+        rc = pd_client_request (client, service, header_data, header_size, body_data, body_size,
+                                req->gateway->timeout_ms, reply, reply_size);
     free (header_data);
     free (body_data);
     return rc;
@@ -482,7 +535,7 @@ s_credential (s_request_t *req, pd_auth_resolve_t *resolve, pd_schema_error_t *e
                    : s_fail (err, PD_E_INTERNAL, NULL, NULL);
 
     char session[S_COOKIE_VALUE_MAX];
-    int length = s_cookie (req, PD_GATEWAY_SESSION_COOKIE, session, sizeof (session));
+    int length = s_cookie (req, req->gateway->session_cookie, session, sizeof (session));
     if (length == PD_E_NOT_FOUND || length == 0)
         return s_fail (err, PD_E_UNAUTHORIZED, NULL,
                        "missing " S_API_KEY_HEADER " header or session cookie");
@@ -600,7 +653,7 @@ s_build_request (s_request_t *req, const pd_route_t *route, const pd_schema_t *s
         //  The sign-in's browser binding; a cookie that cannot be one is
         //  left out, and the actor refuses the callback
         char binding[S_BINDING_MAX + 1];
-        if (s_cookie (req, PD_GATEWAY_OAUTH_COOKIE, binding, sizeof (binding)) > 0)
+        if (s_cookie (req, req->gateway->oauth_cookie, binding, sizeof (binding)) > 0)
             pd_schema_set_text (schema, record, S_BINDING_FIELD, binding, NULL);
     }
     if (rc == PD_OK)
@@ -608,9 +661,26 @@ s_build_request (s_request_t *req, const pd_route_t *route, const pd_schema_t *s
     return rc;
 }
 
-//  Read the body: at most max_body bytes, chunked or not. A body declared
-//  too large is not read at all, and the connection is closed after the
-//  413 rather than drained.
+//  When a body of `declared` bytes (-1: chunked, unknown) must be in: as
+//  long as a client sending at body_min_rate needs after its first second,
+//  and never later than body_timeout_ms
+static int64_t
+s_body_deadline (const pd_gateway_t *self, long long declared)
+{
+    int64_t allowed = self->body_timeout_ms;
+    if (declared >= 0) {
+        int64_t paced =
+            PD_GATEWAY_BODY_GRACE_MS + declared * S_RATE_WINDOW_MS / self->body_min_rate;
+        allowed = paced < allowed ? paced : allowed;
+    }
+    return zclock_mono () + allowed;
+}
+
+//  Read the body: at most max_body bytes, chunked or not, by its deadline
+//  (s_body_deadline; a read still waiting then is cut by the admission
+//  watchdog: 408, connection closed). A body declared too large is not
+//  read at all, and the connection is closed after the 413 rather than
+//  drained.
 static int
 s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t *err)
 {
@@ -627,13 +697,23 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
 
     size_t size = 0;
     int got = 1;
+    pd_admission_t *admission = req->gateway->admission;
+    const char *address = req->info->remote_addr;
+    int port = req->info->remote_port;
+    bool watched = pd_admission_deadline_set (admission, address, port,
+                                              s_body_deadline (req->gateway, declared)) == 0;
     while (size < capacity && got > 0) {
         got = mg_read (req->conn, body + size, capacity - size);
         if (got > 0)
             size += (size_t)got;
     }
+    bool slow = watched && pd_admission_deadline_clear (admission, address, port);
+    //  mg_read answers 0 when its wait ended with nothing, -1 when the
+    //  connection broke
     int rc = PD_OK;
-    if (size > max_body)
+    if (slow || (got == 0 && declared >= 0 && size < (size_t)declared))
+        rc = s_fail (err, PD_E_REQUEST_TIMEOUT, NULL, "request body too slow");
+    else if (size > max_body)
         rc = s_fail (err, PD_E_TOO_LARGE, NULL, "request body too large");
     else if (got < 0 || (declared >= 0 && size < (size_t)declared))
         rc = s_fail (err, PD_E_BAD_REQUEST, NULL, "request body incomplete");
@@ -678,10 +758,11 @@ s_session_cookies (s_request_t *req, const pd_session_t *session, char *headers,
         int64_t left_ms = session->expires_at - s_now_ms ();
         max_age = left_ms > 0 ? (left_ms + S_MS_PER_S - 1) / S_MS_PER_S : 0;
     }
-    bool fits = s_cookie_add (req, headers, size, PD_GATEWAY_SESSION_COOKIE, session->session_token,
+    pd_gateway_t *gateway = req->gateway;
+    bool fits = s_cookie_add (req, headers, size, gateway->session_cookie, session->session_token,
                               true, max_age);
     if (fits && session->csrf_token && *session->csrf_token)
-        fits = s_cookie_add (req, headers, size, PD_GATEWAY_CSRF_COOKIE, session->csrf_token, false,
+        fits = s_cookie_add (req, headers, size, gateway->csrf_cookie, session->csrf_token, false,
                              max_age);
     return fits;
 }
@@ -705,21 +786,22 @@ s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message
           const void *result, pd_schema_error_t *err)
 {
     char headers[S_EXTRA_MAX] = "";
+    pd_gateway_t *gateway = req->gateway;
     bool fits = true;
     if (route->flags & PD_ROUTE_SESSION_SET)
         fits = s_session_cookies (req, result, headers, sizeof (headers));
     if (route->flags & PD_ROUTE_SESSION_CLEAR)
         fits =
-            s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_SESSION_COOKIE, "", true, 0) &&
-            s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_CSRF_COOKIE, "", false, 0);
+            s_cookie_add (req, headers, sizeof (headers), gateway->session_cookie, "", true, 0) &&
+            s_cookie_add (req, headers, sizeof (headers), gateway->csrf_cookie, "", false, 0);
     if (fits && (route->flags & PD_ROUTE_BINDING_SET)) {
         const pd_redirect_t *redirect = result; //  checked at start
         if (redirect->binding && *redirect->binding)
-            fits = s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_OAUTH_COOKIE,
+            fits = s_cookie_add (req, headers, sizeof (headers), gateway->oauth_cookie,
                                  redirect->binding, true, PD_GATEWAY_OAUTH_MAX_AGE);
     }
     if (fits && (route->flags & PD_ROUTE_BINDING_CHECK))
-        fits = s_cookie_add (req, headers, sizeof (headers), PD_GATEWAY_OAUTH_COOKIE, "", true, 0);
+        fits = s_cookie_add (req, headers, sizeof (headers), gateway->oauth_cookie, "", true, 0);
     const char *location =
         (route->flags & PD_ROUTE_REDIRECT) ? s_location (message->reply, result) : NULL;
     if (fits && location && *location)
@@ -850,10 +932,11 @@ s_serve_healthz (s_request_t *req)
 {
     static const uint8_t empty_map = S_MSGPACK_EMPTY_MAP;
     int rc = PD_E_UNAVAILABLE;
-    if (req->client) {
+    pd_client_t *client = s_client (req);
+    if (client) {
         uint8_t *reply = NULL;
         size_t reply_size = 0;
-        rc = pd_client_request (req->client, PD_PROTO_SERVICE_PING, &empty_map, sizeof (empty_map),
+        rc = pd_client_request (client, PD_PROTO_SERVICE_PING, &empty_map, sizeof (empty_map),
                                 &empty_map, sizeof (empty_map), PD_GATEWAY_HEALTH_TIMEOUT_MS,
                                 &reply, &reply_size);
         free (reply);
@@ -865,15 +948,34 @@ s_serve_healthz (s_request_t *req)
         s_problem (req, PD_E_UNAVAILABLE, "broker unreachable", NULL, NULL);
 }
 
+//  The request metrics, then the connection admission counters
 static void
 s_serve_metrics (s_request_t *req)
 {
-    char *text = pd_metrics_render (req->gateway->metrics);
+    char *requests = pd_metrics_render (req->gateway->metrics);
+    pd_admission_stats_t stats;
+    pd_admission_stats (req->gateway->admission, &stats);
+    char *text =
+        requests
+            ? zsys_sprintf (
+                  "%s"
+                  "# HELP partnerd_http_connections HTTP connections held now.\n"
+                  "# TYPE partnerd_http_connections gauge\n"
+                  "partnerd_http_connections %" PRIu64 "\n"
+                  "# HELP partnerd_http_connections_total HTTP connections by "
+                  "admission verdict.\n"
+                  "# TYPE partnerd_http_connections_total counter\n"
+                  "partnerd_http_connections_total{verdict=\"admitted\"} %" PRIu64 "\n"
+                  "partnerd_http_connections_total{verdict=\"refused_total\"} %" PRIu64 "\n"
+                  "partnerd_http_connections_total{verdict=\"refused_client\"} %" PRIu64 "\n",
+                  requests, stats.open, stats.admitted, stats.refused_total, stats.refused_client)
+            : NULL;
     if (text)
         s_respond (req, S_HTTP_OK, S_METRICS_TYPE, NULL, text, strlen (text));
     else
         s_problem (req, PD_E_INTERNAL, NULL, NULL, NULL);
-    free (text);
+    zstr_free (&text);
+    free (requests);
 }
 
 static void
@@ -893,6 +995,90 @@ static const struct {
 };
 #define S_BUILTIN_COUNT (sizeof (s_builtins) / sizeof (s_builtins[0]))
 
+//  ------------------------------------------------------------------------
+//  Who is calling, from where
+
+static bool
+s_is_address (const char *text)
+{
+    struct in_addr addr4;
+    struct in6_addr addr6;
+    return inet_pton (AF_INET, text, &addr4) == 1 || inet_pton (AF_INET6, text, &addr6) == 1;
+}
+
+//  The client's address: the TCP peer, unless the peer is a trusted proxy;
+//  then the rightmost X-Forwarded-For entry that is not a trusted proxy
+//  itself (each proxy appends the address it saw; only the entries our own
+//  proxies appended can be believed). A malformed entry stops the walk at
+//  the last address believed.
+static void
+s_client_address (s_request_t *req)
+{
+    pd_gateway_t *self = req->gateway;
+    s_copy_text (req->client, sizeof (req->client), req->info->remote_addr);
+    if (!pd_netlist_has (self->trusted, req->client))
+        return;
+    //  Every X-Forwarded-For header, in order, as one list
+    char list[S_FORWARDED_MAX * S_ADDRESS_MAX] = "";
+    for (int i = 0; i < req->info->num_headers; i++)
+        if (strcasecmp (req->info->http_headers[i].name, "X-Forwarded-For") == 0) {
+            size_t used = strlen (list);
+            snprintf (list + used, sizeof (list) - used, "%s%s", used ? "," : "",
+                      req->info->http_headers[i].value);
+        }
+    for (int seen = 0; seen < S_FORWARDED_MAX && *list; seen++) {
+        char *comma = strrchr (list, ',');
+        char *entry = comma ? comma + 1 : list;
+        entry += strspn (entry, " \t");
+        size_t len = strlen (entry);
+        while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '\t'))
+            entry[--len] = '\0';
+        if (len == 0 || len >= S_ADDRESS_MAX || !s_is_address (entry))
+            return;
+        s_copy_text (req->client, sizeof (req->client), entry);
+        if (!pd_netlist_has (self->trusted, entry))
+            return;
+        if (comma)
+            *comma = '\0';
+        else
+            *list = '\0';
+    }
+}
+
+//  The request's Origin, if it is one of the allowed CORS origins
+static const char *
+s_allowed_origin (s_request_t *req)
+{
+    const char *origin = mg_get_header (req->conn, "Origin");
+    for (size_t i = 0; origin && i < req->gateway->origin_count; i++)
+        if (strcmp (origin, req->gateway->origins[i]) == 0)
+            return req->gateway->origins[i];
+    return NULL;
+}
+
+//  A CORS preflight (OPTIONS with Access-Control-Request-Method) from an
+//  allowed origin: the methods the path allows, the headers clients send.
+//  Other OPTIONS requests go on as any request (405 with Allow).
+static bool
+s_serve_preflight (s_request_t *req)
+{
+    if (!req->origin || strcmp (req->info->request_method, "OPTIONS") != 0 ||
+        !mg_get_header (req->conn, "Access-Control-Request-Method"))
+        return false;
+    char allow[S_ALLOW_MAX];
+    pd_routes_allow (req->path, allow, sizeof (allow));
+    if (!*allow)
+        return false;
+    char headers[S_EXTRA_MAX];
+    snprintf (headers, sizeof (headers),
+              "Access-Control-Allow-Methods: %s\r\n"
+              "Access-Control-Allow-Headers: " S_CORS_HEADERS "\r\n"
+              "Access-Control-Max-Age: %d\r\n",
+              allow, PD_GATEWAY_CORS_MAX_AGE);
+    s_respond (req, S_HTTP_NO_CONTENT, NULL, headers, "", 0);
+    return true;
+}
+
 //  The one CivetWeb request handler
 static int
 s_handle_request (struct mg_connection *conn, void *cbdata)
@@ -907,16 +1093,25 @@ s_handle_request (struct mg_connection *conn, void *cbdata)
     req.conn = conn;
     req.info = mg_get_request_info (conn);
     assert (req.info);
-    req.client = (pd_client_t *)mg_get_thread_pointer (conn);
+    req.worker = (s_worker_t *)mg_get_thread_pointer (conn);
     req.slot = pd_routes_size;
     s_trace_id_new (req.trace_id);
     req.path = req.info->local_uri ? req.info->local_uri : "";
+    s_client_address (&req);
+    req.origin = s_allowed_origin (&req);
 
     size_t builtin = 0;
     while (builtin < S_BUILTIN_COUNT && strcmp (req.path, s_builtins[builtin].path) != 0)
         builtin++;
-    if (!req.info->request_method || req.path[0] != '/')
-        s_problem (&req, PD_E_BAD_REQUEST, "request target must be a path", NULL, NULL);
+    const char *framing = pd_framing_check (req.info);
+    if (framing || !req.info->request_method || req.path[0] != '/') {
+        //  Two parsers could read this request differently: answer it, and
+        //  read nothing more from this connection
+        req.close = true;
+        s_problem (&req, PD_E_BAD_REQUEST, framing ? framing : "request target must be a path",
+                   NULL, NULL);
+    } else if (s_serve_preflight (&req))
+        ;
     else if (builtin < S_BUILTIN_COUNT) {
         if (strcmp (req.info->request_method, "GET") == 0)
             s_builtins[builtin].serve (&req);
@@ -972,25 +1167,81 @@ s_routes_check (void)
     return true;
 }
 
+//  A worker thread starts: its (empty) broker client holder. Its stack is
+//  what every body is parsed on: say so once if it is smaller than the
+//  parsers were fuzzed with.
 static void *
 s_thread_start (const struct mg_context *ctx, int thread_type)
 {
     if (thread_type != S_WORKER_THREAD)
         return NULL;
-    pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (ctx);
-    pd_client_t *client = pd_client_new (self->broker);
-    if (!client)
-        zsys_error ("gateway: cannot create a broker client for %s", self->broker);
-    return client;
+    static atomic_flag s_stack_checked = ATOMIC_FLAG_INIT;
+    pthread_attr_t attr;
+    size_t stack = 0;
+    if (!atomic_flag_test_and_set (&s_stack_checked) &&
+        pthread_getattr_np (pthread_self (), &attr) == 0) {
+        pthread_attr_getstacksize (&attr, &stack);
+        pthread_attr_destroy (&attr);
+        if (stack < PD_GATEWAY_WORKER_STACK)
+            zsys_warning ("gateway: worker threads have a %zu-byte stack, less than the %d "
+                          "bytes the request parsers were tested with",
+                          stack, PD_GATEWAY_WORKER_STACK);
+    }
+    return calloc (1, sizeof (s_worker_t));
 }
 
 static void
 s_thread_stop (const struct mg_context *ctx, int thread_type, void *thread_pointer)
 {
     if (thread_type == S_WORKER_THREAD && thread_pointer) {
-        pd_client_t *client = (pd_client_t *)thread_pointer;
-        pd_client_destroy (&client);
+        s_worker_t *worker = (s_worker_t *)thread_pointer;
+        pd_client_destroy (&worker->client);
+        free (worker);
     }
+}
+
+//  A connection closes: it no longer counts against its address's limit
+static void
+s_connection_close (const struct mg_connection *conn)
+{
+    pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (mg_get_context (conn));
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    if (self && self->admission && info)
+        pd_admission_release (self->admission, info->remote_addr, info->remote_port);
+}
+
+//  CivetWeb found the request malformed before any handler ran (a bad
+//  request line, a head too large, an unknown version): answer
+//  problem+json, close, and never echo what the client sent (CivetWeb's own
+//  page copies part of the request into its status line)
+static int
+s_http_error (struct mg_connection *conn, int status, const char *message)
+{
+    pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (mg_get_context (conn));
+    s_request_t req = {0};
+    req.gateway = self;
+    req.conn = conn;
+    req.info = mg_get_request_info (conn);
+    req.path = "";
+    req.close = true;
+    req.slot = pd_routes_size;
+    s_trace_id_new (req.trace_id);
+    //  The request's method and version may be what failed to parse
+    static const struct mg_request_info s_unparsed = {.request_method = "GET"};
+    if (!req.info || !req.info->request_method)
+        req.info = &s_unparsed;
+    //  CivetWeb says "Malformed message" both for a head cut short (its
+    //  time-out, or the client) and for bytes no head may hold
+    bool cut_short = message && strcmp (message, "Malformed message") == 0;
+    int code = status == 413 ? PD_E_TOO_LARGE : PD_E_BAD_REQUEST;
+    const char *detail = status == 413 ? "request head too large"
+                         : cut_short   ? "request head malformed or not complete in time"
+                                       : "malformed request";
+    s_problem (&req, code, detail, NULL, NULL);
+    mg_disable_connection_keep_alive (conn);
+    if (self)
+        pd_metrics_observe (self->metrics, pd_routes_size, req.http, 0);
+    return 0;
 }
 
 static int
@@ -998,6 +1249,38 @@ s_log_message (const struct mg_connection *conn, const char *message)
 {
     zsys_warning ("gateway: civetweb: %s", message);
     return 1;
+}
+
+//  The CORS origins: comma-separated, each scheme://host[:port] with no
+//  path; "" = none. false on a malformed one.
+static bool
+s_parse_origins (pd_gateway_t *self, const char *text)
+{
+    const char *cursor = text ? text : "";
+    while (*(cursor += strspn (cursor, ", \t"))) {
+        size_t len = strcspn (cursor, ", \t");
+        char *origin = strndup (cursor, len);
+        cursor += len;
+        const char *host = origin ? strstr (origin, "://") : NULL;
+        bool scheme_ok =
+            origin && (strncmp (origin, "https://", 8) == 0 || strncmp (origin, "http://", 7) == 0);
+        if (!scheme_ok || !host || !host[3] || strchr (host + 3, '/') || len >= S_ORIGIN_MAX ||
+            self->origin_count == S_ORIGINS_MAX) {
+            zsys_error ("gateway: bad CORS origin '%s' (scheme://host[:port], at most %d)",
+                        origin ? origin : "", S_ORIGINS_MAX);
+            free (origin);
+            return false;
+        }
+        self->origins[self->origin_count++] = origin;
+    }
+    return true;
+}
+
+//  A setting: its value, or the default when 0; -1 when negative
+static int
+s_setting (int value, int fallback)
+{
+    return value > 0 ? value : value == 0 ? fallback : -1;
 }
 
 pd_gateway_t *
@@ -1008,6 +1291,15 @@ pd_gateway_new (const pd_gateway_config_t *config)
         zsys_error ("gateway: listen address and broker endpoint are required");
         return NULL;
     }
+    int connections = s_setting (config->threads, PD_GATEWAY_CONNECTIONS);
+    int per_client = s_setting (config->max_per_client, PD_GATEWAY_PER_CLIENT);
+    int header_ms = s_setting (config->header_timeout_ms, PD_GATEWAY_HEADER_MS);
+    int idle_ms = s_setting (config->idle_timeout_ms, PD_GATEWAY_IDLE_MS);
+    if (connections < 0 || per_client < 0 || header_ms < 0 || idle_ms < 0 ||
+        config->body_timeout_ms < 0 || config->body_min_rate < 0) {
+        zsys_error ("gateway: connection limits and time-outs must be positive");
+        return NULL;
+    }
     pd_gateway_t *self = (pd_gateway_t *)calloc (1, sizeof (pd_gateway_t));
     if (!self)
         return NULL;
@@ -1015,28 +1307,51 @@ pd_gateway_new (const pd_gateway_config_t *config)
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
+    self->body_timeout_ms = s_setting (config->body_timeout_ms, PD_GATEWAY_BODY_MS);
+    self->body_min_rate = s_setting (config->body_min_rate, PD_GATEWAY_BODY_MIN_RATE);
     self->cookie_secure = config->cookie_secure;
+    const char *prefix = config->cookie_secure ? PD_GATEWAY_HOST_PREFIX : "";
+    snprintf (self->session_cookie, sizeof (self->session_cookie), "%s%s", prefix,
+              PD_GATEWAY_SESSION_COOKIE);
+    snprintf (self->csrf_cookie, sizeof (self->csrf_cookie), "%s%s", prefix,
+              PD_GATEWAY_CSRF_COOKIE);
+    snprintf (self->oauth_cookie, sizeof (self->oauth_cookie), "%s%s", prefix,
+              PD_GATEWAY_OAUTH_COOKIE);
     self->metrics = pd_metrics_new (pd_routes_size);
     self->auth = pd_message_find (S_AUTH_TYPE);
-    if (!self->broker || !self->metrics || !self->auth || !s_routes_check ())
+    if (!self->broker || !self->metrics || !self->auth || !s_routes_check () ||
+        !s_parse_origins (self, config->cors_origins))
         goto failed;
+    char error_text[256] = "";
+    self->trusted = pd_netlist_new (config->trusted_proxies, error_text, sizeof (error_text));
+    if (!self->trusted) {
+        zsys_error ("gateway: trusted proxies: %s", error_text);
+        goto failed;
+    }
+    pd_admission_config_t admission = {(size_t)connections, (size_t)per_client, self->trusted};
+    self->admission = pd_admission_new (&admission);
     self->openapi = pd_openapi_new (&self->openapi_size);
-    if (!self->openapi)
+    if (!self->admission || !self->openapi)
         goto failed;
 
-    char threads[16];
-    snprintf (threads, sizeof (threads), "%d",
-              config->threads > 0 ? config->threads : PD_GATEWAY_THREADS);
+    //  One worker per admitted connection: none waits for a thread
+    char threads[16], header[16], idle[16];
+    snprintf (threads, sizeof (threads), "%d", connections);
+    snprintf (header, sizeof (header), "%d", header_ms);
+    snprintf (idle, sizeof (idle), "%d", idle_ms);
     // clang-format off
     const char *options[] = {
         "listening_ports",       config->listen,
         "num_threads",           threads,
+        "listen_backlog",        PD_GATEWAY_LISTEN_BACKLOG,
         "tcp_nodelay",           "1",       //  else ~44 ms per keep-alive request (Nagle)
         "enable_keep_alive",     "yes",
-        "keep_alive_timeout_ms", PD_GATEWAY_KEEP_ALIVE_MS,
-        "request_timeout_ms",    PD_GATEWAY_READ_TIMEOUT_MS,
+        "keep_alive_timeout_ms", idle,      //  the wait for a keep-alive connection's next head
+        "request_timeout_ms",    header,    //  the whole head; each read and write
         "max_request_size",      PD_GATEWAY_MAX_HEAD,
         "decode_url",            "no",      //  pd_routes decodes segment by segment
+        "access_control_allow_origin", "", //  CORS is the gateway's (cors_origins), off by default
+        "enable_auth_domain_check", "no",   //  absolute-form targets reach pd_framing, refused
         NULL};
     // clang-format on
     struct mg_callbacks callbacks;
@@ -1044,9 +1359,10 @@ pd_gateway_new (const pd_gateway_config_t *config)
     callbacks.init_thread = s_thread_start;
     callbacks.exit_thread = s_thread_stop;
     callbacks.log_message = s_log_message;
+    callbacks.connection_close = s_connection_close;
+    callbacks.http_error = s_http_error;
     struct mg_init_data init = {&callbacks, self, options};
     unsigned error_code = 0;
-    char error_text[256] = "";
     struct mg_error_data error = {&error_code, error_text, sizeof (error_text)};
 
     //  CZMQ's first-use set-up is not safe to race: do it here, before the
@@ -1064,6 +1380,10 @@ pd_gateway_new (const pd_gateway_config_t *config)
     struct mg_server_port port;
     if (mg_get_server_ports (self->ctx, 1, &port) == 1)
         self->port = port.port;
+    if (pd_admission_watch (self->admission, self->port) != 0) {
+        zsys_error ("gateway: cannot watch connections on port %d", self->port);
+        goto failed;
+    }
     return self;
 
 failed:
@@ -1082,6 +1402,10 @@ pd_gateway_destroy (pd_gateway_t **self_p)
         mg_stop (self->ctx); //  waits for requests in progress; threads drop their clients
     if (self->library)
         mg_exit_library ();
+    pd_admission_destroy (&self->admission);
+    pd_netlist_destroy (&self->trusted);
+    for (size_t i = 0; i < self->origin_count; i++)
+        free (self->origins[i]);
     pd_metrics_destroy (&self->metrics);
     free (self->openapi);
     free (self->broker);

@@ -13,13 +13,21 @@
     Cookies: the session token travels only in PD_GATEWAY_SESSION_COOKIE
     (HttpOnly), the CSRF token in PD_GATEWAY_CSRF_COOKIE (readable by the
     dashboard, which sends it back in X-CSRF-Token); both Path=/,
-    SameSite=Lax, Secure unless configured off.
+    SameSite=Lax, and, unless configured off, Secure with the __Host- name
+    prefix.
+
+    The edge: connections are admitted at accept (pd_admission: per client
+    address and in total, the worker pool sized to the total), request
+    framing is checked (pd_framing), the head, the body and idle keep-alive
+    are time-limited, the client address is the TCP peer or, behind a
+    trusted proxy, what X-Forwarded-For says, and CORS answers only the
+    configured origins.
 
     Also serves GET /healthz (broker reachable), GET /metrics (Prometheus
     text format) and GET /openapi.json (generated from routes and schemas).
 
-    Each CivetWeb worker thread owns one pd_client, created in the thread's
-    start callback.
+    Each CivetWeb worker thread owns one pd_client, made on the first
+    request of that thread that needs the broker.
 */
 #ifndef PD_GATEWAY_H_INCLUDED
 #define PD_GATEWAY_H_INCLUDED
@@ -35,31 +43,59 @@ extern "C" {
 
 typedef struct _pd_gateway_t pd_gateway_t;
 
-#define PD_GATEWAY_THREADS    16
-#define PD_GATEWAY_TIMEOUT_MS 5000
-#define PD_GATEWAY_MAX_BODY   (64 * 1024)
+//  The stack of CivetWeb's worker threads, where request bodies are parsed:
+//  Debian builds CivetWeb with USE_STACK_SIZE=102400. The gateway warns at
+//  start when its workers have less; the fuzz targets run on this much.
+#define PD_GATEWAY_WORKER_STACK 102400
+
+//  Connections: each one holds a CivetWeb worker thread from accept to
+//  close, so the pool is as large as the connections admitted (pd_admission)
+#define PD_GATEWAY_CONNECTIONS    1024  //  held at once (= worker threads)
+#define PD_GATEWAY_PER_CLIENT     64    //  held by one client address
+#define PD_GATEWAY_HEADER_MS      5000  //  to send a request's head (request line and fields)
+#define PD_GATEWAY_IDLE_MS        2000  //  an idle keep-alive connection stays open
+#define PD_GATEWAY_BODY_MS        10000 //  to send a request's body
+#define PD_GATEWAY_BODY_MIN_RATE  1024  //  bytes/s a body must average after its first second
+#define PD_GATEWAY_BODY_GRACE_MS  1000  //  that first second
+#define PD_GATEWAY_TIMEOUT_MS     5000  //  deadline of one request at the broker
+#define PD_GATEWAY_MAX_BODY       (64 * 1024)
+#define PD_GATEWAY_LISTEN_BACKLOG "1024" //  connections the kernel queues before accept
 
 #define PD_GATEWAY_HEALTH_TIMEOUT_MS 1000    //  deadline of /healthz's broker ping
-#define PD_GATEWAY_READ_TIMEOUT_MS   "10000" //  CivetWeb request_timeout_ms (slow clients)
-#define PD_GATEWAY_KEEP_ALIVE_MS     "2000"  //  idle keep-alive connections kept this long
 #define PD_GATEWAY_MAX_HEAD          "16384" //  bytes of request line + headers
 #define PD_GATEWAY_API_VERSION       "0.1.0" //  info.version of /openapi.json
+#define PD_GATEWAY_CORS_MAX_AGE      600     //  seconds a browser may cache a preflight
 
 typedef struct {
-    const char *listen;     //  "HOST:PORT" (port 0 = any free port)
-    const char *broker;     //  broker services endpoint
-    int threads;            //  0 = PD_GATEWAY_THREADS
-    int request_timeout_ms; //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
-    size_t max_body;        //  0 = PD_GATEWAY_MAX_BODY
-    bool cookie_secure;     //  Secure flag on session and CSRF cookies
+    const char *listen;          //  "HOST:PORT" (port 0 = any free port)
+    const char *broker;          //  broker services endpoint
+    int threads;                 //  connections held at once = worker threads;
+                                 //  0 = PD_GATEWAY_CONNECTIONS
+    int max_per_client;          //  0 = PD_GATEWAY_PER_CLIENT
+    int header_timeout_ms;       //  0 = PD_GATEWAY_HEADER_MS
+    int idle_timeout_ms;         //  0 = PD_GATEWAY_IDLE_MS
+    int body_timeout_ms;         //  0 = PD_GATEWAY_BODY_MS
+    int body_min_rate;           //  0 = PD_GATEWAY_BODY_MIN_RATE
+    int request_timeout_ms;      //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
+    size_t max_body;             //  0 = PD_GATEWAY_MAX_BODY
+    bool cookie_secure;          //  Secure (and the __Host- name prefix) on every cookie
+    const char *trusted_proxies; //  pd_netlist text: peers whose X-Forwarded-For is
+                                 //  believed and who are not limited per address; NULL = none
+    const char *cors_origins;    //  origins (scheme://host[:port]) allowed cross-origin
+                                 //  calls, comma-separated; NULL or "" = CORS off
 } pd_gateway_config_t;
 
+//  Cookie names; with cookie_secure each gets the prefix "__Host-" (the
+//  browser then insists on Secure, Path=/ and no Domain: no subdomain can
+//  set or shadow them)
 #define PD_GATEWAY_SESSION_COOKIE "partnerd_session"
 #define PD_GATEWAY_CSRF_COOKIE    "partnerd_csrf"
 #define PD_GATEWAY_OAUTH_COOKIE   "partnerd_oauth" //  binds a sign-in to its browser
-#define PD_GATEWAY_OAUTH_MAX_AGE  600              //  seconds, as oauth_state_ttl_s
+#define PD_GATEWAY_HOST_PREFIX    "__Host-"
+#define PD_GATEWAY_OAUTH_MAX_AGE  600 //  seconds, as oauth_state_ttl_s
 
-//  Start serving. NULL (and a log line) if CivetWeb cannot listen.
+//  Start serving. NULL (and a log line) if a setting is out of range or
+//  CivetWeb cannot listen.
 pd_gateway_t *pd_gateway_new (const pd_gateway_config_t *config);
 
 //  Stop serving (waits for requests in progress) and null *self_p.

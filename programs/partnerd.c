@@ -39,18 +39,19 @@
 //  directory (mode 0700) unless --bind/--stream-bind say otherwise: the
 //  services socket has no authentication, so it must not be reachable by
 //  other local users (PROTOCOL.md, security)
-#define S_LOCAL_BROKER      "broker.sock"
-#define S_LOCAL_STREAM      "streams.sock"
-#define S_DEFAULT_APPLIANCE "tcp://127.0.0.1:5557"
-#define S_APPLIANCE_KEY     "appliance_curve.key"
-#define S_Z85_KEY           40 //  a CURVE key in Z85
-#define S_INPROC_BROKER     "inproc://partnerd-broker"
-#define S_DEFAULT_INSTANCES 2
-#define S_MAX_INSTANCES     64
-#define S_MAX_ACTORS        256
-#define S_ADMIN_KEY_FILE    "admin.key"
-#define S_PATH_MAX          4096
-#define S_IO_THREADS        2
+#define S_LOCAL_BROKER        "broker.sock"
+#define S_LOCAL_STREAM        "streams.sock"
+#define S_DEFAULT_APPLIANCE   "tcp://127.0.0.1:5557"
+#define S_APPLIANCE_KEY       "appliance_curve.key"
+#define S_Z85_KEY             40 //  a CURVE key in Z85
+#define S_INPROC_BROKER       "inproc://partnerd-broker"
+#define S_DEFAULT_INSTANCES   2
+#define S_MAX_INSTANCES       64
+#define S_MAX_ACTORS          256
+#define S_ADMIN_KEY_FILE      "admin.key"
+#define S_PATH_MAX            4096
+#define S_IO_THREADS          2
+#define S_SOCKETS_BESIDE_HTTP 1024 //  ZeroMQ sockets for everything but the HTTP workers
 
 typedef struct {
     const char *role;           //  NULL (all-in-one), "broker", "gateway", "actor"
@@ -97,7 +98,8 @@ static const char s_usage[] =
     "  --appliance-bind EPS  appliance front (CURVE) binds, comma-separated\n"
     "                      (all-in-one, front)   [" S_DEFAULT_APPLIANCE "]\n"
     "  --instances N       threads per actor   [2]\n"
-    "  --threads N         HTTP worker threads   [16]\n"
+    "  --threads N         HTTP connections held at once, a worker thread each\n"
+    "                      [setting http_max_connections: 1024]\n"
     "  --timeout MS        per-request deadline in the gateway   [5000]\n"
     "  --config FILE       settings (public URL, OAuth providers, cookies, rate limits);\n"
     "                      see --help-config\n"
@@ -378,6 +380,10 @@ main (int argc, char **argv)
         fprintf (stderr, "partnerd: %s\n", error);
         return EXIT_FAILURE;
     }
+    //  Before the first socket: room for a broker client per HTTP worker
+    //  thread besides the actors', the front's and the broker's own
+    int64_t http_threads = options.threads ? options.threads : settings->http_max_connections;
+    zsys_set_max_sockets ((size_t)http_threads + S_SOCKETS_BESIDE_HTTP);
     sigset_t signals;
     s_block_signals (&signals);
 
@@ -415,8 +421,8 @@ main (int argc, char **argv)
     if (run_broker) {
         char binds[2 * S_PATH_MAX];
         if (snprintf (binds, sizeof (binds), "%s%s%s", all_in_one ? S_INPROC_BROKER : "",
-                      all_in_one && *options.bind ? "," : "", options.bind) >=
-            (int)sizeof (binds)) {
+                      all_in_one && *options.bind ? "," : "",
+                      options.bind) >= (int)sizeof (binds)) {
             zsys_error ("partnerd: --bind too long");
             goto cleanup;
         }
@@ -479,11 +485,19 @@ main (int argc, char **argv)
                 front_public);
     }
     if (run_gateway) {
-        pd_gateway_config_t config = {.listen = options.http,
-                                      .broker = connect,
-                                      .threads = options.threads,
-                                      .request_timeout_ms = options.timeout_ms,
-                                      .cookie_secure = settings->cookie_secure};
+        pd_gateway_config_t config = {
+            .listen = options.http,
+            .broker = connect,
+            .threads = options.threads ? options.threads : (int)settings->http_max_connections,
+            .max_per_client = (int)settings->http_max_connections_per_client,
+            .header_timeout_ms = (int)settings->http_header_timeout_ms,
+            .idle_timeout_ms = (int)settings->http_idle_timeout_ms,
+            .body_timeout_ms = (int)settings->http_body_timeout_ms,
+            .body_min_rate = (int)settings->http_body_min_rate,
+            .request_timeout_ms = options.timeout_ms,
+            .cookie_secure = settings->cookie_secure,
+            .trusted_proxies = settings->trusted_proxies,
+            .cors_origins = settings->cors_allowed_origins};
         gateway = pd_gateway_new (&config);
         if (!gateway)
             goto cleanup;

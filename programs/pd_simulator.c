@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pd_appliance.h"
+#include "pd_json.h"
 #include "pd_status.h"
 
 #define S_CLAIM_TIMEOUT_MS  10000 //  per claim
@@ -342,7 +343,8 @@ s_create_code (CURL *curl, const s_options_t *options, long index, s_sim_t *sim)
         fprintf (stderr, "simulator: POST %s: HTTP %ld %.300s\n", url, status,
                  response.data ? response.data : "");
     else {
-        json_t *json = json_loadb (response.data ? response.data : "", response.size, 0, NULL);
+        json_t *json = pd_json_load (response.data ? response.data : "", response.size,
+                                     PD_JSON_MAX_DEPTH, 0, NULL);
         const char *text = json_string_value (json_object_get (json, "code"));
         if (text && strlen (text) < sizeof (sim->code)) {
             snprintf (sim->code, sizeof (sim->code), "%s", text);

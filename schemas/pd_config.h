@@ -37,7 +37,25 @@ extern "C" {
        "Path of the page a magic link opens; the page POSTs the token to "                         \
        "/api/partners/auth/magic")                                                                 \
     X (cookie_secure, BOOL, "true", false,                                                         \
-       "Mark session cookies Secure (set false only for plain-HTTP development)")                  \
+       "Mark cookies Secure and name them with the __Host- prefix (set false only for "            \
+       "plain-HTTP development)")                                                                  \
+    X (http_max_connections, INT, "1024", false,                                                   \
+       "HTTP connections held at once, one worker thread each; beyond it a new connection "        \
+       "gets 503 at once")                                                                         \
+    X (http_max_connections_per_client, INT, "64", false,                                          \
+       "HTTP connections one client address may hold (trusted_proxies are exempt)")                \
+    X (http_header_timeout_ms, INT, "5000", false,                                                 \
+       "Time a client has to send a request's head; also each read and write")                     \
+    X (http_idle_timeout_ms, INT, "2000", false, "How long an idle keep-alive connection is kept") \
+    X (http_body_timeout_ms, INT, "10000", false, "Time a client has to send a request's body")    \
+    X (http_body_min_rate, INT, "1024", false,                                                     \
+       "Bytes per second a request body must average after its first second")                      \
+    X (trusted_proxies, STR, "", false,                                                            \
+       "Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For "      \
+       "names the client; empty: the TCP peer is the client")                                      \
+    X (cors_allowed_origins, STR, "", false,                                                       \
+       "Origins (scheme://host[:port], comma-separated) whose browser pages may call the API "     \
+       "with an API key; empty: CORS off")                                                         \
     X (session_ttl_s, INT, "43200", false, "Session lifetime in seconds")                          \
     X (magic_link_ttl_s, INT, "900", false, "Magic link lifetime in seconds")                      \
     X (oauth_state_ttl_s, INT, "600", false, "Time allowed to complete an OAuth sign-in, seconds") \

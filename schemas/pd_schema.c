@@ -8,6 +8,7 @@
     schema into the record, which is validated last.
 */
 #include "pd_schema.h"
+#include "pd_json.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -1125,10 +1126,13 @@ pd_schema_from_json (const pd_schema_t *schema, const char *text, size_t size, v
         return pd_schema_fail (err, PD_E_TOO_LARGE, "", "must be at most %d bytes",
                                PD_SCHEMA_MAX_INPUT);
     json_error_t error;
-    json_t *root = json_loadb (text, size, JSON_REJECT_DUPLICATES, &error);
+    //  Bounded before jansson recurses: no record nests deeper than this
+    json_t *root = pd_json_load (text, size, PD_SCHEMA_MAX_DEPTH, JSON_REJECT_DUPLICATES, &error);
     if (!root) {
         if (json_error_code (&error) == json_error_out_of_memory)
             return pd_schema_fail (err, PD_E_INTERNAL, "", "out of memory");
+        if (error.line < 0)
+            return pd_schema_fail (err, PD_E_MALFORMED, "", "%s", error.text);
         return pd_schema_fail (err, PD_E_MALFORMED, "", "%s (line %d, column %d)", error.text,
                                error.line, error.column);
     }
@@ -1189,8 +1193,8 @@ s_to_json_object (const pd_schema_t *schema, const void *record)
     for (size_t i = 0; object && i < schema->field_count; i++) {
         const pd_field_t *field = &schema->fields[i];
         //  Lists always show, empty as []: clients iterate without a check
-        if ((field->flags & PD_F_SECRET)
-            || (field->type != PD_T_LIST && !s_is_set (schema, record, i)))
+        if ((field->flags & PD_F_SECRET) ||
+            (field->type != PD_T_LIST && !s_is_set (schema, record, i)))
             continue;
         //  json_object_set_new takes the value, also when it fails
         if (json_object_set_new (object, field->name,

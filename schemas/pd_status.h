@@ -42,7 +42,8 @@ extern "C" {
     X (PD_E_PROTOCOL, 19, "protocol_error", 400, "Protocol error")                                 \
     X (PD_E_UNKNOWN_TYPE, 20, "unknown_message_type", 400, "Unknown message type")                 \
     X (PD_E_BUSY, 21, "busy", 503, "Busy")                                                         \
-    X (PD_E_GONE, 22, "gone", 410, "Gone")
+    X (PD_E_GONE, 22, "gone", 410, "Gone")                                                         \
+    X (PD_E_REQUEST_TIMEOUT, 23, "request_timeout", 408, "Request timeout")
 
 typedef enum {
 #define PD_STATUS_ENUM(name, num, code, http, title) name = -(num),

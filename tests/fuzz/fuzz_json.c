@@ -7,18 +7,17 @@
 #include <stdlib.h>
 
 #include "pd_messages.h"
+#include "pd_fuzz_thread.h"
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+static void
+s_one_input (const uint8_t *data, size_t size)
 {
     if (size < 1)
-        return 0;
+        return;
     const pd_schema_t *schema = pd_message_catalogue[data[0] % pd_message_catalogue_size].request;
     void *record = calloc (1, schema->size);
     if (!record)
-        return 0;
+        return;
     pd_schema_error_t err;
     if (pd_schema_from_json (schema, (const char *)data + 1, size - 1, record, &err) == PD_OK) {
         uint8_t *encoded = NULL;
@@ -38,5 +37,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     pd_schema_clear (schema, record);
     free (record);
+}
+
+//  On a thread with the gateway workers' stack, as in production
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    pd_fuzz_thread_run (s_one_input, data, size);
     return 0;
 }

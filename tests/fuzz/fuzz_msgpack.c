@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pd_messages.h"
+#include "pd_fuzz_thread.h"
 
 static const pd_schema_t *
 s_pick (uint8_t selector)
@@ -18,17 +19,15 @@ s_pick (uint8_t selector)
     return selector % 2 ? message->reply : message->request;
 }
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+static void
+s_one_input (const uint8_t *data, size_t size)
 {
     if (size < 1)
-        return 0;
+        return;
     const pd_schema_t *schema = s_pick (data[0]);
     void *record = calloc (1, schema->size);
     if (!record)
-        return 0;
+        return;
     if (pd_schema_decode (schema, data + 1, size - 1, record, NULL) == PD_OK) {
         if (pd_schema_validate (schema, record, NULL) != PD_OK)
             abort ();
@@ -38,9 +37,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             void *again = calloc (1, schema->size);
             uint8_t *re_encoded = NULL;
             size_t re_size = 0;
-            if (!again || pd_schema_decode (schema, encoded, encoded_size, again, NULL) != PD_OK
-                || pd_schema_encode (schema, again, &re_encoded, &re_size) != PD_OK
-                || re_size != encoded_size || memcmp (re_encoded, encoded, re_size) != 0)
+            if (!again || pd_schema_decode (schema, encoded, encoded_size, again, NULL) != PD_OK ||
+                pd_schema_encode (schema, again, &re_encoded, &re_size) != PD_OK ||
+                re_size != encoded_size || memcmp (re_encoded, encoded, re_size) != 0)
                 abort ();
             free (re_encoded);
             pd_schema_clear (schema, again);
@@ -51,5 +50,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     pd_schema_clear (schema, record);
     free (record);
+}
+
+//  On a thread with the gateway workers' stack, as in production
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    pd_fuzz_thread_run (s_one_input, data, size);
     return 0;
 }

@@ -4,17 +4,16 @@
 #include <string.h>
 
 #include "pd_routes.h"
+#include "pd_fuzz_thread.h"
 
 #define S_MAX_PATH 4096
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+static void
+s_one_input (const uint8_t *data, size_t size)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
     if (size < 1 || size > S_MAX_PATH)
-        return 0;
+        return;
     char path[S_MAX_PATH + 1];
     memcpy (path, data + 1, size - 1);
     path[size - 1] = 0;
@@ -30,5 +29,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     pd_routes_allow (path, allow, sizeof (allow));
     char decoded[S_MAX_PATH + 1];
     pd_routes_decode (path, strlen (path), decoded, sizeof (decoded), data[0] & 1);
+}
+
+//  On a thread with the gateway workers' stack, as in production
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    pd_fuzz_thread_run (s_one_input, data, size);
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pd_fuzz_thread.h"
+
 #define S_MAX_INPUT (1024 * 1024)
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -57,6 +59,7 @@ main (int argc, char **argv)
         }
         closedir (dir);
     }
+    printf ("replayed on a thread with a %zu-byte stack\n", pd_fuzz_thread_stack ());
     printf ("%zu passed, 0 failed\n", replayed);
     return replayed ? 0 : 1;
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -432,4 +433,76 @@ pd_instance_stop (pd_instance_t *self)
     free (self->admin_key);
     memset (self, 0, sizeof (*self));
     return status;
+}
+
+//  ---------------------------------------------------------------------------
+//  Raw TCP
+
+int
+pd_raw_connect (int port, const char *source)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    if (source) {
+        if (inet_pton (AF_INET, source, &addr.sin_addr) != 1 ||
+            bind (fd, (struct sockaddr *)&addr, sizeof (addr)) != 0) {
+            close (fd);
+            return -1;
+        }
+    }
+    addr.sin_port = htons ((uint16_t)port);
+    inet_pton (AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) != 0) {
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+pd_raw_send (int fd, const void *data, size_t size)
+{
+    const char *cursor = data;
+    while (size > 0) {
+        ssize_t sent = send (fd, cursor, size, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0)
+            return -1;
+        cursor += sent;
+        size -= (size_t)sent;
+    }
+    return 0;
+}
+
+size_t
+pd_raw_read (int fd, char *buf, size_t size, int timeout_ms, bool *closed)
+{
+    size_t used = 0;
+    bool peer_closed = false;
+    struct timespec start, now;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    while (used + 1 < size && !peer_closed) {
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed >= timeout_ms)
+            break;
+        struct pollfd item = {fd, POLLIN, 0};
+        int ready = poll (&item, 1, (int)(timeout_ms - elapsed));
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            break;
+        ssize_t got = recv (fd, buf + used, size - 1 - used, 0);
+        if (got > 0)
+            used += (size_t)got;
+        else if (got == 0 || (errno != EINTR && errno != EAGAIN))
+            peer_closed = true;
+    }
+    buf[used] = '\0';
+    if (closed)
+        *closed = peer_closed;
+    return used;
 }

@@ -106,4 +106,19 @@ bool pd_http_cookie (const pd_http_t *response, const char *name, char *value, s
 const char *pd_json_str (const pd_http_t *response, const char *key);
 long long pd_json_int (const pd_http_t *response, const char *key);
 
+//  Raw TCP, for requests libcurl would not send
+
+//  A connection to 127.0.0.1:port from the local address `source` (any
+//  loopback address, "127.0.0.7": a client of its own; NULL = any). The
+//  socket, or -1.
+int pd_raw_connect (int port, const char *source);
+
+//  Send all of data[0..size); 0 or -1.
+int pd_raw_send (int fd, const void *data, size_t size);
+
+//  Read what comes until the peer closes, `size` - 1 bytes are in, or
+//  timeout_ms pass (counted from the call). NUL-terminates buf; returns the
+//  bytes read. *closed (may be NULL) tells whether the peer closed.
+size_t pd_raw_read (int fd, char *buf, size_t size, int timeout_ms, bool *closed);
+
 #endif

@@ -562,7 +562,12 @@ s_assert_problem (const char *response, int status, const char *code)
 static int
 s_gateway_setup (void **state)
 {
-    pd_gateway_config_t config = {"127.0.0.1:0", S_NO_BROKER, 2, S_TIMEOUT_MS, S_MAX_BODY, true};
+    pd_gateway_config_t config = {.listen = "127.0.0.1:0",
+                                  .broker = S_NO_BROKER,
+                                  .threads = 2,
+                                  .request_timeout_ms = S_TIMEOUT_MS,
+                                  .max_body = S_MAX_BODY,
+                                  .cookie_secure = true};
     pd_gateway_t *gateway = pd_gateway_new (&config);
     if (!gateway)
         return -1;
@@ -616,9 +621,10 @@ test_gateway_errors (void **state)
     free (response);
 
     //  Other cookies are no credential
-    response = s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\n"
-                            "Cookie: theme=dark; partnerd_csrf=pdc_x; partnerd_session=\r\n"
-                            "Connection: close\r\n\r\n");
+    response =
+        s_get (port, "GET /api/partners HTTP/1.1\r\nHost: x\r\n"
+                     "Cookie: theme=dark; __Host-partnerd_csrf=pdc_x; __Host-partnerd_session=\r\n"
+                     "Connection: close\r\n\r\n");
     s_assert_problem (response, 401, "unauthorized");
     free (response);
 
@@ -630,7 +636,7 @@ test_gateway_errors (void **state)
     assert_true (s_status (response) == 504 || s_status (response) == 503);
     free (response);
     response = s_get (port, "GET /api/partners/me HTTP/1.1\r\nHost: x\r\n"
-                            "Cookie: partnerd_session=pds_x\r\nConnection: close\r\n\r\n");
+                            "Cookie: __Host-partnerd_session=pds_x\r\nConnection: close\r\n\r\n");
     assert_true (s_status (response) == 504 || s_status (response) == 503);
     free (response);
 
@@ -1112,7 +1118,12 @@ s_stack_setup (void **state)
     zsock_recv (stack->broker, "i", &broker_port);
     char endpoint[64];
     snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", broker_port);
-    pd_gateway_config_t config = {"127.0.0.1:0", endpoint, 2, S_TIMEOUT_MS, S_MAX_BODY, true};
+    pd_gateway_config_t config = {.listen = "127.0.0.1:0",
+                                  .broker = endpoint,
+                                  .threads = 2,
+                                  .request_timeout_ms = S_TIMEOUT_MS,
+                                  .max_body = S_MAX_BODY,
+                                  .cookie_secure = true};
     stack->gateway = pd_gateway_new (&config);
     stack->port = pd_gateway_port (stack->gateway);
     *state = stack;
@@ -1337,7 +1348,7 @@ s_body (const char *response)
     return body + 4;
 }
 
-#define S_COOKIE_LINE "Cookie: theme=dark; partnerd_session=" S_SESSION "\r\n"
+#define S_COOKIE_LINE "Cookie: theme=dark; __Host-partnerd_session=" S_SESSION "\r\n"
 
 static void
 test_stack_sessions (void **state)
@@ -1356,9 +1367,9 @@ test_stack_sessions (void **state)
     free (response);
 
     //  From a second Cookie header line too
-    response =
-        s_call_ex (port, "GET", "/api/partners/me",
-                   "Cookie: theme=dark\r\nCookie: partnerd_session=" S_SESSION "\r\n", NULL, NULL);
+    response = s_call_ex (port, "GET", "/api/partners/me",
+                          "Cookie: theme=dark\r\nCookie: __Host-partnerd_session=" S_SESSION "\r\n",
+                          NULL, NULL);
     assert_int_equal (s_status (response), 200);
     free (response);
 
@@ -1372,9 +1383,9 @@ test_stack_sessions (void **state)
 
     //  Sessions the auth service refuses, whatever their shape
     char long_cookie[512];
-    snprintf (long_cookie, sizeof (long_cookie), "Cookie: partnerd_session=%0300d\r\n", 7);
-    const char *refused[] = {"Cookie: partnerd_session=pds_other\r\n", long_cookie,
-                             "Cookie: partnerd_session=\"not a token\"\r\n"};
+    snprintf (long_cookie, sizeof (long_cookie), "Cookie: __Host-partnerd_session=%0300d\r\n", 7);
+    const char *refused[] = {"Cookie: __Host-partnerd_session=pds_other\r\n", long_cookie,
+                             "Cookie: __Host-partnerd_session=\"not a token\"\r\n"};
     for (size_t i = 0; i < sizeof (refused) / sizeof (refused[0]); i++) {
         response = s_call_ex (port, "GET", "/api/partners/me", refused[i], NULL, NULL);
         s_assert_problem (response, 401, "unauthorized");
@@ -1383,6 +1394,13 @@ test_stack_sessions (void **state)
         json_decref (problem);
         free (response);
     }
+
+    //  With Secure cookies, only the __Host- name is the session: a cookie a
+    //  subdomain or plain-HTTP page could set is none
+    response = s_call_ex (port, "GET", "/api/partners/me",
+                          "Cookie: partnerd_session=" S_SESSION "\r\n", NULL, NULL);
+    s_assert_problem (response, 401, "unauthorized");
+    free (response);
 
     //  A session is a partner: admin routes refuse it
     response = s_call_ex (port, "GET", "/api/partners/p-1", S_COOKIE_LINE, NULL, NULL);
@@ -1404,10 +1422,10 @@ test_stack_sessions (void **state)
     response = s_call_ex (port, "POST", "/api/partners/auth/logout",
                           S_COOKIE_LINE "X-CSRF-Token: " S_CSRF "\r\n", NULL, NULL);
     assert_int_equal (s_status (response), 204);
-    assert_true (s_has_header (response, "Set-Cookie: partnerd_session=; Path=/; HttpOnly; "
+    assert_true (s_has_header (response, "Set-Cookie: __Host-partnerd_session=; Path=/; HttpOnly; "
                                          "SameSite=Lax; Max-Age=0; Secure"));
     assert_true (s_has_header (
-        response, "Set-Cookie: partnerd_csrf=; Path=/; SameSite=Lax; Max-Age=0; Secure"));
+        response, "Set-Cookie: __Host-partnerd_csrf=; Path=/; SameSite=Lax; Max-Age=0; Secure"));
     assert_string_equal (s_body (response), "");
     free (response);
 }
@@ -1419,9 +1437,9 @@ test_stack_session_cookies (void **state)
     char *response =
         s_call (port, "POST", "/api/partners/auth/magic", NULL, "{\"token\":\"good\"}");
     assert_int_equal (s_status (response), 200);
-    assert_true (s_has_header (response, "Set-Cookie: partnerd_session=" S_SESSION
+    assert_true (s_has_header (response, "Set-Cookie: __Host-partnerd_session=" S_SESSION
                                          "; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600; Secure"));
-    assert_true (s_has_header (response, "Set-Cookie: partnerd_csrf=" S_CSRF
+    assert_true (s_has_header (response, "Set-Cookie: __Host-partnerd_csrf=" S_CSRF
                                          "; Path=/; SameSite=Lax; Max-Age=3600; Secure"));
     assert_int_equal (s_header_count (response, "Set-Cookie:"), 2);
     assert_int_equal (s_header_count (response, "Location:"), 0);
@@ -1470,9 +1488,9 @@ test_stack_redirects (void **state)
     response = s_call (port, "GET", "/api/partner-auth/callback?code=c1&state=go", NULL, NULL);
     assert_int_equal (s_status (response), 303);
     assert_true (s_has_header (response, "Location: http://127.0.0.1:9/partner/dashboard"));
-    assert_true (s_has_header (response, "Set-Cookie: partnerd_session=" S_SESSION
+    assert_true (s_has_header (response, "Set-Cookie: __Host-partnerd_session=" S_SESSION
                                          "; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"));
-    assert_true (s_has_header (response, "Set-Cookie: partnerd_csrf=" S_CSRF
+    assert_true (s_has_header (response, "Set-Cookie: __Host-partnerd_csrf=" S_CSRF
                                          "; Path=/; SameSite=Lax; Max-Age=60; Secure"));
     assert_true (s_has_header (response, "Content-Length: 0"));
     assert_string_equal (s_body (response), "");
@@ -1485,7 +1503,8 @@ test_stack_redirects (void **state)
     //  Only the sign-in's browser binding is expired
     assert_int_equal (s_header_count (response, "Set-Cookie:"), 1);
     assert_true (s_has_header (
-        response, "Set-Cookie: partnerd_oauth=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"));
+        response,
+        "Set-Cookie: __Host-partnerd_oauth=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"));
     json_t *session = s_body_json (response);
     assert_string_equal (s_member (session, "status"), "pending");
     json_decref (session);
@@ -1501,7 +1520,7 @@ test_stack_redirects (void **state)
 static void
 test_gateway_refuses_bad_config (void **state)
 {
-    pd_gateway_config_t config = {"127.0.0.1:0", NULL, 0, 0, 0, true};
+    pd_gateway_config_t config = {.listen = "127.0.0.1:0", .cookie_secure = true};
     assert_null (pd_gateway_new (&config));
     config.broker = S_NO_BROKER;
     config.listen = "256.1.1.1:x";

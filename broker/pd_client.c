@@ -20,11 +20,19 @@ struct _pd_client_t {
 pd_client_t *
 pd_client_new (const char *endpoint)
 {
+    return pd_client_new_curve (endpoint, NULL);
+}
+
+pd_client_t *
+pd_client_new_curve (const char *endpoint, const pd_keys_pair_t *keys)
+{
     if (!endpoint)
         return NULL;
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (keys)
+        pd_keys_pair_apply (keys, sock);
     zsock_set_linger (sock, 0);
     //  Nothing queues towards a broker that is not connected: a request
     //  waits (at most its timeout) for the connection, never sits in a queue

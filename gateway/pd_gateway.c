@@ -96,6 +96,8 @@ struct _pd_gateway_t {
     char *openapi;            //  the API description, generated at start
     size_t openapi_size;
     int port; //  TCP port listened on
+    //  CURVE credentials for the broker, NULL if none
+    pd_keys_pair_t *broker_keys;
 };
 
 //  One request being served
@@ -978,7 +980,7 @@ s_thread_start (const struct mg_context *ctx, int thread_type)
     if (thread_type != S_WORKER_THREAD)
         return NULL;
     pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (ctx);
-    pd_client_t *client = pd_client_new (self->broker);
+    pd_client_t *client = pd_client_new_curve (self->broker, self->broker_keys);
     if (!client)
         zsys_error ("gateway: cannot create a broker client for %s", self->broker);
     return client;
@@ -1012,6 +1014,7 @@ pd_gateway_new (const pd_gateway_config_t *config)
     if (!self)
         return NULL;
     self->broker = strdup (config->broker);
+    self->broker_keys = pd_keys_pair_dup (config->broker_keys);
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
@@ -1085,6 +1088,7 @@ pd_gateway_destroy (pd_gateway_t **self_p)
     pd_metrics_destroy (&self->metrics);
     free (self->openapi);
     free (self->broker);
+    pd_keys_pair_destroy (&self->broker_keys);
     free (self);
     *self_p = NULL;
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "pd_keys.h"
 #include "pd_status.h"
 
 #ifdef __cplusplus
@@ -52,6 +53,9 @@ typedef struct {
     int request_timeout_ms; //  0 = PD_GATEWAY_TIMEOUT_MS, per request deadline
     size_t max_body;        //  0 = PD_GATEWAY_MAX_BODY
     bool cookie_secure;     //  Secure flag on session and CSRF cookies
+    //  CURVE credentials for the broker (role gateway); NULL = none (inproc,
+    //  or a private ipc broker). Copied.
+    const pd_keys_pair_t *broker_keys;
 } pd_gateway_config_t;
 
 #define PD_GATEWAY_SESSION_COOKIE "partnerd_session"

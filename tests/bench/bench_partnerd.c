@@ -740,7 +740,7 @@ static void
 s_echo_worker (zsock_t *pipe, void *arg)
 {
     const s_echo_worker_args_t *args = arg;
-    pd_worker_config_t config = {0, 0, args->credit};
+    pd_worker_config_t config = {.credit = args->credit};
     pd_worker_t *worker = pd_worker_new (args->endpoint, args->service, &config);
     zsock_signal (pipe, 0);
     while (worker) {
@@ -978,7 +978,7 @@ s_rpc_section (const s_options_t *options, s_rpc_rows_t *rpc_rows)
     char endpoint[64], binds[128];
     snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (binds, sizeof (binds), "%s,%s", endpoint, S_INPROC_BROKER);
-    pd_broker_config_t config = {binds, NULL, 0, 0, 0};
+    pd_broker_config_t config = {.endpoints = binds};
     paths.broker = pd_broker_new (&config);
     if (paths.broker) {
         paths.client = pd_client_new (endpoint);

@@ -41,7 +41,11 @@ s_broker_new (char *endpoint, char *stream, size_t queue_max, int heartbeat_ms)
         snprintf (endpoint, S_ENDPOINT_MAX, "tcp://127.0.0.1:%ld", 20000 + random () % 20000);
         if (stream)
             snprintf (stream, S_ENDPOINT_MAX, "tcp://127.0.0.1:%ld", 40000 + random () % 10000);
-        pd_broker_config_t config = {endpoint, stream, heartbeat_ms, S_LIVENESS, queue_max};
+        pd_broker_config_t config = {.endpoints = endpoint,
+                                     .stream_endpoints = stream,
+                                     .heartbeat_ms = heartbeat_ms,
+                                     .liveness = S_LIVENESS,
+                                     .queue_max = queue_max};
         pd_broker_t *broker = pd_broker_new (&config);
         if (broker)
             return broker;
@@ -57,7 +61,8 @@ s_broker_restart (const char *endpoint)
 {
     int64_t deadline = zclock_mono () + S_WAIT_MS;
     while (zclock_mono () < deadline) {
-        pd_broker_config_t config = {endpoint, NULL, S_HEARTBEAT_MS, S_LIVENESS, 0};
+        pd_broker_config_t config = {
+            .endpoints = endpoint, .heartbeat_ms = S_HEARTBEAT_MS, .liveness = S_LIVENESS};
         pd_broker_t *broker = pd_broker_new (&config);
         if (broker)
             return broker;
@@ -175,7 +180,8 @@ s_worker_actor (zsock_t *pipe, void *args)
     s_worker_args_t *arg = (s_worker_args_t *)args;
     char name[32];
     snprintf (name, sizeof (name), "%s", arg->name);
-    pd_worker_config_t config = {S_HEARTBEAT_MS, S_LIVENESS, arg->credit};
+    pd_worker_config_t config = {
+        .heartbeat_ms = S_HEARTBEAT_MS, .liveness = S_LIVENESS, .credit = arg->credit};
     pd_worker_t *worker = pd_worker_new (arg->endpoint, arg->service, &config);
     zsock_signal (pipe, worker ? 0 : 1);
 
@@ -952,9 +958,10 @@ test_builtin_services (void **state)
     assert_int_equal (msgpack_unpack_next (&unpacked, (const char *)reply, size, &offset),
                       MSGPACK_UNPACK_SUCCESS);
     assert_int_equal (unpacked.data.type, MSGPACK_OBJECT_MAP);
-    assert_int_equal (unpacked.data.via.map.size, 10);
-    const char *names[] = {"requests",        "replies", "timeouts",  "unavailable", "busy",
-                           "expired_workers", "dropped", "published", "workers",     "queued"};
+    assert_int_equal (unpacked.data.via.map.size, 11);
+    const char *names[] = {"requests", "replies",         "timeouts", "unavailable",
+                           "busy",     "expired_workers", "dropped",  "published",
+                           "refused",  "workers",         "queued"};
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
         msgpack_object *value = s_map_get (&unpacked.data, names[i]);
         assert_non_null (value);
@@ -1049,7 +1056,7 @@ test_publish (void **state)
 static void
 test_bind_failure (void **state)
 {
-    pd_broker_config_t config = {"tcp://256.0.0.1:1", NULL, 0, 0, 0};
+    pd_broker_config_t config = {.endpoints = "tcp://256.0.0.1:1"};
     assert_null (pd_broker_new (&config));
     assert_null (pd_broker_new (NULL));
 }

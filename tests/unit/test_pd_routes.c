@@ -562,7 +562,12 @@ s_assert_problem (const char *response, int status, const char *code)
 static int
 s_gateway_setup (void **state)
 {
-    pd_gateway_config_t config = {"127.0.0.1:0", S_NO_BROKER, 2, S_TIMEOUT_MS, S_MAX_BODY, true};
+    pd_gateway_config_t config = {.listen = "127.0.0.1:0",
+                                  .broker = S_NO_BROKER,
+                                  .threads = 2,
+                                  .request_timeout_ms = S_TIMEOUT_MS,
+                                  .max_body = S_MAX_BODY,
+                                  .cookie_secure = true};
     pd_gateway_t *gateway = pd_gateway_new (&config);
     if (!gateway)
         return -1;
@@ -1112,7 +1117,12 @@ s_stack_setup (void **state)
     zsock_recv (stack->broker, "i", &broker_port);
     char endpoint[64];
     snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", broker_port);
-    pd_gateway_config_t config = {"127.0.0.1:0", endpoint, 2, S_TIMEOUT_MS, S_MAX_BODY, true};
+    pd_gateway_config_t config = {.listen = "127.0.0.1:0",
+                                  .broker = endpoint,
+                                  .threads = 2,
+                                  .request_timeout_ms = S_TIMEOUT_MS,
+                                  .max_body = S_MAX_BODY,
+                                  .cookie_secure = true};
     stack->gateway = pd_gateway_new (&config);
     stack->port = pd_gateway_port (stack->gateway);
     *state = stack;
@@ -1485,7 +1495,8 @@ test_stack_redirects (void **state)
     //  Only the sign-in's browser binding is expired
     assert_int_equal (s_header_count (response, "Set-Cookie:"), 1);
     assert_true (s_has_header (
-        response, "Set-Cookie: partnerd_oauth=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"));
+        response,
+        "Set-Cookie: partnerd_oauth=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"));
     json_t *session = s_body_json (response);
     assert_string_equal (s_member (session, "status"), "pending");
     json_decref (session);
@@ -1501,7 +1512,7 @@ test_stack_redirects (void **state)
 static void
 test_gateway_refuses_bad_config (void **state)
 {
-    pd_gateway_config_t config = {"127.0.0.1:0", NULL, 0, 0, 0, true};
+    pd_gateway_config_t config = {.listen = "127.0.0.1:0", .cookie_secure = true};
     assert_null (pd_gateway_new (&config));
     config.broker = S_NO_BROKER;
     config.listen = "256.1.1.1:x";

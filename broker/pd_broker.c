@@ -957,12 +957,7 @@ s_socket_new (self_t *self, int type, pd_zap_t *zap)
 {
     zsock_t *sock = zsock_new (type);
     assert (sock);
-    zsock_set_linger (sock, 0);
-    zsock_set_sndhwm (sock, PD_PROTO_HWM);
-    zsock_set_rcvhwm (sock, PD_PROTO_HWM);
-    zsock_set_maxmsgsize (sock, PD_PROTO_MAX_MSG_SIZE);
-    zsock_set_sndtimeo (sock, 0);
-    zsock_set_rcvtimeo (sock, 0);
+    pd_proto_set_options (sock);
     if (self->cluster) {
         const pd_keys_pair_t *pair = pd_keys_cluster_pair (self->cluster);
         zsock_set_curve_server (sock, 1);

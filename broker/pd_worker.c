@@ -93,12 +93,7 @@ s_connect (pd_worker_t *self, int64_t now)
         return -1;
     if (self->keys)
         pd_keys_pair_apply (self->keys, sock);
-    zsock_set_linger (sock, 0);
-    zsock_set_sndhwm (sock, PD_PROTO_HWM);
-    zsock_set_rcvhwm (sock, PD_PROTO_HWM);
-    zsock_set_maxmsgsize (sock, PD_PROTO_MAX_MSG_SIZE);
-    zsock_set_sndtimeo (sock, 0);
-    zsock_set_rcvtimeo (sock, 0);
+    pd_proto_set_options (sock);
     if (zsock_connect (sock, "%s", self->endpoint)) {
         zsock_destroy (&sock);
         return -1;

@@ -534,15 +534,13 @@ s_http_section (const s_options_t *options, s_http_rows_t *rows)
         fprintf (stderr, "bench: no temporary directory\n");
         goto cleanup;
     }
-    char http[64], bind[64], stream[64], threads[16], base[96], url[160], bare_url[160];
+    char http[64], threads[16], base[96], url[160], bare_url[160];
     char path[512];
     snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (threads, sizeof (threads), "%d", options->threads);
     snprintf (base, sizeof (base), "http://%s", http);
-    const char *args[] = {"--data",        dir,    "--http",    http,    "--bind", bind,
-                          "--stream-bind", stream, "--threads", threads, NULL};
+    //  The broker binds its default: ipc:// inside the data directory
+    const char *args[] = {"--data", dir, "--http", http, "--threads", threads, NULL};
     server = pd_proc_start (args, S_START_TIMEOUT_MS);
     if (!server) {
         fprintf (stderr, "bench: partnerd did not start\n");

@@ -31,6 +31,7 @@
 #include "pd_client.h"
 #include "pd_keys.h"
 #include "pd_proto.h"
+#include "pd_test_peer.h"
 #include "pd_testutil.h"
 
 #define S_GATEWAY_TIMEOUT_MS "1500"
@@ -221,36 +222,16 @@ s_refused (void)
     return refused;
 }
 
-//  A raw worker, as the finding's 40-line attacker: a DEALER with these
-//  credentials that sends READY for `service`
+//  A raw worker, as the finding's 40-line attacker: a DEALER with the
+//  credentials of this key file that sends READY for `service`
 static zsock_t *
 s_raw_worker (const char *key_path, const char *service)
 {
     pd_keys_pair_t keys;
     s_load (&keys, key_path);
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    zsock_t *sock = pd_test_peer_ready (s_fx.bind, &keys, service);
     assert_non_null (sock);
-    pd_keys_pair_apply (&keys, sock);
-    zsock_set_linger (sock, 0);
-    assert_int_equal (zsock_connect (sock, "%s", s_fx.bind), 0);
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_READY);
-    zmsg_addstr (msg, service);
-    zmsg_append (msg, &(zframe_t *){pd_proto_u16 (1)});
-    //  Queued until the handshake is done (never, for a refused one)
-    assert_int_equal (zmsg_send (&msg, sock), 0);
     return sock;
-}
-
-//  The command of the next PDP/1 message within timeout_ms, -1 if none
-static int
-s_raw_command (zsock_t *sock, int timeout_ms)
-{
-    zpoller_t *poller = zpoller_new (sock, NULL);
-    zmsg_t *msg = zpoller_wait (poller, timeout_ms) ? zmsg_recv (sock) : NULL;
-    zpoller_destroy (&poller);
-    int command = msg ? pd_proto_take_command (msg) : -1;
-    zmsg_destroy (&msg);
-    return command;
 }
 
 //  partnerctl tail audit from 1 with a key: its exit status and output
@@ -301,12 +282,12 @@ test_unknown_key_gets_nothing (void **state)
     assert_true (s_refused () > refused);
     for (int i = 0; i < 5; i++)
         assert_int_equal (s_get_me (key), 200);
-    assert_int_equal (s_raw_command (rogue, 0), -1);
+    assert_int_equal (pd_test_peer_command (rogue, 0), -1);
     zsock_destroy (&rogue);
 
     //  A tail key is known, but may not serve: READY gets DISCONNECT
     zsock_t *tail = s_raw_worker (s_fx.tail_key, "auth");
-    assert_int_equal (s_raw_command (tail, S_WAIT_MS), PD_PROTO_DISCONNECT);
+    assert_int_equal (pd_test_peer_command (tail, S_WAIT_MS), PD_PROTO_DISCONNECT);
     zsock_destroy (&tail);
     assert_int_equal (s_get_me (key), 200);
 }

@@ -17,6 +17,7 @@
 #include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_keys.h"
+#include "pd_test_peer.h"
 #include "pd_worker.h"
 
 //  Short heartbeats for speed; a liveness window (800 ms) wide enough that
@@ -1131,34 +1132,6 @@ s_cluster_teardown (void **state)
     return 0;
 }
 
-//  A raw DEALER with these keys that sends READY for `service`
-static zsock_t *
-s_raw_ready (const char *endpoint, const pd_keys_pair_t *keys, const char *service)
-{
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    assert_non_null (sock);
-    pd_keys_pair_apply (keys, sock);
-    zsock_set_linger (sock, 0);
-    assert_int_equal (zsock_connect (sock, "%s", endpoint), 0);
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_READY);
-    zmsg_addstr (msg, service);
-    zmsg_append (msg, &(zframe_t *){pd_proto_u16 (1)});
-    assert_int_equal (zmsg_send (&msg, sock), 0);
-    return sock;
-}
-
-//  The command of the next PDP/1 message within timeout_ms, -1 if none
-static int
-s_raw_command (zsock_t *sock, int timeout_ms)
-{
-    zpoller_t *poller = zpoller_new (sock, NULL);
-    zmsg_t *msg = zpoller_wait (poller, timeout_ms) ? zmsg_recv (sock) : NULL;
-    zpoller_destroy (&poller);
-    int command = msg ? pd_proto_take_command (msg) : -1;
-    zmsg_destroy (&msg);
-    return command;
-}
-
 //  A request with these keys (NULL: NULL security): its status and reply
 static int
 s_curve_request (const char *endpoint, const pd_keys_pair_t *keys, const char *service,
@@ -1213,9 +1186,10 @@ test_curve_unknown_key_refused (void **state)
     assert_int_not_equal (s_curve_request (endpoint, NULL, "partners", S_HEARTBEAT_MS, NULL, NULL),
                           PD_OK);
     //  The unknown key cannot register either
-    zsock_t *rogue = s_raw_ready (endpoint, &s_keys.unknown, "auth");
+    zsock_t *rogue = pd_test_peer_ready (endpoint, &s_keys.unknown, "auth");
+    assert_non_null (rogue);
     assert_true (s_wait_counter (broker, S_REFUSED, 2));
-    assert_int_equal (s_raw_command (rogue, 0), -1);
+    assert_int_equal (pd_test_peer_command (rogue, 0), -1);
     zsock_destroy (&rogue);
     pd_broker_stats_t stats = s_stats (broker);
     assert_int_equal (stats.requests, 0);
@@ -1258,8 +1232,9 @@ test_curve_roles (void **state)
         const char *service;
     } refused[] = {{&s_keys.tail, "auth"}, {&s_keys.actor, "auth"}, {&s_keys.gateway, "partners"}};
     for (size_t i = 0; i < sizeof (refused) / sizeof (refused[0]); i++) {
-        zsock_t *sock = s_raw_ready (endpoint, refused[i].keys, refused[i].service);
-        assert_int_equal (s_raw_command (sock, S_WAIT_MS), PD_PROTO_DISCONNECT);
+        zsock_t *sock = pd_test_peer_ready (endpoint, refused[i].keys, refused[i].service);
+        assert_non_null (sock);
+        assert_int_equal (pd_test_peer_command (sock, S_WAIT_MS), PD_PROTO_DISCONNECT);
         zsock_destroy (&sock);
     }
     pd_broker_stats_t stats = s_stats (broker);

@@ -110,6 +110,7 @@ s_self_new (const s_args_t *args)
     pd_worker_config_t worker_config = {0};
     worker_config.heartbeat_ms = args->config.heartbeat_ms;
     worker_config.credit = args->config.credit;
+    worker_config.keys = args->config.broker_keys;
     self->worker = pd_worker_new (args->config.broker, self->def->service, &worker_config);
     if (!self->worker) {
         zsys_error ("actor: %s cannot reach the broker", self->def->service);

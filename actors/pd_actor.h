@@ -35,6 +35,7 @@
 #include <czmq.h>
 
 #include "pd_config.h"
+#include "pd_keys.h"
 #include "pd_messages.h"
 #include "pd_store.h"
 
@@ -80,6 +81,9 @@ typedef struct {
     const pd_config_t *config; //  settings (not owned); NULL = defaults and environment
     int heartbeat_ms;          //  0 = default
     int credit;                //  0 = 1
+    //  CURVE credentials for the broker (role actor, listing this actor's
+    //  service); NULL = none (inproc, or a private ipc broker). Copied.
+    const pd_keys_pair_t *broker_keys;
 } pd_actor_config_t;
 
 //  Start an actor thread. Returns once it is connected and its state made,

@@ -21,6 +21,8 @@
 #include <msgpack.h>
 #include <string.h>
 
+#include "pd_zap.h"
+
 //  Router messages handled before the loop looks at the pipe and timers
 #define S_BATCH 256
 //  heap_index of a request that is not in the deadline heap
@@ -31,6 +33,9 @@
 #define S_KEY_MAX (2 * S_ROUTE_MAX + 1 + 16 + 1)
 //  Most frames after the command (REQUEST)
 #define S_MAX_FRAMES 5
+//  The ZAP domains of a broker's sockets (unique per broker in the process)
+#define S_DOMAIN_SERVICES "pd-services-%p"
+#define S_DOMAIN_STREAMS  "pd-streams-%p"
 
 //  The counters of pd_broker_stats_t, in one place, for the stats body
 #define S_STATS_FIELDS(X)                                                                          \
@@ -42,6 +47,7 @@
     X (expired_workers)                                                                            \
     X (dropped)                                                                                    \
     X (published)                                                                                  \
+    X (refused)                                                                                    \
     X (workers)                                                                                    \
     X (queued)
 
@@ -65,14 +71,15 @@ typedef struct {
 
 //  A worker: one DEALER connection that sent READY
 struct _s_worker_t {
-    char *key;            //  key in self->workers: hex(route)
-    zframe_t *route;      //  its routing id
-    s_service_t *service; //  the service it serves
-    void *handle;         //  handle in service->workers
-    size_t credit;        //  requests it takes at once
-    zlistx_t *requests;   //  s_request_t * it holds (not owned)
-    int64_t expiry;       //  dead if silent until this time
-    uint64_t last_active; //  self->activity when it last got or answered a request
+    char *key;                    //  key in self->workers: hex(route)
+    zframe_t *route;              //  its routing id
+    s_service_t *service;         //  the service it serves
+    const pd_keys_entry_t *entry; //  the key that sent READY; NULL: trusted (inproc)
+    void *handle;                 //  handle in service->workers
+    size_t credit;                //  requests it takes at once
+    zlistx_t *requests;           //  s_request_t * it holds (not owned)
+    int64_t expiry;               //  dead if silent until this time
+    uint64_t last_active;         //  self->activity when it last got or answered a request
 };
 
 //  A service: its workers and its queue
@@ -84,22 +91,25 @@ struct _s_service_t {
 
 //  The actor's state
 typedef struct {
-    zsock_t *pipe;           //  actor pipe
-    zsock_t *router;         //  services socket
-    zsock_t *xpub;           //  stream socket, NULL if none
-    int heartbeat_ms;        //  heartbeat interval
-    int liveness;            //  heartbeats missed before a worker is dead
-    size_t queue_max;        //  queued requests per service
-    zhashx_t *services;      //  name -> s_service_t (owned)
-    zhashx_t *workers;       //  hex route -> s_worker_t (owned)
-    zhashx_t *requests;      //  request key -> s_request_t (owned)
-    s_request_t **heap;      //  deadline min-heap of requests whose client waits
-    size_t heap_size;        //  entries in the heap
-    size_t heap_max;         //  allocated entries
-    int64_t heartbeat_at;    //  next heartbeat tick
-    uint64_t activity;       //  counts READY, dispatches, replies: orders idleness
-    pd_broker_stats_t stats; //  counters (workers and queued kept live)
-    bool terminated;         //  $TERM received
+    zsock_t *pipe;              //  actor pipe
+    zsock_t *router;            //  services socket
+    zsock_t *xpub;              //  stream socket, NULL if none
+    pd_keys_cluster_t *cluster; //  keys and allow-list; NULL = NULL security
+    pd_zap_t *zap_services;     //  the services socket's ZAP domain, with cluster
+    pd_zap_t *zap_streams;      //  the stream socket's, with cluster and a stream socket
+    int heartbeat_ms;           //  heartbeat interval
+    int liveness;               //  heartbeats missed before a worker is dead
+    size_t queue_max;           //  queued requests per service
+    zhashx_t *services;         //  name -> s_service_t (owned)
+    zhashx_t *workers;          //  hex route -> s_worker_t (owned)
+    zhashx_t *requests;         //  request key -> s_request_t (owned)
+    s_request_t **heap;         //  deadline min-heap of requests whose client waits
+    size_t heap_size;           //  entries in the heap
+    size_t heap_max;            //  allocated entries
+    int64_t heartbeat_at;       //  next heartbeat tick
+    uint64_t activity;          //  counts READY, dispatches, replies: orders idleness
+    pd_broker_stats_t stats;    //  counters (workers and queued kept live)
+    bool terminated;            //  $TERM received
 } self_t;
 
 struct _pd_broker_t {
@@ -141,6 +151,39 @@ s_name_valid (zframe_t *frame, size_t max)
         if (data[i] <= ' ' || data[i] > '~')
             return false;
     return true;
+}
+
+//  Who sent a message: with cluster keys, the allow-list entry of the key
+//  ZAP admitted (the User-Id of its frames). A frame without a
+//  Socket-Type came without a ZMTP handshake: from an inproc peer, a thread
+//  of this process, trusted.
+typedef struct {
+    bool trusted;                 //  no cluster, or an inproc peer
+    const pd_keys_entry_t *entry; //  else its entry; NULL: unknown (refused)
+} s_peer_t;
+
+static s_peer_t
+s_peer (self_t *self, zframe_t *frame)
+{
+    s_peer_t peer = {true, NULL};
+    if (self->cluster && !frame)
+        peer.trusted = false; //  nothing to tell: refused
+    else if (self->cluster && zframe_meta (frame, "Socket-Type")) {
+        peer.trusted = false;
+        peer.entry = pd_keys_allow_find_name (pd_keys_cluster_allow (self->cluster),
+                                              zframe_meta (frame, "User-Id"));
+    }
+    return peer;
+}
+
+//  A frame's text (a valid service name) in buffer
+static const char *
+s_frame_text (zframe_t *frame, char *buffer, size_t size)
+{
+    size_t length = zframe_size (frame) < size ? zframe_size (frame) : size - 1;
+    memcpy (buffer, zframe_data (frame), length);
+    buffer[length] = 0;
+    return buffer;
 }
 
 //  Send msg to the peer `route`, never blocking. Takes msg. 0, or -1 if the
@@ -469,12 +512,20 @@ s_builtin (self_t *self, zframe_t *client, uint64_t id, const char *name)
 
 //  READY service credit
 static void
-s_on_ready (self_t *self, zframe_t *route, zframe_t **frame, size_t count)
+s_on_ready (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, size_t count)
 {
     uint16_t credit;
     if (count != 2 || !s_name_valid (frame[0], PD_PROTO_MAX_SERVICE) ||
         zframe_data (frame[0])[0] == '$' || pd_proto_get_u16 (frame[1], &credit)) {
         self->stats.dropped++;
+        s_send_command (self, route, PD_PROTO_DISCONNECT);
+        return;
+    }
+    char name[PD_PROTO_MAX_SERVICE + 1];
+    if (!peer.trusted &&
+        !pd_keys_may_serve (peer.entry, s_frame_text (frame[0], name, sizeof (name)))) {
+        zsys_warning ("broker: READY refused service=%s key=%s", name, peer.entry->name);
+        self->stats.refused++;
         s_send_command (self, route, PD_PROTO_DISCONNECT);
         return;
     }
@@ -500,6 +551,7 @@ s_on_ready (self_t *self, zframe_t *route, zframe_t **frame, size_t count)
     worker->key = key;
     worker->route = zframe_dup (route);
     worker->service = service;
+    worker->entry = peer.entry;
     worker->credit = credit ? credit : 1;
     worker->requests = zlistx_new ();
     worker->expiry = zclock_mono () + (int64_t)self->heartbeat_ms * self->liveness;
@@ -512,13 +564,21 @@ s_on_ready (self_t *self, zframe_t *route, zframe_t **frame, size_t count)
 
 //  REQUEST service request_id timeout_ms header body
 static void
-s_on_request (self_t *self, zframe_t *route, zframe_t **frame, size_t count)
+s_on_request (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, size_t count)
 {
     uint64_t id;
     uint32_t timeout;
     if (count != 5 || !s_name_valid (frame[0], PD_PROTO_MAX_SERVICE) ||
         pd_proto_get_u64 (frame[1], &id) || pd_proto_get_u32 (frame[2], &timeout)) {
         self->stats.dropped++;
+        return;
+    }
+    char name[PD_PROTO_MAX_SERVICE + 1];
+    if (!peer.trusted &&
+        !pd_keys_may_call (peer.entry, s_frame_text (frame[0], name, sizeof (name)))) {
+        self->stats.refused++;
+        s_answer (self, route, id, PD_E_FORBIDDEN,
+                  pd_proto_error_body (PD_E_FORBIDDEN, "this key may not call the service"));
         return;
     }
     char key[S_KEY_MAX];
@@ -620,11 +680,21 @@ s_on_publish (self_t *self, zframe_t **frame, size_t count)
 
 //  HEARTBEAT, DISCONNECT, REPLY, PUBLISH: from registered workers only
 static void
-s_on_worker_command (self_t *self, zframe_t *route, int command, zframe_t **frame, size_t count)
+s_on_worker_command (self_t *self, s_peer_t peer, zframe_t *route, int command, zframe_t **frame,
+                     size_t count)
 {
     char *key = s_route_key (route);
     s_worker_t *worker = (s_worker_t *)zhashx_lookup (self->workers, key);
     free (key);
+    if (worker && worker->entry != peer.entry) {
+        //  Another key on a worker's routing id (a peer that chose it)
+        self->stats.refused++;
+        return;
+    }
+    if (command == PD_PROTO_PUBLISH && !peer.trusted && !pd_keys_may_publish (peer.entry)) {
+        self->stats.refused++;
+        return;
+    }
     if (!worker) {
         //  Expired, or registered with a broker now gone: it must register
         //  again. A DISCONNECT needs no answer.
@@ -654,6 +724,13 @@ static void
 s_on_router_message (self_t *self, zmsg_t *msg)
 {
     zframe_t *route = zmsg_pop (msg);
+    s_peer_t peer = s_peer (self, zmsg_first (msg));
+    if (!peer.trusted && !peer.entry) {
+        //  ZAP admitted it, so this cannot happen; refuse it if it does
+        self->stats.refused++;
+        zframe_destroy (&route);
+        return;
+    }
     int command = pd_proto_take_command (msg);
     size_t count = zmsg_size (msg);
     if (!route || command < 0 || count > S_MAX_FRAMES) {
@@ -665,11 +742,11 @@ s_on_router_message (self_t *self, zmsg_t *msg)
     for (size_t i = 0; i < count; i++)
         frame[i] = zmsg_pop (msg);
     if (command == PD_PROTO_READY)
-        s_on_ready (self, route, frame, count);
+        s_on_ready (self, peer, route, frame, count);
     else if (command == PD_PROTO_REQUEST)
-        s_on_request (self, route, frame, count);
+        s_on_request (self, peer, route, frame, count);
     else
-        s_on_worker_command (self, route, command, frame, count);
+        s_on_worker_command (self, peer, route, command, frame, count);
     for (size_t i = 0; i < count; i++)
         zframe_destroy (&frame[i]);
     zframe_destroy (&route);
@@ -738,6 +815,24 @@ s_on_heartbeat_tick (self_t *self, int64_t now)
 }
 
 //  --------------------------------------------------------------------------
+//  ZAP events: refusals are counted; if the handler stopped, libzmq would
+//  admit any client, so the broker stops (fail closed)
+
+static void
+s_on_zap (self_t *self, pd_zap_t *zap)
+{
+    int event;
+    while ((event = pd_zap_recv (zap))) {
+        if (event == PD_ZAP_REFUSED)
+            self->stats.refused++;
+        else {
+            zsys_error ("broker: ZAP handler stopped, closing the broker's sockets");
+            self->terminated = true;
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  The pipe: $TERM, STATS (pointer to a pd_broker_stats_t to fill)
 
 static void
@@ -796,6 +891,9 @@ s_self_destroy (self_t **self_p)
     free (self->heap);
     zsock_destroy (&self->router);
     zsock_destroy (&self->xpub);
+    pd_zap_destroy (&self->zap_streams);
+    pd_zap_destroy (&self->zap_services);
+    pd_keys_cluster_destroy (&self->cluster);
     free (self);
     *self_p = NULL;
 }
@@ -811,6 +909,66 @@ s_table_new (void)
     return table;
 }
 
+//  ZAP verdicts (pd_zap's thread; the allow-list is read-only): a listed
+//  key gets its name as User-Id; the stream socket admits only the roles
+//  that may subscribe
+static int
+s_verdict (const char *public_key, char *user_id, size_t size, const pd_keys_allow_t *allow,
+           bool streams)
+{
+    const pd_keys_entry_t *entry = pd_keys_allow_find_key (allow, public_key);
+    if (!entry || (streams && !pd_keys_may_subscribe (entry)))
+        return PD_E_FORBIDDEN;
+    snprintf (user_id, size, "%s", entry->name);
+    return PD_OK;
+}
+
+static int
+s_services_verdict (const char *public_key, char *user_id, size_t size, void *arg)
+{
+    return s_verdict (public_key, user_id, size, (const pd_keys_allow_t *)arg, false);
+}
+
+static int
+s_streams_verdict (const char *public_key, char *user_id, size_t size, void *arg)
+{
+    return s_verdict (public_key, user_id, size, (const pd_keys_allow_t *)arg, true);
+}
+
+//  The ZAP domains, before any CURVE socket binds. 0 or -1.
+static int
+s_zap_register (self_t *self, bool streams)
+{
+    const pd_keys_allow_t *allow = pd_keys_cluster_allow (self->cluster);
+    char domain[PD_ZAP_DOMAIN_MAX + 1];
+    snprintf (domain, sizeof (domain), S_DOMAIN_SERVICES, (void *)self);
+    self->zap_services = pd_zap_new (domain, s_services_verdict, (void *)allow);
+    if (streams) {
+        snprintf (domain, sizeof (domain), S_DOMAIN_STREAMS, (void *)self);
+        self->zap_streams = pd_zap_new (domain, s_streams_verdict, (void *)allow);
+    }
+    return self->zap_services && (self->zap_streams || !streams) ? 0 : -1;
+}
+
+//  A socket with the broker's options; a CURVE server in zap's domain when
+//  the broker has cluster keys
+static zsock_t *
+s_socket_new (self_t *self, int type, pd_zap_t *zap)
+{
+    zsock_t *sock = zsock_new (type);
+    assert (sock);
+    pd_proto_set_options (sock);
+    if (self->cluster) {
+        const pd_keys_pair_t *pair = pd_keys_cluster_pair (self->cluster);
+        zsock_set_curve_server (sock, 1);
+        zsock_set_curve_publickey (sock, pair->public_key);
+        zsock_set_curve_secretkey (sock, pair->secret_key);
+        zsock_set_zap_domain (sock, pd_zap_domain (zap));
+        zsock_set_handshake_ivl (sock, PD_BROKER_HANDSHAKE_MS);
+    }
+    return sock;
+}
+
 static self_t *
 s_self_new (zsock_t *pipe, const pd_broker_config_t *config)
 {
@@ -824,14 +982,16 @@ s_self_new (zsock_t *pipe, const pd_broker_config_t *config)
     self->requests = s_table_new ();
     self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
 
-    self->router = zsock_new (ZMQ_ROUTER);
-    zsock_set_linger (self->router, 0);
-    zsock_set_sndhwm (self->router, PD_PROTO_HWM);
-    zsock_set_rcvhwm (self->router, PD_PROTO_HWM);
-    zsock_set_maxmsgsize (self->router, PD_PROTO_MAX_MSG_SIZE);
+    if (config->cluster) {
+        self->cluster = pd_keys_cluster_dup (config->cluster);
+        if (s_zap_register (self, config->stream_endpoints != NULL)) {
+            zsys_error ("broker: cannot register its ZAP domains");
+            s_self_destroy (&self);
+            return NULL;
+        }
+    }
+    self->router = s_socket_new (self, ZMQ_ROUTER, self->zap_services);
     zsock_set_router_mandatory (self->router, 1);
-    zsock_set_sndtimeo (self->router, 0);
-    zsock_set_rcvtimeo (self->router, 0);
     if (!config->endpoints || zsock_attach (self->router, config->endpoints, true)) {
         zsys_error ("broker: bind failed endpoints=%s",
                     config->endpoints ? config->endpoints : "(none)");
@@ -839,13 +999,7 @@ s_self_new (zsock_t *pipe, const pd_broker_config_t *config)
         return NULL;
     }
     if (config->stream_endpoints) {
-        self->xpub = zsock_new (ZMQ_XPUB);
-        zsock_set_linger (self->xpub, 0);
-        zsock_set_sndhwm (self->xpub, PD_PROTO_HWM);
-        zsock_set_rcvhwm (self->xpub, PD_PROTO_HWM);
-        zsock_set_maxmsgsize (self->xpub, PD_PROTO_MAX_MSG_SIZE);
-        zsock_set_sndtimeo (self->xpub, 0);
-        zsock_set_rcvtimeo (self->xpub, 0);
+        self->xpub = s_socket_new (self, ZMQ_XPUB, self->zap_streams);
         if (zsock_attach (self->xpub, config->stream_endpoints, true)) {
             zsys_error ("broker: bind failed stream_endpoints=%s", config->stream_endpoints);
             s_self_destroy (&self);
@@ -868,17 +1022,31 @@ s_broker_actor (zsock_t *pipe, void *args)
     if (!self)
         return;
 
-    zmq_pollitem_t items[] = {{zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0},
-                              {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
-                              {self->xpub ? zsock_resolve (self->xpub) : NULL, 0, ZMQ_POLLIN, 0}};
-    int item_count = self->xpub ? 3 : 2;
     while (!self->terminated) {
+        //  pipe, router, then what exists: stream socket, ZAP events
+        zmq_pollitem_t items[5];
+        int count = 0;
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+        int xpub_index = -1;
+        if (self->xpub) {
+            xpub_index = count;
+            items[count++] = (zmq_pollitem_t){zsock_resolve (self->xpub), 0, ZMQ_POLLIN, 0};
+        }
+        pd_zap_t *item_zap[5] = {NULL}; //  the registration of a ZAP events item
+        pd_zap_t *zaps[] = {self->zap_services, self->zap_streams};
+        for (size_t i = 0; i < 2; i++)
+            if (zaps[i]) {
+                item_zap[count] = zaps[i];
+                items[count++] =
+                    (zmq_pollitem_t){zsock_resolve (pd_zap_events (zaps[i])), 0, ZMQ_POLLIN, 0};
+            }
         int64_t now = zclock_mono ();
         int64_t wake = self->heartbeat_at;
         if (self->heap_size && self->heap[0]->deadline < wake)
             wake = self->heap[0]->deadline;
         long timeout = wake > now ? (long)(wake - now) : 0;
-        if (zmq_poll (items, item_count, timeout) == -1) {
+        if (zmq_poll (items, count, timeout) == -1) {
             //  A signal does not stop the broker: its owner sends $TERM
             if (errno == EINTR)
                 continue;
@@ -888,17 +1056,20 @@ s_broker_actor (zsock_t *pipe, void *args)
             s_on_pipe (self);
         if (items[1].revents & ZMQ_POLLIN) {
             zmsg_t *msg;
-            for (int count = 0; count < S_BATCH && (msg = zmsg_recv (self->router)); count++) {
+            for (int n = 0; n < S_BATCH && (msg = zmsg_recv (self->router)); n++) {
                 s_on_router_message (self, msg);
                 zmsg_destroy (&msg);
             }
         }
-        if (item_count > 2 && (items[2].revents & ZMQ_POLLIN)) {
+        if (xpub_index > 0 && (items[xpub_index].revents & ZMQ_POLLIN)) {
             //  Subscriptions: XPUB filters by itself; we only empty the queue
             zmsg_t *msg;
-            for (int count = 0; count < S_BATCH && (msg = zmsg_recv (self->xpub)); count++)
+            for (int n = 0; n < S_BATCH && (msg = zmsg_recv (self->xpub)); n++)
                 zmsg_destroy (&msg);
         }
+        for (int i = 0; i < count; i++)
+            if (item_zap[i] && (items[i].revents & ZMQ_POLLIN))
+                s_on_zap (self, item_zap[i]);
         now = zclock_mono ();
         while (self->heap_size && self->heap[0]->deadline <= now)
             s_on_deadline (self, self->heap[0], now);

@@ -13,7 +13,14 @@
     - heartbeats workers; a worker silent for liveness x heartbeat is expired
       and its in-flight requests fail with PD_E_UNAVAILABLE at once;
     - forwards events that workers PUBLISH to the stream socket (XPUB);
-    - answers its built-in services $broker.ping and $broker.stats.
+    - answers its built-in services $broker.ping and $broker.stats;
+    - with cluster keys (config.cluster), admits on its services and stream
+      sockets only CURVE clients whose key is in the allow-list, and checks
+      every READY, REQUEST and PUBLISH against the sender's role
+      (pd_keys.h): a refused READY gets DISCONNECT, a refused REQUEST
+      PD_E_FORBIDDEN, a refused PUBLISH is dropped; all are counted.
+      Peers on inproc:// endpoints have no handshake and no key: they are
+      threads of this process, and trusted with every right.
     All sockets have high-water marks and ZMQ_MAXMSGSIZE; nothing it holds
     grows without bound. Messages that are not PDP/1 are dropped and counted.
 
@@ -25,6 +32,7 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "pd_keys.h"
 #include "pd_proto.h"
 
 #ifdef __cplusplus
@@ -33,17 +41,25 @@ extern "C" {
 
 typedef struct _pd_broker_t pd_broker_t;
 
+//  ZMQ_HANDSHAKE_IVL of the CURVE sockets: a peer that does not finish its
+//  handshake in time is dropped
+#define PD_BROKER_HANDSHAKE_MS 5000
+
 //  Services known at once (with workers or queued requests); a request
 //  naming a new service beyond this is answered PD_E_UNAVAILABLE at once.
 #define PD_BROKER_MAX_SERVICES 1024
 
 typedef struct {
-    const char *endpoints;        //  services socket binds, comma-separated
-                                  //  ("tcp://127.0.0.1:5555,inproc://pd-broker")
-    const char *stream_endpoints; //  stream (XPUB) binds, comma-separated; NULL = none
-    int heartbeat_ms;             //  0 = PD_PROTO_HEARTBEAT_MS
-    int liveness;                 //  0 = PD_PROTO_LIVENESS
-    size_t queue_max;             //  0 = PD_PROTO_QUEUE_MAX
+    const char *endpoints;            //  services socket binds, comma-separated
+                                      //  ("tcp://127.0.0.1:5555,inproc://pd-broker")
+    const char *stream_endpoints;     //  stream (XPUB) binds, comma-separated; NULL = none
+    int heartbeat_ms;                 //  0 = PD_PROTO_HEARTBEAT_MS
+    int liveness;                     //  0 = PD_PROTO_LIVENESS
+    size_t queue_max;                 //  0 = PD_PROTO_QUEUE_MAX
+    const pd_keys_cluster_t *cluster; //  NULL: NULL security (inproc, private ipc).
+                                      //  Else both sockets are CURVE servers with
+                                      //  this keypair, admitting only allow-listed
+                                      //  keys, each as its role permits. Copied.
 } pd_broker_config_t;
 
 typedef struct {
@@ -55,6 +71,7 @@ typedef struct {
     uint64_t expired_workers; //  workers expired for silence
     uint64_t dropped;         //  malformed or unroutable messages dropped
     uint64_t published;       //  events forwarded to the stream socket
+    uint64_t refused;         //  handshakes and messages the cluster's keys do not permit
     uint64_t workers;         //  live workers now
     uint64_t queued;          //  requests waiting now
 } pd_broker_stats_t;

@@ -20,21 +20,24 @@ struct _pd_client_t {
 pd_client_t *
 pd_client_new (const char *endpoint)
 {
+    return pd_client_new_curve (endpoint, NULL);
+}
+
+pd_client_t *
+pd_client_new_curve (const char *endpoint, const pd_keys_pair_t *keys)
+{
     if (!endpoint)
         return NULL;
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
-    zsock_set_linger (sock, 0);
+    if (keys)
+        pd_keys_pair_apply (keys, sock);
+    pd_proto_set_options (sock);
     //  Nothing queues towards a broker that is not connected: a request
     //  waits (at most its timeout) for the connection, never sits in a queue
     //  to reach a restarted broker after its caller gave up
     zsock_set_immediate (sock, 1);
-    zsock_set_sndhwm (sock, PD_PROTO_HWM);
-    zsock_set_rcvhwm (sock, PD_PROTO_HWM);
-    zsock_set_maxmsgsize (sock, PD_PROTO_MAX_MSG_SIZE);
-    zsock_set_sndtimeo (sock, 0);
-    zsock_set_rcvtimeo (sock, 0);
     if (zsock_connect (sock, "%s", endpoint)) {
         zsock_destroy (&sock);
         return NULL;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pd_keys.h"
 #include "pd_proto.h"
 
 #ifdef __cplusplus
@@ -30,6 +31,10 @@ typedef struct _pd_client_t pd_client_t;
 
 //  Connect to a broker's services endpoint. NULL on failure.
 pd_client_t *pd_client_new (const char *endpoint);
+
+//  The same, as a CURVE client with these credentials (NULL: as
+//  pd_client_new). The keys are used at once, not kept.
+pd_client_t *pd_client_new_curve (const char *endpoint, const pd_keys_pair_t *keys);
 void pd_client_destroy (pd_client_t **self_p);
 
 //  Send a request without waiting. timeout_ms (1..PD_PROTO_MAX_TIMEOUT_MS)

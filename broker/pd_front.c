@@ -5,9 +5,10 @@
       pd_client towards the services, the in-flight tables and the
       heartbeat buffer. It never waits for a service: requests go out with
       pd_client_send and replies are matched by id when they come;
-    - the ZAP handler (RFC 27), bound before the ROUTER binds. It tells
-      the front about each refused handshake; any other message from it
-      means it stopped, and the front then closes the ROUTER (fail closed);
+    - the process's ZAP handler (pd_zap, RFC 27): the front registers its
+      domain before the ROUTER binds. The handler tells the front about each
+      refused handshake in that domain, and that it stopped: the front then
+      closes the ROUTER (fail closed);
     - the "appliances" worker: a pd_worker blocks in pd_worker_wait, so it
       has its own thread and hands requests to the front over its pipe
       (pointers; the owner of a pd_request_t is whoever holds it).
@@ -22,17 +23,14 @@
 #include "pd_client.h"
 #include "pd_messages.h"
 #include "pd_worker.h"
+#include "pd_zap.h"
 
-#define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define S_ZAP_VERSION  "1.0"
-#define S_KEY_BYTES    32 //  a CURVE public key
-#define S_Z85_SIZE     40 //  ... in Z85
-#define S_MAX_FRAMES   6  //  route + the longest PDA1 message (result)
-#define S_MAX_USER_ID  (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
-#define S_MAX_ID       65 //  an appliance id (64) and its NUL
-#define S_BATCH        1000
-#define S_SWEEP_MS     100 //  how often deadlines are checked
-#define S_ZAP_REFUSED  "REFUSED"
+#define S_Z85_SIZE    40 //  a CURVE key in Z85
+#define S_MAX_FRAMES  6  //  route + the longest PDA1 message (result)
+#define S_MAX_USER_ID (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
+#define S_MAX_ID      65 //  an appliance id (64) and its NUL
+#define S_BATCH       1000
+#define S_SWEEP_MS    100 //  how often deadlines are checked
 
 #define S_KEY_TEXT 40 //  a CURVE key in Z85
 
@@ -53,15 +51,17 @@ typedef struct {
 } s_command_t;
 
 typedef struct {
-    zsock_t *pipe;            //  our actor pipe
-    zactor_t *zap;            //  the ZAP handler thread
-    zsock_t *router;          //  CURVE server; NULL once the ZAP handler died
-    pd_client_t *client;      //  requests to the services
-    zactor_t *worker;         //  the "appliances" worker thread
-    int flush_ms;             //  heartbeat coalescing interval
-    int64_t flush_at;         //  next flush
-    int64_t sweep_at;         //  next check of deadlines
-    zhashx_t *routes;         //  appliance id -> zframe_t * route of its latest connection
+    zsock_t *pipe;                    //  our actor pipe
+    pd_zap_t *zap;                    //  our domain at the process's ZAP handler
+    pd_front_authorize_fn *authorize; //  ZAP verdicts come from it
+    void *authorize_arg;              //  its argument
+    zsock_t *router;                  //  CURVE server; NULL once the ZAP handler died
+    pd_client_t *client;              //  requests to the services
+    zactor_t *worker;                 //  the "appliances" worker thread
+    int flush_ms;                     //  heartbeat coalescing interval
+    int64_t flush_at;                 //  next flush
+    int64_t sweep_at;                 //  next check of deadlines
+    zhashx_t *routes;                 //  appliance id -> zframe_t * route of its latest connection
     zhashx_t *connections;    //  route (hex) -> "appliance id\nkey": connections known to be
                               //  whose; key is the claiming CURVE key ("" for ZAP-known keys)
     zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
@@ -73,112 +73,27 @@ typedef struct {
 } self_t;
 
 //  ==========================================================================
-//  The ZAP handler
+//  ZAP verdicts (pd_zap calls them in its thread)
 
-typedef struct {
-    pd_front_authorize_fn *authorize;
-    void *arg;
-} s_zap_args_t;
-
-//  Answer one ZAP request: [version, request id, domain, address, identity,
-//  mechanism, credentials...]
-static void
-s_zap_answer (zsock_t *handler, zsock_t *pipe, const s_zap_args_t *args)
+//  Known active appliances: their id; unknown keys: "key:<Z85>", which may
+//  only claim; others (revoked, failed look-ups) are refused
+static int
+s_verdict (const char *public_key, char *user_id, size_t size, void *arg)
 {
-    zmsg_t *request = zmsg_recv (handler);
-    if (!request)
-        return;
-    char *version = zmsg_popstr (request);
-    zframe_t *request_id = zmsg_pop (request);
-    char *domain = zmsg_popstr (request);
-    char *address = zmsg_popstr (request);
-    char *identity = zmsg_popstr (request);
-    char *mechanism = zmsg_popstr (request);
-    zframe_t *key = zmsg_pop (request);
-
-    const char *status = "400";
-    const char *text = "refused";
-    char user_id[S_MAX_USER_ID + S_MAX_ID] = "";
-    if (version && streq (version, S_ZAP_VERSION) && domain &&
-        streq (domain, PD_FRONT_ZAP_DOMAIN) && mechanism && streq (mechanism, "CURVE") && key &&
-        zframe_size (key) == S_KEY_BYTES && zmsg_size (request) == 0) {
-        char z85[S_Z85_SIZE + 1];
-        zmq_z85_encode (z85, zframe_data (key), S_KEY_BYTES);
-        char appliance_id[S_MAX_ID] = "";
-        int rc = args->authorize (z85, appliance_id, sizeof (appliance_id), args->arg);
-        appliance_id[sizeof (appliance_id) - 1] = 0;
-        if (rc == PD_OK && *appliance_id &&
-            strncmp (appliance_id, PD_FRONT_USER_KEY, strlen (PD_FRONT_USER_KEY))) {
-            snprintf (user_id, sizeof (user_id), "%s", appliance_id);
-            status = "200";
-            text = "OK";
-        } else if (rc == PD_E_NOT_FOUND) {
-            snprintf (user_id, sizeof (user_id), "%s%s", PD_FRONT_USER_KEY, z85);
-            status = "200";
-            text = "OK";
-        }
+    const self_t *self = (const self_t *)arg;
+    char appliance_id[S_MAX_ID] = "";
+    int rc = self->authorize (public_key, appliance_id, sizeof (appliance_id), self->authorize_arg);
+    appliance_id[sizeof (appliance_id) - 1] = 0;
+    if (rc == PD_OK && *appliance_id &&
+        strncmp (appliance_id, PD_FRONT_USER_KEY, strlen (PD_FRONT_USER_KEY))) {
+        snprintf (user_id, size, "%s", appliance_id);
+        return PD_OK;
     }
-    zmsg_t *reply = zmsg_new ();
-    zmsg_addstr (reply, S_ZAP_VERSION);
-    if (request_id)
-        zmsg_append (reply, &request_id);
-    else
-        zmsg_addmem (reply, NULL, 0);
-    zmsg_addstr (reply, status);
-    zmsg_addstr (reply, text);
-    zmsg_addstr (reply, user_id);
-    zmsg_addmem (reply, NULL, 0); //  metadata: none
-    if (zmsg_send (&reply, handler))
-        zmsg_destroy (&reply);
-    if (*status != '2')
-        zstr_send (pipe, S_ZAP_REFUSED);
-
-    free (version);
-    free (domain);
-    free (address);
-    free (identity);
-    free (mechanism);
-    zframe_destroy (&request_id);
-    zframe_destroy (&key);
-    zmsg_destroy (&request);
-}
-
-static void
-s_zap_actor (zsock_t *pipe, void *arg)
-{
-    s_zap_args_t args = *(s_zap_args_t *)arg;
-    zsock_t *handler = zsock_new (ZMQ_REP);
-    int rc = handler ? zsock_bind (handler, S_ZAP_ENDPOINT) : -1;
-    //  zactor_new's handshake, then the set-up result
-    zsock_signal (pipe, 0);
-    zsock_signal (pipe, rc == 0 ? 0 : 1);
-    if (rc == 0) {
-        zsock_set_linger (handler, 0);
-        zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-                                  {zsock_resolve (handler), 0, ZMQ_POLLIN, 0}};
-        while (true) {
-            if (zmq_poll (items, 2, -1) == -1) {
-                if (errno == EINTR)
-                    continue;
-                break; //  context terminated
-            }
-            if (items[0].revents & ZMQ_POLLIN) {
-                char *command = zstr_recv (pipe);
-                bool stop = !command || streq (command, "$TERM");
-                free (command);
-                if (stop)
-                    break;
-            }
-            if (items[1].revents & ZMQ_POLLIN)
-                s_zap_answer (handler, pipe, &args);
-        }
+    if (rc == PD_E_NOT_FOUND) {
+        snprintf (user_id, size, "%s%s", PD_FRONT_USER_KEY, public_key);
+        return PD_OK;
     }
-    //  Unbinding an inproc endpoint is synchronous: the next front can bind
-    if (handler && rc == 0)
-        zsock_unbind (handler, S_ZAP_ENDPOINT);
-    zsock_destroy (&handler);
-    //  Returning makes zactor's shim signal the front: it then closes the
-    //  CURVE socket
+    return PD_E_FORBIDDEN;
 }
 
 //  ==========================================================================
@@ -187,8 +102,10 @@ s_zap_actor (zsock_t *pipe, void *arg)
 static void
 s_worker_actor (zsock_t *pipe, void *arg)
 {
-    pd_worker_config_t config = {.credit = PD_FRONT_COMMAND_CREDIT};
-    pd_worker_t *worker = pd_worker_new ((const char *)arg, PD_FRONT_SERVICE, &config);
+    //  The worker copies what it needs before the handshake
+    const pd_front_config_t *front = (const pd_front_config_t *)arg;
+    pd_worker_config_t config = {.credit = PD_FRONT_COMMAND_CREDIT, .keys = front->broker_keys};
+    pd_worker_t *worker = pd_worker_new (front->broker, PD_FRONT_SERVICE, &config);
     zsock_signal (pipe, 0);
     zsock_signal (pipe, worker ? 0 : 1);
     bool stopping = false;
@@ -888,20 +805,17 @@ s_on_pipe (self_t *self)
     free (command);
 }
 
-//  Anything from the ZAP thread but a refusal means it stopped
+//  A refused handshake is counted; the handler's end closes the socket
 static void
 s_on_zap (self_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->zap);
-    char *text = msg ? zmsg_popstr (msg) : NULL;
-    if (text && streq (text, S_ZAP_REFUSED))
+    int event = pd_zap_recv (self->zap);
+    if (event == PD_ZAP_REFUSED)
         self->stats.refused++;
-    else if (self->router) {
+    else if (event == PD_ZAP_STOPPED && self->router) {
         zsys_error ("front: ZAP handler stopped, closing the appliance socket");
         zsock_destroy (&self->router);
     }
-    free (text);
-    zmsg_destroy (&msg);
 }
 
 //  ==========================================================================
@@ -939,7 +853,7 @@ s_self_destroy (self_t **self_p)
         }
         zactor_destroy (&self->worker);
     }
-    zactor_destroy (&self->zap);
+    pd_zap_destroy (&self->zap);
     pd_client_destroy (&self->client);
     zhashx_destroy (&self->commands);
     zhashx_destroy (&self->upstream);
@@ -1001,21 +915,22 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->upstream = s_hash_new (s_upstream_destroy);
     self->commands = s_hash_new (s_command_destroy);
 
-    //  The ZAP handler first: a CURVE server without one admits anybody
-    s_zap_args_t zap = {config->authorize, config->authorize_arg};
-    self->zap = zactor_new (s_zap_actor, &zap);
-    if (!self->zap || zsock_wait (self->zap) != 0) {
-        zsys_error ("front: cannot start the ZAP handler (is another one bound?)");
-        zactor_destroy (&self->zap);
+    //  The ZAP domain first: a CURVE server without a handler admits anybody
+    self->authorize = config->authorize;
+    self->authorize_arg = config->authorize_arg;
+    self->zap = pd_zap_new (PD_FRONT_ZAP_DOMAIN, s_verdict, self);
+    if (!self->zap) {
+        zsys_error ("front: cannot register ZAP domain %s (is another front running?)",
+                    PD_FRONT_ZAP_DOMAIN);
         s_self_destroy (&self);
         return NULL;
     }
-    self->client = pd_client_new (config->broker);
+    self->client = pd_client_new_curve (config->broker, config->broker_keys);
     //  The front serves thousands of appliances from one loop: with the
     //  broker away it answers "unavailable" at once rather than wait
     if (self->client)
         pd_client_set_never_block (self->client);
-    self->worker = zactor_new (s_worker_actor, (void *)config->broker);
+    self->worker = zactor_new (s_worker_actor, (void *)config);
     if (self->worker && zsock_wait (self->worker) != 0)
         zactor_destroy (&self->worker);
     if (!self->client || !self->worker) {
@@ -1075,7 +990,8 @@ s_front_actor (zsock_t *pipe, void *args)
         zmq_pollitem_t items[5];
         int count = 0;
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
-        items[count++] = (zmq_pollitem_t){zsock_resolve (self->zap), 0, ZMQ_POLLIN, 0};
+        items[count++] =
+            (zmq_pollitem_t){zsock_resolve (pd_zap_events (self->zap)), 0, ZMQ_POLLIN, 0};
         items[count++] =
             (zmq_pollitem_t){zsock_resolve (pd_client_sock (self->client)), 0, ZMQ_POLLIN, 0};
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->worker), 0, ZMQ_POLLIN, 0};

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 
+#include "pd_keys.h"
 #include "pd_proto.h"
 
 #ifdef __cplusplus
@@ -50,8 +51,8 @@ typedef struct _pd_front_t pd_front_t;
 #define PD_FRONT_MAX_TYPE       16           //  bytes of a PDA1 type frame
 #define PD_FRONT_HEARTBEAT_MS   10000        //  how often appliances SHOULD heartbeat
 
-//  One front per process: the ZAP handler binds inproc://zeromq.zap.01 in
-//  CZMQ's global context, which holds one handler.
+//  One front per process: its ZAP domain is registered once at the
+//  process's ZAP handler (pd_zap), shared with the broker's CURVE sockets.
 
 //  PD_OK + appliance id; PD_E_NOT_FOUND (unknown: claim only);
 //  PD_E_FORBIDDEN (refuse). Called from the ZAP handler's thread.
@@ -66,6 +67,9 @@ typedef struct {
     pd_front_authorize_fn *authorize;
     void *authorize_arg;
     int flush_ms; //  heartbeat coalescing; 0 = 1000
+    //  CURVE credentials for the broker (role front); NULL = none (inproc,
+    //  or a private ipc broker). Copied.
+    const pd_keys_pair_t *broker_keys;
 } pd_front_config_t;
 
 //  Start: ZAP handler first, then bind. NULL if anything fails.

@@ -152,3 +152,15 @@ pd_proto_error_body (int status, const char *detail)
     msgpack_sbuffer_destroy (&buffer);
     return frame;
 }
+
+void
+pd_proto_set_options (zsock_t *sock)
+{
+    assert (sock);
+    zsock_set_linger (sock, 0);
+    zsock_set_sndhwm (sock, PD_PROTO_HWM);
+    zsock_set_rcvhwm (sock, PD_PROTO_HWM);
+    zsock_set_maxmsgsize (sock, PD_PROTO_MAX_MSG_SIZE);
+    zsock_set_sndtimeo (sock, 0);
+    zsock_set_rcvtimeo (sock, 0);
+}

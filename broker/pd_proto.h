@@ -73,6 +73,11 @@ int pd_proto_get_u16 (zframe_t *frame, uint16_t *value);
 int pd_proto_get_u32 (zframe_t *frame, uint32_t *value);
 int pd_proto_get_u64 (zframe_t *frame, uint64_t *value);
 
+//  The options of every PDP/1 socket: linger 0, high-water marks
+//  PD_PROTO_HWM, ZMQ_MAXMSGSIZE PD_PROTO_MAX_MSG_SIZE, send and receive
+//  time-outs 0 (a call never blocks). Call before connecting or binding.
+void pd_proto_set_options (zsock_t *sock);
+
 //  Start a message with signature and command frames.
 zmsg_t *pd_proto_msg (pd_proto_command_t command);
 

@@ -21,9 +21,11 @@
 
     Known limitation: history is read with a header whose principal is
     {kind: "admin"}, which the stream actor trusts. The contract has no
-    credentials parameter yet; followers run in trusted operator tools on
-    the broker's network. Replace this with real credentials (an admin key
-    resolved by the auth service) with the authentication work.
+    credentials parameter yet; followers run in trusted operator tools. A
+    broker with cluster keys lets only keys of role tail or gateway call the
+    stream service and subscribe (pd_keys.h), so holding such a key is the
+    right to read every stream. Replace this with real credentials (an admin
+    key resolved by the auth service) with the authentication work.
 */
 #include "pd_stream.h"
 
@@ -301,6 +303,13 @@ pd_stream_t *
 pd_stream_new (const char *broker_endpoint, const char *stream_endpoint, const char *stream,
                uint64_t from)
 {
+    return pd_stream_new_curve (broker_endpoint, stream_endpoint, stream, from, NULL);
+}
+
+pd_stream_t *
+pd_stream_new_curve (const char *broker_endpoint, const char *stream_endpoint, const char *stream,
+                     uint64_t from, const pd_keys_pair_t *keys)
+{
     if (!broker_endpoint || !stream_endpoint || !stream || !*stream ||
         strlen (stream) > PD_PROTO_MAX_STREAM || from > INT64_MAX)
         return NULL;
@@ -312,6 +321,8 @@ pd_stream_new (const char *broker_endpoint, const char *stream_endpoint, const c
     self->sub = zsock_new (ZMQ_SUB);
     if (!self->stream || !self->sub || s_header_encode (self) != PD_OK)
         goto failed;
+    if (keys)
+        pd_keys_pair_apply (keys, self->sub);
     zsock_set_rcvhwm (self->sub, PD_PROTO_HWM);
     zsock_set_maxmsgsize (self->sub, PD_PROTO_MAX_MSG_SIZE);
     zsock_set_subscribe (self->sub, stream);
@@ -319,7 +330,7 @@ pd_stream_new (const char *broker_endpoint, const char *stream_endpoint, const c
         zsys_error ("stream: cannot connect to %s", stream_endpoint);
         goto failed;
     }
-    self->client = pd_client_new (broker_endpoint);
+    self->client = pd_client_new_curve (broker_endpoint, keys);
     if (!self->client) {
         zsys_error ("stream: cannot connect to %s", broker_endpoint);
         goto failed;

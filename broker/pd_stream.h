@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pd_keys.h"
 #include "pd_status.h"
 
 #ifdef __cplusplus
@@ -33,6 +34,11 @@ typedef struct _pd_stream_t pd_stream_t;
 //  services socket, stream_endpoint the XPUB socket. NULL on failure.
 pd_stream_t *pd_stream_new (const char *broker_endpoint, const char *stream_endpoint,
                             const char *stream, uint64_t from);
+
+//  The same, as a CURVE client of both sockets with these credentials
+//  (NULL: as pd_stream_new). The keys are used at once, not kept.
+pd_stream_t *pd_stream_new_curve (const char *broker_endpoint, const char *stream_endpoint,
+                                  const char *stream, uint64_t from, const pd_keys_pair_t *keys);
 void pd_stream_destroy (pd_stream_t **self_p);
 
 //  Next event, waiting up to timeout_ms (< 0: no limit, but an interrupt

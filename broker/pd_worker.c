@@ -14,6 +14,7 @@
 struct _pd_worker_t {
     char *endpoint;       //  broker services endpoint
     char *service;        //  the service served
+    pd_keys_pair_t *keys; //  CURVE client credentials, NULL if none
     int heartbeat_ms;     //  heartbeat interval
     int liveness;         //  heartbeats missed before the broker is dead
     int credit;           //  requests at once, announced in READY
@@ -90,12 +91,9 @@ s_connect (pd_worker_t *self, int64_t now)
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return -1;
-    zsock_set_linger (sock, 0);
-    zsock_set_sndhwm (sock, PD_PROTO_HWM);
-    zsock_set_rcvhwm (sock, PD_PROTO_HWM);
-    zsock_set_maxmsgsize (sock, PD_PROTO_MAX_MSG_SIZE);
-    zsock_set_sndtimeo (sock, 0);
-    zsock_set_rcvtimeo (sock, 0);
+    if (self->keys)
+        pd_keys_pair_apply (self->keys, sock);
+    pd_proto_set_options (sock);
     if (zsock_connect (sock, "%s", self->endpoint)) {
         zsock_destroy (&sock);
         return -1;
@@ -202,6 +200,7 @@ pd_worker_new (const char *endpoint, const char *service, const pd_worker_config
     pd_worker_t *self = (pd_worker_t *)zmalloc (sizeof (pd_worker_t));
     self->endpoint = strdup (endpoint);
     self->service = strdup (service);
+    self->keys = pd_keys_pair_dup (config ? config->keys : NULL);
     self->heartbeat_ms =
         config && config->heartbeat_ms > 0 ? config->heartbeat_ms : PD_PROTO_HEARTBEAT_MS;
     self->liveness = config && config->liveness > 0 ? config->liveness : PD_PROTO_LIVENESS;
@@ -230,6 +229,7 @@ pd_worker_destroy (pd_worker_t **self_p)
         zlistx_destroy (&self->pending);
         free (self->endpoint);
         free (self->service);
+        pd_keys_pair_destroy (&self->keys);
         free (self);
         *self_p = NULL;
     }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pd_keys.h"
 #include "pd_proto.h"
 
 #ifdef __cplusplus
@@ -30,9 +31,10 @@ typedef struct _pd_worker_t pd_worker_t;
 #define PD_WORKER_BACKOFF_MAX_MS 4000
 
 typedef struct {
-    int heartbeat_ms; //  0 = PD_PROTO_HEARTBEAT_MS
-    int liveness;     //  0 = PD_PROTO_LIVENESS
-    int credit;       //  requests in flight at once, 0 = 1
+    int heartbeat_ms;           //  0 = PD_PROTO_HEARTBEAT_MS
+    int liveness;               //  0 = PD_PROTO_LIVENESS
+    int credit;                 //  requests in flight at once, 0 = 1
+    const pd_keys_pair_t *keys; //  CURVE client credentials; NULL = none. Copied.
 } pd_worker_config_t;
 
 //  A request taken from the broker. The fields are read-only for the user.

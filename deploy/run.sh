@@ -2,7 +2,8 @@
 # Set up a fresh Debian 12 machine, build partnerd (release), and start it
 # in the foreground with its embedded defaults:
 #   data in ./partnerd-data, HTTP on 127.0.0.1:8080,
-#   broker on tcp://127.0.0.1:5555, event streams on tcp://127.0.0.1:5556.
+#   broker and event streams on ipc:// sockets inside ./partnerd-data
+#   (mode 0700); binding them on tcp needs cluster keys (README, scale-out).
 # Extra arguments go to partnerd (see `build/partnerd --help`).
 set -eu
 cd "$(dirname "$0")/.."

@@ -119,6 +119,8 @@ struct _pd_gateway_t {
     char *openapi;            //  the API description, generated at start
     size_t openapi_size;
     int port; //  TCP port listened on
+    //  CURVE credentials for the broker, NULL if none
+    pd_keys_pair_t *broker_keys;
 };
 
 //  What a CivetWeb worker thread owns: its broker client, made on the
@@ -399,7 +401,7 @@ s_client (s_request_t *req)
     if (!req->worker)
         return NULL;
     if (!req->worker->client) {
-        req->worker->client = pd_client_new (req->gateway->broker);
+        req->worker->client = pd_client_new_curve (req->gateway->broker, req->gateway->broker_keys);
         if (!req->worker->client)
             zsys_error ("gateway: cannot create a broker client for %s", req->gateway->broker);
     }
@@ -1304,6 +1306,7 @@ pd_gateway_new (const pd_gateway_config_t *config)
     if (!self)
         return NULL;
     self->broker = strdup (config->broker);
+    self->broker_keys = pd_keys_pair_dup (config->broker_keys);
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
@@ -1409,6 +1412,7 @@ pd_gateway_destroy (pd_gateway_t **self_p)
     pd_metrics_destroy (&self->metrics);
     free (self->openapi);
     free (self->broker);
+    pd_keys_pair_destroy (&self->broker_keys);
     free (self);
     *self_p = NULL;
 }

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "pd_keys.h"
 #include "pd_status.h"
 
 #ifdef __cplusplus
@@ -83,6 +84,9 @@ typedef struct {
                                  //  believed and who are not limited per address; NULL = none
     const char *cors_origins;    //  origins (scheme://host[:port]) allowed cross-origin
                                  //  calls, comma-separated; NULL or "" = CORS off
+    //  CURVE credentials for the broker (role gateway); NULL = none (inproc,
+    //  or a private ipc broker). Copied.
+    const pd_keys_pair_t *broker_keys;
 } pd_gateway_config_t;
 
 //  Cookie names; with cookie_secure each gets the prefix "__Host-" (the

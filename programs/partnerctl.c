@@ -2,6 +2,8 @@
 
     partnerctl tail STREAM [--from SEQ] [--count N]   follow an event stream
     partnerctl backup --data DIR --to DIR             consistent store copy
+    partnerctl keys init DIR                          cluster keys for the broker
+    partnerctl keys add DIR NAME --role ROLE          a key for one process
 
     tail prints one JSON object per event, {"seq": N, ...event fields}, in
     order, each exactly once: first the history from --from, then live.
@@ -16,6 +18,7 @@
 
 #include <czmq.h>
 
+#include "pd_keys.h"
 #include "pd_messages.h"
 #include "pd_store.h"
 #include "pd_stream.h"
@@ -23,22 +26,35 @@
 #define S_DEFAULT_BROKER "ipc://partnerd-data/broker.sock"
 #define S_DEFAULT_STREAM "ipc://partnerd-data/streams.sock"
 #define S_POLL_MS        500
+#define S_PATH_MAX       4096
 
 static const char s_usage[] =
     "usage: partnerctl tail STREAM [--from SEQ] [--count N] [--broker EP] [--stream EP]\n"
+    "                       [--key FILE]\n"
     "       partnerctl backup --data DIR --to DIR\n"
+    "       partnerctl keys init DIR\n"
+    "       partnerctl keys add DIR NAME --role ROLE [--services a,b]\n"
     "\n"
     "tail      follow an event stream (e.g. " PD_STREAM_AUDIT "): the events from --from on\n"
     "          (default: only new ones), then live, one JSON object a line;\n"
     "          stops after --count events, or on SIGINT/SIGTERM\n"
     "backup    copy the store in --data, compacted and consistent even under\n"
     "          load, into directory --to (created if missing; must hold no store)\n"
+    "keys      init: make DIR (mode 0700) with the broker's keypair (" PD_KEYS_BROKER_FILE ")\n"
+    "          and an empty allow-list (" PD_KEYS_ALLOW_FILE
+    "), for `partnerd broker --cluster DIR`\n"
+    "          add: make DIR/NAME" PD_KEYS_SUFFIX " (mode 0600) for one process and list its\n"
+    "          key; ROLE is gateway, actor (with --services it serves), front or tail.\n"
+    "          Restart the broker to admit new keys\n"
     "\n"
     "options:\n"
     "  --broker EP   broker services endpoint   [" S_DEFAULT_BROKER "]\n"
     "  --stream EP   broker stream endpoint     [" S_DEFAULT_STREAM "]\n"
     "  --from SEQ    first sequence number (1 = the whole history)\n"
     "  --count N     stop after N events\n"
+    "  --key FILE    CURVE key file (role tail) for a broker with cluster keys\n"
+    "  --role ROLE   keys add: gateway, actor, front or tail\n"
+    "  --services S  keys add, role actor: the services it may serve, a,b,c\n"
     "  --data DIR    partnerd data directory\n"
     "  --to DIR      backup destination\n";
 
@@ -51,17 +67,28 @@ typedef struct {
     uint64_t count;
     const char *data;
     const char *to;
+    const char *key;      //  tail: CURVE key file
+    const char *role;     //  keys add
+    const char *services; //  keys add
+    const char *action;   //  keys: init or add
+    const char *name;     //  keys add: the process's name
 } s_options_t;
 
 static int
 s_parse (int argc, char **argv, s_options_t *options)
 {
-    static const struct option s_long[] = {
-        {"from", required_argument, NULL, 'f'},   {"count", required_argument, NULL, 'c'},
-        {"broker", required_argument, NULL, 'b'}, {"stream", required_argument, NULL, 's'},
-        {"data", required_argument, NULL, 'd'},   {"to", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    *options = (s_options_t){NULL, NULL, S_DEFAULT_BROKER, S_DEFAULT_STREAM, 0, 0, NULL, NULL};
+    static const struct option s_long[] = {{"from", required_argument, NULL, 'f'},
+                                           {"count", required_argument, NULL, 'c'},
+                                           {"broker", required_argument, NULL, 'b'},
+                                           {"stream", required_argument, NULL, 's'},
+                                           {"data", required_argument, NULL, 'd'},
+                                           {"to", required_argument, NULL, 't'},
+                                           {"key", required_argument, NULL, 'k'},
+                                           {"role", required_argument, NULL, 'r'},
+                                           {"services", required_argument, NULL, 'S'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+    *options = (s_options_t){.broker = S_DEFAULT_BROKER, .stream_endpoint = S_DEFAULT_STREAM};
     int opt;
     while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
         switch (opt) {
@@ -83,6 +110,15 @@ s_parse (int argc, char **argv, s_options_t *options)
         case 't':
             options->to = optarg;
             break;
+        case 'k':
+            options->key = optarg;
+            break;
+        case 'r':
+            options->role = optarg;
+            break;
+        case 'S':
+            options->services = optarg;
+            break;
         case 'h':
             return 1;
         default:
@@ -91,6 +127,19 @@ s_parse (int argc, char **argv, s_options_t *options)
     }
     if (optind < argc)
         options->command = argv[optind++];
+    if (options->command && strcmp (options->command, "keys") == 0) {
+        //  keys init DIR | keys add DIR NAME
+        options->action = optind < argc ? argv[optind++] : NULL;
+        options->data = optind < argc ? argv[optind++] : NULL;
+        options->name = optind < argc ? argv[optind++] : NULL;
+        bool add = options->action && strcmp (options->action, "add") == 0;
+        bool init = options->action && strcmp (options->action, "init") == 0;
+        return optind == argc && options->data &&
+                       ((init && !options->name && !options->role) ||
+                        (add && options->name && options->role))
+                   ? 0
+                   : -1;
+    }
     if (optind < argc)
         options->stream = argv[optind++];
     if (!options->command)
@@ -122,8 +171,19 @@ s_print_event (uint64_t seq, const uint8_t *data, size_t size)
 static int
 s_tail (const s_options_t *options)
 {
+    pd_keys_pair_t keys;
+    if (options->key) {
+        char error[PD_KEYS_ERROR_MAX];
+        if (pd_keys_pair_load (&keys, options->key, true, error, sizeof (error))) {
+            fprintf (stderr, "partnerctl: --key: %s\n", error);
+            return EXIT_FAILURE;
+        }
+    }
     pd_stream_t *stream =
-        pd_stream_new (options->broker, options->stream_endpoint, options->stream, options->from);
+        pd_stream_new_curve (options->broker, options->stream_endpoint, options->stream,
+                             options->from, options->key ? &keys : NULL);
+    if (options->key)
+        pd_keys_pair_wipe (&keys);
     if (!stream) {
         fprintf (stderr, "partnerctl: cannot follow %s\n", options->stream);
         return EXIT_FAILURE;
@@ -170,6 +230,37 @@ s_backup (const s_options_t *options)
     return EXIT_SUCCESS;
 }
 
+static int
+s_keys (const s_options_t *options)
+{
+    char error[PD_KEYS_ERROR_MAX];
+    char path[S_PATH_MAX];
+    pd_keys_role_t role;
+    if (strcmp (options->action, "init") == 0) {
+        if (pd_keys_cluster_init (options->data, error, sizeof (error))) {
+            fprintf (stderr, "partnerctl: %s\n", error);
+            return EXIT_FAILURE;
+        }
+        printf ("partnerctl: cluster keys in %s; start the broker with --cluster %s\n",
+                options->data, options->data);
+        return EXIT_SUCCESS;
+    }
+    if (pd_keys_role_parse (options->role, &role)) {
+        fprintf (stderr, "partnerctl: unknown role '%s' (gateway, actor, front, tail)\n",
+                 options->role);
+        return EXIT_FAILURE;
+    }
+    if (pd_keys_cluster_add (options->data, options->name, role, options->services, path,
+                             sizeof (path), error, sizeof (error))) {
+        fprintf (stderr, "partnerctl: %s\n", error);
+        return EXIT_FAILURE;
+    }
+    printf ("partnerctl: key of %s (role %s) written to %s; give it to that process with "
+            "--key, and restart the broker to admit it\n",
+            options->name, options->role, path);
+    return EXIT_SUCCESS;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -181,5 +272,7 @@ main (int argc, char **argv)
     }
     if (strcmp (options.command, "tail") == 0)
         return s_tail (&options);
+    if (strcmp (options.command, "keys") == 0)
+        return s_keys (&options);
     return s_backup (&options);
 }

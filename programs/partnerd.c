@@ -28,6 +28,7 @@
 #include "pd_config.h"
 #include "pd_front.h"
 #include "pd_gateway.h"
+#include "pd_keys.h"
 #include "pd_messages.h"
 #include "pd_store.h"
 
@@ -65,6 +66,8 @@ typedef struct {
     int threads;                //  gateway worker threads
     int timeout_ms;             //  gateway per-request deadline
     const char *config;         //  settings file, NULL = defaults and environment
+    const char *cluster;        //  cluster directory: the broker's keys (all-in-one, broker)
+    const char *key;            //  this process's key file (gateway, actor, front)
     char **actors;              //  actor names (role "actor")
     int actor_count;
 } s_options_t;
@@ -76,6 +79,12 @@ static const char s_usage[] =
     "       partnerd actor NAME... [OPTIONS]  run actors alone (names: %s)\n"
     "       partnerd front [OPTIONS]          run the appliance front alone (needs --data\n"
     "                                         for appliance keys, and --broker)\n"
+    "\n"
+    "A broker whose sockets other local users could reach (tcp://, or ipc:// not\n"
+    "inside a directory of mode 0700 of yours) needs --cluster DIR: it then admits\n"
+    "only the CURVE keys DIR/" PD_KEYS_ALLOW_FILE " lists, each as its role permits.\n"
+    "Make DIR with `partnerctl keys init DIR` and a key per process with\n"
+    "`partnerctl keys add DIR NAME --role ROLE`; give each process its --key FILE.\n"
     "\n"
     "With no subcommand partnerd keeps its store in --data; on first start it\n"
     "creates a platform-admin API key, writes it to DIR/" S_ADMIN_KEY_FILE " (mode 0600)\n"
@@ -101,6 +110,9 @@ static const char s_usage[] =
     "  --threads N         HTTP connections held at once, a worker thread each\n"
     "                      [setting http_max_connections: 1024]\n"
     "  --timeout MS        per-request deadline in the gateway   [5000]\n"
+    "  --cluster DIR       the broker's keypair and allow-list (all-in-one, broker)\n"
+    "  --key FILE          this process's CURVE key file, made by partnerctl keys add\n"
+    "                      (gateway, actor, front)\n"
     "  --config FILE       settings (public URL, OAuth providers, cookies, rate limits);\n"
     "                      see --help-config\n"
     "  --help-config       list every setting, its default and its environment variable\n"
@@ -136,6 +148,8 @@ s_parse (int argc, char **argv, s_options_t *options)
                                            {"config", required_argument, NULL, 'c'},
                                            {"help-config", no_argument, NULL, 'H'},
                                            {"appliance-bind", required_argument, NULL, 'A'},
+                                           {"cluster", required_argument, NULL, 'C'},
+                                           {"key", required_argument, NULL, 'k'},
                                            {NULL, 0, NULL, 0}};
     *options = (s_options_t){.data = S_DEFAULT_DATA,
                              .http = S_DEFAULT_HTTP,
@@ -177,6 +191,12 @@ s_parse (int argc, char **argv, s_options_t *options)
         case 'c':
             options->config = optarg;
             break;
+        case 'C':
+            options->cluster = optarg;
+            break;
+        case 'k':
+            options->key = optarg;
+            break;
         case 'H':
             return 2;
         default:
@@ -209,6 +229,16 @@ s_parse (int argc, char **argv, s_options_t *options)
             fprintf (stderr, "partnerd: no actor named '%s'\n", options->actors[i]);
             return -1;
         }
+    bool is_broker = !options->role || strcmp (options->role, "broker") == 0;
+    if (options->cluster && !is_broker) {
+        fprintf (stderr, "partnerd: --cluster is for the broker (and the all-in-one)\n");
+        return -1;
+    }
+    if (options->key && is_broker) {
+        fprintf (stderr, "partnerd: --key is for gateway, actor and front; the broker takes "
+                         "--cluster\n");
+        return -1;
+    }
     if (options->instances < 1 || options->instances > S_MAX_INSTANCES || options->threads < 0 ||
         options->timeout_ms < 0) {
         fprintf (stderr, "partnerd: --instances, --threads or --timeout out of range\n");
@@ -235,13 +265,34 @@ s_wait_for_signal (const sigset_t *signals)
     zsys_info ("partnerd: %s received, stopping", strsignal (signal_number));
 }
 
+//  The data directory: made mode 0700 if missing; refused unless it is a
+//  directory of mode 0700 owned by this user (its sockets and files are
+//  the keys to everything). 0 or -1 (reported).
+static int
+s_data_dir (const char *data)
+{
+    char error[PD_KEYS_ERROR_MAX];
+    if (mkdir (data, 0700) == 0) {
+        if (chmod (data, 0700) != 0) { //  the umask may have taken bits away
+            zsys_error ("partnerd: cannot chmod %s: %s", data, strerror (errno));
+            return -1;
+        }
+    } else if (errno != EEXIST) {
+        zsys_error ("partnerd: cannot create %s: %s", data, strerror (errno));
+        return -1;
+    }
+    if (pd_keys_check_private_dir (data, error, sizeof (error))) {
+        zsys_error ("partnerd: refusing the data directory: %s", error);
+        return -1;
+    }
+    return 0;
+}
+
 static pd_store_t *
 s_open_store (const char *data, const pd_config_t *settings)
 {
-    if (mkdir (data, 0700) != 0 && errno != EEXIST) {
-        zsys_error ("partnerd: cannot create %s: %s", data, strerror (errno));
+    if (s_data_dir (data))
         return NULL;
-    }
     pd_store_config_t config = {pd_store_table_names, (uint64_t)settings->store_map_mb << 20,
                                 PD_STORE_SCHEMA_VERSION, NULL, NULL};
     return pd_store_new (data, &config);
@@ -250,9 +301,11 @@ s_open_store (const char *data, const pd_config_t *settings)
 //  Start `instances` threads of each named actor (all when names is NULL)
 static size_t
 s_start_actors (zactor_t **actors, char **names, int name_count, const char *broker,
-                pd_store_t *store, const pd_config_t *settings, int instances)
+                const pd_keys_pair_t *keys, pd_store_t *store, const pd_config_t *settings,
+                int instances)
 {
-    pd_actor_config_t config = {.broker = broker, .store = store, .config = settings};
+    pd_actor_config_t config = {
+        .broker = broker, .broker_keys = keys, .store = store, .config = settings};
     size_t started = 0;
     size_t total = names ? (size_t)name_count : 0;
     if (!names)
@@ -272,7 +325,8 @@ s_start_actors (zactor_t **actors, char **names, int name_count, const char *bro
 
 //  The front's CURVE keypair: DIR/appliance_curve.key, two lines (public,
 //  secret, Z85). Made with O_EXCL and mode 0600 at first start; refused if
-//  its mode is not 0600. 0 or -1 (reported).
+//  its mode is not 0600 or it is not ours (pd_keys_open_private). 0 or -1
+//  (reported).
 static int
 s_appliance_keypair (const char *data, char *public_key, char *secret_key)
 {
@@ -296,18 +350,10 @@ s_appliance_keypair (const char *data, char *public_key, char *secret_key)
         zsys_error ("partnerd: cannot create %s: %s", path, strerror (errno));
         return -1;
     }
-    fd = open (path, O_RDONLY | O_NOFOLLOW);
-    struct stat info;
-    if (fd < 0 || fstat (fd, &info) || !S_ISREG (info.st_mode)) {
-        zsys_error ("partnerd: cannot read %s", path);
-        if (fd >= 0)
-            close (fd);
-        return -1;
-    }
-    if ((info.st_mode & 0777) != 0600) {
-        zsys_error ("partnerd: %s must have mode 0600 (it has %03o); refusing it", path,
-                    (unsigned)(info.st_mode & 0777));
-        close (fd);
+    char error[PD_KEYS_ERROR_MAX];
+    fd = pd_keys_open_private (path, error, sizeof (error));
+    if (fd < 0) {
+        zsys_error ("partnerd: %s", error);
         return -1;
     }
     char text[2 * (S_Z85_KEY + 1) + 2] = "";
@@ -334,6 +380,65 @@ static int
 s_authorize (const char *public_key, char *appliance_id, size_t size, void *store)
 {
     return pd_claim_actor_authorize ((pd_store_t *)store, public_key, appliance_id, size);
+}
+
+//  An admin key file left from the first start must still be ours and
+//  private. 0 or -1 (reported).
+static int
+s_check_admin_key (const char *path)
+{
+    char error[PD_KEYS_ERROR_MAX];
+    int fd = pd_keys_open_private (path, error, sizeof (error));
+    if (fd < 0 && errno != ENOENT) {
+        zsys_error ("partnerd: %s", error);
+        return -1;
+    }
+    if (fd >= 0)
+        close (fd);
+    return 0;
+}
+
+//  --cluster (the broker's keys) and --key (this process's), when given.
+//  0 or -1 (reported).
+static int
+s_load_keys (const s_options_t *options, pd_keys_cluster_t **cluster, pd_keys_pair_t *keys,
+             bool *has_keys)
+{
+    char error[PD_KEYS_ERROR_MAX];
+    memset (keys, 0, sizeof (*keys));
+    if (options->cluster) {
+        *cluster = pd_keys_cluster_load (options->cluster, error, sizeof (error));
+        if (!*cluster) {
+            zsys_error ("partnerd: --cluster: %s", error);
+            return -1;
+        }
+    }
+    if (options->key) {
+        if (pd_keys_pair_load (keys, options->key, true, error, sizeof (error))) {
+            zsys_error ("partnerd: --key: %s", error);
+            return -1;
+        }
+        *has_keys = true;
+    }
+    return 0;
+}
+
+//  A broker without keys binds only where other local users cannot
+//  connect. 0 if so, else -1 (reported, with the fix).
+static int
+s_public_binds (const char *binds, const char *stream_binds)
+{
+    char endpoint[S_PATH_MAX];
+    if (pd_keys_endpoints_private (binds, endpoint, sizeof (endpoint)) &&
+        pd_keys_endpoints_private (stream_binds, endpoint, sizeof (endpoint)))
+        return 0;
+    zsys_error ("partnerd: refusing to bind %s without authentication: any local user could "
+                "connect and act as any service. Make cluster keys with `partnerctl keys init "
+                "DIR` and `partnerctl keys add DIR NAME --role ROLE`, then start the broker with "
+                "--cluster DIR (and each process with --key FILE); or bind only ipc:// inside a "
+                "directory of mode 0700",
+                endpoint);
+    return -1;
 }
 
 static void
@@ -401,16 +506,17 @@ main (int argc, char **argv)
     size_t actor_count = 0;
     pd_gateway_t *gateway = NULL;
     pd_front_t *front = NULL;
+    pd_keys_cluster_t *cluster = NULL;
+    pd_keys_pair_t keys;
+    bool has_keys = false;
     char front_public[S_Z85_KEY + 1] = "";
     char front_secret[S_Z85_KEY + 1] = "";
 
     char local_bind[S_PATH_MAX], local_stream[S_PATH_MAX];
     if (all_in_one) {
         //  The data directory first: the local sockets live in it
-        if (mkdir (options.data, 0700) != 0 && errno != EEXIST) {
-            zsys_error ("partnerd: cannot create %s: %s", options.data, strerror (errno));
+        if (s_data_dir (options.data))
             goto cleanup;
-        }
         snprintf (local_bind, sizeof (local_bind), "ipc://%s/%s", options.data, S_LOCAL_BROKER);
         snprintf (local_stream, sizeof (local_stream), "ipc://%s/%s", options.data, S_LOCAL_STREAM);
     }
@@ -418,6 +524,9 @@ main (int argc, char **argv)
         options.bind = all_in_one ? local_bind : S_DEFAULT_BROKER;
     if (!options.stream_bind)
         options.stream_bind = all_in_one ? local_stream : S_DEFAULT_STREAM;
+    if (s_load_keys (&options, &cluster, &keys, &has_keys))
+        goto cleanup;
+    const pd_keys_pair_t *broker_keys = has_keys ? &keys : NULL;
     if (run_broker) {
         char binds[2 * S_PATH_MAX];
         if (snprintf (binds, sizeof (binds), "%s%s%s", all_in_one ? S_INPROC_BROKER : "",
@@ -426,11 +535,15 @@ main (int argc, char **argv)
             zsys_error ("partnerd: --bind too long");
             goto cleanup;
         }
-        pd_broker_config_t config = {binds, options.stream_bind, 0, 0, 0};
+        if (!cluster && s_public_binds (binds, options.stream_bind))
+            goto cleanup;
+        pd_broker_config_t config = {
+            .endpoints = binds, .stream_endpoints = options.stream_bind, .cluster = cluster};
         broker = pd_broker_new (&config);
         if (!broker)
             goto cleanup;
-        printf ("partnerd: broker on %s, streams on %s\n", options.bind, options.stream_bind);
+        printf ("partnerd: broker on %s, streams on %s%s\n", options.bind, options.stream_bind,
+                cluster ? " (CURVE, cluster keys)" : "");
     }
     if (run_actors || run_front) {
         store = s_open_store (options.data, settings);
@@ -461,10 +574,12 @@ main (int argc, char **argv)
             }
             if (created)
                 printf ("partnerd: platform-admin API key written to %s\n", key_path);
+            else if (s_check_admin_key (key_path))
+                goto cleanup;
         }
         actor_count =
             s_start_actors (actors, all_in_one ? NULL : options.actors, options.actor_count,
-                            connect, store, settings, options.instances);
+                            connect, broker_keys, store, settings, options.instances);
         if (actor_count != s_expected_actors (&options))
             goto cleanup;
         printf ("partnerd: %zu actor threads on %s\n", actor_count, connect);
@@ -472,6 +587,7 @@ main (int argc, char **argv)
     if (run_front) {
         pd_front_config_t config = {.endpoint = options.appliance_bind,
                                     .broker = connect,
+                                    .broker_keys = broker_keys,
                                     .public_key = front_public,
                                     .secret_key = front_secret,
                                     .authorize = s_authorize,
@@ -488,6 +604,7 @@ main (int argc, char **argv)
         pd_gateway_config_t config = {
             .listen = options.http,
             .broker = connect,
+            .broker_keys = broker_keys,
             .threads = options.threads ? options.threads : (int)settings->http_max_connections,
             .max_per_client = (int)settings->http_max_connections_per_client,
             .header_timeout_ms = (int)settings->http_header_timeout_ms,
@@ -513,6 +630,8 @@ cleanup:
     s_stop_actors (actors, actor_count);
     pd_store_destroy (&store);
     pd_broker_destroy (&broker);
+    pd_keys_cluster_destroy (&cluster);
+    pd_keys_pair_wipe (&keys);
     pd_config_destroy (&settings);
     if (status != EXIT_SUCCESS)
         fprintf (stderr, "partnerd: failed to start (see above)\n");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define S_LINE_MAX 4096
 #define S_ENV_MAX  128
@@ -98,7 +99,9 @@ s_load_file (pd_config_t *self, const char *path, char *error, size_t size)
     if (!file)
         return s_fail (error, size, "%s: %s", path, strerror (errno));
     struct stat info;
-    bool private_file = fstat (fileno (file), &info) == 0 && (info.st_mode & 077) == 0;
+    //  Private: ours, and no group or other bits (as pd_keys_check_private)
+    bool private_file =
+        fstat (fileno (file), &info) == 0 && (info.st_mode & 077) == 0 && info.st_uid == geteuid ();
     char line[S_LINE_MAX];
     int rc = 0;
     for (unsigned number = 1; rc == 0 && fgets (line, sizeof (line), file); number++) {
@@ -118,8 +121,9 @@ s_load_file (pd_config_t *self, const char *path, char *error, size_t size)
             rc = s_fail (error, size, "%s:%u: unknown setting '%s'", path, number, name);
         else if (key->secret && *value && !private_file)
             rc = s_fail (error, size,
-                         "%s sets the secret %s but is readable by others: chmod 600 it", path,
-                         name);
+                         "%s sets the secret %s but is readable by others or not owned by "
+                         "this user: chown it to this user and chmod 600 it",
+                         path, name);
         else
             rc = s_set (self, key, value, error, size);
     }

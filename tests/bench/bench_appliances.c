@@ -1153,7 +1153,7 @@ s_server_start (s_server_t *self)
     self->store = pd_store_new (self->dir, &store_config);
     if (!self->store || s_partner_put (self->store) != PD_OK)
         return -1;
-    pd_broker_config_t broker_config = {S_INPROC_BROKER, NULL, 0, 0, 0};
+    pd_broker_config_t broker_config = {.endpoints = S_INPROC_BROKER};
     self->broker = pd_broker_new (&broker_config);
     if (!self->broker)
         return -1;

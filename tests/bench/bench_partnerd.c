@@ -534,15 +534,13 @@ s_http_section (const s_options_t *options, s_http_rows_t *rows)
         fprintf (stderr, "bench: no temporary directory\n");
         goto cleanup;
     }
-    char http[64], bind[64], stream[64], threads[16], base[96], url[160], bare_url[160];
+    char http[64], threads[16], base[96], url[160], bare_url[160];
     char path[512];
     snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (threads, sizeof (threads), "%d", options->threads);
     snprintf (base, sizeof (base), "http://%s", http);
-    const char *args[] = {"--data",        dir,    "--http",    http,    "--bind", bind,
-                          "--stream-bind", stream, "--threads", threads, NULL};
+    //  The broker binds its default: ipc:// inside the data directory
+    const char *args[] = {"--data", dir, "--http", http, "--threads", threads, NULL};
     server = pd_proc_start (args, S_START_TIMEOUT_MS);
     if (!server) {
         fprintf (stderr, "bench: partnerd did not start\n");
@@ -740,7 +738,7 @@ static void
 s_echo_worker (zsock_t *pipe, void *arg)
 {
     const s_echo_worker_args_t *args = arg;
-    pd_worker_config_t config = {0, 0, args->credit};
+    pd_worker_config_t config = {.credit = args->credit};
     pd_worker_t *worker = pd_worker_new (args->endpoint, args->service, &config);
     zsock_signal (pipe, 0);
     while (worker) {
@@ -978,7 +976,7 @@ s_rpc_section (const s_options_t *options, s_rpc_rows_t *rpc_rows)
     char endpoint[64], binds[128];
     snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (binds, sizeof (binds), "%s,%s", endpoint, S_INPROC_BROKER);
-    pd_broker_config_t config = {binds, NULL, 0, 0, 0};
+    pd_broker_config_t config = {.endpoints = binds};
     paths.broker = pd_broker_new (&config);
     if (paths.broker) {
         paths.client = pd_client_new (endpoint);

@@ -143,6 +143,65 @@ pd_proc_stop (pd_proc_t **self_p, int signal)
     return 128 + WTERMSIG (status);
 }
 
+int
+pd_run (const char *program, const char *const args[], char *output, size_t size, int timeout_ms)
+{
+    const char *argv[S_MAX_ARGS + 2] = {program};
+    size_t argc = 1;
+    for (; args[argc - 1] && argc <= S_MAX_ARGS; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+    int fds[2];
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork ();
+    if (pid == 0) {
+        dup2 (fds[1], STDOUT_FILENO);
+        dup2 (fds[1], STDERR_FILENO);
+        execv (program, (char *const *)argv);
+        _exit (127);
+    }
+    close (fds[1]);
+    size_t length = 0;
+    if (output && size)
+        output[0] = 0;
+    struct timespec start;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    bool killed = false;
+    while (pid > 0) {
+        struct timespec now;
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        struct pollfd item = {fds[0], POLLIN, 0};
+        int ready = elapsed < timeout_ms ? poll (&item, 1, (int)(timeout_ms - elapsed)) : 0;
+        if (ready == 0 && !killed) {
+            kill (pid, SIGKILL); //  out of time; read what is left
+            killed = true;
+            continue;
+        }
+        char buffer[4096];
+        ssize_t got = ready > 0 ? read (fds[0], buffer, sizeof (buffer)) : -1;
+        if (got <= 0 && !(got < 0 && errno == EINTR))
+            break; //  end of output: it exited
+        if (got > 0) {
+            fprintf (stderr, "  [run %d] %.*s", (int)pid, (int)got, buffer);
+            if (output && length + 1 < size) {
+                size_t take = (size_t)got < size - length - 1 ? (size_t)got : size - length - 1;
+                memcpy (output + length, buffer, take);
+                length += take;
+                output[length] = 0;
+            }
+        }
+    }
+    close (fds[0]);
+    int status = 0;
+    while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (pid < 0)
+        return -1;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
 pid_t
 pd_proc_pid (pd_proc_t *self)
 {
@@ -395,10 +454,8 @@ pd_instance_start (pd_instance_t *self, const char *settings, int timeout_ms)
     self->dir = pd_test_tmpdir ();
     if (!self->dir)
         return -1;
-    char http[64], bind[64], stream[64], config[512];
+    char http[64], config[512];
     snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (self->base, sizeof (self->base), "http://%s", http);
     snprintf (config, sizeof (config), "%s/partnerd.conf", self->dir);
@@ -412,9 +469,9 @@ pd_instance_start (pd_instance_t *self, const char *settings, int timeout_ms)
     if (fclose (file) != 0)
         return -1;
 
-    const char *args[] = {
-        "--config", config,          "--data", self->dir,          "--http",       http, "--bind",
-        bind,       "--stream-bind", stream,   "--appliance-bind", self->endpoint, NULL};
+    //  The broker binds its default: ipc:// inside the data directory
+    const char *args[] = {"--config",         config,         "--data", self->dir, "--http", http,
+                          "--appliance-bind", self->endpoint, NULL};
     self->server = pd_proc_start (args, timeout_ms);
     if (!self->server)
         return -1;

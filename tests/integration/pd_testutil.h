@@ -27,6 +27,14 @@ int pd_proc_stop (pd_proc_t **self_p, int signal);
 
 pid_t pd_proc_pid (pd_proc_t *self);
 
+//  Run `program` (PARTNERD_BIN, PARTNERCTL_BIN) with the NULL-terminated
+//  arguments to its end, at most timeout_ms (then it is killed). What it
+//  printed on stdout and stderr goes to output (size bytes, NUL-terminated,
+//  may be NULL) and to the test log. Returns its exit status (0..255), 128 +
+//  signal number if it died of a signal, -1 if it could not run.
+int pd_run (const char *program, const char *const args[], char *output, size_t size,
+            int timeout_ms);
+
 //  Did the process print a line containing `text` (so far)?
 bool pd_proc_printed (pd_proc_t *self, const char *text);
 

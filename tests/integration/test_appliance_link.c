@@ -43,7 +43,7 @@ typedef struct {
     char *dir;
     char config[512]; //  --config file
     pd_proc_t *server;
-    char http[64], bind[64], stream[64];
+    char http[64];
     char base[96];     //  http://127.0.0.1:PORT
     char endpoint[64]; //  appliance front, tcp://127.0.0.1:PORT
     char server_key[PD_APPLIANCE_KEY_LEN + 1];
@@ -75,10 +75,8 @@ s_call (const char *method, const char *path, const char *key, const char *body,
 static int
 s_start (void)
 {
-    const char *args[] = {
-        "--data",   s_fx.dir,        "--http",    s_fx.http,          "--bind",
-        s_fx.bind,  "--stream-bind", s_fx.stream, "--appliance-bind", s_fx.endpoint,
-        "--config", s_fx.config,     NULL};
+    const char *args[] = {"--data",      s_fx.dir,   "--http",    s_fx.http, "--appliance-bind",
+                          s_fx.endpoint, "--config", s_fx.config, NULL};
     s_fx.server = pd_proc_start (args, S_START_MS);
     if (!s_fx.server)
         return -1;
@@ -99,8 +97,6 @@ s_setup (void **state)
     if (!s_fx.dir)
         return -1;
     snprintf (s_fx.http, sizeof (s_fx.http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (s_fx.bind, sizeof (s_fx.bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (s_fx.stream, sizeof (s_fx.stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (s_fx.endpoint, sizeof (s_fx.endpoint), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (s_fx.base, sizeof (s_fx.base), "http://%s", s_fx.http);
     //  Fast flushes and a short offline time keep the waits short

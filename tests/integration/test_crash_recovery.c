@@ -77,10 +77,9 @@ s_writer (void *arg)
 }
 
 static pd_proc_t *
-s_start (const char *dir, const char *http, const char *bind, const char *stream)
+s_start (const char *dir, const char *http)
 {
-    const char *args[] = {"--data",        dir,    "--http", http, "--bind", bind,
-                          "--stream-bind", stream, NULL};
+    const char *args[] = {"--data", dir, "--http", http, NULL};
     return pd_proc_start (args, 20000);
 }
 
@@ -88,10 +87,8 @@ static void
 test_acknowledged_creates_survive_kill_9 (void **state)
 {
     char *dir = pd_test_tmpdir ();
-    char http[64], bind[64], stream[64], base[80], key_path[512];
+    char http[64], base[80], key_path[512];
     snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (base, sizeof (base), "http://%s", http);
     snprintf (key_path, sizeof (key_path), "%s/admin.key", dir);
 
@@ -101,7 +98,7 @@ test_acknowledged_creates_survive_kill_9 (void **state)
     writer->base = base;
 
     for (int round = 0; round < S_ROUNDS; round++) {
-        pd_proc_t *server = s_start (dir, http, bind, stream);
+        pd_proc_t *server = s_start (dir, http);
         assert_non_null (server);
         char *admin_key = pd_test_read_line (key_path);
         assert_non_null (admin_key);
@@ -148,7 +145,7 @@ test_acknowledged_creates_survive_kill_9 (void **state)
                  writer->acked_count);
     }
     //  A last start checks the last round, then a clean stop
-    pd_proc_t *server = s_start (dir, http, bind, stream);
+    pd_proc_t *server = s_start (dir, http);
     assert_non_null (server);
     char *admin_key = pd_test_read_line (key_path);
     size_t found = 0;

@@ -250,17 +250,14 @@ s_setup (void **state)
         return -1;
 
     int port = pd_test_free_port ();
-    char http[64], bind[64], stream[64], data[512], config[512];
+    char http[64], data[512], config[512];
     snprintf (http, sizeof (http), "127.0.0.1:%d", port);
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (s_fx.base, sizeof (s_fx.base), "http://%s", http);
     snprintf (data, sizeof (data), "%s/data", s_fx.dir);
     snprintf (config, sizeof (config), "%s/partnerd.conf", s_fx.dir);
     if (s_write_config (config, port) != 0)
         return -1;
-    const char *args[] = {"--data",        data,   "--http",   http,   "--bind", bind,
-                          "--stream-bind", stream, "--config", config, NULL};
+    const char *args[] = {"--data", data, "--http", http, "--config", config, NULL};
     s_fx.server = pd_proc_start (args, 20000);
     if (!s_fx.server)
         return -1;

@@ -84,13 +84,10 @@ static int
 s_setup (void **state)
 {
     s_fx.dir = pd_test_tmpdir ();
-    char http[64], bind[64], stream[64];
+    char http[64];
     snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (bind, sizeof (bind), "tcp://127.0.0.1:%d", pd_test_free_port ());
-    snprintf (stream, sizeof (stream), "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (s_fx.base, sizeof (s_fx.base), "http://%s", http);
-    const char *args[] = {"--data", s_fx.dir,        "--http", http, "--bind",
-                          bind,     "--stream-bind", stream,   NULL};
+    const char *args[] = {"--data", s_fx.dir, "--http", http, NULL};
     s_fx.server = pd_proc_start (args, 20000);
     if (!s_fx.server)
         return -1;

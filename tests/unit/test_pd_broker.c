@@ -16,6 +16,8 @@
 
 #include "pd_broker.h"
 #include "pd_client.h"
+#include "pd_keys.h"
+#include "pd_test_peer.h"
 #include "pd_worker.h"
 
 //  Short heartbeats for speed; a liveness window (800 ms) wide enough that
@@ -35,18 +37,30 @@ static const uint8_t s_header[] = {0x81, 0xA4, 't', 'y', 'p', 'e', 0xA8, 'e',
 //  Start a broker on a random loopback port (and a stream socket on
 //  another if stream is not NULL). The endpoints are written to the buffers.
 static pd_broker_t *
-s_broker_new (char *endpoint, char *stream, size_t queue_max, int heartbeat_ms)
+s_broker_new_cluster (char *endpoint, char *stream, size_t queue_max, int heartbeat_ms,
+                      const pd_keys_cluster_t *cluster)
 {
     for (int attempt = 0; attempt < 50; attempt++) {
         snprintf (endpoint, S_ENDPOINT_MAX, "tcp://127.0.0.1:%ld", 20000 + random () % 20000);
         if (stream)
             snprintf (stream, S_ENDPOINT_MAX, "tcp://127.0.0.1:%ld", 40000 + random () % 10000);
-        pd_broker_config_t config = {endpoint, stream, heartbeat_ms, S_LIVENESS, queue_max};
+        pd_broker_config_t config = {.endpoints = endpoint,
+                                     .stream_endpoints = stream,
+                                     .heartbeat_ms = heartbeat_ms,
+                                     .liveness = S_LIVENESS,
+                                     .queue_max = queue_max,
+                                     .cluster = cluster};
         pd_broker_t *broker = pd_broker_new (&config);
         if (broker)
             return broker;
     }
     return NULL;
+}
+
+static pd_broker_t *
+s_broker_new (char *endpoint, char *stream, size_t queue_max, int heartbeat_ms)
+{
+    return s_broker_new_cluster (endpoint, stream, queue_max, heartbeat_ms, NULL);
 }
 
 //  Start a broker on a given endpoint, retrying while the previous
@@ -57,7 +71,8 @@ s_broker_restart (const char *endpoint)
 {
     int64_t deadline = zclock_mono () + S_WAIT_MS;
     while (zclock_mono () < deadline) {
-        pd_broker_config_t config = {endpoint, NULL, S_HEARTBEAT_MS, S_LIVENESS, 0};
+        pd_broker_config_t config = {
+            .endpoints = endpoint, .heartbeat_ms = S_HEARTBEAT_MS, .liveness = S_LIVENESS};
         pd_broker_t *broker = pd_broker_new (&config);
         if (broker)
             return broker;
@@ -76,7 +91,7 @@ s_stats (pd_broker_t *broker)
 }
 
 //  Poll the broker's counters until one has a value (a deadline bounds it)
-typedef enum { S_WORKERS, S_QUEUED } s_counter_t;
+typedef enum { S_WORKERS, S_QUEUED, S_REFUSED } s_counter_t;
 
 static bool
 s_wait_counter (pd_broker_t *broker, s_counter_t counter, uint64_t value)
@@ -84,7 +99,10 @@ s_wait_counter (pd_broker_t *broker, s_counter_t counter, uint64_t value)
     int64_t deadline = zclock_mono () + S_WAIT_MS;
     while (zclock_mono () < deadline) {
         pd_broker_stats_t stats = s_stats (broker);
-        if ((counter == S_WORKERS ? stats.workers : stats.queued) == value)
+        uint64_t now = counter == S_WORKERS  ? stats.workers
+                       : counter == S_QUEUED ? stats.queued
+                                             : stats.refused;
+        if (now == value)
             return true;
         zclock_sleep (S_HEARTBEAT_MS / 10);
     }
@@ -155,6 +173,7 @@ typedef struct {
     const char *service;
     const char *name;
     int credit;
+    const pd_keys_pair_t *keys; //  CURVE credentials, NULL for none
 } s_worker_args_t;
 
 static void
@@ -175,7 +194,10 @@ s_worker_actor (zsock_t *pipe, void *args)
     s_worker_args_t *arg = (s_worker_args_t *)args;
     char name[32];
     snprintf (name, sizeof (name), "%s", arg->name);
-    pd_worker_config_t config = {S_HEARTBEAT_MS, S_LIVENESS, arg->credit};
+    pd_worker_config_t config = {.heartbeat_ms = S_HEARTBEAT_MS,
+                                 .liveness = S_LIVENESS,
+                                 .credit = arg->credit,
+                                 .keys = arg->keys};
     pd_worker_t *worker = pd_worker_new (arg->endpoint, arg->service, &config);
     zsock_signal (pipe, worker ? 0 : 1);
 
@@ -224,9 +246,19 @@ s_worker_actor (zsock_t *pipe, void *args)
 }
 
 static zactor_t *
+s_worker_new_curve (const char *endpoint, const char *service, const char *name,
+                    const pd_keys_pair_t *keys)
+{
+    s_worker_args_t args = {endpoint, service, name, 1, keys};
+    zactor_t *actor = zactor_new (s_worker_actor, &args);
+    assert_non_null (actor);
+    return actor;
+}
+
+static zactor_t *
 s_worker_new (const char *endpoint, const char *service, const char *name, int credit)
 {
-    s_worker_args_t args = {endpoint, service, name, credit};
+    s_worker_args_t args = {endpoint, service, name, credit, NULL};
     zactor_t *actor = zactor_new (s_worker_actor, &args);
     assert_non_null (actor);
     return actor;
@@ -951,9 +983,10 @@ test_builtin_services (void **state)
     assert_int_equal (msgpack_unpack_next (&unpacked, (const char *)reply, size, &offset),
                       MSGPACK_UNPACK_SUCCESS);
     assert_int_equal (unpacked.data.type, MSGPACK_OBJECT_MAP);
-    assert_int_equal (unpacked.data.via.map.size, 10);
-    const char *names[] = {"requests",        "replies", "timeouts",  "unavailable", "busy",
-                           "expired_workers", "dropped", "published", "workers",     "queued"};
+    assert_int_equal (unpacked.data.via.map.size, 11);
+    const char *names[] = {"requests", "replies",         "timeouts", "unavailable",
+                           "busy",     "expired_workers", "dropped",  "published",
+                           "refused",  "workers",         "queued"};
     for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
         msgpack_object *value = s_map_get (&unpacked.data, names[i]);
         assert_non_null (value);
@@ -1044,11 +1077,239 @@ test_publish (void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  With cluster keys: CURVE, the allow-list, permissions by role
+
+//  A cluster made the way partnerctl makes one, and the keys of its members
+static struct {
+    char dir[64];
+    pd_keys_cluster_t *cluster;
+    pd_keys_pair_t gateway; //  role gateway
+    pd_keys_pair_t actor;   //  role actor, serves partners and stream
+    pd_keys_pair_t tail;    //  role tail
+    pd_keys_pair_t unknown; //  not in the allow-list, knows the broker's key
+} s_keys;
+
+static void
+s_member (const char *name, pd_keys_role_t role, const char *services, pd_keys_pair_t *pair)
+{
+    char error[PD_KEYS_ERROR_MAX], path[256];
+    assert_int_equal (pd_keys_cluster_add (s_keys.dir, name, role, services, path, sizeof (path),
+                                           error, sizeof (error)),
+                      0);
+    assert_int_equal (pd_keys_pair_load (pair, path, true, error, sizeof (error)), 0);
+    unlink (path);
+}
+
+static int
+s_cluster_setup (void **state)
+{
+    char error[PD_KEYS_ERROR_MAX];
+    snprintf (s_keys.dir, sizeof (s_keys.dir), "/tmp/test_pd_broker-XXXXXX");
+    assert_non_null (mkdtemp (s_keys.dir));
+    assert_int_equal (pd_keys_cluster_init (s_keys.dir, error, sizeof (error)), 0);
+    s_member ("gw", PD_KEYS_GATEWAY, NULL, &s_keys.gateway);
+    s_member ("act", PD_KEYS_ACTOR, "partners,stream", &s_keys.actor);
+    s_member ("ops", PD_KEYS_TAIL, NULL, &s_keys.tail);
+    s_keys.cluster = pd_keys_cluster_load (s_keys.dir, error, sizeof (error));
+    assert_non_null (s_keys.cluster);
+    assert_int_equal (pd_keys_pair_generate (&s_keys.unknown), 0);
+    memcpy (s_keys.unknown.server_key, pd_keys_cluster_pair (s_keys.cluster)->public_key,
+            sizeof (s_keys.unknown.server_key));
+    return 0;
+}
+
+static int
+s_cluster_teardown (void **state)
+{
+    char path[128];
+    snprintf (path, sizeof (path), "%s/%s", s_keys.dir, PD_KEYS_BROKER_FILE);
+    unlink (path);
+    snprintf (path, sizeof (path), "%s/%s", s_keys.dir, PD_KEYS_ALLOW_FILE);
+    unlink (path);
+    rmdir (s_keys.dir);
+    pd_keys_cluster_destroy (&s_keys.cluster);
+    return 0;
+}
+
+//  A request with these keys (NULL: NULL security): its status and reply
+static int
+s_curve_request (const char *endpoint, const pd_keys_pair_t *keys, const char *service,
+                 int timeout_ms, uint8_t **reply, size_t *size)
+{
+    pd_client_t *client = pd_client_new_curve (endpoint, keys);
+    assert_non_null (client);
+    int rc = pd_client_request (client, service, s_header, sizeof (s_header), "hi", 2, timeout_ms,
+                                reply, size);
+    pd_client_destroy (&client);
+    return rc;
+}
+
+//  Usage: an actor key serves, a gateway key calls
+static void
+test_curve_round_trip (void **state)
+{
+    char endpoint[S_ENDPOINT_MAX];
+    pd_broker_t *broker = s_broker_new_cluster (endpoint, NULL, 0, S_HEARTBEAT_MS, s_keys.cluster);
+    assert_non_null (broker);
+    zactor_t *worker = s_worker_new_curve (endpoint, "partners", "w", &s_keys.actor);
+    uint8_t *reply = NULL;
+    size_t size = 0;
+    assert_int_equal (
+        s_curve_request (endpoint, &s_keys.gateway, "partners", S_WAIT_MS, &reply, &size), PD_OK);
+    assert_int_equal (size, strlen ("w:hi"));
+    assert_memory_equal (reply, "w:hi", size);
+    free (reply);
+    assert_int_equal (s_stats (broker).refused, 0);
+    zactor_destroy (&worker);
+    pd_broker_destroy (&broker);
+}
+
+//  An unknown key's handshake is refused (counted); it and a NULL-security
+//  client get no reply, though a worker is there
+static void
+test_curve_unknown_key_refused (void **state)
+{
+    char endpoint[S_ENDPOINT_MAX];
+    pd_broker_t *broker = s_broker_new_cluster (endpoint, NULL, 0, S_HEARTBEAT_MS, s_keys.cluster);
+    assert_non_null (broker);
+    zactor_t *worker = s_worker_new_curve (endpoint, "partners", "w", &s_keys.actor);
+    assert_true (s_wait_counter (broker, S_WORKERS, 1));
+
+    pd_client_t *client = pd_client_new_curve (endpoint, &s_keys.unknown);
+    assert_non_null (client);
+    assert_true (s_wait_counter (broker, S_REFUSED, 1));
+    assert_int_not_equal (pd_client_request (client, "partners", s_header, sizeof (s_header), "hi",
+                                             2, S_HEARTBEAT_MS, NULL, NULL),
+                          PD_OK);
+    pd_client_destroy (&client);
+    assert_int_not_equal (s_curve_request (endpoint, NULL, "partners", S_HEARTBEAT_MS, NULL, NULL),
+                          PD_OK);
+    //  The unknown key cannot register either
+    zsock_t *rogue = pd_test_peer_ready (endpoint, &s_keys.unknown, "auth");
+    assert_non_null (rogue);
+    assert_true (s_wait_counter (broker, S_REFUSED, 2));
+    assert_int_equal (pd_test_peer_command (rogue, 0), -1);
+    zsock_destroy (&rogue);
+    pd_broker_stats_t stats = s_stats (broker);
+    assert_int_equal (stats.requests, 0);
+    assert_int_equal (stats.workers, 1);
+    zactor_destroy (&worker);
+    pd_broker_destroy (&broker);
+}
+
+//  A tail key calls only `stream` and serves nothing; an actor key serves
+//  only its services and calls nothing; a gateway key serves nothing
+static void
+test_curve_roles (void **state)
+{
+    char endpoint[S_ENDPOINT_MAX];
+    pd_broker_t *broker = s_broker_new_cluster (endpoint, NULL, 0, S_HEARTBEAT_MS, s_keys.cluster);
+    assert_non_null (broker);
+    zactor_t *partners = s_worker_new_curve (endpoint, "partners", "p", &s_keys.actor);
+    zactor_t *stream = s_worker_new_curve (endpoint, "stream", "s", &s_keys.actor);
+    assert_true (s_wait_counter (broker, S_WORKERS, 2));
+
+    uint8_t *reply = NULL;
+    size_t size = 0;
+    assert_int_equal (
+        s_curve_request (endpoint, &s_keys.tail, "partners", S_WAIT_MS, &reply, &size),
+        PD_E_FORBIDDEN);
+    s_assert_error_body (reply, size, "forbidden");
+    free (reply);
+    assert_int_equal (s_curve_request (endpoint, &s_keys.tail, "stream", S_WAIT_MS, &reply, &size),
+                      PD_OK);
+    assert_memory_equal (reply, "s:hi", size);
+    free (reply);
+    assert_int_equal (
+        s_curve_request (endpoint, &s_keys.actor, PD_PROTO_SERVICE_PING, S_WAIT_MS, NULL, NULL),
+        PD_E_FORBIDDEN);
+    assert_int_equal (s_stats (broker).refused, 2);
+
+    //  READY refused: DISCONNECT, and no worker more
+    const struct {
+        const pd_keys_pair_t *keys;
+        const char *service;
+    } refused[] = {{&s_keys.tail, "auth"}, {&s_keys.actor, "auth"}, {&s_keys.gateway, "partners"}};
+    for (size_t i = 0; i < sizeof (refused) / sizeof (refused[0]); i++) {
+        zsock_t *sock = pd_test_peer_ready (endpoint, refused[i].keys, refused[i].service);
+        assert_non_null (sock);
+        assert_int_equal (pd_test_peer_command (sock, S_WAIT_MS), PD_PROTO_DISCONNECT);
+        zsock_destroy (&sock);
+    }
+    pd_broker_stats_t stats = s_stats (broker);
+    assert_int_equal (stats.refused, 5);
+    assert_int_equal (stats.workers, 2);
+    zactor_destroy (&stream);
+    zactor_destroy (&partners);
+    pd_broker_destroy (&broker);
+}
+
+//  The stream socket admits the roles that subscribe (tail), not others
+static void
+test_curve_stream_socket (void **state)
+{
+    char endpoint[S_ENDPOINT_MAX], stream[S_ENDPOINT_MAX];
+    pd_broker_t *broker =
+        s_broker_new_cluster (endpoint, stream, 0, S_HEARTBEAT_MS, s_keys.cluster);
+    assert_non_null (broker);
+    zsock_t *actor_sub = zsock_new (ZMQ_SUB);
+    pd_keys_pair_apply (&s_keys.actor, actor_sub);
+    zsock_set_subscribe (actor_sub, "audit");
+    assert_int_equal (zsock_connect (actor_sub, "%s", stream), 0);
+    assert_true (s_wait_counter (broker, S_REFUSED, 1));
+
+    zsock_t *tail_sub = zsock_new (ZMQ_SUB);
+    pd_keys_pair_apply (&s_keys.tail, tail_sub);
+    zsock_set_subscribe (tail_sub, "audit");
+    assert_int_equal (zsock_connect (tail_sub, "%s", stream), 0);
+    pd_worker_config_t config = {.keys = &s_keys.actor};
+    pd_worker_t *worker = pd_worker_new (endpoint, "stream", &config);
+    assert_non_null (worker);
+    //  Publish until the subscription has reached the broker
+    const uint8_t event[] = {0x80};
+    zpoller_t *poller = zpoller_new (tail_sub, NULL);
+    zmsg_t *msg = NULL;
+    for (uint64_t seq = 1; !msg && seq < 50; seq++) {
+        pd_worker_publish (worker, "audit", seq, event, sizeof (event));
+        if (zpoller_wait (poller, S_HEARTBEAT_MS))
+            msg = zmsg_recv (tail_sub);
+    }
+    assert_non_null (msg);
+    zmsg_destroy (&msg);
+    zpoller_destroy (&poller);
+    zpoller_t *refused = zpoller_new (actor_sub, NULL);
+    assert_null (zpoller_wait (refused, 0)); //  the actor key's SUB got nothing
+    zpoller_destroy (&refused);
+    pd_worker_destroy (&worker);
+    zsock_destroy (&tail_sub);
+    zsock_destroy (&actor_sub);
+    pd_broker_destroy (&broker);
+}
+
+//  inproc peers have no handshake and no key: threads of the process,
+//  trusted
+static void
+test_curve_inproc_trusted (void **state)
+{
+    pd_broker_config_t config = {.endpoints = "inproc://test-curve-trusted",
+                                 .heartbeat_ms = S_HEARTBEAT_MS,
+                                 .liveness = S_LIVENESS,
+                                 .cluster = s_keys.cluster};
+    pd_broker_t *broker = pd_broker_new (&config);
+    assert_non_null (broker);
+    zactor_t *worker = s_worker_new (config.endpoints, "auth", "w", 1);
+    assert_int_equal (s_curve_request (config.endpoints, NULL, "auth", S_WAIT_MS, NULL, NULL),
+                      PD_OK);
+    assert_int_equal (s_stats (broker).refused, 0);
+    zactor_destroy (&worker);
+    pd_broker_destroy (&broker);
+}
+//  --------------------------------------------------------------------------
 
 static void
 test_bind_failure (void **state)
 {
-    pd_broker_config_t config = {"tcp://256.0.0.1:1", NULL, 0, 0, 0};
+    pd_broker_config_t config = {.endpoints = "tcp://256.0.0.1:1"};
     assert_null (pd_broker_new (&config));
     assert_null (pd_broker_new (NULL));
 }
@@ -1073,6 +1334,15 @@ main (void)
         cmocka_unit_test (test_builtin_services),
         cmocka_unit_test (test_publish),
         cmocka_unit_test (test_bind_failure),
+        cmocka_unit_test_setup_teardown (test_curve_round_trip, s_cluster_setup,
+                                         s_cluster_teardown),
+        cmocka_unit_test_setup_teardown (test_curve_unknown_key_refused, s_cluster_setup,
+                                         s_cluster_teardown),
+        cmocka_unit_test_setup_teardown (test_curve_roles, s_cluster_setup, s_cluster_teardown),
+        cmocka_unit_test_setup_teardown (test_curve_stream_socket, s_cluster_setup,
+                                         s_cluster_teardown),
+        cmocka_unit_test_setup_teardown (test_curve_inproc_trusted, s_cluster_setup,
+                                         s_cluster_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -99,6 +99,24 @@ test_secret_in_readable_file_refused (void **state)
     pd_config_destroy (&config);
 }
 
+//  A secret in a file of another owner is refused too, whatever its mode
+//  (only root can make one: skipped otherwise)
+static void
+test_secret_in_file_of_another_owner_refused (void **state)
+{
+    if (geteuid () != 0) {
+        fprintf (stderr, "test: not root, cannot make a file of another owner: skipped\n");
+        skip ();
+    }
+    s_write ("microsoft_client_secret = hunter2\n", 0600);
+    assert_int_equal (chown (s_path, 65534, 65534), 0);
+    char error[256] = "";
+    pd_config_t *config = pd_config_new (s_path, error, sizeof (error));
+    unlink (s_path);
+    assert_null (config);
+    assert_non_null (strstr (error, "not owned by this user"));
+}
+
 int
 main (void)
 {
@@ -107,6 +125,7 @@ main (void)
         cmocka_unit_test (test_defaults_without_file),
         cmocka_unit_test (test_bad_files_refused),
         cmocka_unit_test (test_secret_in_readable_file_refused),
+        cmocka_unit_test (test_secret_in_file_of_another_owner_refused),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

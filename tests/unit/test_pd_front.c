@@ -683,6 +683,17 @@ test_one_front_per_process (void **state)
     zcert_destroy (&other);
 }
 
+//  A front key may serve and call exactly what the front serves and calls
+//  (pd_keys.h holds the list the broker checks)
+static void
+test_front_key_permissions_match (void **state)
+{
+    assert_string_equal (PD_FRONT_SERVICE, PD_KEYS_FRONT_SERVES);
+    const char *upstream[] = {"claim.link", "appliance.status", "appliance.heartbeats"};
+    for (size_t i = 0; i < sizeof (upstream) / sizeof (upstream[0]); i++)
+        assert_string_equal (pd_message_find (upstream[i])->service, PD_KEYS_FRONT_CALLS);
+}
+
 int
 main (void)
 {
@@ -702,6 +713,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_command_unconnected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_zap_before_bind, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_one_front_per_process, s_setup, s_teardown),
+        cmocka_unit_test (test_front_key_permissions_match),
     };
     int failed = cmocka_run_group_tests (tests, NULL, NULL);
     for (int i = 0; i < KNOWN; i++)

@@ -247,6 +247,13 @@ s_follow (fixture_t *fx, const char *stream, uint64_t from)
 //  Tests
 
 //  The usage example: history from 4, then live
+//  A tail key may call the service a follower reads history from
+static void
+test_tail_key_reaches_history (void **state)
+{
+    assert_string_equal (pd_message_find ("stream.read")->service, PD_KEYS_TAIL_CALLS);
+}
+
 static void
 test_history_then_live (void **state)
 {
@@ -469,6 +476,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_history_then_live, s_setup, s_teardown),
+        cmocka_unit_test (test_tail_key_reaches_history),
         cmocka_unit_test_setup_teardown (test_from_end, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_concurrent_publishing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_long_history, s_setup, s_teardown),

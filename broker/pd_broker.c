@@ -154,9 +154,14 @@ s_name_valid (zframe_t *frame, size_t max)
 }
 
 //  Who sent a message: with cluster keys, the allow-list entry of the key
-//  ZAP admitted (the User-Id of its frames). A frame without a
-//  Socket-Type came without a ZMTP handshake: from an inproc peer, a thread
-//  of this process, trusted.
+//  ZAP admitted: the User-Id of its frames, which libzmq sets from the ZAP
+//  reply and no peer can set or remove (a peer's own handshake metadata
+//  never overrides it; Socket-Type, by contrast, is the peer's to omit).
+//  Every tcp and ipc peer of a CURVE socket has one: the sockets enforce
+//  ZAP (pd_zap_apply), so no handshake passes without the handler's
+//  verdict, which always names the key. A frame with no User-Id therefore
+//  came without a handshake: from an inproc peer, a thread of this
+//  process, trusted.
 typedef struct {
     bool trusted;                 //  no cluster, or an inproc peer
     const pd_keys_entry_t *entry; //  else its entry; NULL: unknown (refused)
@@ -166,12 +171,12 @@ static s_peer_t
 s_peer (self_t *self, zframe_t *frame)
 {
     s_peer_t peer = {true, NULL};
+    const char *user_id = frame ? zframe_meta (frame, "User-Id") : NULL;
     if (self->cluster && !frame)
         peer.trusted = false; //  nothing to tell: refused
-    else if (self->cluster && zframe_meta (frame, "Socket-Type")) {
+    else if (self->cluster && user_id) {
         peer.trusted = false;
-        peer.entry = pd_keys_allow_find_name (pd_keys_cluster_allow (self->cluster),
-                                              zframe_meta (frame, "User-Id"));
+        peer.entry = pd_keys_allow_find_name (pd_keys_cluster_allow (self->cluster), user_id);
     }
     return peer;
 }
@@ -950,8 +955,8 @@ s_zap_register (self_t *self, bool streams)
     return self->zap_services && (self->zap_streams || !streams) ? 0 : -1;
 }
 
-//  A socket with the broker's options; a CURVE server in zap's domain when
-//  the broker has cluster keys
+//  A socket with the broker's options; a CURVE server in zap's domain, ZAP
+//  enforced, when the broker has cluster keys. NULL if ZAP cannot be enforced.
 static zsock_t *
 s_socket_new (self_t *self, int type, pd_zap_t *zap)
 {
@@ -963,8 +968,11 @@ s_socket_new (self_t *self, int type, pd_zap_t *zap)
         zsock_set_curve_server (sock, 1);
         zsock_set_curve_publickey (sock, pair->public_key);
         zsock_set_curve_secretkey (sock, pair->secret_key);
-        zsock_set_zap_domain (sock, pd_zap_domain (zap));
         zsock_set_handshake_ivl (sock, PD_BROKER_HANDSHAKE_MS);
+        if (pd_zap_apply (zap, sock) != 0) {
+            zsys_error ("broker: libzmq cannot enforce ZAP; refusing to serve CURVE");
+            zsock_destroy (&sock);
+        }
     }
     return sock;
 }
@@ -991,8 +999,10 @@ s_self_new (zsock_t *pipe, const pd_broker_config_t *config)
         }
     }
     self->router = s_socket_new (self, ZMQ_ROUTER, self->zap_services);
-    zsock_set_router_mandatory (self->router, 1);
-    if (!config->endpoints || zsock_attach (self->router, config->endpoints, true)) {
+    if (self->router)
+        zsock_set_router_mandatory (self->router, 1);
+    if (!self->router || !config->endpoints ||
+        zsock_attach (self->router, config->endpoints, true)) {
         zsys_error ("broker: bind failed endpoints=%s",
                     config->endpoints ? config->endpoints : "(none)");
         s_self_destroy (&self);
@@ -1000,7 +1010,7 @@ s_self_new (zsock_t *pipe, const pd_broker_config_t *config)
     }
     if (config->stream_endpoints) {
         self->xpub = s_socket_new (self, ZMQ_XPUB, self->zap_streams);
-        if (zsock_attach (self->xpub, config->stream_endpoints, true)) {
+        if (!self->xpub || zsock_attach (self->xpub, config->stream_endpoints, true)) {
             zsys_error ("broker: bind failed stream_endpoints=%s", config->stream_endpoints);
             s_self_destroy (&self);
             return NULL;

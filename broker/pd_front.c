@@ -947,7 +947,12 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     zsock_set_curve_server (router, 1);
     zsock_set_curve_secretkey (router, config->secret_key);
     zsock_set_curve_publickey (router, config->public_key);
-    zsock_set_zap_domain (router, PD_FRONT_ZAP_DOMAIN);
+    if (pd_zap_apply (self->zap, router) != 0) {
+        zsys_error ("front: libzmq cannot enforce ZAP; refusing to serve appliances");
+        zsock_destroy (&router);
+        s_self_destroy (&self);
+        return NULL;
+    }
     zsock_set_maxmsgsize (router, PD_PROTO_MAX_MSG_SIZE);
     zsock_set_handshake_ivl (router, PD_FRONT_HANDSHAKE_MS);
     zsock_set_heartbeat_ivl (router, PD_FRONT_ZMTP_HB_MS);

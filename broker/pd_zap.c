@@ -340,3 +340,15 @@ pd_zap_recv (pd_zap_t *self)
     free (event);
     return rc;
 }
+
+int
+pd_zap_apply (pd_zap_t *self, zsock_t *sock)
+{
+    assert (self && sock);
+    zsock_set_zap_domain (sock, pd_zap_domain (self));
+    int enforce = 1;
+    return zmq_setsockopt (zsock_resolve (sock), PD_ZAP_ENFORCE_DOMAIN, &enforce,
+                           sizeof (enforce)) == 0
+               ? 0
+               : -1;
+}

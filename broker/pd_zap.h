@@ -31,6 +31,8 @@ typedef struct _pd_zap_t pd_zap_t;
 
 #define PD_ZAP_USER_ID_MAX 256 //  bytes of a User-Id, with its NUL
 #define PD_ZAP_DOMAIN_MAX  64  //  bytes of a domain name
+//  ZMQ_ZAP_ENFORCE_DOMAIN's number (zmq.h declares it under ZMQ_BUILD_DRAFT_API)
+#define PD_ZAP_ENFORCE_DOMAIN 93
 
 //  Events (pd_zap_recv)
 #define PD_ZAP_REFUSED 1
@@ -54,6 +56,13 @@ void pd_zap_destroy (pd_zap_t **self_p);
 
 //  The domain registered, for ZMQ_ZAP_DOMAIN.
 const char *pd_zap_domain (pd_zap_t *self);
+
+//  Make a CURVE server socket of self's domain refuse every handshake that
+//  no ZAP handler answers (libzmq's ZMQ_ZAP_ENFORCE_DOMAIN, a draft option
+//  that Debian's libzmq 4.3.4 serves): without it libzmq admits any client
+//  while no handler is bound. Sets the domain too. 0, or -1 if libzmq
+//  refuses the option (then the socket must not be used: fail closed).
+int pd_zap_apply (pd_zap_t *self, zsock_t *sock);
 
 //  The events socket to poll (readable when an event waits).
 zsock_t *pd_zap_events (pd_zap_t *self);

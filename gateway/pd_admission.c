@@ -23,6 +23,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,8 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_KEY_MAX   (PD_ADMISSION_ADDRESS_MAX + 8) //  "address port"
-#define S_WATCH_MAX 16                             //  listening sockets watched per process
+#define S_KEY_MAX   (PD_ADMISSION_ADDRESS_MAX + 16) //  "address port local_port"
+#define S_V6_CLIENT 8  //  bytes of an IPv6 address that name a client (its /64)
+#define S_WATCH_MAX 16 //  listening sockets watched per process
 #define S_REFUSAL_BODY                                                                             \
     "{\"type\":\"urn:partnerd:problem:service_unavailable\",\"title\":\"Service unavailable\","    \
     "\"status\":503,\"code\":\"service_unavailable\",\"detail\":\"too many connections\"}"
@@ -56,7 +58,7 @@ struct _pd_admission_t {
     size_t max_per_client;
     const pd_netlist_t *trusted; //  borrowed
     zhashx_t *held;              //  "address port" -> s_conn_t (owned)
-    zhashx_t *per_client;        //  address -> count (uintptr_t)
+    zhashx_t *per_client;        //  client key (s_client_key) -> count (uintptr_t)
     pd_admission_stats_t stats;
     pthread_t watchdog;  //  shuts overdue reads
     bool watching;       //  the watchdog runs
@@ -64,10 +66,32 @@ struct _pd_admission_t {
     pthread_cond_t wake; //  wakes it to stop
 };
 
+//  The held-connection key of a peer
 static void
-s_key (char *key, const char *address, int port)
+s_key (char *key, const pd_admission_peer_t *peer)
 {
-    snprintf (key, S_KEY_MAX, "%s %d", address, port);
+    snprintf (key, S_KEY_MAX, "%s %d %d", peer->address, peer->port, peer->local_port);
+}
+
+//  The per-client key of an address: an IPv4 address (also when mapped in
+//  IPv6), or the /64 of an IPv6 address
+static void
+s_client_key (char *key, const char *address)
+{
+    struct in6_addr addr6;
+    snprintf (key, S_KEY_MAX, "%s", address);
+    char bare[PD_ADMISSION_ADDRESS_MAX];
+    snprintf (bare, sizeof (bare), "%s", address);
+    bare[strcspn (bare, "%")] = '\0';
+    if (inet_pton (AF_INET6, bare, &addr6) != 1)
+        return;
+    if (IN6_IS_ADDR_V4MAPPED (&addr6))
+        inet_ntop (AF_INET, addr6.s6_addr + 12, key, S_KEY_MAX);
+    else {
+        memset (addr6.s6_addr + S_V6_CLIENT, 0, sizeof (addr6.s6_addr) - S_V6_CLIENT);
+        inet_ntop (AF_INET6, &addr6, key, S_KEY_MAX - 4);
+        strcat (key, "/64");
+    }
 }
 
 static void
@@ -168,16 +192,19 @@ s_unwatch (pd_admission_t *self)
     pthread_mutex_unlock (&s_watch_lock);
 }
 
-//  The admission watching listening socket fd, or NULL
+//  The admission watching listening socket fd, or NULL; *port_p gets the
+//  port it listens on
 static pd_admission_t *
-s_watcher (int fd)
+s_watcher (int fd, int *port_p)
 {
     pd_admission_t *found = NULL;
     int port = -1;
     pthread_mutex_lock (&s_watch_lock);
     for (size_t i = 0; i < S_WATCH_MAX && !found; i++)
-        if (s_watches[i].admission && s_watches[i].fd == fd)
+        if (s_watches[i].admission && s_watches[i].fd == fd) {
             found = s_watches[i].admission;
+            *port_p = s_watches[i].port;
+        }
     for (size_t i = 0; i < S_WATCH_MAX && !found; i++) {
         if (!s_watches[i].admission || s_watches[i].fd != -1)
             continue;
@@ -196,6 +223,7 @@ s_watcher (int fd)
         if (s_watches[i].port == port) {
             s_watches[i].fd = fd;
             found = s_watches[i].admission;
+            *port_p = port;
         }
     }
     pthread_mutex_unlock (&s_watch_lock);
@@ -229,14 +257,15 @@ pd_admission_destroy (pd_admission_t **self_p)
 //  Decisions
 
 bool
-pd_admission_admit (pd_admission_t *self, const char *address, int port, int fd)
+pd_admission_admit (pd_admission_t *self, const pd_admission_peer_t *peer, int fd)
 {
-    assert (self && address);
-    char key[S_KEY_MAX];
-    s_key (key, address, port);
-    bool trusted = pd_netlist_has (self->trusted, address);
+    assert (self && peer && peer->address);
+    char key[S_KEY_MAX], client[S_KEY_MAX];
+    s_key (key, peer);
+    s_client_key (client, peer->address);
+    bool trusted = pd_netlist_has (self->trusted, peer->address);
     pthread_mutex_lock (&self->lock);
-    uintptr_t count = (uintptr_t)zhashx_lookup (self->per_client, address);
+    uintptr_t count = (uintptr_t)zhashx_lookup (self->per_client, client);
     bool admit = false;
     if (zhashx_size (self->held) >= self->max_total)
         self->stats.refused_total++;
@@ -250,7 +279,7 @@ pd_admission_admit (pd_admission_t *self, const char *address, int port, int fd)
         s_conn_t *conn = calloc (1, sizeof (s_conn_t));
         if (conn && zhashx_insert (self->held, key, conn) == 0) {
             conn->fd = fd;
-            zhashx_update (self->per_client, address, (void *)(count + 1));
+            zhashx_update (self->per_client, client, (void *)(count + 1));
             self->stats.admitted++;
             admit = true;
         } else
@@ -262,30 +291,32 @@ pd_admission_admit (pd_admission_t *self, const char *address, int port, int fd)
 }
 
 void
-pd_admission_release (pd_admission_t *self, const char *address, int port)
+pd_admission_release (pd_admission_t *self, const pd_admission_peer_t *peer)
 {
-    assert (self && address);
-    char key[S_KEY_MAX];
-    s_key (key, address, port);
+    assert (self && peer && peer->address);
+    char key[S_KEY_MAX], client[S_KEY_MAX];
+    s_key (key, peer);
+    s_client_key (client, peer->address);
     pthread_mutex_lock (&self->lock);
     if (zhashx_lookup (self->held, key)) {
         zhashx_delete (self->held, key);
-        uintptr_t count = (uintptr_t)zhashx_lookup (self->per_client, address);
+        uintptr_t count = (uintptr_t)zhashx_lookup (self->per_client, client);
         if (count > 1)
-            zhashx_update (self->per_client, address, (void *)(count - 1));
+            zhashx_update (self->per_client, client, (void *)(count - 1));
         else
-            zhashx_delete (self->per_client, address);
+            zhashx_delete (self->per_client, client);
     }
     self->stats.open = zhashx_size (self->held);
     pthread_mutex_unlock (&self->lock);
 }
 
 int
-pd_admission_deadline_set (pd_admission_t *self, const char *address, int port, int64_t deadline_ms)
+pd_admission_deadline_set (pd_admission_t *self, const pd_admission_peer_t *peer,
+                           int64_t deadline_ms)
 {
-    assert (self && address);
+    assert (self && peer && peer->address);
     char key[S_KEY_MAX];
-    s_key (key, address, port);
+    s_key (key, peer);
     pthread_mutex_lock (&self->lock);
     s_conn_t *conn = zhashx_lookup (self->held, key);
     if (conn) {
@@ -297,11 +328,11 @@ pd_admission_deadline_set (pd_admission_t *self, const char *address, int port, 
 }
 
 bool
-pd_admission_deadline_clear (pd_admission_t *self, const char *address, int port)
+pd_admission_deadline_clear (pd_admission_t *self, const pd_admission_peer_t *peer)
 {
-    assert (self && address);
+    assert (self && peer && peer->address);
     char key[S_KEY_MAX];
-    s_key (key, address, port);
+    s_key (key, peer);
     pthread_mutex_lock (&self->lock);
     s_conn_t *conn = zhashx_lookup (self->held, key);
     bool cut = conn && conn->cut;
@@ -337,7 +368,8 @@ accept (int fd, struct sockaddr *addr, socklen_t *addr_len)
         memcpy (addr, &peer, peer_len < *addr_len ? peer_len : *addr_len);
         *addr_len = peer_len;
     }
-    pd_admission_t *admission = s_watcher (fd);
+    int local_port = 0;
+    pd_admission_t *admission = s_watcher (fd, &local_port);
     if (!admission || (peer.ss_family != AF_INET && peer.ss_family != AF_INET6))
         return conn;
 
@@ -347,7 +379,8 @@ accept (int fd, struct sockaddr *addr, socklen_t *addr_len)
     //  The same text CivetWeb gives the request (remote_addr), for release
     getnameinfo ((struct sockaddr *)&peer, peer_len, address, sizeof (address), NULL, 0,
                  NI_NUMERICHOST);
-    if (pd_admission_admit (admission, address, port, conn))
+    pd_admission_peer_t who = {address, port, local_port};
+    if (pd_admission_admit (admission, &who, conn))
         return conn;
 
     //  Refused: say so without blocking this thread, then close

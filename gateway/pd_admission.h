@@ -46,7 +46,18 @@ extern "C" {
 
 typedef struct _pd_admission_t pd_admission_t;
 
-#define PD_ADMISSION_ADDRESS_MAX 64 //  bytes of a numeric address, as getnameinfo writes it
+//  Bytes of a numeric address: CivetWeb's remote_addr, which getnameinfo
+//  fills (so both sides write, or fail to write, the same text)
+#define PD_ADMISSION_ADDRESS_MAX 48
+
+//  One connection: the client's numeric address and port, and the port of
+//  the listening socket it came to (CivetWeb's remote_addr, remote_port,
+//  server_port)
+typedef struct {
+    const char *address;
+    int port;
+    int local_port;
+} pd_admission_peer_t;
 
 typedef struct {
     size_t max_total;            //  connections held at once, > 0
@@ -70,29 +81,31 @@ pd_admission_t *pd_admission_new (const pd_admission_config_t *config);
 //  must be closed first (mg_stop).
 void pd_admission_destroy (pd_admission_t **self_p);
 
-//  Apply admission to the connections accepted on the listening socket
-//  bound to TCP `port` (any local address). 0, or -1 when the process
-//  already watches as many listening sockets as it can.
+//  Apply admission to the connections accepted on a listening socket
+//  bound to TCP `port`; call once per listening socket (two sockets on one
+//  port, two calls). 0, or -1 when the process already watches as many
+//  listening sockets as it can.
 int pd_admission_watch (pd_admission_t *self, int port);
 
-//  Decide on a new connection `fd` from address:port (the numeric address
-//  string): true, and it counts as held until pd_admission_release; false
-//  if a limit is reached (counted as refused). Thread-safe.
-bool pd_admission_admit (pd_admission_t *self, const char *address, int port, int fd);
+//  Decide on a new connection `fd`: true, and it counts as held until
+//  pd_admission_release; false if a limit is reached (counted as refused).
+//  The per-client limit counts an IPv4 address, or an IPv6 /64 (one
+//  subscriber's usual allocation). Thread-safe.
+bool pd_admission_admit (pd_admission_t *self, const pd_admission_peer_t *peer, int fd);
 
-//  The connection from address:port must be done reading by zclock_mono ()
-//  time deadline_ms, or its reading side is shut. PD_OK, or -1 if it is no
-//  admitted connection. Thread-safe.
-int pd_admission_deadline_set (pd_admission_t *self, const char *address, int port,
+//  The connection must be done reading by zclock_mono () time deadline_ms,
+//  or its reading side is shut. PD_OK, or -1 if it is no admitted
+//  connection. Thread-safe.
+int pd_admission_deadline_set (pd_admission_t *self, const pd_admission_peer_t *peer,
                                int64_t deadline_ms);
 
 //  Clear that deadline. true if it had passed and the reading side was
 //  shut (the request is then answered 408). Thread-safe.
-bool pd_admission_deadline_clear (pd_admission_t *self, const char *address, int port);
+bool pd_admission_deadline_clear (pd_admission_t *self, const pd_admission_peer_t *peer);
 
-//  The connection from address:port closed. Connections never admitted
-//  (accepted before pd_admission_watch) are ignored. Thread-safe.
-void pd_admission_release (pd_admission_t *self, const char *address, int port);
+//  The connection closed. Connections never admitted (accepted before
+//  pd_admission_watch) are ignored. Thread-safe.
+void pd_admission_release (pd_admission_t *self, const pd_admission_peer_t *peer);
 
 void pd_admission_stats (pd_admission_t *self, pd_admission_stats_t *stats);
 

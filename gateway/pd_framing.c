@@ -1,30 +1,38 @@
 /*  pd_framing - the request framing rules CivetWeb 1.15 does not enforce
     (see pd_framing.h)
 
-    Two rules need the raw head, which CivetWeb does not hand out. It
-    parses the head in place, in its connection buffer: each field name
-    ends where its colon (or the first space before the colon) was turned
-    into NUL, the spaces before the colon into NULs too, and each line's CR
-    and LF into NULs; the value strings point into that buffer. So:
-    - whitespace before the colon shows as a second NUL right after the
-      name's terminator, before the value begins;
-    - after the last value CivetWeb parsed, a complete head continues with
-      "\0\0\r\0" (that line's CRLF, then the empty line's CR and its LF,
-      which CivetWeb zeroes as the head's last byte). Anything else there
-      (a space or tab: obs-fold; any other byte: a line CivetWeb could not
-      parse as a field) is a line of the head CivetWeb left out.
-    The bytes read lie inside the head for every head ending in CRLF CRLF.
-    A head ending in bare LFs is refused here too (RFC 9112 2.2 lets a
-    server refuse them); for it the third byte read is the first byte after
-    the head, which is still inside CivetWeb's buffer unless the head fills
-    it exactly (then it is the allocation's slack). The integration test
-    test_http_edges sends each case through the real CivetWeb.
+    The structural rules need the raw head, which CivetWeb does not hand
+    out. It parses the head in place, in its connection buffer, and the
+    strings it hands out point into that buffer:
+    - the request line's version is followed by its line end and any
+      whitespace after it, all turned into NULs;
+    - each field name ends where its colon (or the first space before the
+      colon) was turned into NUL, spaces before the colon into NULs too;
+    - each value is followed by its line end, CR and LF turned into NULs;
+    - the head's last byte (the LF of the empty line) is zeroed.
+    So a head of CRLF lines is exactly: version, 2 NULs, the first name;
+    each value, 2 NULs, the next name; the last value, then NUL NUL CR NUL.
+    Any other distance or byte is a line CivetWeb read differently from
+    what it is: whitespace before the first field or before a colon, a bare
+    LF, an obs-fold or nameless line after which CivetWeb stopped parsing.
+    Every byte read lies between two strings of the head, or in the four
+    bytes that end it. The exception is a head that ends in bare LF: the
+    third byte after its last value is then the first byte after the head.
+    That byte is inside CivetWeb's buffer unless the head fills the buffer
+    exactly; heads that come within S_END_MARGIN of it, measured from the
+    method, are refused before it is read, so only a head also preceded by
+    that much whitespace could make the read touch the byte after the
+    buffer (a malloc chunk header: compared, never used).
+    test_pd_framing and test_http_edges send each case through the real
+    CivetWeb.
 */
 #include "pd_framing.h"
 
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
+
+#define S_END_MARGIN 1024 //  bytes kept clear of the end of CivetWeb's buffer
 
 //  RFC 9110 5.6.2: tchar
 static bool
@@ -58,20 +66,21 @@ s_space_before_colon (const struct mg_header *header)
     return after < header->value && *after == '\0';
 }
 
-//  Does the head end right after `last`, the last string CivetWeb parsed?
-//  With fields: "\0\0\r\0" (see above). Without: the request line's CR,
-//  LF and the empty line's CR are zeroed as spaces after the version, and
-//  the last LF as the head's last byte: "\0\0\0\0". Reads byte by byte and
-//  stops at the first that differs.
+//  Two NULs, then `next`: a CRLF line end between two strings of the head
 static bool
-s_head_ends_after (const char *last, bool fields)
+s_crlf_then (const char *end, const char *next)
 {
-    static const char with_fields[] = {'\0', '\0', '\r', '\0'};
-    static const char without[] = {'\0', '\0', '\0', '\0'};
-    const char *ending = fields ? with_fields : without;
-    const char *cursor = last + strlen (last);
-    for (size_t i = 0; i < sizeof (with_fields); i++)
-        if (cursor[i] != ending[i])
+    return end[0] == '\0' && end[1] == '\0' && end + 2 == next;
+}
+
+//  The head ends after `last`, the last value: NUL NUL CR NUL, read byte by
+//  byte and stopping at the first that differs
+static bool
+s_head_ends_after (const char *end)
+{
+    static const char ending[] = {'\0', '\0', '\r', '\0'};
+    for (size_t i = 0; i < sizeof (ending); i++)
+        if (end[i] != ending[i])
             return false;
     return true;
 }
@@ -99,10 +108,26 @@ pd_framing_check (const struct mg_request_info *info)
         return "Content-Length and Transfer-Encoding together";
     if (info->http_version && strcmp (info->http_version, "1.1") == 0 && hosts != 1)
         return "HTTP/1.1 needs exactly one Host";
-    //  The version string (after "HTTP/") ends the request line
-    const char *last = info->num_headers > 0 ? info->http_headers[info->num_headers - 1].value
-                                             : info->http_version;
-    if (last && !s_head_ends_after (last, info->num_headers > 0))
+    if (info->http_version && strcmp (info->http_version, "1.0") == 0 && encodings)
+        return "Transfer-Encoding in an HTTP/1.0 request";
+    if (!info->http_version || !info->request_method)
+        return "malformed request line";
+
+    //  The head's structure (see above): the version (after "HTTP/") ends
+    //  the request line
+    const char *end = info->http_version + strlen (info->http_version);
+    if (info->num_headers == 0)
+        return s_crlf_then (end, end + 2) && end[2] == '\0' && end[3] == '\0'
+                   ? NULL
+                   : "malformed request head (bare LF or an unparsed line)";
+    for (int i = 0; i < info->num_headers; i++) {
+        if (!s_crlf_then (end, info->http_headers[i].name))
+            return "malformed request head (whitespace before a field, or bare LF)";
+        end = info->http_headers[i].value + strlen (info->http_headers[i].value);
+    }
+    if (end + S_END_MARGIN - info->request_method > PD_FRAMING_MAX_HEAD)
+        return "request head too large";
+    if (!s_head_ends_after (end))
         return "malformed request head (obs-fold, bare LF or an unparsed line)";
     return NULL;
 }

@@ -15,9 +15,11 @@
     - at most one Transfer-Encoding, and it is exactly "chunked";
     - never both Content-Length and Transfer-Encoding;
     - HTTP/1.1 has exactly one Host;
+    - no Transfer-Encoding in HTTP/1.0;
     - field names are tokens (RFC 9110 5.6.2), with no whitespace before
       the colon;
-    - no line of the head is left unparsed (obs-fold, a line with no name).
+    - every line ends in CRLF, no whitespace before the first field, and
+      no line of the head is left unparsed (obs-fold, a line with no name).
     The last two read the head CivetWeb parsed in place (see pd_framing.c).
 */
 #ifndef PD_FRAMING_H_INCLUDED
@@ -29,7 +31,8 @@
 extern "C" {
 #endif
 
-#define PD_FRAMING_MAX_LENGTH_DIGITS 18 //  a Content-Length of 19 digits may not fit int64
+#define PD_FRAMING_MAX_LENGTH_DIGITS 18    //  a Content-Length of 19 digits may not fit int64
+#define PD_FRAMING_MAX_HEAD          16384 //  CivetWeb's buffer (max_request_size)
 
 //  NULL if the request keeps every rule above, else a short reason (a
 //  static string) to answer with 400 before closing the connection.

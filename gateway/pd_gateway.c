@@ -72,6 +72,7 @@
 #define S_ADDRESS_MAX       64  //  bytes of a numeric client address
 #define S_FORWARDED_MAX     16  //  X-Forwarded-For entries looked at, from the right
 #define S_ORIGINS_MAX       16  //  CORS origins
+#define S_LISTENERS_MAX     8   //  listening sockets of one gateway
 #define S_ORIGIN_MAX        256 //  bytes of one origin
 #define S_CORS_HEADERS      "Content-Type, X-API-Key, X-CSRF-Token"
 #define S_CORS_EXPOSED      "Retry-After, X-Request-Id, Location"
@@ -700,16 +701,16 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
     size_t size = 0;
     int got = 1;
     pd_admission_t *admission = req->gateway->admission;
-    const char *address = req->info->remote_addr;
-    int port = req->info->remote_port;
-    bool watched = pd_admission_deadline_set (admission, address, port,
-                                              s_body_deadline (req->gateway, declared)) == 0;
+    pd_admission_peer_t peer = {req->info->remote_addr, req->info->remote_port,
+                                req->info->server_port};
+    bool watched =
+        pd_admission_deadline_set (admission, &peer, s_body_deadline (req->gateway, declared)) == 0;
     while (size < capacity && got > 0) {
         got = mg_read (req->conn, body + size, capacity - size);
         if (got > 0)
             size += (size_t)got;
     }
-    bool slow = watched && pd_admission_deadline_clear (admission, address, port);
+    bool slow = watched && pd_admission_deadline_clear (admission, &peer);
     //  mg_read answers 0 when its wait ended with nothing, -1 when the
     //  connection broke
     int rc = PD_OK;
@@ -1010,9 +1011,11 @@ s_is_address (const char *text)
 
 //  The client's address: the TCP peer, unless the peer is a trusted proxy;
 //  then the rightmost X-Forwarded-For entry that is not a trusted proxy
-//  itself (each proxy appends the address it saw; only the entries our own
-//  proxies appended can be believed). A malformed entry stops the walk at
-//  the last address believed.
+//  itself (each proxy appends the address it saw, so only the entries our
+//  own proxies appended can be believed). The entries are walked from the
+//  right end of the last header leftwards, in place (nothing is copied, so
+//  nothing is cut off); the walk stops, keeping the last address believed,
+//  at an entry that is no address or after S_FORWARDED_MAX entries.
 static void
 s_client_address (s_request_t *req)
 {
@@ -1020,30 +1023,34 @@ s_client_address (s_request_t *req)
     s_copy_text (req->client, sizeof (req->client), req->info->remote_addr);
     if (!pd_netlist_has (self->trusted, req->client))
         return;
-    //  Every X-Forwarded-For header, in order, as one list
-    char list[S_FORWARDED_MAX * S_ADDRESS_MAX] = "";
-    for (int i = 0; i < req->info->num_headers; i++)
-        if (strcasecmp (req->info->http_headers[i].name, "X-Forwarded-For") == 0) {
-            size_t used = strlen (list);
-            snprintf (list + used, sizeof (list) - used, "%s%s", used ? "," : "",
-                      req->info->http_headers[i].value);
+    int walked = 0;
+    for (int h = req->info->num_headers - 1; h >= 0; h--) {
+        if (strcasecmp (req->info->http_headers[h].name, "X-Forwarded-For") != 0)
+            continue;
+        const char *value = req->info->http_headers[h].value;
+        const char *end = value + strlen (value);
+        while (end > value) {
+            const char *start = end;
+            while (start > value && start[-1] != ',')
+                start--;
+            const char *first = start, *last = end;
+            while (first < last && (*first == ' ' || *first == '\t'))
+                first++;
+            while (last > first && (last[-1] == ' ' || last[-1] == '\t'))
+                last--;
+            char entry[S_ADDRESS_MAX];
+            size_t len = (size_t)(last - first);
+            if (++walked > S_FORWARDED_MAX || len == 0 || len >= sizeof (entry))
+                return;
+            memcpy (entry, first, len);
+            entry[len] = '\0';
+            if (!s_is_address (entry))
+                return;
+            s_copy_text (req->client, sizeof (req->client), entry);
+            if (!pd_netlist_has (self->trusted, entry))
+                return;
+            end = start > value ? start - 1 : value;
         }
-    for (int seen = 0; seen < S_FORWARDED_MAX && *list; seen++) {
-        char *comma = strrchr (list, ',');
-        char *entry = comma ? comma + 1 : list;
-        entry += strspn (entry, " \t");
-        size_t len = strlen (entry);
-        while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '\t'))
-            entry[--len] = '\0';
-        if (len == 0 || len >= S_ADDRESS_MAX || !s_is_address (entry))
-            return;
-        s_copy_text (req->client, sizeof (req->client), entry);
-        if (!pd_netlist_has (self->trusted, entry))
-            return;
-        if (comma)
-            *comma = '\0';
-        else
-            *list = '\0';
     }
 }
 
@@ -1208,8 +1215,10 @@ s_connection_close (const struct mg_connection *conn)
 {
     pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (mg_get_context (conn));
     const struct mg_request_info *info = mg_get_request_info (conn);
-    if (self && self->admission && info)
-        pd_admission_release (self->admission, info->remote_addr, info->remote_port);
+    if (self && self->admission && info) {
+        pd_admission_peer_t peer = {info->remote_addr, info->remote_port, info->server_port};
+        pd_admission_release (self->admission, &peer);
+    }
 }
 
 //  CivetWeb found the request malformed before any handler ran (a bad
@@ -1338,7 +1347,8 @@ pd_gateway_new (const pd_gateway_config_t *config)
         goto failed;
 
     //  One worker per admitted connection: none waits for a thread
-    char threads[16], header[16], idle[16];
+    char threads[16], header[16], idle[16], max_head[16];
+    snprintf (max_head, sizeof (max_head), "%d", PD_FRAMING_MAX_HEAD);
     snprintf (threads, sizeof (threads), "%d", connections);
     snprintf (header, sizeof (header), "%d", header_ms);
     snprintf (idle, sizeof (idle), "%d", idle_ms);
@@ -1351,7 +1361,7 @@ pd_gateway_new (const pd_gateway_config_t *config)
         "enable_keep_alive",     "yes",
         "keep_alive_timeout_ms", idle,      //  the wait for a keep-alive connection's next head
         "request_timeout_ms",    header,    //  the whole head; each read and write
-        "max_request_size",      PD_GATEWAY_MAX_HEAD,
+        "max_request_size",      max_head,  //  bytes of request line + fields
         "decode_url",            "no",      //  pd_routes decodes segment by segment
         "access_control_allow_origin", "", //  CORS is the gateway's (cors_origins), off by default
         "enable_auth_domain_check", "no",   //  absolute-form targets reach pd_framing, refused
@@ -1380,13 +1390,19 @@ pd_gateway_new (const pd_gateway_config_t *config)
     }
     mg_set_request_handler (self->ctx, "/", s_handle_request, self);
 
-    struct mg_server_port port;
-    if (mg_get_server_ports (self->ctx, 1, &port) == 1)
-        self->port = port.port;
-    if (pd_admission_watch (self->admission, self->port) != 0) {
-        zsys_error ("gateway: cannot watch connections on port %d", self->port);
+    //  Every listening socket is admitted the same way
+    struct mg_server_port ports[S_LISTENERS_MAX];
+    int listeners = mg_get_server_ports (self->ctx, S_LISTENERS_MAX, ports);
+    if (listeners < 1) {
+        zsys_error ("gateway: no listening socket on %s", config->listen);
         goto failed;
     }
+    self->port = ports[0].port;
+    for (int i = 0; i < listeners; i++)
+        if (pd_admission_watch (self->admission, ports[i].port) != 0) {
+            zsys_error ("gateway: cannot watch connections on port %d", ports[i].port);
+            goto failed;
+        }
     return self;
 
 failed:

@@ -250,6 +250,15 @@ test_ambiguous_framing_is_refused (void **state)
         {"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "two Host"},
         {"GET /healthz HTTP/1.1\r\nAccept: */*\r\n\r\n", "no Host"},
         {"GET /healthz HTTP/1.1\nHost: x\n\n", "bare LF line ends"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\nContent-Length: 37\r\n\r\n"
+         "GET /api/partners HTTP/1.1\r\nHost: x\r\n\r\n",
+         "a bare LF inside the head"},
+        {"GET /healthz HTTP/1.1\r\n Content-Length: 37\r\nHost: x\r\n\r\n"
+         "GET /api/partners HTTP/1.1\r\nHost: x\r\n\r\n",
+         "whitespace before the first field"},
+        {"POST /api/partners/claim HTTP/1.0\r\nContent-Type: application/json\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+         "Transfer-Encoding in HTTP/1.0"},
         {"GET /healthz?a b HTTP/1.1\r\nHost: x\r\nX-Secret: s3cr3t\r\n\r\n",
          "a space in the target"},
     };
@@ -552,7 +561,7 @@ test_connection_limits (void **state)
 static int
 s_bad_key_from (const pd_instance_t *instance, const char *source, const char *forwarded)
 {
-    char request[512];
+    char request[4096];
     snprintf (request, sizeof (request),
               "GET /api/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: pda_not_a_key\r\n"
               "%s%s%sConnection: close\r\n\r\n",
@@ -574,6 +583,15 @@ test_client_address_behind_trusted_proxies (void **state)
         assert_int_equal (s_bad_key_from (&s_small, "127.0.0.1", "198.51.100.9, 203.0.113.7"), 401);
     assert_int_equal (s_bad_key_from (&s_small, "127.0.0.1", "203.0.113.7"), 429);
     assert_int_equal (s_bad_key_from (&s_small, "127.0.0.1", "203.0.113.7, 10.1.2.3"), 429);
+    //  Padding its own header cannot push the proxy's entry out of view,
+    //  and a second header counts after the first
+    char padded[2048];
+    memset (padded, 'a', 1500);
+    snprintf (padded + 1500, sizeof (padded) - 1500, ", 6.6.0.1, 203.0.113.7");
+    assert_int_equal (s_bad_key_from (&s_small, "127.0.0.1", padded), 429);
+    assert_int_equal (
+        s_bad_key_from (&s_small, "127.0.0.1", "198.51.100.1\r\nX-Forwarded-For: 203.0.113.7"),
+        429);
     //  Another client behind the same proxy is not limited
     assert_int_equal (s_bad_key_from (&s_small, "127.0.0.1", "203.0.113.8"), 401);
     //  An untrusted peer's X-Forwarded-For is ignored: the peer is the client

@@ -18,6 +18,7 @@
 #include "pd_client.h"
 #include "pd_keys.h"
 #include "pd_test_peer.h"
+#include "pd_test_zmtp.h"
 #include "pd_worker.h"
 
 //  Short heartbeats for speed; a liveness window (800 ms) wide enough that
@@ -1244,6 +1245,56 @@ test_curve_roles (void **state)
     pd_broker_destroy (&broker);
 }
 
+//  A peer trusts nothing it omits: a hand-written CURVE client with a tail
+//  key that leaves the Socket-Type property out (libzmq always sends it)
+//  is still that tail key: READY auth gets DISCONNECT, a call outside its
+//  role PD_E_FORBIDDEN
+static void
+test_curve_peer_without_socket_type (void **state)
+{
+    char endpoint[S_ENDPOINT_MAX];
+    pd_broker_t *broker = s_broker_new_cluster (endpoint, NULL, 0, S_HEARTBEAT_MS, s_keys.cluster);
+    assert_non_null (broker);
+    int port = atoi (strrchr (endpoint, ':') + 1);
+    const char *server = pd_keys_cluster_pair (s_keys.cluster)->public_key;
+    uint8_t parts[PD_TEST_ZMTP_MAX_PARTS][PD_TEST_ZMTP_MAX_PART];
+    size_t sizes[PD_TEST_ZMTP_MAX_PARTS];
+    static const uint8_t empty_map = 0x80;
+
+    //  A call (the broker's own ping, which only gateways may call)
+    pd_test_zmtp_t *peer =
+        pd_test_zmtp_new (port, s_keys.tail.public_key, s_keys.tail.secret_key, server, false);
+    assert_non_null (peer);
+    uint8_t command = PD_PROTO_REQUEST, id[8] = {0, 0, 0, 0, 0, 0, 0, 42},
+            timeout[4] = {0, 0, 0x07, 0xD0};
+    const void *request[] = {PD_PROTO_SIGNATURE, &command,  PD_PROTO_SERVICE_PING, id, timeout,
+                             &empty_map,         &empty_map};
+    size_t request_sizes[] = {4, 1, strlen (PD_PROTO_SERVICE_PING), 8, 4, 1, 1};
+    assert_int_equal (pd_test_zmtp_send (peer, request, request_sizes, 7), 0);
+    //  REPLY: sig, REPLY, request_id, status, body
+    assert_int_equal (pd_test_zmtp_recv (peer, parts, sizes, PD_TEST_ZMTP_MAX_PARTS, S_WAIT_MS), 5);
+    assert_int_equal (parts[1][0], PD_PROTO_REPLY);
+    assert_int_equal ((parts[3][0] << 8) | parts[3][1], pd_status_to_wire (PD_E_FORBIDDEN));
+    pd_test_zmtp_destroy (&peer);
+
+    //  A READY for a service it may not serve
+    peer = pd_test_zmtp_new (port, s_keys.tail.public_key, s_keys.tail.secret_key, server, false);
+    assert_non_null (peer);
+    uint8_t ready = PD_PROTO_READY, credit[2] = {0, 1};
+    const void *offer[] = {PD_PROTO_SIGNATURE, &ready, "auth", credit};
+    size_t offer_sizes[] = {4, 1, 4, 2};
+    assert_int_equal (pd_test_zmtp_send (peer, offer, offer_sizes, 4), 0);
+    assert_int_equal (pd_test_zmtp_recv (peer, parts, sizes, PD_TEST_ZMTP_MAX_PARTS, S_WAIT_MS), 2);
+    assert_int_equal (parts[1][0], PD_PROTO_DISCONNECT);
+    pd_test_zmtp_destroy (&peer);
+    assert_int_equal (s_stats (broker).workers, 0);
+
+    //  And an unknown key does not get through the handshake at all
+    assert_null (pd_test_zmtp_new (port, s_keys.unknown.public_key, s_keys.unknown.secret_key,
+                                   server, false));
+    pd_broker_destroy (&broker);
+}
+
 //  The stream socket admits the roles that subscribe (tail), not others
 static void
 test_curve_stream_socket (void **state)
@@ -1339,6 +1390,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_curve_unknown_key_refused, s_cluster_setup,
                                          s_cluster_teardown),
         cmocka_unit_test_setup_teardown (test_curve_roles, s_cluster_setup, s_cluster_teardown),
+        cmocka_unit_test_setup_teardown (test_curve_peer_without_socket_type, s_cluster_setup,
+                                         s_cluster_teardown),
         cmocka_unit_test_setup_teardown (test_curve_stream_socket, s_cluster_setup,
                                          s_cluster_teardown),
         cmocka_unit_test_setup_teardown (test_curve_inproc_trusted, s_cluster_setup,

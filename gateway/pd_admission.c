@@ -116,7 +116,7 @@ s_watchdog (void *arg)
                 self->stats.cut++;
             }
         struct timespec until;
-        clock_gettime (CLOCK_REALTIME, &until);
+        clock_gettime (CLOCK_MONOTONIC, &until);
         until.tv_nsec += S_WATCH_MS * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
@@ -138,7 +138,11 @@ pd_admission_new (const pd_admission_config_t *config)
     if (!self)
         return NULL;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->wake, NULL);
+    pthread_condattr_t monotonic; //  a clock set back must not stall the watchdog
+    pthread_condattr_init (&monotonic);
+    pthread_condattr_setclock (&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->wake, &monotonic);
+    pthread_condattr_destroy (&monotonic);
     self->max_total = config->max_total;
     self->max_per_client = config->max_per_client;
     self->trusted = config->trusted;

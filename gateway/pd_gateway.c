@@ -99,6 +99,21 @@
 #define S_PUBLIC_KIND    "public"
 #define S_PROBLEM_OOM    "{\"type\":\"urn:partnerd:problem:internal_error\",\"status\":500}"
 
+//  The broker clients, shared by the worker threads: a request takes one
+//  for each broker call and gives it back (a ZeroMQ socket may change
+//  threads across the mutex's memory barrier). At most `max` are made,
+//  so the sockets and descriptors they cost are bounded whatever the number
+//  of threads; a call that finds none free waits for one within its
+//  deadline.
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t returned; //  a client came back (CLOCK_MONOTONIC waits)
+    pd_client_t **idle;      //  clients free now (a stack), max entries
+    size_t idle_count;
+    size_t made; //  clients made and not destroyed
+    size_t max;
+} s_pool_t;
+
 struct _pd_gateway_t {
     struct mg_context *ctx;                 //  CivetWeb server
     bool library;                           //  mg_init_library called
@@ -122,21 +137,15 @@ struct _pd_gateway_t {
     int port; //  TCP port listened on
     //  CURVE credentials for the broker, NULL if none
     pd_keys_pair_t *broker_keys;
+    s_pool_t pool;   //  broker clients
+    bool pool_ready; //  its mutex and condition variable are initialised
 };
-
-//  What a CivetWeb worker thread owns: its broker client, made on the
-//  thread's first request that needs one (a connection that never sends a
-//  whole request costs no socket)
-typedef struct {
-    pd_client_t *client;
-} s_worker_t;
 
 //  One request being served
 typedef struct {
     pd_gateway_t *gateway;
     struct mg_connection *conn;
     const struct mg_request_info *info;
-    s_worker_t *worker;         //  this worker thread's (NULL: the thread has none)
     const char *origin;         //  the request's Origin when it is an allowed one
     char client[S_ADDRESS_MAX]; //  the client's address (trusted proxies resolved)
     const char *path;           //  as sent (percent-encoded), without query
@@ -394,19 +403,55 @@ s_method_not_allowed (s_request_t *req, const char *allow)
 //  ------------------------------------------------------------------------
 //  Broker requests
 
-//  This worker's broker client, made now if it has none; NULL if it cannot
-//  be made (the request is then answered 503)
+//  A broker client for one call: a free one, a new one while fewer than
+//  the pool's max exist, or the first given back within timeout_ms. NULL
+//  if none came (the call is answered 503) or one could not be made.
 static pd_client_t *
-s_client (s_request_t *req)
+s_client_take (pd_gateway_t *self, int timeout_ms)
 {
-    if (!req->worker)
-        return NULL;
-    if (!req->worker->client) {
-        req->worker->client = pd_client_new_curve (req->gateway->broker, req->gateway->broker_keys);
-        if (!req->worker->client)
-            zsys_error ("gateway: cannot create a broker client for %s", req->gateway->broker);
+    s_pool_t *pool = &self->pool;
+    struct timespec until;
+    clock_gettime (CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / S_MS_PER_S;
+    until.tv_nsec += (long)(timeout_ms % S_MS_PER_S) * S_NS_PER_MS;
+    if (until.tv_nsec >= (long)S_NS_PER_S) {
+        until.tv_sec++;
+        until.tv_nsec -= (long)S_NS_PER_S;
     }
-    return req->worker->client;
+    pd_client_t *client = NULL;
+    bool make = false;
+    pthread_mutex_lock (&pool->lock);
+    while (!pool->idle_count && pool->made >= pool->max)
+        if (pthread_cond_timedwait (&pool->returned, &pool->lock, &until) != 0)
+            break;
+    if (pool->idle_count)
+        client = pool->idle[--pool->idle_count];
+    else if (pool->made < pool->max) {
+        pool->made++;
+        make = true;
+    }
+    pthread_mutex_unlock (&pool->lock);
+    if (make) {
+        client = pd_client_new_curve (self->broker, self->broker_keys);
+        if (!client) {
+            zsys_error ("gateway: cannot create a broker client for %s", self->broker);
+            pthread_mutex_lock (&pool->lock);
+            pool->made--;
+            pthread_cond_signal (&pool->returned);
+            pthread_mutex_unlock (&pool->lock);
+        }
+    }
+    return client;
+}
+
+static void
+s_client_give (pd_gateway_t *self, pd_client_t *client)
+{
+    s_pool_t *pool = &self->pool;
+    pthread_mutex_lock (&pool->lock);
+    pool->idle[pool->idle_count++] = client;
+    pthread_cond_signal (&pool->returned);
+    pthread_mutex_unlock (&pool->lock);
 }
 
 //  Decode a reply body into a zeroed record; no body is an empty map
@@ -429,7 +474,7 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
 {
     *reply = NULL;
     *reply_size = 0;
-    pd_client_t *client = s_client (req);
+    pd_client_t *client = s_client_take (req->gateway, req->gateway->timeout_ms);
     if (!client)
         return PD_E_UNAVAILABLE;
 
@@ -448,6 +493,7 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     if (rc == PD_OK)
         rc = pd_client_request (client, service, header_data, header_size, body_data, body_size,
                                 req->gateway->timeout_ms, reply, reply_size);
+    s_client_give (req->gateway, client);
     free (header_data);
     free (body_data);
     return rc;
@@ -935,13 +981,14 @@ s_serve_healthz (s_request_t *req)
 {
     static const uint8_t empty_map = S_MSGPACK_EMPTY_MAP;
     int rc = PD_E_UNAVAILABLE;
-    pd_client_t *client = s_client (req);
+    pd_client_t *client = s_client_take (req->gateway, PD_GATEWAY_HEALTH_TIMEOUT_MS);
     if (client) {
         uint8_t *reply = NULL;
         size_t reply_size = 0;
         rc = pd_client_request (client, PD_PROTO_SERVICE_PING, &empty_map, sizeof (empty_map),
                                 &empty_map, sizeof (empty_map), PD_GATEWAY_HEALTH_TIMEOUT_MS,
                                 &reply, &reply_size);
+        s_client_give (req->gateway, client);
         free (reply);
     }
     static const char ok[] = "{\"status\":\"ok\"}";
@@ -1102,7 +1149,6 @@ s_handle_request (struct mg_connection *conn, void *cbdata)
     req.conn = conn;
     req.info = mg_get_request_info (conn);
     assert (req.info);
-    req.worker = (s_worker_t *)mg_get_thread_pointer (conn);
     req.slot = pd_routes_size;
     s_trace_id_new (req.trace_id);
     req.path = req.info->local_uri ? req.info->local_uri : "";
@@ -1176,9 +1222,8 @@ s_routes_check (void)
     return true;
 }
 
-//  A worker thread starts: its (empty) broker client holder. Its stack is
-//  what every body is parsed on: say so once if it is smaller than the
-//  parsers were fuzzed with.
+//  A worker thread starts. Its stack is what every body is parsed on: say
+//  so once if it is smaller than the parsers were fuzzed with.
 static void *
 s_thread_start (const struct mg_context *ctx, int thread_type)
 {
@@ -1196,17 +1241,7 @@ s_thread_start (const struct mg_context *ctx, int thread_type)
                           "bytes the request parsers were tested with",
                           stack, PD_GATEWAY_WORKER_STACK);
     }
-    return calloc (1, sizeof (s_worker_t));
-}
-
-static void
-s_thread_stop (const struct mg_context *ctx, int thread_type, void *thread_pointer)
-{
-    if (thread_type == S_WORKER_THREAD && thread_pointer) {
-        s_worker_t *worker = (s_worker_t *)thread_pointer;
-        pd_client_destroy (&worker->client);
-        free (worker);
-    }
+    return NULL;
 }
 
 //  A connection closes: it no longer counts against its address's limit
@@ -1340,10 +1375,24 @@ pd_gateway_new (const pd_gateway_config_t *config)
         zsys_error ("gateway: trusted proxies: %s", error_text);
         goto failed;
     }
+    int clients = s_setting (config->broker_clients, PD_GATEWAY_BROKER_CLIENTS);
+    if (clients < 0) {
+        zsys_error ("gateway: broker clients must be positive");
+        goto failed;
+    }
+    self->pool.max = (size_t)clients;
+    self->pool.idle = calloc (self->pool.max, sizeof (pd_client_t *));
+    pthread_mutex_init (&self->pool.lock, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init (&monotonic);
+    pthread_condattr_setclock (&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->pool.returned, &monotonic);
+    pthread_condattr_destroy (&monotonic);
+    self->pool_ready = true;
     pd_admission_config_t admission = {(size_t)connections, (size_t)per_client, self->trusted};
     self->admission = pd_admission_new (&admission);
-    self->openapi = pd_openapi_new (&self->openapi_size);
-    if (!self->admission || !self->openapi)
+    self->openapi = pd_openapi_new (self->session_cookie, self->csrf_cookie, &self->openapi_size);
+    if (!self->admission || !self->openapi || !self->pool.idle)
         goto failed;
 
     //  One worker per admitted connection: none waits for a thread
@@ -1370,7 +1419,6 @@ pd_gateway_new (const pd_gateway_config_t *config)
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof (callbacks));
     callbacks.init_thread = s_thread_start;
-    callbacks.exit_thread = s_thread_stop;
     callbacks.log_message = s_log_message;
     callbacks.connection_close = s_connection_close;
     callbacks.http_error = s_http_error;
@@ -1421,6 +1469,14 @@ pd_gateway_destroy (pd_gateway_t **self_p)
         mg_stop (self->ctx); //  waits for requests in progress; threads drop their clients
     if (self->library)
         mg_exit_library ();
+    if (self->pool_ready) {
+        //  The threads that took clients have stopped: every one is idle
+        for (size_t i = 0; i < self->pool.idle_count; i++)
+            pd_client_destroy (&self->pool.idle[i]);
+        pthread_mutex_destroy (&self->pool.lock);
+        pthread_cond_destroy (&self->pool.returned);
+    }
+    free (self->pool.idle);
     pd_admission_destroy (&self->admission);
     pd_netlist_destroy (&self->trusted);
     for (size_t i = 0; i < self->origin_count; i++)

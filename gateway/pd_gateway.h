@@ -26,8 +26,9 @@
     Also serves GET /healthz (broker reachable), GET /metrics (Prometheus
     text format) and GET /openapi.json (generated from routes and schemas).
 
-    Each CivetWeb worker thread owns one pd_client, made on the first
-    request of that thread that needs the broker.
+    The worker threads share a bounded pool of broker clients (pd_client),
+    one taken for each broker call: a thousand threads cost a thousand
+    connections' descriptors, not a thousand sockets more.
 */
 #ifndef PD_GATEWAY_H_INCLUDED
 #define PD_GATEWAY_H_INCLUDED
@@ -53,6 +54,7 @@ typedef struct _pd_gateway_t pd_gateway_t;
 //  close, so the pool is as large as the connections admitted (pd_admission)
 #define PD_GATEWAY_CONNECTIONS    1024  //  held at once (= worker threads)
 #define PD_GATEWAY_PER_CLIENT     64    //  held by one client address
+#define PD_GATEWAY_BROKER_CLIENTS 128   //  broker calls in flight at once
 #define PD_GATEWAY_HEADER_MS      5000  //  to send a request's head (request line and fields)
 #define PD_GATEWAY_IDLE_MS        2000  //  an idle keep-alive connection stays open
 #define PD_GATEWAY_BODY_MS        10000 //  to send a request's body
@@ -72,6 +74,8 @@ typedef struct {
     int threads;                 //  connections held at once = worker threads;
                                  //  0 = PD_GATEWAY_CONNECTIONS
     int max_per_client;          //  0 = PD_GATEWAY_PER_CLIENT
+    int broker_clients;          //  broker clients shared by the threads (sockets, files);
+                                 //  0 = PD_GATEWAY_BROKER_CLIENTS
     int header_timeout_ms;       //  0 = PD_GATEWAY_HEADER_MS
     int idle_timeout_ms;         //  0 = PD_GATEWAY_IDLE_MS
     int body_timeout_ms;         //  0 = PD_GATEWAY_BODY_MS

@@ -13,7 +13,6 @@
 #define S_JSON_TYPE       "application/json"
 #define S_PROBLEM_TYPE    "application/problem+json"
 #define S_API_KEY_HEADER  "X-API-Key"
-#define S_SESSION_COOKIE  "partnerd_session"
 #define S_TOKEN_PATTERN   "^[A-Za-z0-9_.:-]+$"
 #define S_COLOR_PATTERN   "^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"
 #define S_REF_PREFIX      "#/components/schemas/"
@@ -230,15 +229,18 @@ s_openapi_problem (void)
 }
 
 char *
-pd_openapi_new (size_t *size)
+pd_openapi_new (const char *session_cookie, const char *csrf_cookie, size_t *size)
 {
-    json_t *components = json_pack (
-        "{s:{s:o}, s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s}}}", "schemas", "problem",
-        s_openapi_problem (), "securitySchemes", "ApiKey", "type", "apiKey", "in", "header", "name",
-        S_API_KEY_HEADER, "SessionCookie", "type", "apiKey", "in", "cookie", "name",
-        S_SESSION_COOKIE, "description",
-        "A partner user's session (sign-in by magic link or OAuth); unsafe methods also need the "
-        "X-CSRF-Token header with the partnerd_csrf cookie's value");
+    char csrf_note[256];
+    snprintf (csrf_note, sizeof (csrf_note),
+              "A partner user's session (sign-in by magic link or OAuth); unsafe methods also "
+              "need the X-CSRF-Token header with the %s cookie's value",
+              csrf_cookie);
+    json_t *components =
+        json_pack ("{s:{s:o}, s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s}}}", "schemas", "problem",
+                   s_openapi_problem (), "securitySchemes", "ApiKey", "type", "apiKey", "in",
+                   "header", "name", S_API_KEY_HEADER, "SessionCookie", "type", "apiKey", "in",
+                   "cookie", "name", session_cookie, "description", csrf_note);
     json_t *paths = json_object ();
     for (size_t i = 0; i < pd_routes_size; i++) {
         const pd_route_t *route = &pd_routes[i];

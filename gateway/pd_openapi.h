@@ -16,9 +16,10 @@
 extern "C" {
 #endif
 
-//  The document as JSON text (malloc'd, caller frees), its length in *size.
-//  NULL on OOM.
-char *pd_openapi_new (size_t *size);
+//  The document as JSON text (malloc'd, caller frees), its length in *size,
+//  naming the session and CSRF cookies as the gateway sets them (with or
+//  without the __Host- prefix). NULL on OOM.
+char *pd_openapi_new (const char *session_cookie, const char *csrf_cookie, size_t *size);
 
 #ifdef __cplusplus
 }

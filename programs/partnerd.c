@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,19 +41,21 @@
 //  directory (mode 0700) unless --bind/--stream-bind say otherwise: the
 //  services socket has no authentication, so it must not be reachable by
 //  other local users (PROTOCOL.md, security)
-#define S_LOCAL_BROKER        "broker.sock"
-#define S_LOCAL_STREAM        "streams.sock"
-#define S_DEFAULT_APPLIANCE   "tcp://127.0.0.1:5557"
-#define S_APPLIANCE_KEY       "appliance_curve.key"
-#define S_Z85_KEY             40 //  a CURVE key in Z85
-#define S_INPROC_BROKER       "inproc://partnerd-broker"
-#define S_DEFAULT_INSTANCES   2
-#define S_MAX_INSTANCES       64
-#define S_MAX_ACTORS          256
-#define S_ADMIN_KEY_FILE      "admin.key"
-#define S_PATH_MAX            4096
-#define S_IO_THREADS          2
-#define S_SOCKETS_BESIDE_HTTP 1024 //  ZeroMQ sockets for everything but the HTTP workers
+#define S_LOCAL_BROKER      "broker.sock"
+#define S_LOCAL_STREAM      "streams.sock"
+#define S_DEFAULT_APPLIANCE "tcp://127.0.0.1:5557"
+#define S_APPLIANCE_KEY     "appliance_curve.key"
+#define S_Z85_KEY           40 //  a CURVE key in Z85
+#define S_INPROC_BROKER     "inproc://partnerd-broker"
+#define S_DEFAULT_INSTANCES 2
+#define S_MAX_INSTANCES     64
+#define S_MAX_ACTORS        256
+#define S_ADMIN_KEY_FILE    "admin.key"
+#define S_PATH_MAX          4096
+#define S_IO_THREADS        2
+#define S_FILES_BESIDE_HTTP 256 //  descriptors for all but HTTP connections and broker clients
+#define S_FILES_PER_CLIENT  2   //  a broker client: its mailbox and its connection
+#define S_MIN_CONNECTIONS   16  //  HTTP connections below which the limit is not lowered
 
 typedef struct {
     const char *role;           //  NULL (all-in-one), "broker", "gateway", "actor"
@@ -448,6 +451,32 @@ s_stop_actors (zactor_t **actors, size_t count)
         zactor_destroy (&actors[--count]);
 }
 
+//  Raise the soft open-file limit to the hard one, and lower the HTTP
+//  connections to what it leaves room for (each is a descriptor, as are
+//  the gateway's broker clients and everything else), saying so. Returns
+//  the HTTP connections to serve.
+static int
+s_fit_file_limit (int connections)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+        return connections;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+        getrlimit (RLIMIT_NOFILE, &limit);
+    }
+    rlim_t others = S_FILES_BESIDE_HTTP + PD_GATEWAY_BROKER_CLIENTS * S_FILES_PER_CLIENT;
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= others + (rlim_t)connections)
+        return connections;
+    int fits = limit.rlim_cur > others + S_MIN_CONNECTIONS ? (int)(limit.rlim_cur - others)
+                                                           : S_MIN_CONNECTIONS;
+    zsys_warning ("partnerd: the open-file limit (%llu) leaves room for %d HTTP connections, "
+                  "not %d: serving %d (raise it with ulimit -n or LimitNOFILE)",
+                  (unsigned long long)limit.rlim_cur, fits, connections, fits);
+    return fits;
+}
+
 static size_t
 s_expected_actors (const s_options_t *options)
 {
@@ -485,10 +514,11 @@ main (int argc, char **argv)
         fprintf (stderr, "partnerd: %s\n", error);
         return EXIT_FAILURE;
     }
-    //  Before the first socket: room for a broker client per HTTP worker
-    //  thread besides the actors', the front's and the broker's own
-    int64_t http_threads = options.threads ? options.threads : settings->http_max_connections;
-    zsys_set_max_sockets ((size_t)http_threads + S_SOCKETS_BESIDE_HTTP);
+    int http_connections =
+        s_fit_file_limit (options.threads ? options.threads : (int)settings->http_max_connections);
+    //  Before the first socket: the gateway's broker clients besides the
+    //  actors', the front's and the broker's own
+    zsys_set_max_sockets ((size_t)PD_GATEWAY_BROKER_CLIENTS + S_FILES_BESIDE_HTTP);
     sigset_t signals;
     s_block_signals (&signals);
 
@@ -601,20 +631,20 @@ main (int argc, char **argv)
                 front_public);
     }
     if (run_gateway) {
-        pd_gateway_config_t config = {
-            .listen = options.http,
-            .broker = connect,
-            .broker_keys = broker_keys,
-            .threads = options.threads ? options.threads : (int)settings->http_max_connections,
-            .max_per_client = (int)settings->http_max_connections_per_client,
-            .header_timeout_ms = (int)settings->http_header_timeout_ms,
-            .idle_timeout_ms = (int)settings->http_idle_timeout_ms,
-            .body_timeout_ms = (int)settings->http_body_timeout_ms,
-            .body_min_rate = (int)settings->http_body_min_rate,
-            .request_timeout_ms = options.timeout_ms,
-            .cookie_secure = settings->cookie_secure,
-            .trusted_proxies = settings->trusted_proxies,
-            .cors_origins = settings->cors_allowed_origins};
+        pd_gateway_config_t config = {.listen = options.http,
+                                      .broker = connect,
+                                      .broker_keys = broker_keys,
+                                      .threads = http_connections,
+                                      .max_per_client =
+                                          (int)settings->http_max_connections_per_client,
+                                      .header_timeout_ms = (int)settings->http_header_timeout_ms,
+                                      .idle_timeout_ms = (int)settings->http_idle_timeout_ms,
+                                      .body_timeout_ms = (int)settings->http_body_timeout_ms,
+                                      .body_min_rate = (int)settings->http_body_min_rate,
+                                      .request_timeout_ms = options.timeout_ms,
+                                      .cookie_secure = settings->cookie_secure,
+                                      .trusted_proxies = settings->trusted_proxies,
+                                      .cors_origins = settings->cors_allowed_origins};
         gateway = pd_gateway_new (&config);
         if (!gateway)
             goto cleanup;

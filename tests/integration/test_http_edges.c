@@ -57,12 +57,20 @@
     "login_failures_per_source = 3\n"                                                              \
     "cors_allowed_origins = " S_DASH_ORIGIN "\n"
 
-static pd_instance_t s_main, s_small;
+//  The limits instance: small connection limits and long time limits, so
+//  that what a test holds stays held however slow the machine
+#define S_LIMITS_SETTINGS                                                                          \
+    "http_max_connections = 24\n"                                                                  \
+    "http_max_connections_per_client = 8\n"                                                        \
+    "http_header_timeout_ms = 60000\n"
+
+static pd_instance_t s_main, s_small, s_limits;
 
 static int
 s_setup (void **state)
 {
-    if (pd_instance_start (&s_main, S_MAIN_SETTINGS, S_START_MS) != 0)
+    if (pd_instance_start (&s_main, S_MAIN_SETTINGS, S_START_MS) != 0 ||
+        pd_instance_start (&s_limits, S_LIMITS_SETTINGS, S_START_MS) != 0)
         return -1;
     return pd_instance_start (&s_small, S_SMALL_SETTINGS, S_START_MS);
 }
@@ -71,8 +79,9 @@ static int
 s_teardown (void **state)
 {
     int main_status = pd_instance_stop (&s_main);
+    int limits_status = pd_instance_stop (&s_limits);
     int small_status = pd_instance_stop (&s_small);
-    return main_status == 0 && small_status == 0 ? 0 : -1;
+    return main_status == 0 && limits_status == 0 && small_status == 0 ? 0 : -1;
 }
 
 static int
@@ -510,16 +519,16 @@ test_connection_limits (void **state)
     //  Per client address
     int fds[S_SMALL_CONNECTIONS + 1];
     for (int i = 0; i < S_SMALL_PER_CLIENT; i++)
-        fds[i] = pd_raw_connect (s_port (&s_small), "127.0.8.1");
+        fds[i] = pd_raw_connect (s_port (&s_limits), "127.0.8.1");
     bool closed = false;
     char *response =
-        s_raw (&s_small, "127.0.8.1", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &closed);
+        s_raw (&s_limits, "127.0.8.1", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &closed);
     assert_true (strncmp (response, "HTTP/1.1 503", 12) == 0);
     assert_true (closed);
     free (response);
     //  Another address is served meanwhile
     response =
-        s_raw (&s_small, "127.0.8.2",
+        s_raw (&s_limits, "127.0.8.2",
                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1000, &closed);
     assert_true (strncmp (response, "HTTP/1.1 200", 12) == 0);
     free (response);
@@ -529,13 +538,13 @@ test_connection_limits (void **state)
     for (int i = S_SMALL_PER_CLIENT; i < S_SMALL_CONNECTIONS; i++) {
         char source[32];
         snprintf (source, sizeof (source), "127.0.9.%d", 1 + i / S_SMALL_PER_CLIENT);
-        fds[i] = pd_raw_connect (s_port (&s_small), source);
+        fds[i] = pd_raw_connect (s_port (&s_limits), source);
     }
     for (int i = 0; i < S_SMALL_CONNECTIONS; i++)
         assert_true (fds[i] >= 0);
     double start = s_now_ms ();
     response =
-        s_raw (&s_small, "127.0.10.1", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &closed);
+        s_raw (&s_limits, "127.0.10.1", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &closed);
     assert_true (strncmp (response, "HTTP/1.1 503", 12) == 0);
     assert_true (s_now_ms () - start < S_ANSWER_MS);
     free (response);
@@ -543,7 +552,7 @@ test_connection_limits (void **state)
     long status = 0;
     for (int waited = 0; waited < 5000 && status != 200; waited += 50) {
         response =
-            s_raw (&s_small, "127.0.10.1",
+            s_raw (&s_limits, "127.0.10.1",
                    "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1000, &closed);
         status = strncmp (response, "HTTP/1.1 200", 12) == 0 ? 200 : 503;
         free (response);

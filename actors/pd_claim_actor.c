@@ -412,7 +412,7 @@ s_provision_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply
         if (rc != PD_OK)
             return rc;
         if (strcmp (provision->status, "used") == 0)
-            return pd_ctx_fail (ctx, PD_E_CONFLICT, "id", "code already used");
+            return pd_ctx_fail (ctx, PD_E_CODE_USED, "id", "code already used");
         if (strcmp (provision->status, "revoked") == 0)
             break; //  revoked already: the same answer
         pd_store_batch_t *batch = pd_store_batch_new ();
@@ -569,11 +569,11 @@ s_claimable (pd_ctx_t *ctx, const pd_provision_t *provision)
 {
     const char *status = s_provision_status (provision, pd_ctx_now (ctx));
     if (strcmp (status, "revoked") == 0)
-        return pd_ctx_fail (ctx, PD_E_GONE, "code", "code revoked");
+        return pd_ctx_fail (ctx, PD_E_CODE_REVOKED, "code", "code revoked");
     if (strcmp (status, "expired") == 0)
-        return pd_ctx_fail (ctx, PD_E_GONE, "code", "code expired");
+        return pd_ctx_fail (ctx, PD_E_CODE_EXPIRED, "code", "code expired");
     if (strcmp (status, "used") == 0)
-        return pd_ctx_fail (ctx, PD_E_CONFLICT, "code", "code already used");
+        return pd_ctx_fail (ctx, PD_E_CODE_USED, "code", "code already used");
     return PD_OK;
 }
 
@@ -673,10 +673,10 @@ s_claim_once (pd_ctx_t *ctx, const pd_claim_t *req, const char *mac, const char 
     int rc = pd_record_get (store, S_PARTNERS, provision->partner_id, &pd_partner_schema, &partner,
                             NULL);
     if (rc == PD_E_NOT_FOUND)
-        rc = pd_ctx_fail (ctx, PD_E_NOT_FOUND, "code", "unknown code");
+        rc = pd_ctx_fail (ctx, PD_E_CODE_UNKNOWN, "code", "unknown code");
     //  A suspended, pending or rejected partner gains no appliances
     if (rc == PD_OK && (!partner.status || strcmp (partner.status, "active") != 0))
-        rc = pd_ctx_fail (ctx, PD_E_FORBIDDEN, "code", "the code's partner is not active");
+        rc = pd_ctx_fail (ctx, PD_E_PARTNER_INACTIVE, "code", "the code's partner is not active");
     if (rc == PD_OK)
         rc = s_claim_site (ctx, provision, req->hostname, &site, &site_new, name_key,
                            sizeof (name_key));
@@ -780,10 +780,11 @@ s_claim (pd_ctx_t *ctx, const pd_claim_t *req, const char *public_key, bool with
         pd_schema_clear (&pd_appliance_setup_schema, out);
         rc = s_provision_by_code (store, req->code, &provision);
         if (rc == PD_E_NOT_FOUND)
-            rc = pd_ctx_fail (ctx, rc, "code", "unknown code");
+            rc = pd_ctx_fail (ctx, PD_E_CODE_UNKNOWN, "code", "unknown code");
         if (rc == PD_OK)
             rc = s_claimable (ctx, &provision);
-        if (rc == PD_E_CONFLICT || rc == PD_E_GONE) {
+        if (rc == PD_E_CODE_UNKNOWN || rc == PD_E_CODE_USED || rc == PD_E_CODE_REVOKED ||
+            rc == PD_E_CODE_EXPIRED) {
             pd_schema_clear (&pd_provision_schema, &provision);
             return rc; //  answered by s_claimable: not a race to retry
         }
@@ -800,7 +801,7 @@ s_claim (pd_ctx_t *ctx, const pd_claim_t *req, const char *public_key, bool with
         //  site changed; PD_E_EXISTS: a new site's name was taken
     }
     if (rc == PD_E_CONFLICT || rc == PD_E_EXISTS)
-        return pd_ctx_fail (ctx, PD_E_CONFLICT, "code", "code already used");
+        return pd_ctx_fail (ctx, PD_E_CODE_USED, "code", "code already used");
     return rc;
 }
 

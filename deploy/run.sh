@@ -9,5 +9,5 @@ set -eu
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARTNERD_TESTS=OFF >/dev/null
-cmake --build build -j2 --target partnerd partnerctl
+cmake --build build -j2 --target partnerd partnerctl pd-simulator
 exec ./build/partnerd "$@"

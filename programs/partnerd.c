@@ -451,6 +451,66 @@ s_stop_actors (zactor_t **actors, size_t count)
         zactor_destroy (&actors[--count]);
 }
 
+//  A bind address as clients reach it: a wildcard or empty host becomes
+//  127.0.0.1 (a deployment names its public address in the setting), the
+//  first of several comma-separated addresses counts. "" if it is not
+//  host:port.
+static void
+s_reachable (const char *bind, char *out, size_t size)
+{
+    char first[S_PATH_MAX];
+    snprintf (first, sizeof (first), "%.*s", (int)strcspn (bind, ","), bind);
+    const char *colon = strrchr (first, ':');
+    const char *port = colon ? colon + 1 : first;
+    size_t host_len = colon ? (size_t)(colon - first) : 0;
+    bool wildcard = host_len == 0 || (host_len == 1 && first[0] == '*') ||
+                    (host_len == 7 && strncmp (first, "0.0.0.0", 7) == 0) ||
+                    (host_len == 4 && strncmp (first, "[::]", 4) == 0);
+    if (!*port || strspn (port, "0123456789") != strlen (port)) {
+        snprintf (out, size, "%s", "");
+        return;
+    }
+    if (wildcard)
+        snprintf (out, size, "127.0.0.1:%s", port);
+    else
+        snprintf (out, size, "%.*s:%s", (int)host_len, first, port);
+}
+
+//  public_url and appliance_endpoint, when no setting names them, follow
+//  where this partnerd listens (--http, --appliance-bind): a claim URL or QR
+//  code that names another port sends appliances nowhere
+static int
+s_derive_addresses (pd_config_t *settings, const s_options_t *options)
+{
+    char reachable[S_PATH_MAX], text[S_PATH_MAX + 16];
+    if (!PD_CONFIG_GIVEN (settings, public_url)) {
+        s_reachable (options->http, reachable, sizeof (reachable));
+        if (!*reachable) {
+            zsys_error ("partnerd: cannot tell the public URL from --http %s: set public_url",
+                        options->http);
+            return -1;
+        }
+        snprintf (text, sizeof (text), "http://%s", reachable);
+        free (settings->public_url);
+        settings->public_url = strdup (text);
+    }
+    const char *tcp = "tcp://";
+    if (!PD_CONFIG_GIVEN (settings, appliance_endpoint) &&
+        strncmp (options->appliance_bind, tcp, strlen (tcp)) == 0) {
+        s_reachable (options->appliance_bind + strlen (tcp), reachable, sizeof (reachable));
+        if (!*reachable) {
+            zsys_error ("partnerd: cannot tell the appliance endpoint from --appliance-bind %s: "
+                        "set appliance_endpoint",
+                        options->appliance_bind);
+            return -1;
+        }
+        snprintf (text, sizeof (text), "%s%s", tcp, reachable);
+        free (settings->appliance_endpoint);
+        settings->appliance_endpoint = strdup (text);
+    }
+    return settings->public_url && settings->appliance_endpoint ? 0 : -1;
+}
+
 //  Raise the soft open-file limit to the hard one, and lower the HTTP
 //  connections to what it leaves room for (each is a descriptor, as are
 //  the gateway's broker clients and everything else), saying so. Returns
@@ -512,6 +572,10 @@ main (int argc, char **argv)
     pd_config_t *settings = pd_config_new (options.config, error, sizeof (error));
     if (!settings) {
         fprintf (stderr, "partnerd: %s\n", error);
+        return EXIT_FAILURE;
+    }
+    if (s_derive_addresses (settings, &options) != 0) {
+        pd_config_destroy (&settings);
         return EXIT_FAILURE;
     }
     int http_connections =

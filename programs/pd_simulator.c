@@ -41,6 +41,10 @@ typedef struct {
     long count;
     long heartbeat_ms;
     double duration_s; //  0 = until a signal
+    //  What --claim-url held (percent-decoded), pointed to by the above
+    char url_code[32];
+    char url_endpoint[S_PATH_MAX];
+    char url_key[PD_APPLIANCE_KEY_LEN + 1];
 } s_options_t;
 
 typedef struct {
@@ -55,12 +59,16 @@ typedef struct {
 static void
 s_usage (FILE *out)
 {
-    fprintf (out, "usage: pd-simulator --endpoint tcp://HOST:PORT --server-key Z85\n"
+    fprintf (out, "usage: pd-simulator --claim-url URL\n"
+                  "       pd-simulator --endpoint tcp://HOST:PORT --server-key Z85\n"
                   "                    (--code CODE | --api URL --partner-key pdp_...)\n"
                   "                    [--count N] [--heartbeat-ms MS] [--duration S]\n"
                   "                    [--mac-prefix 02:00:00] [--keys-dir DIR]\n"
                   "\n"
                   "Simulated appliances on partnerd's CurveZMQ appliance link.\n"
+                  "  --claim-url     what a provision code's QR code holds: its code, the\n"
+                  "                  appliance endpoint and the front's key, as an appliance\n"
+                  "                  that scanned it would use them\n"
                   "  --endpoint      partnerd's appliance front\n"
                   "  --server-key    the front's public key (Z85, 40 characters)\n"
                   "  --code          claim this provision code with one appliance and print\n"
@@ -80,6 +88,48 @@ s_usage (FILE *out)
                   "E errors\"; exit status 0 without errors, 1 with, 2 on bad usage.\n");
 }
 
+//  Query parameter `name` of url, percent-decoded into out; 0 or -1
+static int
+s_url_param (const char *url, const char *name, char *out, size_t size)
+{
+    const char *query = strchr (url, '?');
+    size_t name_len = strlen (name);
+    for (const char *pair = query ? query + 1 : NULL; pair && *pair;) {
+        size_t len = strcspn (pair, "&");
+        if (len > name_len && strncmp (pair, name, name_len) == 0 && pair[name_len] == '=') {
+            size_t used = 0;
+            for (const char *c = pair + name_len + 1; c < pair + len; c++) {
+                unsigned int byte = (unsigned char)*c;
+                if (*c == '%' && c + 2 < pair + len && sscanf (c + 1, "%2x", &byte) == 1)
+                    c += 2;
+                if (used + 1 >= size)
+                    return -1;
+                out[used++] = (char)byte;
+            }
+            out[used] = '\0';
+            return 0;
+        }
+        pair += len + (pair[len] == '&');
+    }
+    return -1;
+}
+
+//  --claim-url: the code, endpoint and server key it carries
+static int
+s_claim_url (s_options_t *options, const char *url)
+{
+    if (s_url_param (url, "code", options->url_code, sizeof (options->url_code)) ||
+        s_url_param (url, "endpoint", options->url_endpoint, sizeof (options->url_endpoint)) ||
+        s_url_param (url, "key", options->url_key, sizeof (options->url_key))) {
+        fprintf (stderr, "simulator: --claim-url needs code, endpoint and key parameters\n");
+        return -1;
+    }
+    options->code = options->url_code;
+    options->endpoint = options->url_endpoint;
+    options->server_key = options->url_key;
+    return 0;
+}
+
 static int
 s_parse_options (int argc, char *argv[], s_options_t *options)
 {
@@ -93,6 +143,7 @@ s_parse_options (int argc, char *argv[], s_options_t *options)
                                                  {"duration", required_argument, NULL, 'd'},
                                                  {"mac-prefix", required_argument, NULL, 'm'},
                                                  {"keys-dir", required_argument, NULL, 'k'},
+                                                 {"claim-url", required_argument, NULL, 'u'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
     *options = (s_options_t){.mac_prefix = "02:00:00", .count = 1, .heartbeat_ms = 10000};
@@ -108,6 +159,10 @@ s_parse_options (int argc, char *argv[], s_options_t *options)
             break;
         case 'c':
             options->code = optarg;
+            break;
+        case 'u':
+            if (s_claim_url (options, optarg) != 0)
+                return -1;
             break;
         case 'a':
             options->api = optarg;

@@ -63,16 +63,14 @@ s_set (pd_config_t *self, const s_key_t *key, const char *text, char *error, siz
             return s_fail (error, size, "out of memory");
         free (*(char **)field);
         *(char **)field = copy;
-    }
-    else if (key->type == S_INT) {
+    } else if (key->type == S_INT) {
         char *end = NULL;
         errno = 0;
         long long value = strtoll (text, &end, 10);
         if (errno || end == text || *end || value < 0)
             return s_fail (error, size, "%s: '%s' is not a whole number >= 0", key->name, text);
         *(int64_t *)field = value;
-    }
-    else if (strcmp (text, "true") == 0 || strcmp (text, "1") == 0)
+    } else if (strcmp (text, "true") == 0 || strcmp (text, "1") == 0)
         *(bool *)field = true;
     else if (strcmp (text, "false") == 0 || strcmp (text, "0") == 0)
         *(bool *)field = false;
@@ -124,8 +122,10 @@ s_load_file (pd_config_t *self, const char *path, char *error, size_t size)
                          "%s sets the secret %s but is readable by others or not owned by "
                          "this user: chown it to this user and chmod 600 it",
                          path, name);
-        else
+        else {
             rc = s_set (self, key, value, error, size);
+            self->given[key - s_keys] = true;
+        }
     }
     fclose (file);
     return rc;
@@ -143,6 +143,8 @@ s_load_environment (pd_config_t *self, char *error, size_t size)
         const char *value = getenv (variable);
         if (value && s_set (self, &s_keys[i], value, error, size) != 0)
             return -1;
+        if (value)
+            self->given[i] = true;
     }
     return 0;
 }

@@ -28,7 +28,7 @@ extern "C" {
        "storage_full, raise it and restart")                                                       \
     X (public_url, STR, "http://127.0.0.1:8080", false,                                            \
        "Base URL users reach partnerd at; magic links and OAuth redirect URIs are built from it, " \
-       "never from the request's Host")                                                            \
+       "never from the request's Host. Unset: http:// and partnerd's --http address")              \
     X (dashboard_path, STR, "/partner/dashboard", false,                                           \
        "Where a successful sign-in lands (appended to public_url)")                                \
     X (pending_path, STR, "/partner/pending", false,                                               \
@@ -78,7 +78,8 @@ extern "C" {
        "Failed sign-ins or bad keys allowed per partner in a window")                              \
     X (login_window_s, INT, "300", false, "Rate-limit window in seconds")                          \
     X (appliance_endpoint, STR, "tcp://127.0.0.1:5557", false,                                     \
-       "Address appliances connect to (CurveZMQ), given in claim answers and QR codes")            \
+       "Address appliances connect to (CurveZMQ), given in claim answers and QR codes. Unset: "    \
+       "partnerd's first --appliance-bind endpoint")                                               \
     X (appliance_offline_after_s, INT, "30", false,                                                \
        "An appliance not heard from for this long shows offline")                                  \
     X (heartbeat_flush_ms, INT, "1000", false,                                                     \
@@ -89,6 +90,14 @@ extern "C" {
     X (appliance_public_key, STR, "", false,                                                       \
        "the appliance front's CURVE public key (Z85); set by partnerd from its key file")
 
+//  Each setting's index, for pd_config_given
+typedef enum {
+#define PD_CONFIG_INDEX(name, type, value, secret, doc) PD_CONFIG_I_##name,
+    PD_CONFIG_KEYS (PD_CONFIG_INDEX)
+#undef PD_CONFIG_INDEX
+        PD_CONFIG_COUNT
+} pd_config_index_t;
+
 typedef struct {
 #define PD_CONFIG_FIELD_STR                             char *
 #define PD_CONFIG_FIELD_INT                             int64_t
@@ -96,7 +105,12 @@ typedef struct {
 #define PD_CONFIG_FIELD(name, type, value, secret, doc) PD_CONFIG_FIELD_##type name;
     PD_CONFIG_KEYS (PD_CONFIG_FIELD)
 #undef PD_CONFIG_FIELD
+    bool given[PD_CONFIG_COUNT]; //  set by the file or the environment, not the default
 } pd_config_t;
+
+//  Did the file or the environment set setting `name` (a bare name:
+//  PD_CONFIG_GIVEN (config, public_url))?
+#define PD_CONFIG_GIVEN(config, name) ((config)->given[PD_CONFIG_I_##name])
 
 //  Load the settings: defaults, then `path` (NULL = no file), then the
 //  environment. NULL on error, with the reason in error (a bad line, an

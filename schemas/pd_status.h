@@ -43,7 +43,12 @@ extern "C" {
     X (PD_E_UNKNOWN_TYPE, 20, "unknown_message_type", 400, "Unknown message type")                 \
     X (PD_E_BUSY, 21, "busy", 503, "Busy")                                                         \
     X (PD_E_GONE, 22, "gone", 410, "Gone")                                                         \
-    X (PD_E_REQUEST_TIMEOUT, 23, "request_timeout", 408, "Request timeout")
+    X (PD_E_REQUEST_TIMEOUT, 23, "request_timeout", 408, "Request timeout")                        \
+    X (PD_E_CODE_UNKNOWN, 24, "code_unknown", 404, "Unknown provision code")                       \
+    X (PD_E_CODE_USED, 25, "code_used", 409, "Provision code already used")                        \
+    X (PD_E_CODE_REVOKED, 26, "code_revoked", 410, "Provision code revoked")                       \
+    X (PD_E_CODE_EXPIRED, 27, "code_expired", 410, "Provision code expired")                       \
+    X (PD_E_PARTNER_INACTIVE, 28, "partner_inactive", 403, "Partner not active")
 
 typedef enum {
 #define PD_STATUS_ENUM(name, num, code, http, title) name = -(num),

@@ -10,7 +10,7 @@
 
     Expiry is not tested here: a code lives at least 60 s (the schema's
     minimum expires_in_s) and this test cannot move partnerd's clock. The
-    expired path (410 "code expired", validate "expired") is the same
+    expired path (410 code_expired, validate "expired") is the same
     branch of the claim actor as "revoked", computed from expires_at.
 */
 #include <stdarg.h>
@@ -368,7 +368,7 @@ test_claim_and_appliance_token (void **state)
 
     s_validate (code.code, false, "used");
     s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:02", NULL, &response);
-    s_expect (&response, 409, "conflict");
+    s_expect (&response, 409, "code_used");
     pd_http_clear (&response);
     //  The same CURVE key cannot be bound twice
     s_claim (&s_main, code2.code, "aa:bb:cc:dd:ee:03", appliance_key, &response);
@@ -486,7 +486,7 @@ test_claim_refusals (void **state)
     assert_string_equal (pd_json_str (&response, "status"), "revoked");
     pd_http_clear (&response);
     s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:10", NULL, &response);
-    s_expect (&response, 410, "gone");
+    s_expect (&response, 410, "code_revoked");
     assert_string_equal (pd_json_str (&response, "detail"), "code revoked");
     pd_http_clear (&response);
     s_validate (code.code, false, "revoked");
@@ -497,7 +497,7 @@ test_claim_refusals (void **state)
 
     //  Unknown code
     s_claim (&s_main, "ABCDEFGHJKMNPQRS", "aa:bb:cc:dd:ee:11", NULL, &response);
-    s_expect (&response, 404, "not_found");
+    s_expect (&response, 404, "code_unknown");
     pd_http_clear (&response);
     s_validate ("ABCDEFGHJKMNPQRS", false, "unknown");
 
@@ -516,7 +516,7 @@ test_claim_refusals (void **state)
     }
     assert_true (expired);
     s_claim (&s_main, short_lived.code, "aa:bb:cc:dd:ee:13", NULL, &response);
-    s_expect (&response, 410, "gone");
+    s_expect (&response, 410, "code_expired");
     assert_string_equal (pd_json_str (&response, "detail"), "code expired");
     pd_http_clear (&response);
 
@@ -537,7 +537,7 @@ test_claim_refusals (void **state)
     pd_http_clear (&response);
     snprintf (path, sizeof (path), "/api/partners/me/provisions/%s", used.id);
     s_call ("DELETE", path, key, NULL, &response);
-    s_expect (&response, 409, "conflict");
+    s_expect (&response, 409, "code_used");
     pd_http_clear (&response);
 }
 
@@ -560,7 +560,7 @@ test_suspended_partner_claims_nothing (void **state)
     pd_http_clear (&response);
 
     s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:20", NULL, &response);
-    s_expect (&response, 403, "forbidden");
+    s_expect (&response, 403, "partner_inactive");
     assert_string_equal (pd_json_str (&response, "detail"), "the code's partner is not active");
     pd_http_clear (&response);
     //  Nothing was used up, but validating says it cannot be claimed now
@@ -679,7 +679,7 @@ test_claims_rate_limited (void **state)
     pd_http_t response;
     for (int i = 0; i < S_CLAIMS_SMALL; i++) {
         s_claim (&s_limited, "ABCDEFGHJKMNPQRS", "aa:bb:cc:dd:ee:20", NULL, &response);
-        s_expect (&response, 404, "not_found");
+        s_expect (&response, 404, "code_unknown");
         pd_http_clear (&response);
     }
     s_claim (&s_limited, "ABCDEFGHJKMNPQRS", "aa:bb:cc:dd:ee:20", NULL, &response);

@@ -52,6 +52,11 @@ test_file_then_environment (void **state)
     assert_int_equal (config->magic_link_ttl_s, 900);
     assert_string_equal (config->google_issuer, "https://accounts.google.com");
     assert_string_equal (config->microsoft_client_id, "");
+    //  What the file and the environment gave is told apart from defaults
+    assert_true (PD_CONFIG_GIVEN (config, public_url));
+    assert_true (PD_CONFIG_GIVEN (config, session_ttl_s));
+    assert_false (PD_CONFIG_GIVEN (config, appliance_endpoint));
+    assert_false (PD_CONFIG_GIVEN (config, magic_link_ttl_s));
     pd_config_destroy (&config);
     assert_null (config);
 }
@@ -90,7 +95,7 @@ test_secret_in_readable_file_refused (void **state)
     pd_config_t *config = pd_config_new (s_path, error, sizeof (error));
     assert_null (config);
     assert_non_null (strstr (error, "chmod 600"));
-    assert_null (strstr (error, "hunter2"));    //  never echo a secret
+    assert_null (strstr (error, "hunter2")); //  never echo a secret
     //  The same file with 0600 is fine
     assert_int_equal (chmod (s_path, 0600), 0);
     config = pd_config_new (s_path, error, sizeof (error));

@@ -291,7 +291,9 @@ s_provision_by_code (pd_store_t *store, const char *code, pd_provision_t *provis
 static bool
 s_online (const pd_config_t *config, const pd_appliance_info_t *appliance, int64_t now)
 {
-    return PD_HAS (appliance, appliance_info, last_seen_at) && appliance->last_seen_at > 0 &&
+    //  A revoked appliance is never online, however recently it was heard
+    return appliance->status && strcmp (appliance->status, "active") == 0 &&
+           PD_HAS (appliance, appliance_info, last_seen_at) && appliance->last_seen_at > 0 &&
            now - appliance->last_seen_at <= config->appliance_offline_after_s * S_MS_PER_S;
 }
 
@@ -1118,6 +1120,20 @@ pd_claim_actor_authorize (pd_store_t *store, const char *public_key, char *appli
         rc = PD_E_FORBIDDEN;
     if (rc == PD_OK && appliance_id && size)
         snprintf (appliance_id, size, "%s", id);
+    pd_schema_clear (&pd_appliance_info_schema, &appliance);
+    return rc;
+}
+
+int
+pd_claim_actor_appliance_state (pd_store_t *store, const char *appliance_id)
+{
+    if (!appliance_id || !*appliance_id)
+        return PD_E_NOT_FOUND;
+    pd_appliance_info_t appliance = {0};
+    int rc = pd_record_get (store, S_APPLIANCES, appliance_id, &pd_appliance_info_schema,
+                            &appliance, NULL);
+    if (rc == PD_OK && (!appliance.status || strcmp (appliance.status, "active") != 0))
+        rc = PD_E_GONE;
     pd_schema_clear (&pd_appliance_info_schema, &appliance);
     return rc;
 }

@@ -35,6 +35,10 @@ extern const pd_actor_def_t pd_claim_actor;
 int pd_claim_actor_authorize (pd_store_t *store, const char *public_key, char *appliance_id,
                               size_t size);
 
+//  For the appliance front's commands: PD_OK if appliance_id is an active
+//  appliance, PD_E_GONE if it was revoked, PD_E_NOT_FOUND if there is none.
+int pd_claim_actor_appliance_state (pd_store_t *store, const char *appliance_id);
+
 //  For the auth actor: resolve an appliance token (type PD_TOKEN_APPLIANCE,
 //  shown once in the HTTP claim's answer) into principal (zeroed; kind
 //  "appliance", appliance_id, partner_id). The token id finds the

@@ -51,17 +51,19 @@ typedef struct {
 } s_command_t;
 
 typedef struct {
-    zsock_t *pipe;                    //  our actor pipe
-    pd_zap_t *zap;                    //  our domain at the process's ZAP handler
-    pd_front_authorize_fn *authorize; //  ZAP verdicts come from it
-    void *authorize_arg;              //  its argument
-    zsock_t *router;                  //  CURVE server; NULL once the ZAP handler died
-    pd_client_t *client;              //  requests to the services
-    zactor_t *worker;                 //  the "appliances" worker thread
-    int flush_ms;                     //  heartbeat coalescing interval
-    int64_t flush_at;                 //  next flush
-    int64_t sweep_at;                 //  next check of deadlines
-    zhashx_t *routes;                 //  appliance id -> zframe_t * route of its latest connection
+    zsock_t *pipe;                      //  our actor pipe
+    pd_zap_t *zap;                      //  our domain at the process's ZAP handler
+    pd_front_authorize_fn *authorize;   //  ZAP verdicts come from it
+    void *authorize_arg;                //  its argument
+    pd_front_state_fn *appliance_state; //  what a command's appliance is (NULL: active)
+    void *appliance_state_arg;
+    zsock_t *router;          //  CURVE server; NULL once the ZAP handler died
+    pd_client_t *client;      //  requests to the services
+    zactor_t *worker;         //  the "appliances" worker thread
+    int flush_ms;             //  heartbeat coalescing interval
+    int64_t flush_at;         //  next flush
+    int64_t sweep_at;         //  next check of deadlines
+    zhashx_t *routes;         //  appliance id -> zframe_t * route of its latest connection
     zhashx_t *connections;    //  route (hex) -> "appliance id\nkey": connections known to be
                               //  whose; key is the claiming CURVE key ("" for ZAP-known keys)
     zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
@@ -713,6 +715,23 @@ s_on_command (self_t *self, pd_request_t *request)
         zframe_destroy (&body);
         return;
     }
+    //  An unknown or revoked appliance is told apart from one that is away:
+    //  a revoked one gets no command even while its connection lasts
+    int state = self->appliance_state
+                    ? self->appliance_state (command.appliance_id, self->appliance_state_arg)
+                    : PD_OK;
+    if (state != PD_OK) {
+        s_worker_reply (self, request, state == PD_E_GONE ? PD_E_GONE : PD_E_NOT_FOUND,
+                        state == PD_E_GONE ? "appliance revoked" : "no such appliance");
+        zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, command.appliance_id);
+        if (route) {
+            zframe_t *copy = zframe_dup (route);
+            s_forget_route (self, copy);
+            zframe_destroy (&copy);
+        }
+        pd_schema_clear (&pd_appliance_command_schema, &command);
+        return;
+    }
     zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, command.appliance_id);
     uint64_t id = ++self->last_command_id;
     int sent = -1;
@@ -918,6 +937,8 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     //  The ZAP domain first: a CURVE server without a handler admits anybody
     self->authorize = config->authorize;
     self->authorize_arg = config->authorize_arg;
+    self->appliance_state = config->appliance_state;
+    self->appliance_state_arg = config->appliance_state_arg;
     self->zap = pd_zap_new (PD_FRONT_ZAP_DOMAIN, s_verdict, self);
     if (!self->zap) {
         zsys_error ("front: cannot register ZAP domain %s (is another front running?)",

@@ -59,6 +59,10 @@ typedef struct _pd_front_t pd_front_t;
 typedef int (pd_front_authorize_fn) (const char *public_key, char *appliance_id, size_t size,
                                      void *arg);
 
+//  What a command's appliance is: PD_OK (active), PD_E_GONE (revoked),
+//  PD_E_NOT_FOUND (none). Called from the front's thread, per command.
+typedef int (pd_front_state_fn) (const char *appliance_id, void *arg);
+
 typedef struct {
     const char *endpoint;   //  CURVE ROUTER bind (comma-separated)
     const char *broker;     //  broker services endpoint
@@ -66,6 +70,8 @@ typedef struct {
     const char *secret_key;
     pd_front_authorize_fn *authorize;
     void *authorize_arg;
+    pd_front_state_fn *appliance_state; //  NULL: every appliance counts as active
+    void *appliance_state_arg;
     int flush_ms; //  heartbeat coalescing; 0 = 1000
     //  CURVE credentials for the broker (role front); NULL = none (inproc,
     //  or a private ipc broker). Copied.

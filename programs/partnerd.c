@@ -444,6 +444,13 @@ s_public_binds (const char *binds, const char *stream_binds)
     return -1;
 }
 
+//  The front tells unknown and revoked appliances from absent ones by the store
+static int
+s_appliance_state (const char *appliance_id, void *store)
+{
+    return pd_claim_actor_appliance_state ((pd_store_t *)store, appliance_id);
+}
+
 static void
 s_stop_actors (zactor_t **actors, size_t count)
 {
@@ -686,6 +693,8 @@ main (int argc, char **argv)
                                     .secret_key = front_secret,
                                     .authorize = s_authorize,
                                     .authorize_arg = store,
+                                    .appliance_state = s_appliance_state,
+                                    .appliance_state_arg = store,
                                     .flush_ms = (int)settings->heartbeat_flush_ms};
         front = pd_front_new (&config);
         memset (front_secret, 0, sizeof (front_secret)); //  the CURVE socket holds it now

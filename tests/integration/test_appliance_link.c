@@ -424,15 +424,38 @@ test_command_round_trip (void **state)
                       403);
     pd_http_clear (&response);
 
+    //  Revoked while connected: no command reaches it any more, and it
+    //  shows offline at once
+    char revoke[512];
+    snprintf (revoke, sizeof (revoke), "/api/partners/me/sites/%s/appliances/%s/revoke",
+              claimed.site_id, claimed.appliance_id);
+    assert_int_equal (s_call ("POST", revoke, s_fx.partner_key, NULL, &response), 200);
+    assert_false (json_is_true (json_object_get (response.json, "online")));
+    pd_http_clear (&response);
+    assert_int_equal (s_call ("POST", path, s_fx.admin_key, "{\"command\":\"ping\"}", &response),
+                      410);
+    assert_string_equal (pd_json_str (&response, "detail"), "appliance revoked");
+    pd_http_clear (&response);
+
     atomic_store (&poller.stop, true);
     pthread_join (thread, NULL);
     pd_appliance_destroy (&poller.appliance);
 
-    //  An appliance that is not connected cannot be reached
-    assert_int_equal (s_call ("POST", "/api/admin/appliances/apl_notconnected0000/command",
-                              s_fx.admin_key, "{\"command\":\"ping\"}", &response),
+    //  An appliance that is not connected cannot be reached; one that does
+    //  not exist is not found
+    s_keys_t away_keys;
+    pd_appliance_claimed_t away;
+    pd_appliance_t *gone = s_claimed_appliance (&away_keys, "02:00:00:aa:00:08", &away);
+    pd_appliance_destroy (&gone);
+    snprintf (path, sizeof (path), "/api/admin/appliances/%s/command", away.appliance_id);
+    assert_int_equal (s_call ("POST", path, s_fx.admin_key, "{\"command\":\"ping\"}", &response),
                       503);
     assert_string_equal (pd_json_str (&response, "code"), "service_unavailable");
+    pd_http_clear (&response);
+    assert_int_equal (s_call ("POST", "/api/admin/appliances/apl_notconnected0000/command",
+                              s_fx.admin_key, "{\"command\":\"ping\"}", &response),
+                      404);
+    assert_string_equal (pd_json_str (&response, "code"), "not_found");
     pd_http_clear (&response);
 }
 

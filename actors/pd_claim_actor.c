@@ -47,6 +47,7 @@
 #define S_SITES           "sites"
 #define S_SITES_NAME      "sites_by_name"
 #define S_APPLIANCES      "appliances"
+#define S_BY_SITE         "appliances_by_site"
 #define S_APPLIANCE_KEYS  "appliance_keys"
 #define S_APPLIANCE_TOKS  "appliance_tokens"
 #define S_PARTNERS        "partners"
@@ -147,6 +148,107 @@ s_lookup (pd_store_t *store, const char *index, const char *key, char *id, size_
     pd_record_load ((store), (table), (key), &pd_##R##_schema, (record))
 #define S_PUT(batch, table, R, record, expect)                                                     \
     pd_record_store ((batch), (table), (record)->id, &pd_##R##_schema, (record), (expect))
+
+//  The index of a site's appliances: key "<site id>/<appliance id>"
+#define S_BY_SITE_KEY_MAX (2 * S_ID_SIZE)
+
+static int
+s_by_site_put (pd_store_batch_t *batch, const char *site_id, const char *appliance_id)
+{
+    char key[S_BY_SITE_KEY_MAX];
+    int size = snprintf (key, sizeof (key), "%s/%s", site_id, appliance_id);
+    if (size < 0 || (size_t)size >= sizeof (key))
+        return PD_E_INTERNAL;
+    return pd_store_batch_put (batch, S_BY_SITE, key, (size_t)size, "", 0, PD_STORE_ANY);
+}
+
+static void s_appliance_view (pd_ctx_t *ctx, pd_appliance_info_t *appliance);
+
+//  A site's appliances (the first PD_PAGE_LIMIT_MAX, in id order) into
+//  list, each as replies show it, with the site's online count and last
+//  heartbeat: an index prefix scan and one read per appliance, whatever
+//  the number of appliances elsewhere
+static int
+s_site_fill (pd_ctx_t *ctx, pd_site_t *site)
+{
+    pd_store_t *store = pd_ctx_store (ctx);
+    char prefix[S_BY_SITE_KEY_MAX];
+    int prefix_size = snprintf (prefix, sizeof (prefix), "%s/", site->id);
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    int rc = pd_store_scan (store, S_BY_SITE, prefix, (size_t)prefix_size, NULL, 0,
+                            PD_PAGE_LIMIT_MAX, &items, &count);
+    if (rc == PD_OK && count) {
+        site->appliances.items = calloc (count, sizeof (pd_appliance_info_t));
+        if (!site->appliances.items)
+            rc = PD_E_INTERNAL;
+    }
+    int64_t online = 0, last = 0;
+    pd_appliance_info_t *appliances = site->appliances.items;
+    for (size_t i = 0; rc == PD_OK && i < count; i++) {
+        char id[S_ID_SIZE];
+        snprintf (id, sizeof (id), "%.*s", (int)(items[i].key_size - (size_t)prefix_size),
+                  (const char *)items[i].key + prefix_size);
+        pd_appliance_info_t *appliance = &appliances[site->appliances.size];
+        int got = S_LOAD (store, S_APPLIANCES, id, appliance_info, appliance);
+        if (got == PD_E_NOT_FOUND)
+            continue; //  an index entry to nothing: not shown
+        if (got != PD_OK) {
+            rc = got;
+            break;
+        }
+        site->appliances.size++;
+        s_appliance_view (ctx, appliance);
+        online += appliance->online;
+        if (PD_HAS (appliance, appliance_info, last_seen_at) && appliance->last_seen_at > last)
+            last = appliance->last_seen_at;
+    }
+    pd_store_items_destroy (&items, count);
+    site->online_count = online;
+    PD_MARK (site, site, online_count);
+    if (last) {
+        site->last_heartbeat_at = last;
+        PD_MARK (site, site, last_heartbeat_at);
+    }
+    return rc;
+}
+
+int
+pd_claim_actor_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_version, void *arg)
+{
+    (void)arg;
+    if (from_version >= 2 || to_version < 2)
+        return PD_OK;
+    //  Version 2 indexes each site's appliances: build it from the records
+    char *after = NULL;
+    int rc = PD_OK;
+    while (rc == PD_OK) {
+        pd_store_item_t *items = NULL;
+        size_t count = 0;
+        rc = pd_store_scan (store, S_APPLIANCES, "", 0, after, after ? strlen (after) : 0, 0,
+                            &items, &count);
+        pd_store_batch_t *batch = rc == PD_OK && count ? pd_store_batch_new () : NULL;
+        for (size_t i = 0; rc == PD_OK && batch && i < count; i++) {
+            pd_appliance_info_t appliance = {0};
+            rc = pd_schema_decode (&pd_appliance_info_schema, items[i].data, items[i].size,
+                                   &appliance, NULL);
+            if (rc == PD_OK)
+                rc = s_by_site_put (batch, appliance.site_id, appliance.id);
+            pd_schema_clear (&pd_appliance_info_schema, &appliance);
+        }
+        if (rc == PD_OK && batch)
+            rc = pd_store_commit (store, batch);
+        pd_store_batch_destroy (&batch);
+        free (after);
+        after =
+            count ? strndup ((const char *)items[count - 1].key, items[count - 1].key_size) : NULL;
+        pd_store_items_destroy (&items, count);
+        if (!after)
+            break;
+    }
+    free (after);
+    return rc;
+}
 
 static int
 s_audit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type, const char *partner_id,
@@ -736,6 +838,8 @@ s_claim_once (pd_ctx_t *ctx, const pd_claim_t *req, const char *mac, const char 
                                        strlen (site.id));
     if (rc == PD_OK)
         rc = S_PUT (batch, S_APPLIANCES, appliance_info, &appliance, PD_STORE_ABSENT);
+    if (rc == PD_OK)
+        rc = s_by_site_put (batch, site.id, appliance_id);
     if (rc == PD_OK && public_key)
         rc = pd_store_batch_index_add (batch, S_APPLIANCE_KEYS, public_key, strlen (public_key),
                                        appliance_id, strlen (appliance_id));
@@ -1048,19 +1152,17 @@ s_site_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (!partner_id)
         return s_partners_only (ctx);
     size_t limit = PD_HAS (req, provision_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    return pd_record_page (pd_ctx_store (ctx), S_SITES, &pd_site_schema, req->cursor, limit,
-                           s_site_partner_is, (void *)partner_id, &page->items, &page->next_cursor);
+    int rc =
+        pd_record_page (pd_ctx_store (ctx), S_SITES, &pd_site_schema, req->cursor, limit,
+                        s_site_partner_is, (void *)partner_id, &page->items, &page->next_cursor);
+    pd_site_t *sites = page->items.items;
+    for (size_t i = 0; rc == PD_OK && i < page->items.size; i++)
+        rc = s_site_fill (ctx, &sites[i]);
+    return rc;
 }
 
-static bool
-s_site_is (const void *record, void *site_id)
-{
-    return strcmp (((const pd_appliance_info_t *)record)->site_id, site_id) == 0;
-}
-
-//  A site with its appliances (the first PD_PAGE_LIMIT_MAX), which are
-//  found by a scan of the appliances table: fine for the thousands an
-//  installation has; an index site -> appliances would be the next step.
+//  A site with its appliances (the first PD_PAGE_LIMIT_MAX), found through
+//  the appliances_by_site index
 static int
 s_site_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
@@ -1069,34 +1171,12 @@ s_site_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     const char *partner_id = s_partner_of (ctx);
     if (!partner_id)
         return s_partners_only (ctx);
-    pd_store_t *store = pd_ctx_store (ctx);
-    int rc = S_LOAD (store, S_SITES, req->site_id, site, site);
+    int rc = S_LOAD (pd_ctx_store (ctx), S_SITES, req->site_id, site, site);
     if (rc == PD_OK && strcmp (site->partner_id, partner_id) != 0)
         rc = PD_E_NOT_FOUND;
     if (rc == PD_E_NOT_FOUND)
         return pd_ctx_fail (ctx, rc, "site_id", "no site %s", req->site_id);
-    if (rc != PD_OK)
-        return rc;
-    char *next = NULL;
-    rc = pd_record_page (store, S_APPLIANCES, &pd_appliance_info_schema, NULL, PD_PAGE_LIMIT_MAX,
-                         s_site_is, site->id, &site->appliances, &next);
-    free (next);
-    int64_t online = 0, last = 0;
-    pd_appliance_info_t *appliances = site->appliances.items;
-    for (size_t i = 0; rc == PD_OK && i < site->appliances.size; i++) {
-        s_appliance_view (ctx, &appliances[i]);
-        online += appliances[i].online;
-        if (PD_HAS (&appliances[i], appliance_info, last_seen_at) &&
-            appliances[i].last_seen_at > last)
-            last = appliances[i].last_seen_at;
-    }
-    site->online_count = online;
-    PD_MARK (site, site, online_count);
-    if (last) {
-        site->last_heartbeat_at = last;
-        PD_MARK (site, site, last_heartbeat_at);
-    }
-    return rc;
+    return rc == PD_OK ? s_site_fill (ctx, site) : rc;
 }
 
 //  ------------------------------------------------------------------------

@@ -39,6 +39,11 @@ int pd_claim_actor_authorize (pd_store_t *store, const char *public_key, char *a
 //  appliance, PD_E_GONE if it was revoked, PD_E_NOT_FOUND if there is none.
 int pd_claim_actor_appliance_state (pd_store_t *store, const char *appliance_id);
 
+//  The store migration of the claim actor's tables (pd_store_migrate_fn):
+//  version 2 indexes each site's appliances (appliances_by_site).
+int pd_claim_actor_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_version,
+                            void *arg);
+
 //  For the auth actor: resolve an appliance token (type PD_TOKEN_APPLIANCE,
 //  shown once in the HTTP claim's answer) into principal (zeroed; kind
 //  "appliance", appliance_id, partner_id). The token id finds the

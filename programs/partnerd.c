@@ -297,7 +297,7 @@ s_open_store (const char *data, const pd_config_t *settings)
     if (s_data_dir (data))
         return NULL;
     pd_store_config_t config = {pd_store_table_names, (uint64_t)settings->store_map_mb << 20,
-                                PD_STORE_SCHEMA_VERSION, NULL, NULL};
+                                PD_STORE_SCHEMA_VERSION, pd_claim_actor_migrate, NULL};
     return pd_store_new (data, &config);
 }
 

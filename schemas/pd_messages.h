@@ -626,13 +626,15 @@ extern "C" {
     X ("sites_by_name")      /* partner id:lower-cased name -> site id (unique) */                 \
     X ("appliances")         /* id -> appliance */                                                 \
     X ("appliance_keys")     /* CURVE public key (Z85) -> appliance id (unique) */                 \
-    X ("appliance_tokens")   /* token id -> appliance id */
+    X ("appliance_tokens")   /* token id -> appliance id */                                        \
+    X ("appliances_by_site") /* site id/appliance id -> "" (a site's appliances, by prefix) */
 
 //  Stream names
 #define PD_STREAM_AUDIT "audit"
 
 //  Version of the stored layout; bump with a migration in pd_store's hook
-#define PD_STORE_SCHEMA_VERSION 1
+//  2: appliances_by_site (built from the appliances of a version 1 store)
+#define PD_STORE_SCHEMA_VERSION 2
 
 //  ------------------------------------------------------------------------
 //  Generated declarations

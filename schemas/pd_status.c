@@ -12,7 +12,7 @@ typedef struct {
 } s_entry_t;
 
 static const s_entry_t s_entries[] = {
-#define PD_STATUS_ROW(name, num, code, http, title) {name, code, http, title},
+#define PD_STATUS_ROW(name, num, code, http, title, meaning) {name, code, http, title},
     PD_STATUS_MAP (PD_STATUS_ROW)
 #undef PD_STATUS_ROW
 };

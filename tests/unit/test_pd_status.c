@@ -20,7 +20,7 @@ test_codes_map_to_http (void **state)
 static void
 test_wire_round_trip (void **state)
 {
-#define PD_CHECK_ROW(name, num, code, http, title)                                                 \
+#define PD_CHECK_ROW(name, num, code, http, title, meaning)                                        \
     assert_int_equal (pd_status_to_wire (name), num);                                              \
     assert_int_equal (pd_status_from_wire (num), name);                                            \
     assert_int_equal (pd_status_from_code (code), name);

@@ -34,8 +34,6 @@
 #include "pd_session.h"
 #include "pd_token.h"
 
-#define S_APIKEYS        "apikeys"
-#define S_PARTNERS       "partners"
 #define S_ID_SIZE        72 //  ids are at most 64 bytes (schema)
 #define S_LIMIT_KEY_SIZE 96 //  "partner:" / "source:" + at most 64 bytes
 #define S_MS_PER_S       1000
@@ -52,13 +50,14 @@ pd_auth_actor_put_key (pd_store_batch_t *batch, const pd_token_t *token, const c
     key.partner_id = (char *)partner_id;
     key.created_at = now;
     PD_MARK (&key, apikey, created_at);
-    return pd_record_put (batch, S_APIKEYS, token->id, &pd_apikey_schema, &key, PD_STORE_ABSENT);
+    return pd_record_put (batch, &pd_table_apikeys, token->id, &key, PD_STORE_ABSENT);
 }
 
 int
 pd_auth_actor_delete_key (pd_store_batch_t *batch, const char *key_id)
 {
-    return pd_store_batch_delete (batch, S_APIKEYS, key_id, strlen (key_id), PD_STORE_ANY);
+    return pd_store_batch_delete (batch, pd_table_apikeys.name, key_id, strlen (key_id),
+                                  PD_STORE_ANY);
 }
 
 //  An appliance's token (pd_claim_actor keeps them): kind "appliance"
@@ -90,7 +89,7 @@ s_resolve_key (pd_ctx_t *ctx, const char *text, pd_principal_t *principal, char 
         return s_resolve_appliance (ctx, text, principal, partner_id, partner_id_size);
 
     pd_apikey_t key = {0};
-    int rc = pd_record_get (store, S_APIKEYS, id, &pd_apikey_schema, &key, NULL);
+    int rc = pd_record_get (store, &pd_table_apikeys, id, &key, NULL);
     if (rc == PD_OK && key.partner_id)
         snprintf (partner_id, partner_id_size, "%s", key.partner_id);
     if (rc == PD_E_NOT_FOUND ||
@@ -101,9 +100,9 @@ s_resolve_key (pd_ctx_t *ctx, const char *text, pd_principal_t *principal, char 
 
     if (strcmp (key.kind, "partner") == 0) {
         pd_partner_t partner = {0};
-        rc = key.partner_id ? pd_record_get (store, S_PARTNERS, key.partner_id, &pd_partner_schema,
-                                             &partner, NULL)
-                            : PD_E_NOT_FOUND;
+        rc = key.partner_id
+                 ? pd_record_get (store, &pd_table_partners, key.partner_id, &partner, NULL)
+                 : PD_E_NOT_FOUND;
         if (rc == PD_E_NOT_FOUND)
             rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, NULL, "invalid API key");
         else if (rc == PD_OK && strcmp (partner.status, "active") != 0)
@@ -199,7 +198,8 @@ s_has_admin_key (pd_store_t *store)
     pd_store_item_t *items = NULL;
     size_t count = 0;
     const char *prefix = PD_TOKEN_ADMIN_KEY "_";
-    int rc = pd_store_scan (store, S_APIKEYS, prefix, strlen (prefix), NULL, 0, 1, &items, &count);
+    int rc = pd_store_scan (store, pd_table_apikeys.name, prefix, strlen (prefix), NULL, 0, 1,
+                            &items, &count);
     pd_store_items_destroy (&items, count);
     return rc == PD_OK && count > 0;
 }

@@ -42,33 +42,24 @@
 #include "pd_record.h"
 #include "pd_token.h"
 
-#define S_PROVISIONS      "provisions"
-#define S_PROVISIONS_CODE "provisions_by_code"
-#define S_SITES           "sites"
-#define S_SITES_NAME      "sites_by_name"
-#define S_APPLIANCES      "appliances"
-#define S_BY_SITE         "appliances_by_site"
-#define S_APPLIANCE_KEYS  "appliance_keys"
-#define S_APPLIANCE_TOKS  "appliance_tokens"
-#define S_PARTNERS        "partners"
-#define S_PROVISION_TYPE  "prv"
-#define S_SITE_TYPE       "sit"
-#define S_APPLIANCE_TYPE  "apl"
-#define S_ID_LENGTH       16
-#define S_ID_SIZE         72   //  ids are at most 64 bytes (schema)
-#define S_KEY_SIZE        41   //  a Z85 CURVE key: 40 characters
-#define S_KEY_BYTES       32   //  its binary form
-#define S_NAME_KEY_SIZE   288  //  partner id, ':', a 200-byte name, lower-cased
-#define S_SITE_NAME_SIZE  256  //  > the schema's 200 bytes
-#define S_URL_SIZE        2049 //  claim_url: at most 2048 bytes (schema)
-#define S_CODE_PREFIX     4    //  characters of the code naming an unnamed site
-#define S_RETRIES         5    //  attempts on a lost race that was not the code's
-#define S_CODE_ATTEMPTS   8    //  fresh codes tried when one is taken
-#define S_LIMIT_KEY_SIZE  96
-#define S_MS_PER_S        1000
-#define S_MAC_LEN         17
-#define S_PNG_TYPE        "image/png"
-#define S_SVG_TYPE        "image/svg+xml"
+#define S_PROVISION_TYPE "prv"
+#define S_SITE_TYPE      "sit"
+#define S_APPLIANCE_TYPE "apl"
+#define S_ID_LENGTH      16
+#define S_ID_SIZE        72   //  ids are at most 64 bytes (schema)
+#define S_KEY_SIZE       41   //  a Z85 CURVE key: 40 characters
+#define S_KEY_BYTES      32   //  its binary form
+#define S_NAME_KEY_SIZE  288  //  partner id, ':', a 200-byte name, lower-cased
+#define S_SITE_NAME_SIZE 256  //  > the schema's 200 bytes
+#define S_URL_SIZE       2049 //  claim_url: at most 2048 bytes (schema)
+#define S_CODE_PREFIX    4    //  characters of the code naming an unnamed site
+#define S_RETRIES        5    //  attempts on a lost race that was not the code's
+#define S_CODE_ATTEMPTS  8    //  fresh codes tried when one is taken
+#define S_LIMIT_KEY_SIZE 96
+#define S_MS_PER_S       1000
+#define S_MAC_LEN        17
+#define S_PNG_TYPE       "image/png"
+#define S_SVG_TYPE       "image/svg+xml"
 
 //  ------------------------------------------------------------------------
 //  Helpers
@@ -144,10 +135,6 @@ s_lookup (pd_store_t *store, const char *index, const char *key, char *id, size_
 }
 
 //  Records with their versions (pd_record_load / pd_record_store)
-#define S_LOAD(store, table, key, R, record)                                                       \
-    pd_record_load ((store), (table), (key), &pd_##R##_schema, (record))
-#define S_PUT(batch, table, R, record, expect)                                                     \
-    pd_record_store ((batch), (table), (record)->id, &pd_##R##_schema, (record), (expect))
 
 //  The index of a site's appliances: key "<site id>/<appliance id>"
 #define S_BY_SITE_KEY_MAX (2 * S_ID_SIZE)
@@ -159,7 +146,8 @@ s_by_site_put (pd_store_batch_t *batch, const char *site_id, const char *applian
     int size = snprintf (key, sizeof (key), "%s/%s", site_id, appliance_id);
     if (size < 0 || (size_t)size >= sizeof (key))
         return PD_E_INTERNAL;
-    return pd_store_batch_put (batch, S_BY_SITE, key, (size_t)size, "", 0, PD_STORE_ANY);
+    return pd_store_batch_put (batch, pd_table_appliances_by_site.name, key, (size_t)size, "", 0,
+                               PD_STORE_ANY);
 }
 
 static void s_appliance_view (pd_ctx_t *ctx, pd_appliance_info_t *appliance);
@@ -176,8 +164,8 @@ s_site_fill (pd_ctx_t *ctx, pd_site_t *site)
     int prefix_size = snprintf (prefix, sizeof (prefix), "%s/", site->id);
     pd_store_item_t *items = NULL;
     size_t count = 0;
-    int rc = pd_store_scan (store, S_BY_SITE, prefix, (size_t)prefix_size, NULL, 0,
-                            PD_PAGE_LIMIT_MAX, &items, &count);
+    int rc = pd_store_scan (store, pd_table_appliances_by_site.name, prefix, (size_t)prefix_size,
+                            NULL, 0, PD_PAGE_LIMIT_MAX, &items, &count);
     if (rc == PD_OK && count) {
         site->appliances.items = calloc (count, sizeof (pd_appliance_info_t));
         if (!site->appliances.items)
@@ -190,7 +178,7 @@ s_site_fill (pd_ctx_t *ctx, pd_site_t *site)
         snprintf (id, sizeof (id), "%.*s", (int)(items[i].key_size - (size_t)prefix_size),
                   (const char *)items[i].key + prefix_size);
         pd_appliance_info_t *appliance = &appliances[site->appliances.size];
-        int got = S_LOAD (store, S_APPLIANCES, id, appliance_info, appliance);
+        int got = pd_record_load (store, &pd_table_appliances, id, appliance);
         if (got == PD_E_NOT_FOUND)
             continue; //  an index entry to nothing: not shown
         if (got != PD_OK) {
@@ -225,8 +213,8 @@ pd_claim_actor_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_ve
     while (rc == PD_OK) {
         pd_store_item_t *items = NULL;
         size_t count = 0;
-        rc = pd_store_scan (store, S_APPLIANCES, "", 0, after, after ? strlen (after) : 0, 0,
-                            &items, &count);
+        rc = pd_store_scan (store, pd_table_appliances.name, "", 0, after,
+                            after ? strlen (after) : 0, 0, &items, &count);
         pd_store_batch_t *batch = rc == PD_OK && count ? pd_store_batch_new () : NULL;
         for (size_t i = 0; rc == PD_OK && batch && i < count; i++) {
             pd_appliance_info_t appliance = {0};
@@ -361,14 +349,14 @@ s_provision_put (pd_store_batch_t *batch, const pd_provision_t *provision, uint6
 {
     pd_provision_t stored = *provision;
     stored.claim_url = NULL;
-    return S_PUT (batch, S_PROVISIONS, provision, &stored, expect);
+    return pd_record_store (batch, &pd_table_provisions, stored.id, &stored, expect);
 }
 
 //  Load the caller's provision `id`; another partner's answers 404
 static int
 s_provision_own (pd_ctx_t *ctx, const char *partner_id, const char *id, pd_provision_t *provision)
 {
-    int rc = S_LOAD (pd_ctx_store (ctx), S_PROVISIONS, id, provision, provision);
+    int rc = pd_record_load (pd_ctx_store (ctx), &pd_table_provisions, id, provision);
     if (rc == PD_OK && strcmp (provision->partner_id, partner_id) != 0) {
         pd_schema_clear (&pd_provision_schema, provision);
         rc = PD_E_NOT_FOUND;
@@ -383,9 +371,9 @@ static int
 s_provision_by_code (pd_store_t *store, const char *code, pd_provision_t *provision)
 {
     char id[S_ID_SIZE];
-    int rc = s_lookup (store, S_PROVISIONS_CODE, code, id, sizeof (id));
+    int rc = s_lookup (store, pd_table_provisions_by_code.name, code, id, sizeof (id));
     if (rc == PD_OK)
-        rc = S_LOAD (store, S_PROVISIONS, id, provision, provision);
+        rc = pd_record_load (store, &pd_table_provisions, id, provision);
     return rc;
 }
 
@@ -452,8 +440,8 @@ s_provision_create (void *state, pd_ctx_t *ctx, const void *request, void *reply
         if (rc == PD_OK)
             rc = s_provision_put (batch, provision, PD_STORE_ABSENT);
         if (rc == PD_OK)
-            rc = pd_store_batch_index_add (batch, S_PROVISIONS_CODE, code, strlen (code), id,
-                                           strlen (id));
+            rc = pd_store_batch_index_add (batch, pd_table_provisions_by_code.name, code,
+                                           strlen (code), id, strlen (id));
         if (rc == PD_OK)
             rc = s_audit (ctx, batch, "provision.created", partner_id, id, provision->site_name);
         if (rc == PD_OK)
@@ -492,9 +480,8 @@ s_provision_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (!partner_id)
         return s_partners_only (ctx);
     size_t limit = PD_HAS (req, provision_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    int rc =
-        pd_record_page (pd_ctx_store (ctx), S_PROVISIONS, &pd_provision_schema, req->cursor, limit,
-                        s_partner_is, (void *)partner_id, &page->items, &page->next_cursor);
+    int rc = pd_record_page (pd_ctx_store (ctx), &pd_table_provisions, req->cursor, limit,
+                             s_partner_is, (void *)partner_id, &page->items, &page->next_cursor);
     pd_provision_t *items = page->items.items;
     for (size_t i = 0; rc == PD_OK && i < page->items.size; i++)
         rc = s_provision_view (ctx, &items[i]);
@@ -614,8 +601,7 @@ s_provision_validate (void *state, pd_ctx_t *ctx, const void *request, void *rep
     pd_partner_t partner = {0};
     bool partner_active = false;
     if (strcmp (status, "active") == 0 &&
-        pd_record_get (store, S_PARTNERS, provision.partner_id, &pd_partner_schema, &partner,
-                       NULL) == PD_OK)
+        pd_record_get (store, &pd_table_partners, provision.partner_id, &partner, NULL) == PD_OK)
         partner_active = partner.status && strcmp (partner.status, "active") == 0;
     //  A claim of an inactive partner's code is refused: say so before
     if (strcmp (status, "active") == 0 && !partner_active)
@@ -730,10 +716,10 @@ s_claim_site (pd_ctx_t *ctx, const pd_provision_t *provision, const char *hostna
     else
         snprintf (name, sizeof (name), "Site %.*s", S_CODE_PREFIX, provision->code);
     s_site_key (provision->partner_id, name, name_key, key_size);
-    int rc = s_lookup (store, S_SITES_NAME, name_key, id, sizeof (id));
+    int rc = s_lookup (store, pd_table_sites_by_name.name, name_key, id, sizeof (id));
     if (rc == PD_OK && named) {
         *is_new = false;
-        rc = S_LOAD (store, S_SITES, id, site, site);
+        rc = pd_record_load (store, &pd_table_sites, id, site);
         return rc == PD_E_NOT_FOUND ? PD_E_INTERNAL : rc; //  an index to nothing
     }
     if (rc == PD_OK) {
@@ -774,8 +760,7 @@ s_claim_once (pd_ctx_t *ctx, const pd_claim_t *req, const char *mac, const char 
     char name_key[S_NAME_KEY_SIZE];
     char appliance_id[S_ID_SIZE];
 
-    int rc = pd_record_get (store, S_PARTNERS, provision->partner_id, &pd_partner_schema, &partner,
-                            NULL);
+    int rc = pd_record_get (store, &pd_table_partners, provision->partner_id, &partner, NULL);
     if (rc == PD_E_NOT_FOUND)
         rc = pd_ctx_fail (ctx, PD_E_CODE_UNKNOWN, "code", "unknown code");
     //  A suspended, pending or rejected partner gains no appliances
@@ -832,20 +817,21 @@ s_claim_once (pd_ctx_t *ctx, const pd_claim_t *req, const char *mac, const char 
     batch = pd_store_batch_new ();
     rc = batch ? s_provision_put (batch, provision, provision_version) : PD_E_INTERNAL;
     if (rc == PD_OK)
-        rc = S_PUT (batch, S_SITES, site, &site, site_version);
+        rc = pd_record_store (batch, &pd_table_sites, site.id, &site, site_version);
     if (rc == PD_OK && site_new)
-        rc = pd_store_batch_index_add (batch, S_SITES_NAME, name_key, strlen (name_key), site.id,
-                                       strlen (site.id));
+        rc = pd_store_batch_index_add (batch, pd_table_sites_by_name.name, name_key,
+                                       strlen (name_key), site.id, strlen (site.id));
     if (rc == PD_OK)
-        rc = S_PUT (batch, S_APPLIANCES, appliance_info, &appliance, PD_STORE_ABSENT);
+        rc = pd_record_store (batch, &pd_table_appliances, appliance.id, &appliance,
+                              PD_STORE_ABSENT);
     if (rc == PD_OK)
         rc = s_by_site_put (batch, site.id, appliance_id);
     if (rc == PD_OK && public_key)
-        rc = pd_store_batch_index_add (batch, S_APPLIANCE_KEYS, public_key, strlen (public_key),
-                                       appliance_id, strlen (appliance_id));
+        rc = pd_store_batch_index_add (batch, pd_table_appliance_keys.name, public_key,
+                                       strlen (public_key), appliance_id, strlen (appliance_id));
     if (rc == PD_OK && with_token)
-        rc = pd_store_batch_index_add (batch, S_APPLIANCE_TOKS, token.id, strlen (token.id),
-                                       appliance_id, strlen (appliance_id));
+        rc = pd_store_batch_index_add (batch, pd_table_appliance_tokens.name, token.id,
+                                       strlen (token.id), appliance_id, strlen (appliance_id));
     if (rc == PD_OK)
         rc =
             s_audit (ctx, batch, "appliance.claimed", provision->partner_id, appliance_id, site.id);
@@ -899,7 +885,8 @@ s_claim (pd_ctx_t *ctx, const pd_claim_t *req, const char *public_key, bool with
         pd_schema_clear (&pd_provision_schema, &provision);
         if (rc == PD_E_EXISTS && public_key) {
             char bound[S_ID_SIZE];
-            if (s_lookup (store, S_APPLIANCE_KEYS, public_key, bound, sizeof (bound)) == PD_OK)
+            if (s_lookup (store, pd_table_appliance_keys.name, public_key, bound, sizeof (bound)) ==
+                PD_OK)
                 return pd_ctx_fail (ctx, PD_E_CONFLICT, "public_key",
                                     "public key already bound to an appliance");
         }
@@ -985,7 +972,7 @@ s_appliance_report (void *state, pd_ctx_t *ctx, const void *request, void *reply
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_appliance_info_t appliance = {0};
-        rc = S_LOAD (pd_ctx_store (ctx), S_APPLIANCES, id, appliance_info, &appliance);
+        rc = pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, id, &appliance);
         if (rc == PD_E_NOT_FOUND)
             rc = pd_ctx_fail (ctx, rc, NULL, "no such appliance");
         else if (rc == PD_OK && strcmp (appliance.status, "active") != 0)
@@ -994,8 +981,8 @@ s_appliance_report (void *state, pd_ctx_t *ctx, const void *request, void *reply
             rc = s_report_apply (&appliance, req->status, req->software_version, pd_ctx_now (ctx));
         pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
         if (rc == PD_OK)
-            rc = batch ? S_PUT (batch, S_APPLIANCES, appliance_info, &appliance,
-                                (uint64_t)appliance.version)
+            rc = batch ? pd_record_store (batch, &pd_table_appliances, appliance.id, &appliance,
+                                          (uint64_t)appliance.version)
                        : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = pd_ctx_commit (ctx, batch);
@@ -1037,8 +1024,8 @@ s_appliance_heartbeats (void *state, pd_ctx_t *ctx, const void *request, void *r
                 appliance = &loaded[index - 1];
             else {
                 appliance = &loaded[used];
-                int got = S_LOAD (pd_ctx_store (ctx), S_APPLIANCES, beat->appliance_id,
-                                  appliance_info, appliance);
+                int got = pd_record_load (pd_ctx_store (ctx), &pd_table_appliances,
+                                          beat->appliance_id, appliance);
                 if (got == PD_E_NOT_FOUND)
                     continue;
                 if (got != PD_OK) {
@@ -1053,8 +1040,8 @@ s_appliance_heartbeats (void *state, pd_ctx_t *ctx, const void *request, void *r
         }
         for (size_t i = 0; rc == PD_OK && i < used; i++)
             if (strcmp (loaded[i].status, "active") == 0)
-                rc = S_PUT (batch, S_APPLIANCES, appliance_info, &loaded[i],
-                            (uint64_t)loaded[i].version);
+                rc = pd_record_store (batch, &pd_table_appliances, loaded[i].id, &loaded[i],
+                                      (uint64_t)loaded[i].version);
         if (rc == PD_OK)
             rc = pd_ctx_commit (ctx, batch);
         pd_store_batch_destroy (&batch);
@@ -1081,12 +1068,11 @@ s_appliance_config (void *state, pd_ctx_t *ctx, const void *request, void *reply
     pd_appliance_info_t appliance = {0};
     pd_site_t site = {0};
     pd_partner_t partner = {0};
-    int rc = S_LOAD (store, S_APPLIANCES, id, appliance_info, &appliance);
+    int rc = pd_record_load (store, &pd_table_appliances, id, &appliance);
     if (rc == PD_OK)
-        rc = S_LOAD (store, S_SITES, appliance.site_id, site, &site);
+        rc = pd_record_load (store, &pd_table_sites, appliance.site_id, &site);
     if (rc == PD_OK)
-        rc = pd_record_get (store, S_PARTNERS, appliance.partner_id, &pd_partner_schema, &partner,
-                            NULL);
+        rc = pd_record_get (store, &pd_table_partners, appliance.partner_id, &partner, NULL);
     if (rc == PD_E_NOT_FOUND)
         rc = pd_ctx_fail (ctx, rc, "appliance_id", "no appliance %s", req->appliance_id);
     if (rc == PD_OK)
@@ -1109,7 +1095,7 @@ s_appliance_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_schema_clear (&pd_appliance_info_schema, appliance);
         rc =
-            S_LOAD (pd_ctx_store (ctx), S_APPLIANCES, req->appliance_id, appliance_info, appliance);
+            pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, req->appliance_id, appliance);
         if (rc == PD_OK && (strcmp (appliance->partner_id, partner_id) != 0 ||
                             strcmp (appliance->site_id, req->site_id) != 0))
             rc = PD_E_NOT_FOUND;
@@ -1123,8 +1109,8 @@ s_appliance_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply
         //  HTTP token (auth), and the key can never be claimed again
         pd_store_batch_t *batch = pd_store_batch_new ();
         rc = batch && pd_schema_set_str (&appliance->status, "revoked") == PD_OK
-                 ? S_PUT (batch, S_APPLIANCES, appliance_info, appliance,
-                          (uint64_t)appliance->version)
+                 ? pd_record_store (batch, &pd_table_appliances, (appliance)->id, appliance,
+                                    (uint64_t)appliance->version)
                  : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = s_audit (ctx, batch, "appliance.revoked", partner_id, appliance->id,
@@ -1153,8 +1139,8 @@ s_site_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         return s_partners_only (ctx);
     size_t limit = PD_HAS (req, provision_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
     int rc =
-        pd_record_page (pd_ctx_store (ctx), S_SITES, &pd_site_schema, req->cursor, limit,
-                        s_site_partner_is, (void *)partner_id, &page->items, &page->next_cursor);
+        pd_record_page (pd_ctx_store (ctx), &pd_table_sites, req->cursor, limit, s_site_partner_is,
+                        (void *)partner_id, &page->items, &page->next_cursor);
     pd_site_t *sites = page->items.items;
     for (size_t i = 0; rc == PD_OK && i < page->items.size; i++)
         rc = s_site_fill (ctx, &sites[i]);
@@ -1171,7 +1157,7 @@ s_site_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     const char *partner_id = s_partner_of (ctx);
     if (!partner_id)
         return s_partners_only (ctx);
-    int rc = S_LOAD (pd_ctx_store (ctx), S_SITES, req->site_id, site, site);
+    int rc = pd_record_load (pd_ctx_store (ctx), &pd_table_sites, req->site_id, site);
     if (rc == PD_OK && strcmp (site->partner_id, partner_id) != 0)
         rc = PD_E_NOT_FOUND;
     if (rc == PD_E_NOT_FOUND)
@@ -1189,11 +1175,11 @@ pd_claim_actor_authorize (pd_store_t *store, const char *public_key, char *appli
     char id[S_ID_SIZE];
     if (!public_key || !*public_key)
         return PD_E_NOT_FOUND;
-    int rc = s_lookup (store, S_APPLIANCE_KEYS, public_key, id, sizeof (id));
+    int rc = s_lookup (store, pd_table_appliance_keys.name, public_key, id, sizeof (id));
     if (rc != PD_OK)
         return rc;
     pd_appliance_info_t appliance = {0};
-    rc = pd_record_get (store, S_APPLIANCES, id, &pd_appliance_info_schema, &appliance, NULL);
+    rc = pd_record_get (store, &pd_table_appliances, id, &appliance, NULL);
     if (rc == PD_E_NOT_FOUND)
         rc = PD_E_FORBIDDEN; //  a key bound to nothing: refuse, never re-claim
     else if (rc == PD_OK && strcmp (appliance.status, "active") != 0)
@@ -1210,8 +1196,7 @@ pd_claim_actor_appliance_state (pd_store_t *store, const char *appliance_id)
     if (!appliance_id || !*appliance_id)
         return PD_E_NOT_FOUND;
     pd_appliance_info_t appliance = {0};
-    int rc = pd_record_get (store, S_APPLIANCES, appliance_id, &pd_appliance_info_schema,
-                            &appliance, NULL);
+    int rc = pd_record_get (store, &pd_table_appliances, appliance_id, &appliance, NULL);
     if (rc == PD_OK && (!appliance.status || strcmp (appliance.status, "active") != 0))
         rc = PD_E_GONE;
     pd_schema_clear (&pd_appliance_info_schema, &appliance);
@@ -1226,11 +1211,11 @@ pd_claim_actor_resolve_token (pd_store_t *store, const char *text, pd_principal_
     char id[S_ID_SIZE];
     if (pd_token_parse (text, PD_TOKEN_APPLIANCE, token_id) != PD_OK)
         return PD_E_UNAUTHORIZED;
-    int rc = s_lookup (store, S_APPLIANCE_TOKS, token_id, id, sizeof (id));
+    int rc = s_lookup (store, pd_table_appliance_tokens.name, token_id, id, sizeof (id));
     if (rc != PD_OK)
         return rc == PD_E_NOT_FOUND ? PD_E_UNAUTHORIZED : rc;
     pd_appliance_info_t appliance = {0};
-    rc = pd_record_get (store, S_APPLIANCES, id, &pd_appliance_info_schema, &appliance, NULL);
+    rc = pd_record_get (store, &pd_table_appliances, id, &appliance, NULL);
     if (rc == PD_OK && partner_id && size)
         snprintf (partner_id, size, "%s", appliance.partner_id);
     if (rc == PD_E_NOT_FOUND || (rc == PD_OK && !pd_token_verify (text, appliance.token_hash.data,

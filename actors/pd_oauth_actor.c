@@ -45,12 +45,6 @@
 #include "pd_token.h"
 #include "pd_users_actor.h"
 
-#define S_STATES         "oauth_states"
-#define S_PARTNERS       "partners"
-#define S_PARTNERS_NAME  "partners_by_name"
-#define S_PARTNERS_ORG   "partners_by_org"
-#define S_DOMAINS        "approved_domains"
-#define S_USERS          "users"
 #define S_START_PATH     "/api/partner-auth/"
 #define S_CALLBACK_PATH  "/api/partner-auth/callback"
 #define S_STATE_TYPE     "ost"
@@ -294,8 +288,7 @@ static bool
 s_approved (pd_store_t *store, const s_signin_t *who)
 {
     pd_approved_domain_t entry = {0};
-    if (pd_record_get (store, S_DOMAINS, who->domain, &pd_approved_domain_schema, &entry, NULL) !=
-        PD_OK)
+    if (pd_record_get (store, &pd_table_approved_domains, who->domain, &entry, NULL) != PD_OK)
         return false;
     bool approved = strcmp (entry.domain, who->domain) == 0 &&
                     strcmp (entry.provider, s_provider_names[who->provider]) == 0;
@@ -355,8 +348,8 @@ s_partner_name (pd_store_t *store, const s_signin_t *who, char *name, size_t siz
 {
     pd_store_value_t taken = {0};
     snprintf (name, size, "%s", who->domain);
-    if (strlen (who->domain) < size &&
-        pd_store_lookup (store, S_PARTNERS_NAME, name, strlen (name), &taken) == PD_E_NOT_FOUND)
+    if (strlen (who->domain) < size && pd_store_lookup (store, pd_table_partners_by_name.name, name,
+                                                        strlen (name), &taken) == PD_E_NOT_FOUND)
         return;
     pd_store_value_clear (&taken);
     if (snprintf (name, size, "%s (%s)", who->domain, who->org_id) >= (int)size)
@@ -404,13 +397,13 @@ s_signup (pd_ctx_t *ctx, const s_signin_t *who)
     if (rc == PD_OK && !batch)
         rc = PD_E_INTERNAL;
     if (rc == PD_OK)
-        rc = pd_record_put (batch, S_PARTNERS, id, &pd_partner_schema, &partner, PD_STORE_ABSENT);
+        rc = pd_record_put (batch, &pd_table_partners, id, &partner, PD_STORE_ABSENT);
     if (rc == PD_OK)
-        rc = pd_store_batch_index_add (batch, S_PARTNERS_ORG, who->org_id, strlen (who->org_id), id,
-                                       strlen (id));
+        rc = pd_store_batch_index_add (batch, pd_table_partners_by_org.name, who->org_id,
+                                       strlen (who->org_id), id, strlen (id));
     if (rc == PD_OK)
-        rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, name_key, strlen (name_key), id,
-                                       strlen (id));
+        rc = pd_store_batch_index_add (batch, pd_table_partners_by_name.name, name_key,
+                                       strlen (name_key), id, strlen (id));
     if (rc == PD_OK)
         rc = pd_auth_actor_put_key (batch, &token, "partner", id, now);
     if (rc == PD_OK)
@@ -471,7 +464,8 @@ s_resolve (pd_ctx_t *ctx, const s_signin_t *who, pd_user_t *user, uint64_t *vers
         if (rc != PD_E_NOT_FOUND)
             return rc;
         pd_store_value_t org = {0};
-        rc = pd_store_lookup (store, S_PARTNERS_ORG, who->org_id, strlen (who->org_id), &org);
+        rc = pd_store_lookup (store, pd_table_partners_by_org.name, who->org_id,
+                              strlen (who->org_id), &org);
         if (rc == PD_OK) {
             char partner_id[S_PARTNER_SIZE * 2];
             snprintf (partner_id, sizeof (partner_id), "%.*s", (int)org.size,
@@ -488,7 +482,7 @@ s_resolve (pd_ctx_t *ctx, const s_signin_t *who, pd_user_t *user, uint64_t *vers
         return pd_ctx_fail (ctx, PD_E_CONFLICT, NULL, "concurrent sign-ins; try again");
     if (rc != PD_OK)
         return rc;
-    rc = pd_record_get (store, S_PARTNERS, user->partner_id, &pd_partner_schema, partner, NULL);
+    rc = pd_record_get (store, &pd_table_partners, user->partner_id, partner, NULL);
     if (rc == PD_E_NOT_FOUND)
         return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "the account's partner no longer exists");
     return rc;
@@ -519,7 +513,7 @@ s_open_session (pd_ctx_t *ctx, self_t *self, const s_signin_t *who, pd_user_t *u
         snprintf (actor, sizeof (actor), "user:%s", user->id);
 
         pd_store_batch_t *batch = pd_store_batch_new ();
-        rc = batch ? pd_record_put (batch, S_USERS, user->id, &pd_user_schema, &stored, version)
+        rc = batch ? pd_record_put (batch, &pd_table_users, user->id, &stored, version)
                    : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = pd_session_open (batch, user, now, config->session_ttl_s * S_MS_PER_S, reply);
@@ -580,8 +574,8 @@ s_sweep (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *key)
 {
     pd_store_item_t *found = NULL;
     size_t count = 0;
-    int rc = pd_store_scan (pd_ctx_store (ctx), S_STATES, NULL, 0, key, strlen (key), S_SWEEP,
-                            &found, &count);
+    int rc = pd_store_scan (pd_ctx_store (ctx), pd_table_oauth_states.name, NULL, 0, key,
+                            strlen (key), S_SWEEP, &found, &count);
     for (size_t i = 0; rc == PD_OK && i < count; i++) {
         pd_oauth_state_t old = {0};
         bool expired = pd_schema_decode (&pd_oauth_state_schema, found[i].data, found[i].size, &old,
@@ -589,8 +583,8 @@ s_sweep (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *key)
                        old.expires_at < pd_ctx_now (ctx);
         pd_schema_clear (&pd_oauth_state_schema, &old);
         if (expired)
-            rc = pd_store_batch_delete (batch, S_STATES, found[i].key, found[i].key_size,
-                                        PD_STORE_ANY);
+            rc = pd_store_batch_delete (batch, pd_table_oauth_states.name, found[i].key,
+                                        found[i].key_size, PD_STORE_ANY);
     }
     pd_store_items_destroy (&found, count);
     return rc;
@@ -653,8 +647,7 @@ s_oauth_start (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         //  A record that would not decode again is refused here, not later
         pd_store_batch_t *batch = pd_store_batch_new ();
         rc = batch && pd_schema_validate (&pd_oauth_state_schema, &record, NULL) == PD_OK
-                 ? pd_record_put (batch, S_STATES, id, &pd_oauth_state_schema, &record,
-                                  PD_STORE_ABSENT)
+                 ? pd_record_put (batch, &pd_table_oauth_states, id, &record, PD_STORE_ABSENT)
                  : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = s_sweep (ctx, batch, id);
@@ -675,14 +668,14 @@ static int
 s_take_state (pd_ctx_t *ctx, const char *id, pd_oauth_state_t *record)
 {
     uint64_t version = 0;
-    int rc =
-        pd_record_get (pd_ctx_store (ctx), S_STATES, id, &pd_oauth_state_schema, record, &version);
+    int rc = pd_record_get (pd_ctx_store (ctx), &pd_table_oauth_states, id, record, &version);
     if (rc == PD_E_NOT_FOUND)
         return s_refuse (ctx, "unknown or used sign-in state");
     if (rc != PD_OK)
         return rc;
     pd_store_batch_t *batch = pd_store_batch_new ();
-    rc = batch ? pd_store_batch_delete (batch, S_STATES, id, strlen (id), version) : PD_E_INTERNAL;
+    rc = batch ? pd_store_batch_delete (batch, pd_table_oauth_states.name, id, strlen (id), version)
+               : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = pd_ctx_commit (ctx, batch);
     pd_store_batch_destroy (&batch);

@@ -32,13 +32,10 @@
 #include "pd_record.h"
 #include "pd_token.h"
 
-#define S_PARTNERS           "partners"
-#define S_PARTNERS_NAME      "partners_by_name"
 #define S_ID_TYPE            "prt"
 #define S_ID_LENGTH          16
 #define S_ID_SIZE            32
-#define S_RETRIES            3 //  read-modify-write attempts on a lost race
-#define S_DOMAINS            "approved_domains"
+#define S_RETRIES            3   //  read-modify-write attempts on a lost race
 #define S_DOMAIN_KEY_SIZE    254 //  a DNS name: 253 bytes (PD_FIELDS_approved_domain)
 #define S_DOMAIN_DETAIL_SIZE 512 //  domain, provider, tenant id
 
@@ -49,7 +46,7 @@
 static int
 s_load (pd_store_t *store, const char *id, pd_partner_t *partner)
 {
-    return pd_record_load (store, S_PARTNERS, id, &pd_partner_schema, partner);
+    return pd_record_load (store, &pd_table_partners, id, partner);
 }
 
 //  The stored form: no key, no version (the store keeps the version)
@@ -58,7 +55,7 @@ s_put (pd_store_batch_t *batch, const pd_partner_t *partner, uint64_t expect)
 {
     pd_partner_t stored = *partner; //  shallow: shares the strings
     stored.api_key = NULL;          //  shown once, never stored
-    return pd_record_store (batch, S_PARTNERS, partner->id, &pd_partner_schema, &stored, expect);
+    return pd_record_store (batch, &pd_table_partners, partner->id, &stored, expect);
 }
 
 //  Names are unique regardless of case
@@ -166,8 +163,8 @@ s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (rc == PD_OK)
         rc = s_put (batch, partner, PD_STORE_ABSENT);
     if (rc == PD_OK)
-        rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, name_key, strlen (name_key), id,
-                                       strlen (id));
+        rc = pd_store_batch_index_add (batch, pd_table_partners_by_name.name, name_key,
+                                       strlen (name_key), id, strlen (id));
     if (rc == PD_OK)
         rc = pd_auth_actor_put_key (batch, &token, "partner", id, now);
     if (rc == PD_OK)
@@ -222,7 +219,7 @@ s_list_page (pd_ctx_t *ctx, const pd_partner_list_t *req, const char *status,
              pd_partner_page_t *page)
 {
     size_t limit = PD_HAS (req, partner_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    return pd_record_page (pd_ctx_store (ctx), S_PARTNERS, &pd_partner_schema, req->cursor, limit,
+    return pd_record_page (pd_ctx_store (ctx), &pd_table_partners, req->cursor, limit,
                            status ? s_status_is : NULL, (void *)status, &page->items,
                            &page->next_cursor);
 }
@@ -274,10 +271,12 @@ s_partner_update (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         pd_store_batch_t *batch = pd_store_batch_new ();
         rc = batch ? s_put (batch, partner, version) : PD_E_INTERNAL;
         if (rc == PD_OK && strcmp (old_name, new_name) != 0) {
-            rc = pd_store_batch_index_remove (batch, S_PARTNERS_NAME, old_name, strlen (old_name));
+            rc = pd_store_batch_index_remove (batch, pd_table_partners_by_name.name, old_name,
+                                              strlen (old_name));
             if (rc == PD_OK)
-                rc = pd_store_batch_index_add (batch, S_PARTNERS_NAME, new_name, strlen (new_name),
-                                               partner->id, strlen (partner->id));
+                rc =
+                    pd_store_batch_index_add (batch, pd_table_partners_by_name.name, new_name,
+                                              strlen (new_name), partner->id, strlen (partner->id));
         }
         if (rc == PD_OK)
             rc = s_audit (ctx, batch, "partner.updated", partner);
@@ -435,8 +434,8 @@ s_domain_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         return PD_E_FORBIDDEN;
     pd_store_item_t *found = NULL;
     size_t count = 0;
-    int rc = pd_store_scan (pd_ctx_store (ctx), S_DOMAINS, NULL, 0, NULL, 0, PD_PAGE_LIMIT_MAX,
-                            &found, &count);
+    int rc = pd_store_scan (pd_ctx_store (ctx), pd_table_approved_domains.name, NULL, 0, NULL, 0,
+                            PD_PAGE_LIMIT_MAX, &found, &count);
     pd_approved_domain_t *items = count ? calloc (count, sizeof (pd_approved_domain_t)) : NULL;
     if (rc == PD_OK && count && !items)
         rc = PD_E_INTERNAL;
@@ -477,8 +476,7 @@ s_domain_add (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     entry->created_at = pd_ctx_now (ctx);
     PD_MARK (entry, approved_domain, created_at);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    rc = batch ? pd_record_put (batch, S_DOMAINS, key, &pd_approved_domain_schema, entry,
-                                PD_STORE_ABSENT)
+    rc = batch ? pd_record_put (batch, &pd_table_approved_domains, key, entry, PD_STORE_ABSENT)
                : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = s_domain_audit (ctx, batch, "domain.added", entry);
@@ -501,13 +499,13 @@ s_domain_remove (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     for (int attempt = 0; rc == PD_OK && attempt < S_RETRIES; attempt++) {
         pd_approved_domain_t entry = {0};
         uint64_t version = 0;
-        rc = pd_record_get (pd_ctx_store (ctx), S_DOMAINS, key, &pd_approved_domain_schema, &entry,
-                            &version);
+        rc = pd_record_get (pd_ctx_store (ctx), &pd_table_approved_domains, key, &entry, &version);
         if (rc == PD_E_NOT_FOUND)
             return pd_ctx_fail (ctx, rc, "domain", "%s is not an approved domain", key);
         pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
         if (rc == PD_OK)
-            rc = batch ? pd_store_batch_delete (batch, S_DOMAINS, key, strlen (key), version)
+            rc = batch ? pd_store_batch_delete (batch, pd_table_approved_domains.name, key,
+                                                strlen (key), version)
                        : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = s_domain_audit (ctx, batch, "domain.removed", &entry);

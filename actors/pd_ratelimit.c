@@ -24,7 +24,6 @@
 #include "pd_messages.h"
 #include "pd_record.h"
 
-#define S_TABLE     "ratelimits"
 #define S_RETRIES   16        //  attempts beyond the 2 * limit that contention may take
 #define S_LIMIT_CAP (1 << 20) //  limits above this bound the attempts as this would
 #define S_MS_PER_S  1000
@@ -51,7 +50,7 @@ pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_polic
     if (!s_enabled (policy))
         return PD_OK;
     pd_ratelimit_t record = {0};
-    int rc = pd_record_get (store, S_TABLE, key, &pd_ratelimit_schema, &record, NULL);
+    int rc = pd_record_get (store, &pd_table_ratelimits, key, &record, NULL);
     if (rc == PD_E_NOT_FOUND)
         return PD_OK;
     if (rc != PD_OK)
@@ -77,7 +76,7 @@ pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy
     for (int64_t attempt = 0; attempt < attempts && rc == PD_E_CONFLICT; attempt++) {
         pd_ratelimit_t record = {0};
         uint64_t version = 0;
-        rc = pd_record_get (store, S_TABLE, key, &pd_ratelimit_schema, &record, &version);
+        rc = pd_record_get (store, &pd_table_ratelimits, key, &record, &version);
         if (rc != PD_OK && rc != PD_E_NOT_FOUND)
             return rc;
         uint64_t expect = rc == PD_OK ? version : PD_STORE_ABSENT;
@@ -94,7 +93,7 @@ pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy
         PD_MARK (&record, ratelimit, failures);
 
         pd_store_batch_t *batch = pd_store_batch_new ();
-        rc = batch ? pd_record_put (batch, S_TABLE, key, &pd_ratelimit_schema, &record, expect)
+        rc = batch ? pd_record_put (batch, &pd_table_ratelimits, key, &record, expect)
                    : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = pd_store_commit (store, batch);

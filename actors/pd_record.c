@@ -1,16 +1,19 @@
 /*  pd_record - schema records in the store (see pd_record.h) */
 #include "pd_record.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 int
-pd_record_get (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
-               void *record, uint64_t *version)
+pd_record_get (pd_store_t *store, const pd_table_t *table, const char *key, void *record,
+               uint64_t *version)
 {
+    assert (table && table->schema);
+    const pd_schema_t *schema = table->schema;
     pd_store_value_t value = {0};
-    int rc = pd_store_get (store, table, key, strlen (key), &value);
+    int rc = pd_store_get (store, table->name, key, strlen (key), &value);
     if (rc == PD_OK && pd_schema_decode (schema, value.data, value.size, record, NULL) != PD_OK)
         rc = PD_E_INTERNAL;
     if (rc == PD_OK && version)
@@ -20,14 +23,15 @@ pd_record_get (pd_store_t *store, const char *table, const char *key, const pd_s
 }
 
 int
-pd_record_put (pd_store_batch_t *batch, const char *table, const char *key,
-               const pd_schema_t *schema, const void *record, uint64_t expect)
+pd_record_put (pd_store_batch_t *batch, const pd_table_t *table, const char *key,
+               const void *record, uint64_t expect)
 {
+    assert (table && table->schema);
     uint8_t *data = NULL;
     size_t size = 0;
-    int rc = pd_schema_encode (schema, record, &data, &size);
+    int rc = pd_schema_encode (table->schema, record, &data, &size);
     if (rc == PD_OK)
-        rc = pd_store_batch_put (batch, table, key, strlen (key), data, size, expect);
+        rc = pd_store_batch_put (batch, table->name, key, strlen (key), data, size, expect);
     free (data);
     return rc;
 }
@@ -45,10 +49,11 @@ s_set_version (const pd_schema_t *schema, void *record, uint64_t version)
 }
 
 int
-pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema, const char *cursor,
-                size_t limit, pd_record_filter_fn *filter, void *arg, pd_list_t *list,
-                char **next_cursor)
+pd_record_page (pd_store_t *store, const pd_table_t *table, const char *cursor, size_t limit,
+                pd_record_filter_fn *filter, void *arg, pd_list_t *list, char **next_cursor)
 {
+    assert (table && table->schema);
+    const pd_schema_t *schema = table->schema;
     *next_cursor = NULL;
     list->size = 0;
     list->items = calloc (limit, schema->size);
@@ -63,7 +68,8 @@ pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema,
     while (rc == PD_OK && !more && !exhausted) {
         pd_store_item_t *found = NULL;
         size_t count = 0;
-        rc = pd_store_scan (store, table, NULL, 0, after, strlen (after), chunk, &found, &count);
+        rc = pd_store_scan (store, table->name, NULL, 0, after, strlen (after), chunk, &found,
+                            &count);
         exhausted = count < chunk;
         for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
             void *record = (char *)list->items + list->size * schema->size;
@@ -111,13 +117,16 @@ pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema,
 }
 
 int
-pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema,
-                 pd_record_expired_fn *expired, void *arg, int64_t now, char **cursor, size_t max)
+pd_record_sweep (pd_store_t *store, const pd_table_t *table, pd_record_expired_fn *expired,
+                 void *arg, int64_t now, char **cursor, size_t max)
 {
+    assert (table && table->schema);
+    const pd_schema_t *schema = table->schema;
     pd_store_item_t *found = NULL;
     size_t count = 0;
     const char *after = *cursor ? *cursor : "";
-    int rc = pd_store_scan (store, table, NULL, 0, after, strlen (after), max, &found, &count);
+    int rc =
+        pd_store_scan (store, table->name, NULL, 0, after, strlen (after), max, &found, &count);
     pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
     if (rc == PD_OK && !batch)
         rc = PD_E_INTERNAL;
@@ -128,7 +137,7 @@ pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema
         //  A record that does not decode is left for a person to look at
         if (pd_schema_decode (schema, found[i].data, found[i].size, record, NULL) == PD_OK &&
             expired (record, now, arg))
-            rc = pd_store_batch_delete (batch, table, found[i].key, found[i].key_size,
+            rc = pd_store_batch_delete (batch, table->name, found[i].key, found[i].key_size,
                                         found[i].version);
         pd_schema_clear (schema, record);
     }
@@ -149,31 +158,32 @@ pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema
 }
 
 int
-pd_record_load (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
-                void *record)
+pd_record_load (pd_store_t *store, const pd_table_t *table, const char *key, void *record)
 {
     uint64_t version = 0;
-    int rc = pd_record_get (store, table, key, schema, record, &version);
+    int rc = pd_record_get (store, table, key, record, &version);
     if (rc == PD_OK)
-        s_set_version (schema, record, version);
+        s_set_version (table->schema, record, version);
     return rc;
 }
 
 int
-pd_record_store (pd_store_batch_t *batch, const char *table, const char *key,
-                 const pd_schema_t *schema, const void *record, uint64_t expect)
+pd_record_store (pd_store_batch_t *batch, const pd_table_t *table, const char *key,
+                 const void *record, uint64_t expect)
 {
+    assert (table && table->schema);
+    const pd_schema_t *schema = table->schema;
     size_t index = 0;
     const pd_field_t *field = pd_schema_field (schema, "version", &index);
     if (!field)
-        return pd_record_put (batch, table, key, schema, record, expect);
+        return pd_record_put (batch, table, key, record, expect);
     //  A shallow copy shares the strings: encoding only reads them
     void *stored = malloc (schema->size);
     if (!stored)
         return PD_E_INTERNAL;
     memcpy (stored, record, schema->size);
     *(uint64_t *)stored &= ~(UINT64_C (1) << index); //  `present` comes first
-    int rc = pd_record_put (batch, table, key, schema, stored, expect);
+    int rc = pd_record_put (batch, table, key, stored, expect);
     free (stored);
     return rc;
 }

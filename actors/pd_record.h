@@ -18,26 +18,29 @@
 extern "C" {
 #endif
 
+//  Every call names a table object (pd_table_partners, ...): the record
+//  is that table's schema (a table of no schema, an index, is no table of
+//  records: asserted).
+
 //  Read `key` (a string) from `table` and decode it into `record` (zeroed).
 //  *version (may be NULL) gets the record's version. PD_OK, PD_E_NOT_FOUND,
 //  or PD_E_INTERNAL when what is stored does not decode.
-int pd_record_get (pd_store_t *store, const char *table, const char *key, const pd_schema_t *schema,
-                   void *record, uint64_t *version);
+int pd_record_get (pd_store_t *store, const pd_table_t *table, const char *key, void *record,
+                   uint64_t *version);
 
 //  Encode `record` and add a put of it under `key` to `batch`, with the
 //  version expectation of pd_store_batch_put.
-int pd_record_put (pd_store_batch_t *batch, const char *table, const char *key,
-                   const pd_schema_t *schema, const void *record, uint64_t expect);
+int pd_record_put (pd_store_batch_t *batch, const pd_table_t *table, const char *key,
+                   const void *record, uint64_t expect);
 
 //  pd_record_get, and the record's `version` field (if its schema has one)
 //  set from the store's version.
-int pd_record_load (pd_store_t *store, const char *table, const char *key,
-                    const pd_schema_t *schema, void *record);
+int pd_record_load (pd_store_t *store, const pd_table_t *table, const char *key, void *record);
 
 //  pd_record_put of the record without its `version` field: the store
 //  keeps versions, the stored bytes do not.
-int pd_record_store (pd_store_batch_t *batch, const char *table, const char *key,
-                     const pd_schema_t *schema, const void *record, uint64_t expect);
+int pd_record_store (pd_store_batch_t *batch, const pd_table_t *table, const char *key,
+                     const void *record, uint64_t expect);
 
 //  Does a decoded record belong on the page? (arg as given)
 typedef bool (pd_record_filter_fn) (const void *record, void *arg);
@@ -45,13 +48,12 @@ typedef bool (pd_record_filter_fn) (const void *record, void *arg);
 //  A page of `table`'s records in key order, starting after key `cursor`
 //  (NULL or "" = from the first), keeping those `filter` accepts (NULL =
 //  all), at most `limit` (>= 1). Fills list->items (a calloc'd array of
-//  `schema` records, owned by the list) and list->size; sets each record's
+//  the table's records, owned by the list) and list->size; sets each record's
 //  `version` field if the schema has one. *next_cursor gets the last key
 //  (malloc'd) when more records remain, else stays NULL. PD_OK, or
 //  PD_E_INTERNAL (a stored record that does not decode, OOM).
-int pd_record_page (pd_store_t *store, const char *table, const pd_schema_t *schema,
-                    const char *cursor, size_t limit, pd_record_filter_fn *filter, void *arg,
-                    pd_list_t *list, char **next_cursor);
+int pd_record_page (pd_store_t *store, const pd_table_t *table, const char *cursor, size_t limit,
+                    pd_record_filter_fn *filter, void *arg, pd_list_t *list, char **next_cursor);
 
 //  Is a decoded record past its life at `now` (ms)?
 typedef bool (pd_record_expired_fn) (const void *record, int64_t now, void *arg);
@@ -61,9 +63,8 @@ typedef bool (pd_record_expired_fn) (const void *record, int64_t now, void *arg)
 //  first; it wraps to NULL at the end), in one batch; each delete is
 //  guarded by the version read, so a record changed meanwhile stays.
 //  Returns how many were deleted (>= 0) or an error status.
-int pd_record_sweep (pd_store_t *store, const char *table, const pd_schema_t *schema,
-                     pd_record_expired_fn *expired, void *arg, int64_t now, char **cursor,
-                     size_t max);
+int pd_record_sweep (pd_store_t *store, const pd_table_t *table, pd_record_expired_fn *expired,
+                     void *arg, int64_t now, char **cursor, size_t max);
 
 #ifdef __cplusplus
 }

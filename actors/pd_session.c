@@ -17,10 +17,7 @@
 #include "pd_record.h"
 #include "pd_token.h"
 
-#define S_SESSIONS "sessions"
-#define S_USERS    "users"
-#define S_PARTNERS "partners"
-#define S_ACTIVE   "active"
+#define S_ACTIVE "active"
 
 int
 pd_session_open (pd_store_batch_t *batch, const pd_user_t *user, int64_t now_ms, int64_t ttl_ms,
@@ -50,8 +47,7 @@ pd_session_open (pd_store_batch_t *batch, const pd_user_t *user, int64_t now_ms,
     record.expires_at = now_ms + ttl_ms;
     PD_MARK (&record, session_record, created_at);
     PD_MARK (&record, session_record, expires_at);
-    rc = pd_record_put (batch, S_SESSIONS, token.id, &pd_session_record_schema, &record,
-                        PD_STORE_ABSENT);
+    rc = pd_record_put (batch, &pd_table_sessions, token.id, &record, PD_STORE_ABSENT);
     if (rc != PD_OK)
         goto cleanup;
 
@@ -82,7 +78,7 @@ static int
 s_check_owner (pd_store_t *store, const pd_session_record_t *session, pd_user_t *user,
                pd_schema_error_t *err)
 {
-    int rc = pd_record_get (store, S_USERS, session->user_id, &pd_user_schema, user, NULL);
+    int rc = pd_record_get (store, &pd_table_users, session->user_id, user, NULL);
     if (rc == PD_E_NOT_FOUND || (rc == PD_OK && strcmp (user->partner_id, session->partner_id)))
         return pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid session");
     if (rc != PD_OK)
@@ -91,7 +87,7 @@ s_check_owner (pd_store_t *store, const pd_session_record_t *session, pd_user_t 
         return pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "user is disabled");
 
     pd_partner_t partner = {0};
-    rc = pd_record_get (store, S_PARTNERS, session->partner_id, &pd_partner_schema, &partner, NULL);
+    rc = pd_record_get (store, &pd_table_partners, session->partner_id, &partner, NULL);
     if (rc == PD_E_NOT_FOUND)
         rc = pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid session");
     else if (rc != PD_OK)
@@ -113,7 +109,7 @@ pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool
 
     pd_session_record_t session = {0};
     pd_user_t user = {0};
-    int rc = pd_record_get (store, S_SESSIONS, id, &pd_session_record_schema, &session, NULL);
+    int rc = pd_record_get (store, &pd_table_sessions, id, &session, NULL);
     if (rc == PD_E_NOT_FOUND) {
         rc = pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid session");
         goto cleanup;
@@ -159,5 +155,6 @@ int
 pd_session_close (pd_store_batch_t *batch, const char *session_id)
 {
     assert (batch && session_id);
-    return pd_store_batch_delete (batch, S_SESSIONS, session_id, strlen (session_id), PD_STORE_ANY);
+    return pd_store_batch_delete (batch, pd_table_sessions.name, session_id, strlen (session_id),
+                                  PD_STORE_ANY);
 }

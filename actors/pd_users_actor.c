@@ -29,11 +29,6 @@
 #include "pd_session.h"
 #include "pd_token.h"
 
-#define S_USERS          "users"
-#define S_USERS_EMAIL    "users_by_email"
-#define S_USERS_IDENTITY "users_by_identity"
-#define S_MAGIC_LINKS    "magic_links"
-#define S_PARTNERS       "partners"
 #define S_ID_TYPE        "usr"
 #define S_ID_LENGTH      16
 #define S_ID_SIZE        72   //  ids are at most 64 bytes (schema)
@@ -65,13 +60,13 @@ s_email_key (const char *email, char *key, size_t size)
 static int
 s_load (pd_store_t *store, const char *id, pd_user_t *user)
 {
-    return pd_record_load (store, S_USERS, id, &pd_user_schema, user);
+    return pd_record_load (store, &pd_table_users, id, user);
 }
 
 static int
 s_put (pd_store_batch_t *batch, const pd_user_t *user, uint64_t expect)
 {
-    return pd_record_store (batch, S_USERS, user->id, &pd_user_schema, user, expect);
+    return pd_record_store (batch, &pd_table_users, user->id, user, expect);
 }
 
 //  A user of the path's partner; another partner's user answers 404, as
@@ -95,7 +90,8 @@ static int
 s_partner_exists (pd_ctx_t *ctx, const char *partner_id)
 {
     pd_store_value_t value = {0};
-    int rc = pd_store_get (pd_ctx_store (ctx), S_PARTNERS, partner_id, strlen (partner_id), &value);
+    int rc = pd_store_get (pd_ctx_store (ctx), pd_table_partners.name, partner_id,
+                           strlen (partner_id), &value);
     pd_store_value_clear (&value);
     if (rc == PD_E_NOT_FOUND)
         return pd_ctx_fail (ctx, rc, "partner_id", "no partner %s", partner_id);
@@ -158,11 +154,11 @@ pd_users_actor_add (pd_store_batch_t *batch, pd_user_t *user, const char *identi
 
     int rc = s_put (batch, user, PD_STORE_ABSENT);
     if (rc == PD_OK)
-        rc = pd_store_batch_index_add (batch, S_USERS_EMAIL, email_key, strlen (email_key), id,
-                                       strlen (id));
+        rc = pd_store_batch_index_add (batch, pd_table_users_by_email.name, email_key,
+                                       strlen (email_key), id, strlen (id));
     if (rc == PD_OK && identity)
-        rc = pd_store_batch_index_add (batch, S_USERS_IDENTITY, identity, strlen (identity), id,
-                                       strlen (id));
+        rc = pd_store_batch_index_add (batch, pd_table_users_by_identity.name, identity,
+                                       strlen (identity), id, strlen (id));
     return rc;
 }
 
@@ -191,7 +187,7 @@ pd_users_actor_find_identity (pd_store_t *store, const char *identity, pd_user_t
                               uint64_t *version)
 {
     assert (store && identity && user);
-    return s_find (store, S_USERS_IDENTITY, identity, user, version);
+    return s_find (store, pd_table_users_by_identity.name, identity, user, version);
 }
 
 int
@@ -201,7 +197,7 @@ pd_users_actor_find_email (pd_store_t *store, const char *email, pd_user_t *user
     char key[S_EMAIL_KEY_SIZE];
     if (!s_email_key (email, key, sizeof (key)))
         return PD_E_NOT_FOUND;
-    return s_find (store, S_USERS_EMAIL, key, user, version);
+    return s_find (store, pd_table_users_by_email.name, key, user, version);
 }
 
 //  ------------------------------------------------------------------------
@@ -259,8 +255,8 @@ s_user_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (rc != PD_OK)
         return rc;
     size_t limit = PD_HAS (req, user_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    return pd_record_page (pd_ctx_store (ctx), S_USERS, &pd_user_schema, req->cursor, limit,
-                           s_of_partner, (void *)req->partner_id, &page->items, &page->next_cursor);
+    return pd_record_page (pd_ctx_store (ctx), &pd_table_users, req->cursor, limit, s_of_partner,
+                           (void *)req->partner_id, &page->items, &page->next_cursor);
 }
 
 //  Disable a user: its sessions and links are refused from the commit on,
@@ -367,8 +363,7 @@ s_magic_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     PD_MARK (&record, magic_record, expires_at);
 
     batch = pd_store_batch_new ();
-    rc = batch ? pd_record_put (batch, S_MAGIC_LINKS, token.id, &pd_magic_record_schema, &record,
-                                PD_STORE_ABSENT)
+    rc = batch ? pd_record_put (batch, &pd_table_magic_links, token.id, &record, PD_STORE_ABSENT)
                : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = s_audit (ctx, batch, "user.magic_link_created", &user, NULL, NULL);
@@ -408,8 +403,7 @@ s_exchange_once (pd_ctx_t *ctx, const char *text, const char *id, pd_session_t *
     pd_store_batch_t *batch = NULL;
 
     uint64_t magic_version = 0;
-    int rc =
-        pd_record_get (store, S_MAGIC_LINKS, id, &pd_magic_record_schema, &magic, &magic_version);
+    int rc = pd_record_get (store, &pd_table_magic_links, id, &magic, &magic_version);
     if (rc == PD_E_NOT_FOUND)
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
     if (rc != PD_OK)
@@ -444,7 +438,7 @@ s_exchange_once (pd_ctx_t *ctx, const char *text, const char *id, pd_session_t *
         rc = pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "user is disabled");
     if (rc != PD_OK)
         goto cleanup;
-    rc = pd_record_get (store, S_PARTNERS, magic.partner_id, &pd_partner_schema, &partner, NULL);
+    rc = pd_record_get (store, &pd_table_partners, magic.partner_id, &partner, NULL);
     if (rc == PD_E_NOT_FOUND)
         rc = pd_ctx_fail (ctx, PD_E_UNAUTHORIZED, "token", S_LINK_INVALID);
     else if (rc == PD_OK && strcmp (partner.status, S_ACTIVE) != 0)
@@ -460,7 +454,8 @@ s_exchange_once (pd_ctx_t *ctx, const char *text, const char *id, pd_session_t *
     char actor[S_LIMIT_KEY_SIZE];
     snprintf (actor, sizeof (actor), "user:%s", user.id);
     batch = pd_store_batch_new ();
-    rc = batch ? pd_store_batch_delete (batch, S_MAGIC_LINKS, id, strlen (id), magic_version)
+    rc = batch ? pd_store_batch_delete (batch, pd_table_magic_links.name, id, strlen (id),
+                                        magic_version)
                : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = s_put (batch, &user, user_version);
@@ -572,8 +567,6 @@ static const pd_handler_t s_handlers[] = {
 #define S_SWEEP_MS     60000 //  how often
 #define S_SWEEP_CHUNK  500   //  records read per table per round
 #define S_SWEEP_ROUNDS 20    //  rounds per tick at most (10,000 records a table)
-#define S_SESSIONS     "sessions"
-#define S_RATELIMITS   "ratelimits"
 
 typedef struct {
     char *sessions_cursor; //  where each table's sweep goes on (NULL = start)
@@ -630,13 +623,12 @@ s_sweep (void *state, pd_ctx_t *ctx)
     //  that sweeping keeps up with what the network can create
     int rc = PD_OK;
     for (int round = 0; rc == PD_OK && round < S_SWEEP_ROUNDS; round++) {
-        int sessions =
-            pd_record_sweep (store, S_SESSIONS, &pd_session_record_schema, s_session_expired, NULL,
-                             now, &self->sessions_cursor, S_SWEEP_CHUNK);
-        int links = pd_record_sweep (store, S_MAGIC_LINKS, &pd_magic_record_schema, s_magic_expired,
-                                     NULL, now, &self->magic_cursor, S_SWEEP_CHUNK);
-        int windows = pd_record_sweep (store, S_RATELIMITS, &pd_ratelimit_schema, s_window_over,
-                                       &window_ms, now, &self->ratelimits_cursor, S_SWEEP_CHUNK);
+        int sessions = pd_record_sweep (store, &pd_table_sessions, s_session_expired, NULL, now,
+                                        &self->sessions_cursor, S_SWEEP_CHUNK);
+        int links = pd_record_sweep (store, &pd_table_magic_links, s_magic_expired, NULL, now,
+                                     &self->magic_cursor, S_SWEEP_CHUNK);
+        int windows = pd_record_sweep (store, &pd_table_ratelimits, s_window_over, &window_ms, now,
+                                       &self->ratelimits_cursor, S_SWEEP_CHUNK);
         if (sessions < 0 || links < 0 || windows < 0)
             rc = PD_E_INTERNAL;
         if (!self->sessions_cursor && !self->magic_cursor && !self->ratelimits_cursor)

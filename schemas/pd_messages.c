@@ -16,7 +16,11 @@ const pd_message_t pd_message_catalogue[] = {PD_MESSAGE_TYPES (S_MESSAGE)};
 const size_t pd_message_catalogue_size =
     sizeof (pd_message_catalogue) / sizeof (pd_message_catalogue[0]);
 
-#define S_TABLE_NAME(name) name,
+#define S_TABLE(name, schema) const pd_table_t pd_table_##name = {#name, schema};
+PD_STORE_TABLES (S_TABLE)
+#undef S_TABLE
+
+#define S_TABLE_NAME(name, schema) #name,
 const char *const pd_store_table_names[] = {PD_STORE_TABLES (S_TABLE_NAME) NULL};
 
 const pd_message_t *

@@ -607,27 +607,27 @@ extern "C" {
 
 //  Tables of the store. Index tables map an index key to a primary key.
 #define PD_STORE_TABLES(X)                                                                         \
-    X ("partners")           /* id -> partner */                                                   \
-    X ("partners_by_name")   /* lower-cased name -> partner id (unique) */                         \
-    X ("apikeys")            /* key prefix -> apikey */                                            \
-    X ("events")             /* stream, 0, seq -> event (pd_store_batch_append) */                 \
-    X ("partners_by_org")    /* provider:org id -> partner id (unique) */                          \
-    X ("approved_domains")   /* domain -> approved_domain */                                       \
-    X ("users")              /* id -> user */                                                      \
-    X ("users_by_email")     /* lower-cased email -> user id (unique) */                           \
-    X ("users_by_identity")  /* provider:subject -> user id (unique) */                            \
-    X ("magic_links")        /* token id -> magic_record */                                        \
-    X ("sessions")           /* session id -> session_record */                                    \
-    X ("oauth_states")       /* state -> oauth_state */                                            \
-    X ("ratelimits")         /* "source:IP" / "partner:ID" -> failure window */                    \
-    X ("provisions")         /* id -> provision */                                                 \
-    X ("provisions_by_code") /* code -> provision id (unique) */                                   \
-    X ("sites")              /* id -> site */                                                      \
-    X ("sites_by_name")      /* partner id:lower-cased name -> site id (unique) */                 \
-    X ("appliances")         /* id -> appliance */                                                 \
-    X ("appliance_keys")     /* CURVE public key (Z85) -> appliance id (unique) */                 \
-    X ("appliance_tokens")   /* token id -> appliance id */                                        \
-    X ("appliances_by_site") /* site id/appliance id -> "" (a site's appliances, by prefix) */
+    X (partners, &pd_partner_schema) /* id -> partner */                                           \
+    X (partners_by_name, NULL)       /* lower-cased name -> partner id (unique) */                 \
+    X (apikeys, &pd_apikey_schema)   /* key prefix -> apikey */                                    \
+    X (events, NULL)                 /* stream, 0, seq -> event (pd_store_batch_append) */         \
+    X (partners_by_org, NULL)        /* provider:org id -> partner id (unique) */                  \
+    X (approved_domains, &pd_approved_domain_schema) /* domain -> approved_domain */               \
+    X (users, &pd_user_schema)                       /* id -> user */                              \
+    X (users_by_email, NULL)                         /* lower-cased email -> user id (unique) */   \
+    X (users_by_identity, NULL)                      /* provider:subject -> user id (unique) */    \
+    X (magic_links, &pd_magic_record_schema)         /* token id -> magic_record */                \
+    X (sessions, &pd_session_record_schema)          /* session id -> session_record */            \
+    X (oauth_states, &pd_oauth_state_schema)         /* state -> oauth_state */                    \
+    X (ratelimits, &pd_ratelimit_schema) /* "source:IP" / "partner:ID" -> failure window */        \
+    X (provisions, &pd_provision_schema) /* id -> provision */                                     \
+    X (provisions_by_code, NULL)         /* code -> provision id (unique) */                       \
+    X (sites, &pd_site_schema)           /* id -> site */                                          \
+    X (sites_by_name, NULL)              /* partner id:lower-cased name -> site id (unique) */     \
+    X (appliances, &pd_appliance_info_schema) /* id -> appliance */                                \
+    X (appliance_keys, NULL)     /* CURVE public key (Z85) -> appliance id (unique) */             \
+    X (appliance_tokens, NULL)   /* token id -> appliance id */                                    \
+    X (appliances_by_site, NULL) /* site id/appliance id -> "" (a site's appliances, by prefix) */
 
 //  Stream names
 #define PD_STREAM_AUDIT "audit"
@@ -716,7 +716,13 @@ const pd_message_t *pd_message_find (const char *type);
 extern const pd_message_t pd_message_catalogue[];
 extern const size_t pd_message_catalogue_size;
 
-//  All store tables, NULL-terminated, for pd_store_new
+//  The store tables, each declared with the record it holds:
+//  pd_table_partners, pd_table_users_by_email, ... (PD_STORE_TABLES)
+#define PD_GEN_TABLE_DECL(name, schema) extern const pd_table_t pd_table_##name;
+PD_STORE_TABLES (PD_GEN_TABLE_DECL)
+#undef PD_GEN_TABLE_DECL
+
+//  All store table names, NULL-terminated, for pd_store_new
 extern const char *const pd_store_table_names[];
 
 #ifdef __cplusplus

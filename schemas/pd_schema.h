@@ -106,6 +106,14 @@ struct pd_schema_s {
     const pd_field_t *fields;
 };
 
+//  A store table, declared once with what it holds (PD_STORE_TABLES in
+//  pd_messages.h): actors name the table object, never a string
+typedef struct {
+    const char *name;          //  the store's table name
+    const pd_schema_t *schema; //  the record each value is; NULL for an index (key ->
+                               //  primary key) or a stream
+} pd_table_t;
+
 //  Where and why decoding or validation failed. `field` is a dotted path
 //  ("branding.primary_color", "items.3.id"); `detail` is a short English
 //  sentence meant for developers ("must be at most 200 bytes").

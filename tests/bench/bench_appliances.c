@@ -543,7 +543,7 @@ typedef struct {
     int64_t *latency_ns;         //  [count], -1 = failed
     int64_t *end_ns;             //  [count] when the answer (or failure) came
     int *status;                 //  [count]
-    char detail[256];            //  first failure
+    char detail[320];            //  first failure (a code and a 256-byte error)
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool go;
@@ -1109,9 +1109,9 @@ s_partner_put (pd_store_t *store)
     PD_MARK (&partner, partner, created_at);
     PD_MARK (&partner, partner, updated_at);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    int rc = batch ? pd_record_put (batch, "partners", S_PARTNER_ID, &pd_partner_schema, &partner,
-                                    PD_STORE_ABSENT)
-                   : PD_E_INTERNAL;
+    int rc =
+        batch ? pd_record_put (batch, &pd_table_partners, S_PARTNER_ID, &partner, PD_STORE_ABSENT)
+              : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = pd_store_batch_index_add (batch, "partners_by_name", "bench msp", 9, S_PARTNER_ID,
                                        strlen (S_PARTNER_ID));

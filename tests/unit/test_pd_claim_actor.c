@@ -52,9 +52,8 @@ test_version_1_store_gets_its_site_index (void **state)
         appliance.status = "active";
         appliance.mac = "02:00:00:00:00:01";
         pd_schema_mark_all (&pd_appliance_info_schema, &appliance);
-        assert_int_equal (pd_record_put (batch, "appliances", id, &pd_appliance_info_schema,
-                                         &appliance, PD_STORE_ABSENT),
-                          PD_OK);
+        assert_int_equal (
+            pd_record_put (batch, &pd_table_appliances, id, &appliance, PD_STORE_ABSENT), PD_OK);
     }
     assert_int_equal (pd_store_commit (store, batch), PD_OK);
     pd_store_batch_destroy (&batch);

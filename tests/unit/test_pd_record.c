@@ -66,8 +66,7 @@ s_put_sessions (pd_store_t *store, int count, int64_t now)
         record.role = "partner-user";
         record.expires_at = i % 2 ? now - 1 : now + 60000;
         PD_MARK (&record, session_record, expires_at);
-        assert_int_equal (pd_record_put (batch, "sessions", id, &pd_session_record_schema, &record,
-                                         PD_STORE_ABSENT),
+        assert_int_equal (pd_record_put (batch, &pd_table_sessions, id, &record, PD_STORE_ABSENT),
                           PD_OK);
     }
     assert_int_equal (pd_store_commit (store, batch), PD_OK);
@@ -97,8 +96,7 @@ test_sweep_deletes_only_the_expired (void **state)
     char *cursor = NULL;
     int deleted = 0, rounds = 0;
     do {
-        int rc = pd_record_sweep (fx->store, "sessions", &pd_session_record_schema, s_expired, NULL,
-                                  now, &cursor, 6);
+        int rc = pd_record_sweep (fx->store, &pd_table_sessions, s_expired, NULL, now, &cursor, 6);
         assert_true (rc >= 0);
         deleted += rc;
         rounds++;
@@ -112,15 +110,13 @@ test_sweep_deletes_only_the_expired (void **state)
         char id[16];
         snprintf (id, sizeof (id), "s%02d", i);
         pd_session_record_t record = {0};
-        int rc =
-            pd_record_get (fx->store, "sessions", id, &pd_session_record_schema, &record, NULL);
+        int rc = pd_record_get (fx->store, &pd_table_sessions, id, &record, NULL);
         assert_int_equal (rc, i % 2 ? PD_E_NOT_FOUND : PD_OK);
         pd_schema_clear (&pd_session_record_schema, &record);
     }
     //  A sweep with nothing expired deletes nothing
-    assert_int_equal (pd_record_sweep (fx->store, "sessions", &pd_session_record_schema, s_expired,
-                                       NULL, now, &cursor, 100),
-                      0);
+    assert_int_equal (
+        pd_record_sweep (fx->store, &pd_table_sessions, s_expired, NULL, now, &cursor, 100), 0);
     free (cursor);
 }
 
@@ -135,8 +131,8 @@ test_page_filters_and_continues (void **state)
     do {
         pd_list_t list = {0};
         char *next = NULL;
-        assert_int_equal (pd_record_page (fx->store, "sessions", &pd_session_record_schema, cursor,
-                                          4, s_of_partner, "prt_b", &list, &next),
+        assert_int_equal (pd_record_page (fx->store, &pd_table_sessions, cursor, 4, s_of_partner,
+                                          "prt_b", &list, &next),
                           PD_OK);
         pd_session_record_t *items = list.items;
         for (size_t i = 0; i < list.size; i++) {

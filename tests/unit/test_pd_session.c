@@ -68,8 +68,7 @@ s_put_partner (pd_store_t *store, const char *id, const char *name, const char *
     partner.contact_email = (char *)"ops@example.com";
     partner.status = (char *)status;
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (
-        pd_record_put (batch, "partners", id, &pd_partner_schema, &partner, PD_STORE_ANY), PD_OK);
+    assert_int_equal (pd_record_put (batch, &pd_table_partners, id, &partner, PD_STORE_ANY), PD_OK);
     assert_int_equal (pd_store_commit (store, batch), PD_OK);
     pd_store_batch_destroy (&batch);
 }
@@ -217,8 +216,7 @@ test_wrong_token_refused (void **state)
     record.expires_at = NOW + TTL_MS;
     PD_MARK (&record, session_record, expires_at);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (pd_record_put (batch, "sessions", other.id, &pd_session_record_schema,
-                                     &record, PD_STORE_ABSENT),
+    assert_int_equal (pd_record_put (batch, &pd_table_sessions, other.id, &record, PD_STORE_ABSENT),
                       PD_OK);
     assert_int_equal (pd_store_commit (fx->store, batch), PD_OK);
     pd_store_batch_destroy (&batch);
@@ -316,8 +314,7 @@ test_disabled_user_refused (void **state)
     assert_int_equal (pd_schema_set_str (&user.status, "disabled"), PD_OK);
     user.present &= ~(UINT64_C (1) << PD_FIELD_user_version);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (pd_record_put (batch, "users", user.id, &pd_user_schema, &user, version),
-                      PD_OK);
+    assert_int_equal (pd_record_put (batch, &pd_table_users, user.id, &user, version), PD_OK);
     assert_int_equal (pd_store_commit (fx->store, batch), PD_OK);
     pd_store_batch_destroy (&batch);
     pd_schema_clear (&pd_user_schema, &user);
@@ -474,8 +471,7 @@ s_fail_concurrently (fixture_t *fx, const char *key, int64_t limit)
         assert_int_equal (workers[i].failed, 0);
     }
     pd_ratelimit_t record = {0};
-    assert_int_equal (
-        pd_record_get (fx->store, "ratelimits", key, &pd_ratelimit_schema, &record, NULL), PD_OK);
+    assert_int_equal (pd_record_get (fx->store, &pd_table_ratelimits, key, &record, NULL), PD_OK);
     assert_int_equal (record.window_start, NOW);
     return record.failures;
 }

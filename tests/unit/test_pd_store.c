@@ -28,8 +28,8 @@
 static const char *const s_tables[] = {ITEMS, BY_NAME, EVENTS, NULL};
 
 typedef struct {
-    char dir[PATH_LEN]; //  the temp directory
-    char db[PATH_LEN];  //  the store inside it
+    char dir[PATH_LEN];    //  the temp directory
+    char db[PATH_LEN + 8]; //  the store inside it: dir + "/db"
 } fixture_t;
 
 static int

@@ -691,6 +691,28 @@ s_worker_reply (self_t *self, pd_request_t *request, int status, const char *det
     zframe_destroy (&body);
 }
 
+//  front.stats: the counters, as /metrics shows them
+static void
+s_stats_reply (self_t *self, pd_request_t *request)
+{
+    self->stats.connected = zhashx_size (self->routes);
+    pd_front_counters_t record = {0};
+    record.connected = (int64_t)self->stats.connected;
+    record.heartbeats = (int64_t)self->stats.heartbeats;
+    record.flushes = (int64_t)self->stats.flushes;
+    record.claims = (int64_t)self->stats.claims;
+    record.refused = (int64_t)self->stats.refused;
+    pd_schema_mark_all (&pd_front_counters_schema, &record);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = pd_schema_encode (&pd_front_counters_schema, &record, &data, &size);
+    if (rc == PD_OK)
+        zsock_send (self->worker, "spib", "REPLY", request, PD_OK, data, size);
+    else
+        s_worker_reply (self, request, rc, "cannot encode the counters");
+    free (data);
+}
+
 static void
 s_on_command (self_t *self, pd_request_t *request)
 {
@@ -698,7 +720,12 @@ s_on_command (self_t *self, pd_request_t *request)
     int rc =
         pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header, NULL);
     bool is_command = rc == PD_OK && streq (header.type, "appliance.command");
+    bool is_stats = rc == PD_OK && streq (header.type, "front.stats");
     pd_schema_clear (&pd_header_schema, &header);
+    if (is_stats) {
+        s_stats_reply (self, request);
+        return;
+    }
     if (!is_command) {
         s_worker_reply (self, request, rc == PD_OK ? PD_E_UNKNOWN_TYPE : PD_E_PROTOCOL,
                         "the front serves appliance.command");

@@ -73,7 +73,8 @@
 #define S_FORWARDED_MAX     16  //  X-Forwarded-For entries looked at, from the right
 #define S_ORIGINS_MAX       16  //  CORS origins
 #define S_LISTENERS_MAX     8   //  listening sockets of one gateway
-#define S_ORIGIN_MAX        256 //  bytes of one origin
+#define S_FRONT_STATS_TYPE  "front.stats" //  the appliance front's counters (the catalogue)
+#define S_ORIGIN_MAX        256           //  bytes of one origin
 #define S_CORS_HEADERS      "Content-Type, X-API-Key, X-CSRF-Token"
 #define S_CORS_EXPOSED      "Retry-After, X-Request-Id, Location"
 #define S_RATE_WINDOW_MS    1000 //  body rate: per second
@@ -130,9 +131,10 @@ struct _pd_gateway_t {
     pd_admission_t *admission;    //  connection limits, decided at accept
     char *origins[S_ORIGINS_MAX]; //  CORS origins allowed (none: CORS off)
     size_t origin_count;
-    pd_metrics_t *metrics;    //  request counters, histograms, gauge
-    const pd_message_t *auth; //  auth.resolve in the catalogue
-    char *openapi;            //  the API description, generated at start
+    pd_metrics_t *metrics;           //  request counters, histograms, gauge
+    const pd_message_t *auth;        //  auth.resolve in the catalogue
+    const pd_message_t *front_stats; //  front.stats in the catalogue
+    char *openapi;                   //  the API description, generated at start
     size_t openapi_size;
     int port; //  TCP port listened on
     //  CURVE credentials for the broker, NULL if none
@@ -998,7 +1000,57 @@ s_serve_healthz (s_request_t *req)
         s_problem (req, PD_E_UNAVAILABLE, "broker unreachable", NULL, NULL);
 }
 
-//  The request metrics, then the connection admission counters
+//  One component's counters: ask `service` for `type` (PD_PROTO_SERVICE_STATS
+//  is the broker's own) and render every INT field of `schema` as
+//  partnerd_<prefix>_<field>, with partnerd_up{component=...} 1, or 0 when
+//  it did not answer in time. Appended to *text (zsys_sprintf'd).
+static void
+s_component_metrics (s_request_t *req, const char *service, const char *type,
+                     const pd_schema_t *schema, const char *prefix, char **text)
+{
+    static const uint8_t empty_map = S_MSGPACK_EMPTY_MAP;
+    pd_header_t header = {0};
+    header.type = (char *)type;
+    header.trace_id = req->trace_id;
+    uint8_t *header_data = NULL, *reply = NULL;
+    size_t header_size = 0, reply_size = 0;
+    int rc = pd_schema_encode (&pd_header_schema, &header, &header_data, &header_size);
+    pd_client_t *client =
+        rc == PD_OK ? s_client_take (req->gateway, PD_GATEWAY_METRICS_TIMEOUT_MS) : NULL;
+    if (client) {
+        rc = pd_client_request (client, service, header_data, header_size, &empty_map,
+                                sizeof (empty_map), PD_GATEWAY_METRICS_TIMEOUT_MS, &reply,
+                                &reply_size);
+        s_client_give (req->gateway, client);
+    } else
+        rc = PD_E_UNAVAILABLE;
+    free (header_data);
+    void *record = calloc (1, schema->size);
+    bool up = rc == PD_OK && record && s_decode (schema, reply, reply_size, record, NULL) == PD_OK;
+    free (reply);
+    char *more = zsys_sprintf ("%s# TYPE partnerd_up gauge\npartnerd_up{component=\"%s\"} %d\n",
+                               *text, prefix, up ? 1 : 0);
+    for (size_t i = 0; up && more && i < schema->field_count; i++) {
+        const pd_field_t *field = &schema->fields[i];
+        if (field->type != PD_T_INT)
+            continue;
+        int64_t value = *(const int64_t *)((const uint8_t *)record + field->offset);
+        char *next =
+            zsys_sprintf ("%spartnerd_%s_%s %" PRId64 "\n", more, prefix, field->name, value);
+        zstr_free (&more);
+        more = next;
+    }
+    if (record)
+        pd_schema_clear (schema, record);
+    free (record);
+    if (more) {
+        zstr_free (text);
+        *text = more;
+    }
+}
+
+//  The request metrics, the connection admission counters, then the
+//  broker's and the appliance front's counters
 static void
 s_serve_metrics (s_request_t *req)
 {
@@ -1020,6 +1072,12 @@ s_serve_metrics (s_request_t *req)
                   "partnerd_http_connections_total{verdict=\"refused_client\"} %" PRIu64 "\n",
                   requests, stats.open, stats.admitted, stats.refused_total, stats.refused_client)
             : NULL;
+    if (text) {
+        s_component_metrics (req, PD_PROTO_SERVICE_STATS, PD_PROTO_SERVICE_STATS,
+                             &pd_broker_counters_schema, "broker", &text);
+        const pd_message_t *front = req->gateway->front_stats;
+        s_component_metrics (req, front->service, front->type, front->reply, "front", &text);
+    }
     if (text)
         s_respond (req, S_HTTP_OK, S_METRICS_TYPE, NULL, text, strlen (text));
     else
@@ -1366,8 +1424,9 @@ pd_gateway_new (const pd_gateway_config_t *config)
               PD_GATEWAY_OAUTH_COOKIE);
     self->metrics = pd_metrics_new (pd_routes_size);
     self->auth = pd_message_find (S_AUTH_TYPE);
-    if (!self->broker || !self->metrics || !self->auth || !s_routes_check () ||
-        !s_parse_origins (self, config->cors_origins))
+    self->front_stats = pd_message_find (S_FRONT_STATS_TYPE);
+    if (!self->broker || !self->metrics || !self->auth || !self->front_stats ||
+        !s_routes_check () || !s_parse_origins (self, config->cors_origins))
         goto failed;
     char error_text[256] = "";
     self->trusted = pd_netlist_new (config->trusted_proxies, error_text, sizeof (error_text));

@@ -64,9 +64,10 @@ typedef struct _pd_gateway_t pd_gateway_t;
 #define PD_GATEWAY_MAX_BODY       (64 * 1024)
 #define PD_GATEWAY_LISTEN_BACKLOG "1024" //  connections the kernel queues before accept
 
-#define PD_GATEWAY_HEALTH_TIMEOUT_MS 1000    //  deadline of /healthz's broker ping
-#define PD_GATEWAY_API_VERSION       "0.1.0" //  info.version of /openapi.json
-#define PD_GATEWAY_CORS_MAX_AGE      600     //  seconds a browser may cache a preflight
+#define PD_GATEWAY_HEALTH_TIMEOUT_MS  1000    //  deadline of /healthz's broker ping
+#define PD_GATEWAY_METRICS_TIMEOUT_MS 250     //  each component's counters, for /metrics
+#define PD_GATEWAY_API_VERSION        "0.1.0" //  info.version of /openapi.json
+#define PD_GATEWAY_CORS_MAX_AGE       600     //  seconds a browser may cache a preflight
 
 typedef struct {
     const char *listen;          //  "HOST:PORT" (port 0 = any free port)

@@ -501,6 +501,31 @@ extern "C" {
     STR (R, output, 0, 0, 65536, PD_FMT_TEXT, NULL)
 
 //  ------------------------------------------------------------------------
+//  Component counters (GET /metrics renders every field of these)
+
+//  The broker's ($broker.stats, built by the broker itself)
+#define PD_FIELDS_broker_counters(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    INT (R, requests, 0, 0, INT64_MAX)                                                             \
+    INT (R, replies, 0, 0, INT64_MAX)                                                              \
+    INT (R, timeouts, 0, 0, INT64_MAX)                                                             \
+    INT (R, unavailable, 0, 0, INT64_MAX)                                                          \
+    INT (R, busy, 0, 0, INT64_MAX)                                                                 \
+    INT (R, expired_workers, 0, 0, INT64_MAX)                                                      \
+    INT (R, dropped, 0, 0, INT64_MAX)                                                              \
+    INT (R, published, 0, 0, INT64_MAX)                                                            \
+    INT (R, refused, 0, 0, INT64_MAX)                                                              \
+    INT (R, workers, 0, 0, INT64_MAX)                                                              \
+    INT (R, queued, 0, 0, INT64_MAX)
+
+//  The appliance front's (front.stats)
+#define PD_FIELDS_front_counters(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    INT (R, connected, 0, 0, INT64_MAX)                                                            \
+    INT (R, heartbeats, 0, 0, INT64_MAX)                                                           \
+    INT (R, flushes, 0, 0, INT64_MAX)                                                              \
+    INT (R, claims, 0, 0, INT64_MAX)                                                               \
+    INT (R, refused, 0, 0, INT64_MAX)
+
+//  ------------------------------------------------------------------------
 //  The records, the message types, the tables
 
 #define PD_RECORDS(X)                                                                              \
@@ -558,6 +583,8 @@ extern "C" {
     X (heartbeats)                                                                                 \
     X (appliance_command)                                                                          \
     X (command_result)                                                                             \
+    X (broker_counters)                                                                            \
+    X (front_counters)                                                                             \
     X (event)                                                                                      \
     X (stream_read)                                                                                \
     X (stream_item)                                                                                \
@@ -603,7 +630,8 @@ extern "C" {
     X ("appliance.revoke", "claim", appliance_ref, appliance_info)                                 \
     X ("site.list", "claim", provision_list, site_page)                                            \
     X ("site.get", "claim", site_ref, site)                                                        \
-    X ("appliance.command", "appliances", appliance_command, command_result)
+    X ("appliance.command", "appliances", appliance_command, command_result)                       \
+    X ("front.stats", "appliances", empty, front_counters)
 
 //  Tables of the store. Index tables map an index key to a primary key.
 #define PD_STORE_TABLES(X)                                                                         \

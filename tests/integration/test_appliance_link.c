@@ -281,6 +281,20 @@ test_claim_heartbeat_online_then_offline (void **state)
         pd_appliance_report (appliance, "ok", "1.0.0", NULL, S_REPORT_MS, error, sizeof (error)),
         0);
 
+    //  /metrics shows the front's and the broker's counters with the gateway's
+    pd_http_t metrics;
+    assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &metrics), 200);
+    assert_non_null (strstr (metrics.body, "partnerd_up{component=\"front\"} 1\n"));
+    assert_non_null (strstr (metrics.body, "partnerd_up{component=\"broker\"} 1\n"));
+    const char *connected = strstr (metrics.body, "\npartnerd_front_connected ");
+    assert_non_null (connected);
+    assert_true (atoll (connected + strlen ("\npartnerd_front_connected ")) >= 1);
+    const char *claims = strstr (metrics.body, "\npartnerd_front_claims ");
+    assert_true (claims && atoll (claims + strlen ("\npartnerd_front_claims ")) >= 1);
+    const char *requests = strstr (metrics.body, "\npartnerd_broker_requests ");
+    assert_true (requests && atoll (requests + strlen ("\npartnerd_broker_requests ")) > 0);
+    pd_http_clear (&metrics);
+
     //  Silent, it goes offline
     pd_appliance_destroy (&appliance);
     assert_null (appliance);

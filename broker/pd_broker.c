@@ -238,7 +238,7 @@ s_fail (self_t *self, zframe_t *client, uint64_t id, int status, const char *det
         self->stats.busy++;
     else
         self->stats.unavailable++;
-    s_answer (self, client, id, status, pd_proto_error_body (status, detail));
+    s_answer (self, client, id, status, pd_proto_error_body (status, NULL, detail));
 }
 
 //  --------------------------------------------------------------------------
@@ -583,7 +583,7 @@ s_on_request (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, si
         !pd_keys_may_call (peer.entry, s_frame_text (frame[0], name, sizeof (name)))) {
         self->stats.refused++;
         s_answer (self, route, id, PD_E_FORBIDDEN,
-                  pd_proto_error_body (PD_E_FORBIDDEN, "this key may not call the service"));
+                  pd_proto_error_body (PD_E_FORBIDDEN, NULL, "this key may not call the service"));
         return;
     }
     char key[S_KEY_MAX];

@@ -236,23 +236,6 @@ s_encode_header (const char *type, const char *appliance_id, const char *key, ui
     return pd_schema_encode (&pd_header_schema, &header, data, size);
 }
 
-//  An `error` record, with the field at fault if any
-static zframe_t *
-s_error_body (int status, const char *field, const char *detail)
-{
-    pd_error_t error = {0};
-    error.code = (char *)pd_status_code (status);
-    error.detail = (char *)detail;
-    error.field = field && *field ? (char *)field : NULL;
-    uint8_t *data = NULL;
-    size_t size = 0;
-    if (pd_schema_encode (&pd_error_schema, &error, &data, &size) != PD_OK)
-        return pd_proto_error_body (status, detail);
-    zframe_t *frame = zframe_new (data, size);
-    free (data);
-    return frame;
-}
-
 //  Decode a body; an empty frame is an empty record
 static int
 s_decode (const pd_schema_t *schema, zframe_t *frame, void *record, pd_schema_error_t *error)
@@ -347,7 +330,7 @@ static void
 s_reply_error (self_t *self, zframe_t *route, uint64_t request_id, int status, const char *field,
                const char *detail)
 {
-    zframe_t *body = s_error_body (status, field, detail);
+    zframe_t *body = pd_proto_error_body (status, field, detail);
     s_reply (self, route, request_id, status, &body);
 }
 
@@ -558,7 +541,7 @@ s_on_result (self_t *self, uint64_t request_id, const char *appliance_id, zframe
         if (s_decode (&pd_command_result_schema, frame, &result, NULL) != PD_OK) {
             zframe_destroy (&body);
             status = PD_E_INTERNAL;
-            body = s_error_body (status, NULL, "the appliance's result is malformed");
+            body = pd_proto_error_body (status, NULL, "the appliance's result is malformed");
         }
         pd_schema_clear (&pd_command_result_schema, &result);
     }
@@ -685,7 +668,7 @@ s_on_router (self_t *self)
 static void
 s_worker_reply (self_t *self, pd_request_t *request, int status, const char *detail)
 {
-    zframe_t *body = s_error_body (status, NULL, detail);
+    zframe_t *body = pd_proto_error_body (status, NULL, detail);
     zsock_send (self->worker, "spib", "REPLY", request, status, zframe_data (body),
                 zframe_size (body));
     zframe_destroy (&body);
@@ -736,7 +719,7 @@ s_on_command (self_t *self, pd_request_t *request)
     rc = pd_schema_decode (&pd_appliance_command_schema, request->body, request->body_size,
                            &command, &error);
     if (rc != PD_OK) {
-        zframe_t *body = s_error_body (rc, error.field, error.detail);
+        zframe_t *body = pd_proto_error_body (rc, error.field, error.detail);
         zsock_send (self->worker, "spib", "REPLY", request, rc, zframe_data (body),
                     zframe_size (body));
         zframe_destroy (&body);

@@ -4,12 +4,12 @@
     specification. Everything here is a pure function of its arguments.
 */
 #include "pd_proto.h"
+#include "pd_messages.h"
 
-#include <msgpack.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  Longest `detail` of an error body: the `error` record's limit
-#define S_MAX_DETAIL 512
 
 //  --------------------------------------------------------------------------
 //  Big-endian integer frames
@@ -116,40 +116,41 @@ pd_proto_take_command (zmsg_t *msg)
 //  --------------------------------------------------------------------------
 //  Error body
 
-static int
-s_pack_str (msgpack_packer *packer, const char *string, size_t size)
+//  Cut text at a UTF-8 character boundary to fit a field of at most `max`
+//  bytes; 0 when it fits as it is, else the length kept
+static size_t
+s_cut (const char *text, int64_t max)
 {
-    int rc = msgpack_pack_str (packer, size);
-    return rc ? rc : msgpack_pack_str_body (packer, string, size);
+    size_t size = text ? strlen (text) : 0;
+    if (max <= 0 || size <= (size_t)max)
+        return 0;
+    size = (size_t)max;
+    while (size > 0 && ((unsigned char)text[size] & 0xC0) == 0x80)
+        size--;
+    return size;
 }
 
 zframe_t *
-pd_proto_error_body (int status, const char *detail)
+pd_proto_error_body (int status, const char *field, const char *detail)
 {
-    const char *code = pd_status_code (status);
-    size_t detail_size = detail ? strlen (detail) : 0;
-    if (detail_size > S_MAX_DETAIL) {
-        //  Cut on a UTF-8 character boundary
-        detail_size = S_MAX_DETAIL;
-        while (detail_size > 0 && ((byte)detail[detail_size] & 0xC0) == 0x80)
-            detail_size--;
-    }
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = msgpack_pack_map (&packer, detail ? 2 : 1);
-    if (!rc)
-        rc = s_pack_str (&packer, "code", strlen ("code"));
-    if (!rc)
-        rc = s_pack_str (&packer, code, strlen (code));
-    if (!rc && detail)
-        rc = s_pack_str (&packer, "detail", strlen ("detail"));
-    if (!rc && detail)
-        rc = s_pack_str (&packer, detail, detail_size);
+    //  The `error` record of schemas/pd_messages.h, encoded by its schema;
+    //  detail and field cut to the schema's limits
+    pd_error_t error = {0};
+    error.code = (char *)pd_status_code (status);
+    char *detail_cut = NULL, *field_cut = NULL;
+    size_t keep = s_cut (detail, pd_schema_field (&pd_error_schema, "detail", NULL)->max);
+    error.detail = keep ? (detail_cut = strndup (detail, keep)) : (char *)detail;
+    keep = s_cut (field, pd_schema_field (&pd_error_schema, "field", NULL)->max);
+    error.field =
+        field && *field ? (keep ? (field_cut = strndup (field, keep)) : (char *)field) : NULL;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = pd_schema_encode (&pd_error_schema, &error, &data, &size);
     //  Out of memory: an empty body still carries the status frame
-    zframe_t *frame = rc ? zframe_new_empty () : zframe_new (buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
+    zframe_t *frame = rc == PD_OK ? zframe_new (data, size) : zframe_new_empty ();
+    free (data);
+    free (detail_cut);
+    free (field_cut);
     return frame;
 }
 

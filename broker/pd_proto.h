@@ -2,8 +2,9 @@
 
     The normative description is schemas/PROTOCOL.md; this header gives the
     constants and the helpers that build and parse frames, shared by the
-    broker, its clients and its workers. Nothing here knows services or
-    records: header and body frames are opaque msgpack bytes.
+    broker, its clients and its workers. Nothing here knows services:
+    header and body frames are opaque msgpack bytes, but for the error
+    body the broker itself writes, which is the `error` record.
 
     Every message on the services socket is a multipart ZeroMQ message whose
     first frame is the signature PD_PROTO_SIGNATURE and second frame a
@@ -85,10 +86,11 @@ zmsg_t *pd_proto_msg (pd_proto_command_t command);
 //  if the message is not PDP/1 (wrong signature, missing/invalid command).
 int pd_proto_take_command (zmsg_t *msg);
 
-//  An error body: msgpack map {"code": <stable code>, "detail": detail}
-//  (the shape of the `error` record of schemas/pd_messages.h). Caller
-//  destroys the frame.
-zframe_t *pd_proto_error_body (int status, const char *detail);
+//  An error body: the `error` record of schemas/pd_messages.h ({code: the
+//  status's stable code, field, detail}), encoded by its schema; field and
+//  detail may be NULL, and are cut to the schema's limits. Caller destroys
+//  the frame (empty when out of memory).
+zframe_t *pd_proto_error_body (int status, const char *field, const char *detail);
 
 #ifdef __cplusplus
 }

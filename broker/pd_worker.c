@@ -303,7 +303,8 @@ pd_worker_wait_until (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p
                 return PD_OK;
             }
             //  Nobody waits for it any more: say so and take the next
-            zframe_t *body = pd_proto_error_body (PD_E_TIMEOUT, "deadline passed in the worker");
+            zframe_t *body =
+                pd_proto_error_body (PD_E_TIMEOUT, NULL, "deadline passed in the worker");
             pd_worker_reply (self, &request, PD_E_TIMEOUT, zframe_data (body), zframe_size (body));
             zframe_destroy (&body);
         }
@@ -324,7 +325,8 @@ pd_worker_reply (pd_worker_t *self, pd_request_t **request_p, int status, const 
     bool too_large = body_size > PD_PROTO_MAX_MSG_SIZE;
     zframe_t *error = NULL;
     if (too_large || (!body && body_size)) {
-        error = pd_proto_error_body (PD_E_INTERNAL, too_large ? "reply too large" : "no body");
+        error =
+            pd_proto_error_body (PD_E_INTERNAL, NULL, too_large ? "reply too large" : "no body");
         status = PD_E_INTERNAL;
         body = zframe_data (error);
         body_size = zframe_size (error);

@@ -17,6 +17,7 @@
 #include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_keys.h"
+#include "pd_messages.h"
 #include "pd_test_peer.h"
 #include "pd_test_zmtp.h"
 #include "pd_worker.h"
@@ -366,8 +367,24 @@ test_proto_frames (void **state)
     zmsg_destroy (&msg);
     assert_int_equal (pd_proto_take_command (NULL), -1);
 
-    frame = pd_proto_error_body (PD_E_NOT_FOUND, "no partner p1");
+    frame = pd_proto_error_body (PD_E_NOT_FOUND, NULL, "no partner p1");
     s_assert_error_body (zframe_data (frame), zframe_size (frame), "not_found");
+    zframe_destroy (&frame);
+
+    //  The `error` record by its schema: a field, and a detail too long for
+    //  the schema cut at a character boundary (a 3-byte character each)
+    char long_detail[1024] = "";
+    for (int i = 0; i < 300; i++)
+        strcat (long_detail, "\xe2\x82\xac");
+    frame = pd_proto_error_body (PD_E_INVALID_FIELD, "mac", long_detail);
+    pd_error_t error = {0};
+    assert_int_equal (pd_schema_decode (&pd_error_schema, zframe_data (frame), zframe_size (frame),
+                                        &error, NULL),
+                      PD_OK);
+    assert_string_equal (error.code, "invalid_field");
+    assert_string_equal (error.field, "mac");
+    assert_int_equal (strlen (error.detail), 510); //  170 whole characters of at most 512 bytes
+    pd_schema_clear (&pd_error_schema, &error);
     zframe_destroy (&frame);
 }
 

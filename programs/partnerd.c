@@ -477,10 +477,10 @@ s_reachable (const char *bind, char *out, size_t size)
         snprintf (out, size, "%s", "");
         return;
     }
-    if (wildcard)
-        snprintf (out, size, "127.0.0.1:%s", port);
-    else
-        snprintf (out, size, "%.*s:%s", (int)host_len, first, port);
+    int written = wildcard ? snprintf (out, size, "127.0.0.1:%s", port)
+                           : snprintf (out, size, "%.*s:%s", (int)host_len, first, port);
+    if (written < 0 || (size_t)written >= size)
+        out[0] = '\0'; //  too long to be an address
 }
 
 //  public_url and appliance_endpoint, when no setting names them, follow

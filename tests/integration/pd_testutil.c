@@ -1,5 +1,6 @@
 /*  pd_testutil - integration test helpers (see pd_testutil.h) */
 #include "pd_testutil.h"
+#include "pd_test_dir.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -251,25 +252,18 @@ pd_test_free_port (void)
 char *
 pd_test_tmpdir (void)
 {
-    char *path = strdup ("/tmp/partnerd-test-XXXXXX");
-    if (!mkdtemp (path)) {
+    char *path = malloc (PD_TEST_DIR_MAX);
+    if (path && pd_test_dir_make ("partnerd-test", path, PD_TEST_DIR_MAX) != 0) {
         free (path);
-        return NULL;
+        path = NULL;
     }
     return path;
-}
-
-static int
-s_remove (const char *path, const struct stat *info, int flag, struct FTW *ftw)
-{
-    return remove (path);
 }
 
 void
 pd_test_rmdir (const char *path)
 {
-    if (path)
-        nftw (path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    pd_test_dir_remove (path);
 }
 
 char *

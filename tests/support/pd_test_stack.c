@@ -1,16 +1,11 @@
 /*  pd_test_stack - the in-process partnerd of unit tests (see the header) */
 #include "pd_test_stack.h"
+#include "pd_test_dir.h"
 
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-static int
-s_remove (const char *path, const struct stat *info, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
 
 pd_test_stack_t *
 pd_test_stack_new (const char *name)
@@ -19,8 +14,7 @@ pd_test_stack_new (const char *name)
     pd_test_stack_t *self = calloc (1, sizeof (pd_test_stack_t));
     if (!self)
         return NULL;
-    snprintf (self->dir, sizeof (self->dir), "/tmp/%s-XXXXXX", name);
-    if (!mkdtemp (self->dir)) {
+    if (pd_test_dir_make (name, self->dir, sizeof (self->dir)) != 0) {
         free (self);
         return NULL;
     }
@@ -62,7 +56,7 @@ pd_test_stack_destroy (pd_test_stack_t **self_p)
     pd_client_destroy (&self->client);
     pd_broker_destroy (&self->broker);
     pd_store_destroy (&self->store);
-    nftw (self->dir, s_remove, 8, FTW_DEPTH | FTW_PHYS);
+    pd_test_dir_remove (self->dir);
     free (self);
     *self_p = NULL;
 }

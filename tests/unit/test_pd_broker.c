@@ -21,6 +21,7 @@
 #include "pd_test_peer.h"
 #include "pd_test_zmtp.h"
 #include "pd_worker.h"
+#include "pd_test_dir.h"
 
 //  Short heartbeats for speed; a liveness window (800 ms) wide enough that
 //  a loaded machine does not expire healthy peers
@@ -378,9 +379,9 @@ test_proto_frames (void **state)
         strcat (long_detail, "\xe2\x82\xac");
     frame = pd_proto_error_body (PD_E_INVALID_FIELD, "mac", long_detail);
     pd_error_t error = {0};
-    assert_int_equal (pd_schema_decode (&pd_error_schema, zframe_data (frame), zframe_size (frame),
-                                        &error, NULL),
-                      PD_OK);
+    assert_int_equal (
+        pd_schema_decode (&pd_error_schema, zframe_data (frame), zframe_size (frame), &error, NULL),
+        PD_OK);
     assert_string_equal (error.code, "invalid_field");
     assert_string_equal (error.field, "mac");
     assert_int_equal (strlen (error.detail), 510); //  170 whole characters of at most 512 bytes
@@ -1122,8 +1123,7 @@ static int
 s_cluster_setup (void **state)
 {
     char error[PD_KEYS_ERROR_MAX];
-    snprintf (s_keys.dir, sizeof (s_keys.dir), "/tmp/test_pd_broker-XXXXXX");
-    assert_non_null (mkdtemp (s_keys.dir));
+    assert_int_equal (pd_test_dir_make ("test_pd_broker", s_keys.dir, sizeof (s_keys.dir)), 0);
     assert_int_equal (pd_keys_cluster_init (s_keys.dir, error, sizeof (error)), 0);
     s_member ("gw", PD_KEYS_GATEWAY, NULL, &s_keys.gateway);
     s_member ("act", PD_KEYS_ACTOR, "partners,stream", &s_keys.actor);
@@ -1139,12 +1139,7 @@ s_cluster_setup (void **state)
 static int
 s_cluster_teardown (void **state)
 {
-    char path[128];
-    snprintf (path, sizeof (path), "%s/%s", s_keys.dir, PD_KEYS_BROKER_FILE);
-    unlink (path);
-    snprintf (path, sizeof (path), "%s/%s", s_keys.dir, PD_KEYS_ALLOW_FILE);
-    unlink (path);
-    rmdir (s_keys.dir);
+    pd_test_dir_remove (s_keys.dir);
     pd_keys_cluster_destroy (&s_keys.cluster);
     return 0;
 }

@@ -20,21 +20,15 @@
 #include "pd_claim_actor.h"
 #include "pd_messages.h"
 #include "pd_record.h"
+#include "pd_test_dir.h"
 
 #define S_APPLIANCES 25 //  appliances in the version 1 store
-
-static int
-s_remove (const char *path, const struct stat *info, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
 
 static void
 test_version_1_store_gets_its_site_index (void **state)
 {
     char dir[64];
-    snprintf (dir, sizeof (dir), "/tmp/partnerd-claim-XXXXXX");
-    assert_non_null (mkdtemp (dir));
+    assert_int_equal (pd_test_dir_make ("test_pd_claim_actor", dir, sizeof (dir)), 0);
 
     //  Version 1: appliances of two sites, no index
     pd_store_config_t v1 = {pd_store_table_names, 0, 1, NULL, NULL};
@@ -77,7 +71,7 @@ test_version_1_store_gets_its_site_index (void **state)
     assert_int_equal (count, S_APPLIANCES);
     pd_store_items_destroy (&items, count);
     pd_store_destroy (&store);
-    nftw (dir, s_remove, 8, FTW_DEPTH | FTW_PHYS);
+    pd_test_dir_remove (dir);
 }
 
 int

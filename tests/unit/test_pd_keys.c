@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pd_keys.h"
+#include "pd_test_dir.h"
 
 #define S_OTHER_UID 65534 //  nobody
 
@@ -29,8 +30,7 @@ static int
 s_setup (void **state)
 {
     fixture_t *fx = calloc (1, sizeof (fixture_t));
-    snprintf (fx->dir, sizeof (fx->dir), "/tmp/test_pd_keys-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
+    assert_int_equal (pd_test_dir_make ("test_pd_keys", fx->dir, sizeof (fx->dir)), 0);
     *state = fx;
     return 0;
 }
@@ -39,9 +39,7 @@ static int
 s_teardown (void **state)
 {
     fixture_t *fx = *state;
-    char command[128];
-    snprintf (command, sizeof (command), "rm -rf '%s'", fx->dir);
-    assert_int_equal (system (command), 0);
+    pd_test_dir_remove (fx->dir);
     free (fx);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "pd_messages.h"
 #include "pd_record.h"
+#include "pd_test_dir.h"
 
 typedef struct {
     char dir[64];
@@ -23,8 +24,7 @@ static int
 s_setup (void **state)
 {
     fixture_t *fx = calloc (1, sizeof (fixture_t));
-    snprintf (fx->dir, sizeof (fx->dir), "/tmp/partnerd-record-XXXXXX");
-    if (!mkdtemp (fx->dir))
+    if (pd_test_dir_make ("test_pd_record", fx->dir, sizeof (fx->dir)) != 0)
         return -1;
     pd_store_config_t config = {pd_store_table_names, 0, 0, NULL, NULL};
     fx->store = pd_store_new (fx->dir, &config);
@@ -33,17 +33,11 @@ s_setup (void **state)
 }
 
 static int
-s_remove (const char *path, const struct stat *info, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
-
-static int
 s_teardown (void **state)
 {
     fixture_t *fx = *state;
     pd_store_destroy (&fx->store);
-    nftw (fx->dir, s_remove, 8, FTW_DEPTH | FTW_PHYS);
+    pd_test_dir_remove (fx->dir);
     free (fx);
     return 0;
 }

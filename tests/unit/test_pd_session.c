@@ -28,6 +28,7 @@
 #include "pd_session.h"
 #include "pd_token.h"
 #include "pd_users_actor.h"
+#include "pd_test_dir.h"
 
 #define TIMEOUT_MS    5000
 #define NOW           INT64_C (1700000000000) //  a fixed "now", ms
@@ -52,12 +53,6 @@ typedef struct {
     pd_user_t user;           //  prt_a's user, as added
     pd_user_t suspended_user; //  prt_s's user
 } fixture_t;
-
-static int
-s_remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
 
 static void
 s_put_partner (pd_store_t *store, const char *id, const char *name, const char *status)
@@ -89,8 +84,7 @@ s_setup (void **state)
 {
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
-    snprintf (fx->dir, sizeof (fx->dir), "/tmp/test_pd_session-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
+    assert_int_equal (pd_test_dir_make ("test_pd_session", fx->dir, sizeof (fx->dir)), 0);
     pd_store_config_t config = {0};
     config.tables = pd_store_table_names;
     config.schema_version = PD_STORE_SCHEMA_VERSION;
@@ -111,7 +105,7 @@ s_teardown (void **state)
     pd_schema_clear (&pd_user_schema, &fx->user);
     pd_schema_clear (&pd_user_schema, &fx->suspended_user);
     pd_store_destroy (&fx->store);
-    nftw (fx->dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pd_test_dir_remove (fx->dir);
     free (fx);
     return 0;
 }

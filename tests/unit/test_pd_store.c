@@ -1,6 +1,6 @@
 /*  test_pd_store - the store on real LMDB files in a fresh temp directory
 
-    Each test gets its own directory (mkdtemp) that teardown removes.
+    Each test gets its own directory (pd_test_dir) that teardown removes.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "pd_store.h"
+#include "pd_test_dir.h"
 
 #define ITEMS    "items"
 #define BY_NAME  "by_name"
@@ -37,24 +38,17 @@ s_setup (void **state)
 {
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
-    strcpy (fx->dir, "/tmp/test_pd_store.XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
+    assert_int_equal (pd_test_dir_make ("test_pd_store", fx->dir, sizeof (fx->dir)), 0);
     snprintf (fx->db, sizeof (fx->db), "%s/db", fx->dir);
     *state = fx;
     return 0;
 }
 
 static int
-s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
-
-static int
 s_teardown (void **state)
 {
     fixture_t *fx = *state;
-    nftw (fx->dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pd_test_dir_remove (fx->dir);
     free (fx);
     return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "pd_status.h"
 #include "pd_zap.h"
+#include "pd_test_dir.h"
 
 #define S_WAIT_MS 5000
 
@@ -181,8 +182,7 @@ int
 main (void)
 {
     zsys_init ();
-    snprintf (s_dir, sizeof (s_dir), "/tmp/test_pd_zap-XXXXXX");
-    assert_non_null (mkdtemp (s_dir));
+    assert_int_equal (pd_test_dir_make ("test_pd_zap", s_dir, sizeof (s_dir)), 0);
     s_server = zcert_new ();
     s_alice = zcert_new ();
     s_mallory = zcert_new ();
@@ -195,8 +195,6 @@ main (void)
     zcert_destroy (&s_mallory);
     zcert_destroy (&s_alice);
     zcert_destroy (&s_server);
-    char command[128];
-    snprintf (command, sizeof (command), "rm -rf '%s'", s_dir);
-    failed |= system (command);
+    pd_test_dir_remove (s_dir);
     return failed;
 }

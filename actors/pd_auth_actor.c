@@ -142,7 +142,7 @@ static int
 s_refuse (pd_ctx_t *ctx, const char *key, const pd_ratelimit_policy_t *policy)
 {
     int retry_after = 0;
-    int rc = pd_ratelimit_refuse (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx), &retry_after);
+    int rc = pd_ratelimit_attempt (pd_ctx_store (ctx), key, policy, pd_ctx_now (ctx), &retry_after);
     if (rc == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
         return pd_ctx_fail (ctx, rc, NULL, "too many failed attempts; retry later");

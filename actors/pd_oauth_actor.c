@@ -221,7 +221,8 @@ s_refuse (pd_ctx_t *ctx, const char *detail)
     s_source_key (ctx, key, sizeof (key));
     pd_ratelimit_policy_t policy = s_source_policy (pd_ctx_config (ctx));
     int retry_after = 0;
-    int rc = pd_ratelimit_refuse (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx), &retry_after);
+    int rc =
+        pd_ratelimit_attempt (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx), &retry_after);
     if (rc == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
         return pd_ctx_fail (ctx, rc, NULL, "too many failed sign-ins; try again later");

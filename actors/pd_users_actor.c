@@ -512,9 +512,9 @@ s_magic_exchange (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     pd_ratelimit_policy_t source_policy = s_source_policy (config);
     pd_ratelimit_policy_t partner_policy = s_partner_policy (config);
     int retry_after = 0;
-    int limited = pd_ratelimit_refuse (store, source_key, &source_policy, now, &retry_after);
+    int limited = pd_ratelimit_attempt (store, source_key, &source_policy, now, &retry_after);
     if (limited == PD_OK && *partner_id)
-        limited = pd_ratelimit_refuse (store, partner_key, &partner_policy, now, &retry_after);
+        limited = pd_ratelimit_attempt (store, partner_key, &partner_policy, now, &retry_after);
     if (limited == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
         return pd_ctx_fail (ctx, limited, NULL, "too many failed sign-ins; retry later");

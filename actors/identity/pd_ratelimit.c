@@ -114,13 +114,3 @@ pd_ratelimit_attempt (pd_store_t *store, const char *key, const pd_ratelimit_pol
         rc = pd_ratelimit_fail (store, key, policy, now_ms);
     return rc;
 }
-
-int
-pd_ratelimit_refuse (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
-                     int64_t now_ms, int *retry_after_s)
-{
-    int rc = pd_ratelimit_check (store, key, policy, now_ms, retry_after_s);
-    if (rc == PD_OK)
-        rc = pd_ratelimit_fail (store, key, policy, now_ms);
-    return rc;
-}

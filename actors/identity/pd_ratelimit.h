@@ -7,7 +7,7 @@
     process. A credential is judged first: a right one always passes (so
     that failures from a shared address, behind a proxy or NAT, never lock
     out the users and keys that are right); a wrong one is counted
-    (pd_ratelimit_refuse), and once its address or partner is over the
+    (pd_ratelimit_attempt), and once its address or partner is over the
     limit it is refused with PD_E_RATE_LIMITED and a Retry-After until the
     window ends. Credentials are high-entropy tokens, so being able to keep
     guessing at 429s teaches nothing; what the limit takes away is the
@@ -40,16 +40,11 @@ int pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_p
 int pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                        int64_t now_ms);
 
-//  A credential did not verify. Over `key`'s limit: PD_E_RATE_LIMITED with
-//  *retry_after_s, and nothing is written (a flood of wrong credentials
-//  costs no store writes). Else the failure is counted: PD_OK, the caller
-//  answers its own refusal (or an error of the store).
-int pd_ratelimit_refuse (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
-                         int64_t now_ms, int *retry_after_s);
-
-//  Attempts that cost the server something whether or not they succeed
-//  (claims, sign-in starts): PD_OK and counted, or PD_E_RATE_LIMITED with
-//  *retry_after_s when `key` has used up its window.
+//  An attempt that counts whatever it brings: a claim or a sign-in start
+//  (they cost the server something either way), or a credential that did
+//  not verify (pd_ratelimit.h above). PD_OK and counted, or
+//  PD_E_RATE_LIMITED with *retry_after_s when `key` has used up its window:
+//  then nothing is written, so a flood of them costs no store writes.
 int pd_ratelimit_attempt (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                           int64_t now_ms, int *retry_after_s);
 

@@ -591,9 +591,10 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     }
     free (hex);
 
-    bool known = streq (type, "claim") || streq (type, "report") || streq (type, "heartbeat") ||
-                 streq (type, "result");
-    size_t expected = streq (type, "result") ? 6 : 5;
+    //  The link's types (PD_LINK_TYPES): the frames after the routing id
+    const pd_link_type_t *link = pd_link_type_find (type, strlen (type));
+    bool known = link && link->direction == PD_LINK_UP;
+    size_t expected = known ? link->frames + 1 : 0;
     if (known && count != expected) {
         self->stats.refused++;
         return;

@@ -140,6 +140,26 @@ s_records (FILE *out)
 #undef S_RECORD
 }
 
+//  The PDA1 link's types (section 16.2)
+static void
+s_link_types (FILE *out)
+{
+    fprintf (out, "| type | direction | frames after request_id | body record | answered by |\n"
+                  "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < pd_link_types_size; i++) {
+        const pd_link_type_t *type = &pd_link_types[i];
+        char body[128];
+        snprintf (body, sizeof (body), "`%s`%s%s%s", type->body->name,
+                  type->error_body ? " (status 0) or `" : "",
+                  type->error_body ? type->error_body->name : "", type->error_body ? "`" : "");
+        fprintf (out, "| `%s` | %s | %s | %s | %s%s%s |\n", type->name,
+                 type->direction == PD_LINK_UP ? "appliance → front" : "front → appliance",
+                 type->status ? "status (u16), body" : "body", body,
+                 type->answered_by ? "`" : "nothing", type->answered_by ? type->answered_by : "",
+                 type->answered_by ? "`" : "");
+    }
+}
+
 //  Every HTTP route (the README's reference table)
 static void
 s_routes (FILE *out)
@@ -159,10 +179,9 @@ static const struct {
     const char *name;
     void (*render) (FILE *out);
 } s_sections[] = {
-    {"status-codes", s_status_codes},
-    {"message-types", s_message_types},
-    {"records", s_records},
-    {"routes", s_routes},
+    {"status-codes", s_status_codes}, {"message-types", s_message_types},
+    {"records", s_records},           {"routes", s_routes},
+    {"link-types", s_link_types},
 };
 #define S_SECTION_COUNT (sizeof (s_sections) / sizeof (s_sections[0]))
 

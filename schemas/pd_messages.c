@@ -31,3 +31,18 @@ pd_message_find (const char *type)
             return &pd_message_catalogue[i];
     return NULL;
 }
+
+#define S_LINK_TYPE(type, direction, status, R, error_body, answered_by)                           \
+    {#type, direction, status, status ? 5 : 4, &pd_##R##_schema, error_body, answered_by},
+const pd_link_type_t pd_link_types[] = {PD_LINK_TYPES (S_LINK_TYPE)};
+const size_t pd_link_types_size = sizeof (pd_link_types) / sizeof (pd_link_types[0]);
+
+const pd_link_type_t *
+pd_link_type_find (const void *name, size_t size)
+{
+    for (size_t i = 0; name && i < pd_link_types_size; i++)
+        if (strlen (pd_link_types[i].name) == size &&
+            memcmp (pd_link_types[i].name, name, size) == 0)
+            return &pd_link_types[i];
+    return NULL;
+}

@@ -633,6 +633,41 @@ extern "C" {
     X ("appliance.command", "appliances", appliance_command, command_result)                       \
     X ("front.stats", "appliances", empty, front_counters)
 
+//  The PDA1 appliance link's message types (schemas/PROTOCOL.md section 16):
+//  X (type, direction, status frame, body record, body when the status is not
+//  0, answered by). Every message is: signature "PDA1", type, request_id
+//  (u64), [status (u16)], body. The front and the SDK check frames by it.
+#define PD_LINK_TYPES(X)                                                                           \
+    X (claim, PD_LINK_UP, false, claim, NULL, "reply")                                             \
+    X (report, PD_LINK_UP, false, appliance_report, NULL, "reply")                                 \
+    X (heartbeat, PD_LINK_UP, false, appliance_report, NULL, NULL)                                 \
+    X (result, PD_LINK_UP, true, command_result, &pd_error_schema, NULL)                           \
+    X (reply, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL)                                   \
+    X (command, PD_LINK_DOWN, false, appliance_command, NULL, "result")
+
+typedef enum {
+    PD_LINK_UP,  //  appliance -> front
+    PD_LINK_DOWN //  front -> appliance
+} pd_link_direction_t;
+
+typedef struct {
+    const char *name; //  the type frame's text
+    pd_link_direction_t direction;
+    bool status;                   //  a status frame (u16) comes before the body
+    size_t frames;                 //  frames of the message: 4, or 5 with a status
+    const pd_schema_t *body;       //  the body's record (reply: per request, see PROTOCOL.md)
+    const pd_schema_t *error_body; //  the body when the status is not 0 (NULL: never)
+    const char *answered_by;       //  the type that answers it, NULL: none
+} pd_link_type_t;
+
+#define PD_LINK_SIGNATURE "PDA1"
+#define PD_LINK_TYPE_MAX  16 //  bytes of a type frame
+
+//  The link's types, and one by its type frame (NULL if unknown)
+extern const pd_link_type_t pd_link_types[];
+extern const size_t pd_link_types_size;
+const pd_link_type_t *pd_link_type_find (const void *name, size_t size);
+
 //  Tables of the store. Index tables map an index key to a primary key.
 #define PD_STORE_TABLES(X)                                                                         \
     X (partners, &pd_partner_schema) /* id -> partner */                                           \

@@ -24,7 +24,7 @@
 #include "pd_messages.h"
 #include "pd_status.h"
 
-#define S_SIGNATURE    "PDA1"
+#define S_SIGNATURE    PD_LINK_SIGNATURE
 #define S_MAX_MSG_SIZE (PD_SCHEMA_MAX_INPUT + 4096)
 #define S_ID_SIZE      8
 #define S_STATUS_SIZE  2
@@ -188,12 +188,10 @@ s_parse (zmsg_t *msg, s_incoming_t *incoming)
     if (frames < 4 || !zframe_streq (frame, S_SIGNATURE))
         return false;
     zframe_t *type = zmsg_next (msg);
-    if (zframe_streq (type, "command"))
-        incoming->command = true;
-    else if (!zframe_streq (type, "reply"))
+    const pd_link_type_t *link = pd_link_type_find (zframe_data (type), zframe_size (type));
+    if (!link || link->direction != PD_LINK_DOWN || frames != link->frames)
         return false;
-    if (frames != (incoming->command ? 4u : 5u))
-        return false;
+    incoming->command = !link->status; //  a command (a reply carries a status)
     zframe_t *id = zmsg_next (msg);
     if (zframe_size (id) != S_ID_SIZE)
         return false;

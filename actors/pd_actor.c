@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pd_caller.h"
 #include "pd_worker.h"
 
 //  event.actor holds at most this many bytes ("partner:" + a 64-byte id fits)
@@ -282,6 +283,7 @@ s_serve (self_t *self, pd_request_t *request)
     void *reply_record = NULL;
     const pd_message_t *message = NULL;
     pd_ctx_t ctx = {0};
+    bool snapshot = false;
 
     int rc = pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header,
                                &error);
@@ -299,6 +301,17 @@ s_serve (self_t *self, pd_request_t *request)
         s_reply_error (self, &request, PD_E_UNKNOWN_TYPE, "type", "unknown message type", 0);
         goto cleanup;
     }
+    //  One snapshot for the caller's credential and the handler's reads
+    snapshot = pd_store_read_begin (self->store) == PD_OK;
+    ctx.now = zclock_time ();
+    ctx.source = header.source ? header.source : "";
+    int retry_after = 0;
+    rc = pd_caller_judge (self->store, self->config, &header, ctx.now, &error, &retry_after);
+    if (rc != PD_OK) {
+        s_reply_error (self, &request, rc, error.field, error.detail, retry_after);
+        goto cleanup;
+    }
+    ctx.principal = header.principal ? header.principal : &s_public;
     req_record = calloc (1, message->request->size);
     reply_record = calloc (1, message->reply->size);
     if (!req_record || !reply_record) {
@@ -317,9 +330,6 @@ s_serve (self_t *self, pd_request_t *request)
     ctx.store = self->store;
     ctx.config = self->config;
     ctx.worker = self->worker;
-    ctx.principal = header.principal ? header.principal : &s_public;
-    ctx.now = zclock_time ();
-    ctx.source = header.source ? header.source : "";
     rc = s_status_normal (handle (self->state, &ctx, req_record, reply_record));
     if (rc == PD_OK)
         s_reply_ok (self, &request, message->reply, reply_record);
@@ -329,6 +339,8 @@ s_serve (self_t *self, pd_request_t *request)
         s_reply_error (self, &request, rc, NULL, NULL, ctx.retry_after);
 
 cleanup:
+    if (snapshot)
+        pd_store_read_end (self->store);
     pd_request_destroy (&request);
     s_ctx_reset (&ctx);
     if (message) {

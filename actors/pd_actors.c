@@ -5,7 +5,6 @@
 
 #include "pd_auth_actor.h"
 #include "pd_claim_actor.h"
-#include "pd_claim_actor.h"
 #include "pd_oauth_actor.h"
 #include "pd_partners_actor.h"
 #include "pd_stream_actor.h"

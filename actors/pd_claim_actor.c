@@ -29,6 +29,8 @@
 */
 #include "pd_claim_actor.h"
 
+#include "pd_appliance_keys.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1163,72 +1165,6 @@ s_site_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (rc == PD_E_NOT_FOUND)
         return pd_ctx_fail (ctx, rc, "site_id", "no site %s", req->site_id);
     return rc == PD_OK ? s_site_fill (ctx, site) : rc;
-}
-
-//  ------------------------------------------------------------------------
-//  For the front and the auth actor
-
-int
-pd_claim_actor_authorize (pd_store_t *store, const char *public_key, char *appliance_id,
-                          size_t size)
-{
-    char id[S_ID_SIZE];
-    if (!public_key || !*public_key)
-        return PD_E_NOT_FOUND;
-    int rc = s_lookup (store, pd_table_appliance_keys.name, public_key, id, sizeof (id));
-    if (rc != PD_OK)
-        return rc;
-    pd_appliance_info_t appliance = {0};
-    rc = pd_record_get (store, &pd_table_appliances, id, &appliance, NULL);
-    if (rc == PD_E_NOT_FOUND)
-        rc = PD_E_FORBIDDEN; //  a key bound to nothing: refuse, never re-claim
-    else if (rc == PD_OK && strcmp (appliance.status, "active") != 0)
-        rc = PD_E_FORBIDDEN;
-    if (rc == PD_OK && appliance_id && size)
-        snprintf (appliance_id, size, "%s", id);
-    pd_schema_clear (&pd_appliance_info_schema, &appliance);
-    return rc;
-}
-
-int
-pd_claim_actor_appliance_state (pd_store_t *store, const char *appliance_id)
-{
-    if (!appliance_id || !*appliance_id)
-        return PD_E_NOT_FOUND;
-    pd_appliance_info_t appliance = {0};
-    int rc = pd_record_get (store, &pd_table_appliances, appliance_id, &appliance, NULL);
-    if (rc == PD_OK && (!appliance.status || strcmp (appliance.status, "active") != 0))
-        rc = PD_E_GONE;
-    pd_schema_clear (&pd_appliance_info_schema, &appliance);
-    return rc;
-}
-
-int
-pd_claim_actor_resolve_token (pd_store_t *store, const char *text, pd_principal_t *principal,
-                              char *partner_id, size_t size)
-{
-    char token_id[PD_TOKEN_PUBLIC_LEN + 1];
-    char id[S_ID_SIZE];
-    if (pd_token_parse (text, PD_TOKEN_APPLIANCE, token_id) != PD_OK)
-        return PD_E_UNAUTHORIZED;
-    int rc = s_lookup (store, pd_table_appliance_tokens.name, token_id, id, sizeof (id));
-    if (rc != PD_OK)
-        return rc == PD_E_NOT_FOUND ? PD_E_UNAUTHORIZED : rc;
-    pd_appliance_info_t appliance = {0};
-    rc = pd_record_get (store, &pd_table_appliances, id, &appliance, NULL);
-    if (rc == PD_OK && partner_id && size)
-        snprintf (partner_id, size, "%s", appliance.partner_id);
-    if (rc == PD_E_NOT_FOUND || (rc == PD_OK && !pd_token_verify (text, appliance.token_hash.data,
-                                                                  appliance.token_hash.size)))
-        rc = PD_E_UNAUTHORIZED;
-    else if (rc == PD_OK && strcmp (appliance.status, "active") != 0)
-        rc = PD_E_FORBIDDEN;
-    if (rc == PD_OK && (pd_schema_set_str (&principal->kind, "appliance") != PD_OK ||
-                        pd_schema_set_str (&principal->appliance_id, appliance.id) != PD_OK ||
-                        pd_schema_set_str (&principal->partner_id, appliance.partner_id) != PD_OK))
-        rc = PD_E_INTERNAL;
-    pd_schema_clear (&pd_appliance_info_schema, &appliance);
-    return rc;
 }
 
 static const pd_handler_t s_handlers[] = {

@@ -37,7 +37,7 @@
 
 #include <openssl/crypto.h>
 
-#include "pd_auth_actor.h"
+#include "pd_apikey.h"
 #include "pd_oidc.h"
 #include "pd_ratelimit.h"
 #include "pd_record.h"
@@ -406,7 +406,7 @@ s_signup (pd_ctx_t *ctx, const s_signin_t *who)
         rc = pd_store_batch_index_add (batch, pd_table_partners_by_name.name, name_key,
                                        strlen (name_key), id, strlen (id));
     if (rc == PD_OK)
-        rc = pd_auth_actor_put_key (batch, &token, "partner", id, now);
+        rc = pd_apikey_put (batch, &token, "partner", id, now);
     if (rc == PD_OK)
         rc = pd_users_actor_add (batch, &user, who->identity, now);
     if (rc == PD_OK)

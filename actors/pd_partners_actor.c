@@ -28,7 +28,7 @@
 
 #include <openssl/crypto.h>
 
-#include "pd_auth_actor.h"
+#include "pd_apikey.h"
 #include "pd_record.h"
 #include "pd_token.h"
 
@@ -166,7 +166,7 @@ s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         rc = pd_store_batch_index_add (batch, pd_table_partners_by_name.name, name_key,
                                        strlen (name_key), id, strlen (id));
     if (rc == PD_OK)
-        rc = pd_auth_actor_put_key (batch, &token, "partner", id, now);
+        rc = pd_apikey_put (batch, &token, "partner", id, now);
     if (rc == PD_OK)
         rc = s_audit (ctx, batch, "partner.created", partner);
     if (rc == PD_OK)
@@ -323,9 +323,9 @@ s_partner_regenerate_key (void *state, pd_ctx_t *ctx, const void *request, void 
                  : PD_E_INTERNAL;
         //  The old key goes in the same transaction: refused from the commit on
         if (rc == PD_OK && old_key)
-            rc = pd_auth_actor_delete_key (batch, old_key);
+            rc = pd_apikey_delete (batch, old_key);
         if (rc == PD_OK)
-            rc = pd_auth_actor_put_key (batch, &token, "partner", partner->id, now);
+            rc = pd_apikey_put (batch, &token, "partner", partner->id, now);
         if (rc == PD_OK)
             rc = s_audit (ctx, batch, "partner.key_regenerated", partner);
         if (rc == PD_OK)

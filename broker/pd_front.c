@@ -57,6 +57,8 @@ typedef struct {
     void *authorize_arg;                //  its argument
     pd_front_state_fn *appliance_state; //  what a command's appliance is (NULL: active)
     void *appliance_state_arg;
+    pd_front_caller_fn *caller; //  who may command (NULL: no credential passes)
+    void *caller_arg;
     zsock_t *router;          //  CURVE server; NULL once the ZAP handler died
     pd_client_t *client;      //  requests to the services
     zactor_t *worker;         //  the "appliances" worker thread
@@ -705,6 +707,12 @@ s_on_command (self_t *self, pd_request_t *request)
         pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header, NULL);
     bool is_command = rc == PD_OK && streq (header.type, "appliance.command");
     bool is_stats = rc == PD_OK && streq (header.type, "front.stats");
+    pd_schema_error_t error = {0};
+    int allowed = PD_OK;
+    if (is_command && self->caller)
+        allowed = self->caller (&header, &error, self->caller_arg);
+    else if (is_command && header.credential)
+        allowed = pd_schema_fail (&error, PD_E_FORBIDDEN, NULL, "no caller resolver");
     pd_schema_clear (&pd_header_schema, &header);
     if (is_stats) {
         s_stats_reply (self, request);
@@ -715,8 +723,14 @@ s_on_command (self_t *self, pd_request_t *request)
                         "the front serves appliance.command");
         return;
     }
+    if (allowed != PD_OK) {
+        zframe_t *body = pd_proto_error_body (allowed, error.field, error.detail);
+        zsock_send (self->worker, "spib", "REPLY", request, allowed, zframe_data (body),
+                    zframe_size (body));
+        zframe_destroy (&body);
+        return;
+    }
     pd_appliance_command_t command = {0};
-    pd_schema_error_t error = {0};
     rc = pd_schema_decode (&pd_appliance_command_schema, request->body, request->body_size,
                            &command, &error);
     if (rc != PD_OK) {
@@ -950,6 +964,8 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->authorize_arg = config->authorize_arg;
     self->appliance_state = config->appliance_state;
     self->appliance_state_arg = config->appliance_state_arg;
+    self->caller = config->caller;
+    self->caller_arg = config->caller_arg;
     self->zap = pd_zap_new (PD_FRONT_ZAP_DOMAIN, s_verdict, self);
     if (!self->zap) {
         zsys_error ("front: cannot register ZAP domain %s (is another front running?)",

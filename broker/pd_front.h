@@ -64,6 +64,12 @@ typedef int (pd_front_authorize_fn) (const char *public_key, char *appliance_id,
 //  PD_E_NOT_FOUND (none). Called from the front's thread, per command.
 typedef int (pd_front_state_fn) (const char *appliance_id, void *arg);
 
+//  Who calls appliance.command: resolve the header's credential into its
+//  principal (the header may be changed) and check its access, as the
+//  actor runtime does (pd_caller). PD_OK, or the refusal's status with err's
+//  field and detail. Called from the front's thread, per command.
+typedef int (pd_front_caller_fn) (pd_header_t *header, pd_schema_error_t *err, void *arg);
+
 typedef struct {
     const char *endpoint;   //  CURVE ROUTER bind (comma-separated)
     const char *broker;     //  broker services endpoint
@@ -73,6 +79,8 @@ typedef struct {
     void *authorize_arg;
     pd_front_state_fn *appliance_state; //  NULL: every appliance counts as active
     void *appliance_state_arg;
+    pd_front_caller_fn *caller; //  NULL: commands with a credential are refused
+    void *caller_arg;
     int flush_ms; //  heartbeat coalescing; 0 = 1000
     //  CURVE credentials for the broker (role front); NULL = none (inproc,
     //  or a private ipc broker). Copied.

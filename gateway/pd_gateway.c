@@ -5,18 +5,20 @@
     the route table. A routed request goes through these steps, each one
     either succeeding or naming the status that ends the request:
 
-        match route -> read bounded body -> resolve the caller (auth service)
+        match route -> read bounded body -> the caller's credential
         -> build the request record (JSON body, query, path parameters)
         -> one request to the broker -> reply record as JSON (cookies,
         redirect), or problem+json
 
     The caller is its X-API-Key, else its session cookie with the
     X-CSRF-Token header and whether the method is unsafe. The gateway judges
-    no credential itself: whatever is presented goes to the auth service,
-    which counts the failures (rate limits) and gives one answer for every
-    cause. A value that cannot even fit the auth request's field goes as
-    S_NO_CREDENTIAL, a stand-in of the right shape that matches nothing, so
-    that it is refused and counted the same way.
+    no credential itself and sends no secret on: the header of the one
+    broker request carries the token's public id and SHA-256 (record
+    `credential`) and the route's access, and the actor runtime resolves the
+    caller in the same store snapshot as the handler (pd_caller), counts the
+    failures (rate limits) and gives one answer for every cause. A text
+    that is no token at all goes as a credential without id, refused and
+    counted the same way.
 
     The gateway keeps no state but its configuration, the metrics and the
     API description, all reached through the CivetWeb context's user data;
@@ -40,6 +42,7 @@
 #include "pd_netlist.h"
 #include "pd_openapi.h"
 #include "pd_routes.h"
+#include "pd_token.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -48,6 +51,7 @@
 #include <ctype.h>
 #include <czmq.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -67,7 +71,7 @@
 #define S_QUERY_NAME_MAX    64                   //  bytes of a query parameter name
 #define S_ALLOW_MAX         64                   //  bytes of an Allow header value
 #define S_RETRY_AFTER_S     1   //  Retry-After of 429 and 503 when the reply names none
-#define S_COOKIE_VALUE_MAX  256 //  bytes of a session cookie read (above auth.resolve's limit)
+#define S_COOKIE_VALUE_MAX  256 //  bytes of a session cookie read (above a token's length)
 #define S_COOKIE_NAME_MAX   64  //  bytes of a cookie name with its prefix
 #define S_ADDRESS_MAX       64  //  bytes of a numeric client address
 #define S_FORWARDED_MAX     16  //  X-Forwarded-For entries looked at, from the right
@@ -92,11 +96,9 @@
 #define S_API_KEY_HEADER "X-API-Key"
 #define S_CSRF_HEADER    "X-CSRF-Token"
 #define S_COOKIE_HEADER  "Cookie"
-#define S_NO_CREDENTIAL  "none"    //  stands in for a credential of impossible shape
 #define S_BINDING_FIELD  "binding" //  oauth.start reply / oauth.callback request
 #define S_BINDING_MAX    128
 #define S_LOCATION_FIELD "location"
-#define S_AUTH_TYPE      "auth.resolve"
 #define S_PUBLIC_KIND    "public"
 #define S_PROBLEM_OOM    "{\"type\":\"urn:partnerd:problem:internal_error\",\"status\":500}"
 
@@ -132,7 +134,6 @@ struct _pd_gateway_t {
     char *origins[S_ORIGINS_MAX]; //  CORS origins allowed (none: CORS off)
     size_t origin_count;
     pd_metrics_t *metrics;           //  request counters, histograms, gauge
-    const pd_message_t *auth;        //  auth.resolve in the catalogue
     const pd_message_t *front_stats; //  front.stats in the catalogue
     char *openapi;                   //  the API description, generated at start
     size_t openapi_size;
@@ -472,7 +473,8 @@ s_decode (const pd_schema_t *schema, const uint8_t *data, size_t size, void *rec
 //  pd_client_request sets it.
 static int
 s_call (s_request_t *req, const char *service, const char *type, pd_principal_t *principal,
-        const pd_schema_t *schema, const void *record, uint8_t **reply, size_t *reply_size)
+        pd_credential_t *credential, const char *access, const pd_schema_t *schema,
+        const void *record, uint8_t **reply, size_t *reply_size)
 {
     *reply = NULL;
     *reply_size = 0;
@@ -486,6 +488,8 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     header.principal = principal;
     header.trace_id = req->trace_id;
     header.source = req->client;
+    header.credential = credential;
+    header.access = (char *)access;
 
     uint8_t *header_data = NULL, *body_data = NULL;
     size_t header_size = 0, body_size = 0;
@@ -520,37 +524,23 @@ s_take_error (s_request_t *req, const uint8_t *reply, size_t size, int status,
     pd_schema_clear (&pd_error_schema, &error);
 }
 
-static bool
-s_access_allows (pd_access_t access, const char *kind)
+//  The header's access of a route (PD_ACCESS_KINDS)
+static const char *
+s_access (pd_access_t access)
 {
-    bool admin = strcmp (kind, "admin") == 0;
-    bool partner = strcmp (kind, "partner") == 0;
     switch (access) {
     case PD_ACCESS_PUBLIC:
-        return true;
+        return "public";
     case PD_ACCESS_ADMIN:
-        return admin;
+        return "admin";
     case PD_ACCESS_PARTNER:
-        return partner;
+        return "partner";
     case PD_ACCESS_ANY:
-        return admin || partner;
+        return "any";
     case PD_ACCESS_APPLIANCE:
-        return strcmp (kind, "appliance") == 0;
+        return "appliance";
     }
-    return false;
-}
-
-//  Put a presented credential into field `name` of the auth request. A
-//  value that cannot fit the field (too long, characters no token has)
-//  goes as S_NO_CREDENTIAL: the auth service refuses and counts it like
-//  any other wrong credential.
-static int
-s_present (pd_auth_resolve_t *resolve, const char *name, const char *value)
-{
-    int rc = pd_schema_set_text (&pd_auth_resolve_schema, resolve, name, value, NULL);
-    if (rc == PD_E_INVALID_FIELD)
-        rc = pd_schema_set_text (&pd_auth_resolve_schema, resolve, name, S_NO_CREDENTIAL, NULL);
-    return rc;
+    return "admin"; //  unreachable: the strictest
 }
 
 //  Cookie `name`, from the first Cookie header that has one: its length,
@@ -573,65 +563,55 @@ s_method_is_safe (const char *method)
            strcmp (method, "OPTIONS") == 0;
 }
 
-//  Fill the auth request from the caller's credential: the X-API-Key
-//  header, else the session cookie (with X-CSRF-Token and whether the
-//  method is unsafe). PD_E_UNAUTHORIZED if the request presents neither.
+//  A presented token as its id and SHA-256 into the credential; a text
+//  that is no token (NULL too) leaves both out: refused and counted
+static void
+s_present (pd_credential_t *credential, const char *kind, const char *text,
+           uint8_t hash[PD_TOKEN_HASH_SIZE], char id[PD_TOKEN_PUBLIC_LEN + 1])
+{
+    credential->kind = (char *)kind;
+    if (!text || pd_token_parse (text, NULL, id) != PD_OK)
+        return;
+    pd_token_hash (text, hash);
+    credential->id = id;
+    credential->hash.data = hash;
+    credential->hash.size = PD_TOKEN_HASH_SIZE;
+}
+
+//  What the caller presented: the X-API-Key header, else the session
+//  cookie (with the X-CSRF-Token's hash and whether the method is unsafe),
+//  into *credential, whose strings and hashes are in *held. Only presence
+//  is judged here: PD_E_UNAUTHORIZED if the request presents neither.
+typedef struct {
+    char id[PD_TOKEN_PUBLIC_LEN + 1];
+    uint8_t hash[PD_TOKEN_HASH_SIZE];
+    uint8_t csrf_hash[PD_TOKEN_HASH_SIZE];
+} s_held_t;
+
 static int
-s_credential (s_request_t *req, pd_auth_resolve_t *resolve, pd_schema_error_t *err)
+s_credential (s_request_t *req, pd_credential_t *credential, s_held_t *held, pd_schema_error_t *err)
 {
     const char *key = mg_get_header (req->conn, S_API_KEY_HEADER);
-    if (key && *key)
-        return s_present (resolve, "api_key", key) == PD_OK
-                   ? PD_OK
-                   : s_fail (err, PD_E_INTERNAL, NULL, NULL);
-
+    if (key && *key) {
+        s_present (credential, "key", key, held->hash, held->id);
+        return PD_OK;
+    }
     char session[S_COOKIE_VALUE_MAX];
     int length = s_cookie (req, req->gateway->session_cookie, session, sizeof (session));
     if (length == PD_E_NOT_FOUND || length == 0)
         return s_fail (err, PD_E_UNAUTHORIZED, NULL,
                        "missing " S_API_KEY_HEADER " header or session cookie");
-    int rc = s_present (resolve, "session", length > 0 ? session : S_NO_CREDENTIAL);
+    s_present (credential, "session", length > 0 ? session : NULL, held->hash, held->id);
+    OPENSSL_cleanse (session, sizeof (session));
     const char *csrf = mg_get_header (req->conn, S_CSRF_HEADER);
-    if (rc == PD_OK && csrf && *csrf)
-        rc = s_present (resolve, "csrf", csrf);
-    resolve->unsafe = !s_method_is_safe (req->info->request_method);
-    PD_MARK (resolve, auth_resolve, unsafe);
-    return rc == PD_OK ? PD_OK : s_fail (err, PD_E_INTERNAL, NULL, NULL);
-}
-
-//  Resolve the caller's credential into *principal (zeroed; caller clears)
-//  and check it may call a route of `access`. Credentials are never logged
-//  nor echoed.
-static int
-s_authenticate (s_request_t *req, pd_access_t access, pd_principal_t *principal,
-                pd_schema_error_t *err)
-{
-    pd_auth_resolve_t resolve = {0};
-    int rc = s_credential (req, &resolve, err);
-    if (rc != PD_OK) {
-        pd_schema_clear (&pd_auth_resolve_schema, &resolve);
-        return rc;
+    if (csrf && *csrf) {
+        pd_token_hash (csrf, held->csrf_hash);
+        credential->csrf_hash.data = held->csrf_hash;
+        credential->csrf_hash.size = PD_TOKEN_HASH_SIZE;
     }
-
-    char public_kind[] = S_PUBLIC_KIND;
-    pd_principal_t anonymous = {0};
-    anonymous.kind = public_kind;
-    const pd_message_t *auth = req->gateway->auth;
-    uint8_t *reply = NULL;
-    size_t reply_size = 0;
-    rc = s_call (req, auth->service, auth->type, &anonymous, auth->request, &resolve, &reply,
-                 &reply_size);
-    pd_schema_clear (&pd_auth_resolve_schema, &resolve);
-    if (rc == PD_OK) {
-        if (s_decode (auth->reply, reply, reply_size, principal, NULL) != PD_OK) {
-            zsys_error ("gateway: malformed %s reply trace=%s", auth->type, req->trace_id);
-            rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
-        } else if (!s_access_allows (access, principal->kind))
-            rc = s_fail (err, PD_E_FORBIDDEN, NULL, "this caller may not call this endpoint");
-    } else
-        s_take_error (req, reply, reply_size, rc, err);
-    free (reply);
-    return rc;
+    credential->unsafe = !s_method_is_safe (req->info->request_method);
+    PD_MARK (credential, credential, unsafe);
+    return PD_OK;
 }
 
 //  ------------------------------------------------------------------------
@@ -894,12 +874,14 @@ s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message
 //  Send the request record, answer the reply
 static int
 s_forward (s_request_t *req, const pd_route_t *route, const pd_message_t *message,
-           pd_principal_t *principal, const void *record, pd_schema_error_t *err)
+           pd_principal_t *principal, pd_credential_t *credential, const void *record,
+           pd_schema_error_t *err)
 {
     uint8_t *reply = NULL;
     size_t reply_size = 0;
-    int rc = s_call (req, message->service, message->type, principal, message->request, record,
-                     &reply, &reply_size);
+    int rc = s_call (req, message->service, message->type, principal, credential,
+                     credential ? s_access (route->access) : NULL, message->request, record, &reply,
+                     &reply_size);
     if (rc != PD_OK) {
         s_take_error (req, reply, reply_size, rc, err);
         free (reply);
@@ -943,10 +925,12 @@ s_serve_route (s_request_t *req)
     pd_schema_error_t err = {0};
     char *body = NULL;
     size_t body_size = 0;
-    pd_principal_t principal = {0}; //  the caller as auth resolved it (owned)
     char public_kind[] = S_PUBLIC_KIND;
     pd_principal_t anonymous = {0}; //  the caller of a public route (borrowed)
     anonymous.kind = public_kind;
+    pd_credential_t credential = {0}; //  the caller of other routes (borrowed from held)
+    s_held_t held;
+    bool credited = route->access != PD_ACCESS_PUBLIC;
     void *record = NULL;
 
     int rc = PD_OK;
@@ -954,8 +938,8 @@ s_serve_route (s_request_t *req)
         rc = s_read_body (req, &body, &body_size, &err);
     if (rc == PD_OK && body_size > 0 && !s_is_json (mg_get_header (req->conn, "Content-Type")))
         rc = s_fail (&err, PD_E_UNSUPPORTED_MEDIA, NULL, "Content-Type must be " S_JSON_TYPE);
-    if (rc == PD_OK && route->access != PD_ACCESS_PUBLIC)
-        rc = s_authenticate (req, route->access, &principal, &err);
+    if (rc == PD_OK && credited)
+        rc = s_credential (req, &credential, &held, &err);
     if (rc == PD_OK) {
         record = calloc (1, message->request->size);
         rc = record ? s_build_request (req, route, message->request, &params, body, body_size,
@@ -963,8 +947,8 @@ s_serve_route (s_request_t *req)
                     : s_fail (&err, PD_E_INTERNAL, NULL, NULL);
     }
     if (rc == PD_OK)
-        rc = s_forward (req, route, message,
-                        route->access == PD_ACCESS_PUBLIC ? &anonymous : &principal, record, &err);
+        rc = s_forward (req, route, message, credited ? NULL : &anonymous,
+                        credited ? &credential : NULL, record, &err);
     if (rc != PD_OK)
         s_problem (req, rc, err.detail, err.field, NULL);
 
@@ -972,7 +956,7 @@ s_serve_route (s_request_t *req)
     if (record)
         pd_schema_clear (message->request, record);
     free (record);
-    pd_schema_clear (&pd_principal_schema, &principal);
+    OPENSSL_cleanse (&held, sizeof (held));
 }
 
 //  ------------------------------------------------------------------------
@@ -1423,10 +1407,9 @@ pd_gateway_new (const pd_gateway_config_t *config)
     snprintf (self->oauth_cookie, sizeof (self->oauth_cookie), "%s%s", prefix,
               PD_GATEWAY_OAUTH_COOKIE);
     self->metrics = pd_metrics_new (pd_routes_size);
-    self->auth = pd_message_find (S_AUTH_TYPE);
     self->front_stats = pd_message_find (S_FRONT_STATS_TYPE);
-    if (!self->broker || !self->metrics || !self->auth || !self->front_stats ||
-        !s_routes_check () || !s_parse_origins (self, config->cors_origins))
+    if (!self->broker || !self->metrics || !self->front_stats || !s_routes_check () ||
+        !s_parse_origins (self, config->cors_origins))
         goto failed;
     char error_text[256] = "";
     self->trusted = pd_netlist_new (config->trusted_proxies, error_text, sizeof (error_text));

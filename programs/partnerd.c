@@ -23,8 +23,11 @@
 #include <czmq.h>
 
 #include "pd_actors.h"
+#include "pd_apikey.h"
 #include "pd_auth_actor.h"
 #include "pd_broker.h"
+#include "pd_appliance_keys.h"
+#include "pd_caller.h"
 #include "pd_claim_actor.h"
 #include "pd_config.h"
 #include "pd_front.h"
@@ -382,7 +385,7 @@ s_appliance_keypair (const char *data, char *public_key, char *secret_key)
 static int
 s_authorize (const char *public_key, char *appliance_id, size_t size, void *store)
 {
-    return pd_claim_actor_authorize ((pd_store_t *)store, public_key, appliance_id, size);
+    return pd_appliance_keys_authorize ((pd_store_t *)store, public_key, appliance_id, size);
 }
 
 //  An admin key file left from the first start must still be ours and
@@ -448,7 +451,27 @@ s_public_binds (const char *binds, const char *stream_binds)
 static int
 s_appliance_state (const char *appliance_id, void *store)
 {
-    return pd_claim_actor_appliance_state ((pd_store_t *)store, appliance_id);
+    return pd_appliance_keys_state ((pd_store_t *)store, appliance_id);
+}
+
+//  The front judges who commands appliances as the actor runtime does
+typedef struct {
+    pd_store_t *store;
+    const pd_config_t *settings;
+} s_caller_arg_t;
+
+static int
+s_front_caller (pd_header_t *header, pd_schema_error_t *err, void *arg)
+{
+    const s_caller_arg_t *caller = arg;
+    int retry_after = 0;
+    int rc = pd_store_read_begin (caller->store);
+    if (rc == PD_OK) {
+        rc = pd_caller_judge (caller->store, caller->settings, header, (int64_t)zclock_time (), err,
+                              &retry_after);
+        pd_store_read_end (caller->store);
+    }
+    return rc;
 }
 
 static void
@@ -667,7 +690,7 @@ main (int argc, char **argv)
             char key_path[S_PATH_MAX];
             snprintf (key_path, sizeof (key_path), "%s/%s", options.data, S_ADMIN_KEY_FILE);
             bool created = false;
-            int rc = pd_auth_actor_bootstrap (store, key_path, &created);
+            int rc = pd_apikey_bootstrap (store, key_path, &created);
             if (rc != PD_OK) {
                 zsys_error ("partnerd: cannot create the admin key at %s: %s", key_path,
                             pd_status_code (rc));
@@ -685,6 +708,7 @@ main (int argc, char **argv)
             goto cleanup;
         printf ("partnerd: %zu actor threads on %s\n", actor_count, connect);
     }
+    s_caller_arg_t caller_arg = {store, settings};
     if (run_front) {
         pd_front_config_t config = {.endpoint = options.appliance_bind,
                                     .broker = connect,
@@ -695,6 +719,8 @@ main (int argc, char **argv)
                                     .authorize_arg = store,
                                     .appliance_state = s_appliance_state,
                                     .appliance_state_arg = store,
+                                    .caller = s_front_caller,
+                                    .caller_arg = &caller_arg,
                                     .flush_ms = (int)settings->heartbeat_flush_ms};
         front = pd_front_new (&config);
         memset (front_secret, 0, sizeof (front_secret)); //  the CURVE socket holds it now

@@ -61,12 +61,34 @@ extern "C" {
     STR (R, appliance_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                            \
     STR (R, appliance_key, 0, 0, 40, PD_FMT_TEXT, NULL)
 
-//  The request envelope header (frame "header" of a REQUEST, PROTOCOL.md)
+//  A credential the caller presented, as the gateway passes it on: never
+//  the secret, only the token's public id and its SHA-256 (pd_token). The
+//  actor runtime resolves it into the principal before the handler runs.
+//  kind "key": an X-API-Key (admin, partner or appliance token); "session":
+//  the session cookie, with the hash of the X-CSRF-Token header if sent and
+//  whether the method is unsafe (needs it). No id: the text was no token.
+#define PD_CREDENTIAL_KINDS "key|session"
+#define PD_FIELDS_credential(R, STR, INT, BOOL, BIN, OBJ, LIST)                                    \
+    STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_CREDENTIAL_KINDS)                          \
+    STR (R, id, 0, 1, 32, PD_FMT_TOKEN, NULL)                                                      \
+    BIN (R, hash, PD_F_SECRET, 32, 32)                                                             \
+    BIN (R, csrf_hash, PD_F_SECRET, 32, 32)                                                        \
+    BOOL (R, unsafe, 0)
+
+//  Who may call (the route's access): the runtime refuses other principals
+//  PD_E_FORBIDDEN before the handler runs. "any" is admin or partner.
+#define PD_ACCESS_KINDS "public|admin|partner|any|appliance"
+
+//  The request envelope header (frame "header" of a REQUEST, PROTOCOL.md).
+//  A trusted client (gateway, front) sets `principal`, or `credential` for
+//  the runtime to resolve (then `principal` is ignored).
 #define PD_FIELDS_header(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
     STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
     OBJ (R, principal, 0, principal)                                                               \
     STR (R, trace_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                \
-    STR (R, source, 0, 0, 64, PD_FMT_TEXT, NULL)
+    STR (R, source, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
+    OBJ (R, credential, 0, credential)                                                             \
+    STR (R, access, 0, 0, 16, PD_FMT_ENUM, PD_ACCESS_KINDS)
 
 //  A request with no fields
 #define PD_FIELDS_empty(R, STR, INT, BOOL, BIN, OBJ, LIST)
@@ -155,14 +177,6 @@ extern "C" {
     STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_APIKEY_KINDS)                              \
     STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
     INT (R, created_at, 0, 0, INT64_MAX)
-
-//  What the gateway presents: an API key, or a session cookie (with the
-//  X-CSRF-Token header value when the method is unsafe). One of the two.
-#define PD_FIELDS_auth_resolve(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
-    STR (R, api_key, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                \
-    STR (R, session, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                \
-    STR (R, csrf, 0, 1, 128, PD_FMT_TOKEN, NULL)                                                   \
-    BOOL (R, unsafe, 0)
 
 //  ------------------------------------------------------------------------
 //  Partner users, magic links, sessions (seed: Authentication)
@@ -531,6 +545,7 @@ extern "C" {
 #define PD_RECORDS(X)                                                                              \
     X (error)                                                                                      \
     X (principal)                                                                                  \
+    X (credential)                                                                                 \
     X (header)                                                                                     \
     X (empty)                                                                                      \
     X (branding)                                                                                   \
@@ -541,7 +556,6 @@ extern "C" {
     X (partner_list)                                                                               \
     X (partner_page)                                                                               \
     X (apikey)                                                                                     \
-    X (auth_resolve)                                                                               \
     X (user)                                                                                       \
     X (user_create)                                                                                \
     X (user_ref)                                                                                   \
@@ -604,7 +618,7 @@ extern "C" {
     X ("domain.list", "partners", empty, approved_domain_list)                                     \
     X ("domain.add", "partners", approved_domain, approved_domain)                                 \
     X ("domain.remove", "partners", approved_domain_ref, empty)                                    \
-    X ("auth.resolve", "auth", auth_resolve, principal)                                            \
+    X ("auth.resolve", "auth", empty, principal)                                                   \
     X ("user.create", "users", user_create, user)                                                  \
     X ("user.list", "users", user_list, user_page)                                                 \
     X ("user.disable", "users", user_ref, user)                                                    \

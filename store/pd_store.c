@@ -222,10 +222,82 @@ s_table_find (pd_store_t *self, const char *name, bool internal, size_t *index)
     return PD_E_BAD_REQUEST;
 }
 
+//  The calling thread's snapshot (pd_store_read_begin): its reads of
+//  `store` use `txn` until pd_store_read_end. One store at a time.
+static __thread struct {
+    pd_store_t *store;
+    MDB_txn *txn; //  NULL when renewing it failed: reads then open their own
+    int depth;
+} s_snapshot;
+
+static bool
+s_snapshot_held (pd_store_t *self)
+{
+    return s_snapshot.depth > 0 && s_snapshot.store == self && s_snapshot.txn;
+}
+
 static int
 s_read_begin (pd_store_t *self, MDB_txn **txn)
 {
+    if (s_snapshot_held (self)) {
+        *txn = s_snapshot.txn;
+        return PD_OK;
+    }
     return s_status (mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn), "read begin");
+}
+
+static void
+s_read_end (pd_store_t *self, MDB_txn *txn)
+{
+    if (!(s_snapshot_held (self) && txn == s_snapshot.txn))
+        mdb_txn_abort (txn);
+}
+
+//  After this thread committed: its snapshot moves on to see the commit
+static void
+s_snapshot_renew (pd_store_t *self)
+{
+    if (!s_snapshot_held (self))
+        return;
+    mdb_txn_reset (s_snapshot.txn);
+    if (mdb_txn_renew (s_snapshot.txn) != MDB_SUCCESS) {
+        mdb_txn_abort (s_snapshot.txn);
+        s_snapshot.txn = NULL;
+    }
+}
+
+int
+pd_store_read_begin (pd_store_t *self)
+{
+    assert (self);
+    if (s_snapshot.depth > 0) {
+        if (s_snapshot.store != self)
+            return PD_E_BAD_REQUEST;
+        s_snapshot.depth++;
+        return PD_OK;
+    }
+    MDB_txn *txn;
+    int rc = s_status (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn), "read begin");
+    if (rc != PD_OK)
+        return rc;
+    s_snapshot.store = self;
+    s_snapshot.txn = txn;
+    s_snapshot.depth = 1;
+    return PD_OK;
+}
+
+void
+pd_store_read_end (pd_store_t *self)
+{
+    assert (self);
+    if (s_snapshot.depth == 0 || s_snapshot.store != self)
+        return;
+    if (--s_snapshot.depth > 0)
+        return;
+    if (s_snapshot.txn)
+        mdb_txn_abort (s_snapshot.txn);
+    s_snapshot.txn = NULL;
+    s_snapshot.store = NULL;
 }
 
 //  Decode a stored value into version and data; false if it is too short
@@ -685,7 +757,9 @@ s_commit (pd_store_t *self, pd_store_batch_t *batch, bool internal)
 int
 pd_store_commit (pd_store_t *self, pd_store_batch_t *batch)
 {
-    return s_commit (self, batch, false);
+    int rc = s_commit (self, batch, false);
+    s_snapshot_renew (self);
+    return rc;
 }
 
 //  ------------------------------------------------------------------------
@@ -941,7 +1015,7 @@ s_get (pd_store_t *self, const char *table, const void *key, size_t key_size,
         if (!value->data)
             rc = PD_E_INTERNAL;
     }
-    mdb_txn_abort (txn);
+    s_read_end (self, txn);
     if (rc != PD_OK)
         *value = (pd_store_value_t){0};
     return rc;
@@ -1068,7 +1142,7 @@ pd_store_scan (pd_store_t *self, const char *table, const void *prefix, size_t p
     MDB_cursor *cursor;
     int mrc = mdb_cursor_open (txn, dbi, &cursor);
     if (mrc) {
-        mdb_txn_abort (txn);
+        s_read_end (self, txn);
         return s_status (mrc, "scan");
     }
     //  Start strictly after `after`, or at the prefix if that comes later
@@ -1097,7 +1171,7 @@ pd_store_scan (pd_store_t *self, const char *table, const void *prefix, size_t p
     if (rc == PD_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         rc = s_status (mrc, "scan");
     mdb_cursor_close (cursor);
-    mdb_txn_abort (txn);
+    s_read_end (self, txn);
     return s_items_finish (&list, rc, items, count);
 }
 
@@ -1123,7 +1197,7 @@ pd_store_stream_read (pd_store_t *self, const char *table, const char *stream, u
     MDB_cursor *cursor;
     int mrc = mdb_cursor_open (txn, self->dbis[index], &cursor);
     if (mrc) {
-        mdb_txn_abort (txn);
+        s_read_end (self, txn);
         return s_status (mrc, "stream read");
     }
     unsigned char start[S_STREAM_KEY_MAX];
@@ -1140,7 +1214,7 @@ pd_store_stream_read (pd_store_t *self, const char *table, const char *stream, u
     if (rc == PD_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         rc = s_status (mrc, "stream read");
     mdb_cursor_close (cursor);
-    mdb_txn_abort (txn);
+    s_read_end (self, txn);
     return s_items_finish (&list, rc, items, count);
 }
 
@@ -1159,7 +1233,7 @@ pd_store_stream_last (pd_store_t *self, const char *table, const char *stream)
     int rc = s_stream_last (txn, self->dbis[index], stream, len, &last);
     if (rc)
         s_status (rc, "stream last");
-    mdb_txn_abort (txn);
+    s_read_end (self, txn);
     return last;
 }
 

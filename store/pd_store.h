@@ -103,6 +103,16 @@ pd_store_t *pd_store_new (const char *path, const pd_store_config_t *config);
 //  environment, free, and null *self_p. Idempotent.
 void pd_store_destroy (pd_store_t **self_p);
 
+//  Make this thread's reads of the store, until pd_store_read_end, read one
+//  snapshot (one LMDB read transaction) instead of one each: what a request
+//  reads is then consistent, and cheaper. A commit by this thread moves the
+//  snapshot on, so that the thread sees its own writes (and a retry after a
+//  conflict sees the newer version). Calls nest (the outermost pair counts);
+//  a thread holds a snapshot of one store at a time (PD_E_BAD_REQUEST for a
+//  second store). Keep it short: an open snapshot keeps old pages alive.
+int pd_store_read_begin (pd_store_t *self);
+void pd_store_read_end (pd_store_t *self);
+
 //  Read one record. PD_OK with a copy in *value, or PD_E_NOT_FOUND.
 int pd_store_get (pd_store_t *self, const char *table, const void *key, size_t key_size,
                   pd_store_value_t *value);

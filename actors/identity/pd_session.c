@@ -99,12 +99,12 @@ s_check_owner (pd_store_t *store, const pd_session_record_t *session, pd_user_t 
 }
 
 int
-pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool unsafe,
-                    int64_t now_ms, pd_principal_t *principal, pd_schema_error_t *err)
+pd_session_resolve_hashed (pd_store_t *store, const char *id, const uint8_t *hash, size_t hash_size,
+                           const uint8_t *csrf_hash, size_t csrf_hash_size, bool unsafe,
+                           int64_t now_ms, pd_principal_t *principal, pd_schema_error_t *err)
 {
     assert (store && principal);
-    char id[PD_TOKEN_PUBLIC_LEN + 1];
-    if (pd_token_parse (token, PD_TOKEN_SESSION, id) != PD_OK)
+    if (!pd_token_id_is (id, PD_TOKEN_SESSION))
         return pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid session");
 
     pd_session_record_t session = {0};
@@ -123,7 +123,7 @@ pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool
         rc = PD_E_INTERNAL;
         goto cleanup;
     }
-    if (!pd_token_verify (token, session.hash.data, session.hash.size)) {
+    if (!pd_token_hash_equal (hash, hash_size, session.hash.data, session.hash.size)) {
         rc = pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid session");
         goto cleanup;
     }
@@ -134,8 +134,8 @@ pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool
     rc = s_check_owner (store, &session, &user, err);
     if (rc != PD_OK)
         goto cleanup;
-    if (unsafe && (!csrf || !*csrf ||
-                   !pd_token_verify (csrf, session.csrf_hash.data, session.csrf_hash.size))) {
+    if (unsafe && !pd_token_hash_equal (csrf_hash, csrf_hash_size, session.csrf_hash.data,
+                                        session.csrf_hash.size)) {
         rc = pd_schema_fail (err, PD_E_FORBIDDEN, "csrf", "missing or invalid CSRF token");
         goto cleanup;
     }
@@ -149,6 +149,23 @@ cleanup:
     pd_schema_clear (&pd_user_schema, &user);
     pd_schema_clear (&pd_session_record_schema, &session);
     return rc;
+}
+
+int
+pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool unsafe,
+                    int64_t now_ms, pd_principal_t *principal, pd_schema_error_t *err)
+{
+    char id[PD_TOKEN_PUBLIC_LEN + 1];
+    if (pd_token_parse (token, PD_TOKEN_SESSION, id) != PD_OK)
+        return pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid session");
+    uint8_t hash[PD_TOKEN_HASH_SIZE], csrf_hash[PD_TOKEN_HASH_SIZE];
+    pd_token_hash (token, hash);
+    bool has_csrf = csrf && *csrf;
+    if (has_csrf)
+        pd_token_hash (csrf, csrf_hash);
+    return pd_session_resolve_hashed (store, id, hash, sizeof (hash), has_csrf ? csrf_hash : NULL,
+                                      has_csrf ? sizeof (csrf_hash) : 0, unsafe, now_ms, principal,
+                                      err);
 }
 
 int

@@ -44,6 +44,14 @@ int pd_session_open (pd_store_batch_t *batch, const pd_user_t *user, int64_t now
 int pd_session_resolve (pd_store_t *store, const char *token, const char *csrf, bool unsafe,
                         int64_t now_ms, pd_principal_t *principal, pd_schema_error_t *err);
 
+//  The same for a token presented as its id and SHA-256 (pd_token_hash),
+//  and the CSRF token as its SHA-256 (NULL, 0: none sent): what the
+//  gateway passes on, so that the secrets never travel.
+int pd_session_resolve_hashed (pd_store_t *store, const char *id, const uint8_t *hash,
+                               size_t hash_size, const uint8_t *csrf_hash, size_t csrf_hash_size,
+                               bool unsafe, int64_t now_ms, pd_principal_t *principal,
+                               pd_schema_error_t *err);
+
 //  Close a session (logout): its record is deleted with the batch (an
 //  absent session is not an error).
 int pd_session_close (pd_store_batch_t *batch, const char *session_id);

@@ -140,6 +140,23 @@ pd_token_verify (const char *text, const uint8_t *hash, size_t hash_size)
     return equal;
 }
 
+bool
+pd_token_hash_equal (const uint8_t *presented, size_t presented_size, const uint8_t *stored,
+                     size_t stored_size)
+{
+    return presented && stored && presented_size == PD_TOKEN_HASH_SIZE &&
+           stored_size == PD_TOKEN_HASH_SIZE &&
+           CRYPTO_memcmp (presented, stored, PD_TOKEN_HASH_SIZE) == 0;
+}
+
+bool
+pd_token_id_is (const char *id, const char *type)
+{
+    size_t length = type ? strlen (type) : 0;
+    return id && length == PD_TOKEN_TYPE_LEN && strncmp (id, type, length) == 0 &&
+           id[length] == '_';
+}
+
 int
 pd_token_random_id (const char *type, size_t length, char *buf, size_t size)
 {

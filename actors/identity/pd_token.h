@@ -59,6 +59,14 @@ void pd_token_hash (const char *text, uint8_t hash[PD_TOKEN_HASH_SIZE]);
 //  Does `text` hash to `hash`? Constant time in the hash comparison.
 bool pd_token_verify (const char *text, const uint8_t *hash, size_t hash_size);
 
+//  Is a presented hash the stored one? Both PD_TOKEN_HASH_SIZE bytes, else
+//  false; constant time. For callers that got the hash, not the token.
+bool pd_token_hash_equal (const uint8_t *presented, size_t presented_size, const uint8_t *stored,
+                          size_t stored_size);
+
+//  Does token id `id` ("pdp_3kF9aZ0q") have type `type` ("pdp")?
+bool pd_token_id_is (const char *id, const char *type);
+
 //  A random record id: `type` (1..8 chars), '_', then `length` base62
 //  characters from the CSPRNG, into buf of `size` bytes. PD_OK or error.
 int pd_token_random_id (const char *type, size_t length, char *buf, size_t size);

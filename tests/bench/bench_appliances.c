@@ -77,6 +77,7 @@
 #include "pd_actor.h"
 #include "pd_appliance.h"
 #include "pd_broker.h"
+#include "pd_appliance_keys.h"
 #include "pd_claim_actor.h"
 #include "pd_client.h"
 #include "pd_config.h"
@@ -1072,7 +1073,7 @@ typedef struct {
 static int
 s_authorize (const char *public_key, char *appliance_id, size_t size, void *arg)
 {
-    return pd_claim_actor_authorize (arg, public_key, appliance_id, size);
+    return pd_appliance_keys_authorize (arg, public_key, appliance_id, size);
 }
 
 static void

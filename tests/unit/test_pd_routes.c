@@ -26,6 +26,7 @@
 #include "pd_metrics.h"
 #include "pd_proto.h"
 #include "pd_routes.h"
+#include "pd_token.h"
 
 //  ------------------------------------------------------------------------
 //  Routes
@@ -785,12 +786,23 @@ test_gateway_openapi (void **state)
 //  from canned records, and echoes what the gateway sent where the test can
 //  see it. It cannot assert (cmocka is not thread-safe): what it finds
 //  wrong it answers with an error the test then sees.
-#define S_ADMIN_KEY   "pd_admin_key1"
-#define S_PARTNER_KEY "pd_partner_key1"
-#define S_LIMITED_KEY "pd_limited_key1" //  auth answers rate_limited, retry_after 42
-#define S_SESSION     "pds_session1"    //  a session of user u-1 of partner p-7
-#define S_CSRF        "pdc_csrf1"       //  its CSRF token
-#define S_NO_REPLY    1
+//  Credentials of the right shape (pd_token: checksums hold): the gateway
+//  passes on a token's id and hash only, and the stand-in resolves those
+#define S_ADMIN_KEY   "pda_AdminKeyaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1lQxAk"
+#define S_PARTNER_KEY "pdp_PartnerKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb23i2yq"
+#define S_LIMITED_KEY                                                                              \
+    "pdp_LimitedKcccccccccccccccccccccccccccccccc2lPHZq" //  answered rate_limited, retry_after 42
+#define S_SESSION                                                                                  \
+    "pds_Session1dddddddddddddddddddddddddddddddd00YT9J" //  a session of user u-1 of partner p-7
+#define S_CSRF "pdc_CsrfTok1eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee1CghlF" //  its CSRF token
+enum { S_ADMIN, S_PARTNER, S_LIMITED, S_SESSION_TOKEN, S_CSRF_TOKEN, S_TOKENS };
+static const char *const s_token_texts[S_TOKENS] = {S_ADMIN_KEY, S_PARTNER_KEY, S_LIMITED_KEY,
+                                                    S_SESSION, S_CSRF};
+static struct {
+    char id[PD_TOKEN_PUBLIC_LEN + 1];
+    uint8_t hash[PD_TOKEN_HASH_SIZE];
+} s_tokens[S_TOKENS];
+#define S_NO_REPLY 1
 
 static void
 s_fake_reply (int *status, uint8_t **reply, size_t *size, const pd_schema_t *schema,
@@ -812,54 +824,85 @@ s_fake_error (int *status, uint8_t **reply, size_t *size, int error, const char 
     s_fake_reply (status, reply, size, &pd_error_schema, &record);
 }
 
-static void
-s_fake_auth (const pd_header_t *header, zframe_t *body, int *status, uint8_t **reply, size_t *size)
+//  Is the credential token `which`: its id and hash?
+static bool
+s_fake_is (const pd_credential_t *credential, int which)
 {
-    pd_auth_resolve_t resolve = {0};
-    if (strcmp (header->type, "auth.resolve") || !header->principal ||
-        strcmp (header->principal->kind, "public") ||
-        pd_schema_decode (&pd_auth_resolve_schema, zframe_data (body), zframe_size (body), &resolve,
-                          NULL)) {
-        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "bad auth request", NULL);
-        return;
+    return credential->id && strcmp (credential->id, s_tokens[which].id) == 0 &&
+           credential->hash.size == PD_TOKEN_HASH_SIZE &&
+           memcmp (credential->hash.data, s_tokens[which].hash, PD_TOKEN_HASH_SIZE) == 0;
+}
+
+//  What the actor runtime does first: resolve the header's credential into
+//  header->principal and check the access. false, with an error reply, if
+//  the caller is refused.
+static bool
+s_fake_caller (pd_header_t *header, int *status, uint8_t **reply, size_t *size)
+{
+    const pd_credential_t *credential = header->credential;
+    if (!credential)
+        return true;
+    if (header->principal || !header->access) {
+        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "principal and credential", NULL);
+        return false;
     }
     pd_principal_t principal = {0};
-    if (resolve.api_key && resolve.session)
-        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "two credentials", NULL);
-    else if (resolve.api_key) {
-        if (strcmp (resolve.api_key, S_ADMIN_KEY) == 0)
-            principal.kind = "admin";
-        else if (strcmp (resolve.api_key, S_PARTNER_KEY) == 0) {
-            principal.kind = "partner";
-            principal.partner_id = "p-7";
-        } else if (strcmp (resolve.api_key, S_LIMITED_KEY) == 0) {
-            pd_error_t error = {0};
-            error.code = "rate_limited";
-            error.retry_after = 42;
-            PD_MARK (&error, error, retry_after);
-            *status = PD_E_RATE_LIMITED;
-            s_fake_reply (status, reply, size, &pd_error_schema, &error);
-        } else
-            s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown key", NULL);
-    } else if (resolve.session && PD_HAS (&resolve, auth_resolve, unsafe)) {
+    bool session = strcmp (credential->kind, "session") == 0;
+    if (!session && s_fake_is (credential, S_ADMIN))
+        principal.kind = "admin";
+    else if (!session && s_fake_is (credential, S_PARTNER)) {
+        principal.kind = "partner";
+        principal.partner_id = "p-7";
+    } else if (!session && s_fake_is (credential, S_LIMITED)) {
+        pd_error_t error = {0};
+        error.code = "rate_limited";
+        error.retry_after = 42;
+        PD_MARK (&error, error, retry_after);
+        *status = PD_E_RATE_LIMITED;
+        s_fake_reply (status, reply, size, &pd_error_schema, &error);
+        return false;
+    } else if (session && PD_HAS (credential, credential, unsafe) &&
+               s_fake_is (credential, S_SESSION_TOKEN)) {
         //  The session's principal tells what the gateway sent: role
         //  partner-admin for an unsafe method
-        if (strcmp (resolve.session, S_SESSION) != 0)
-            s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown session", NULL);
-        else if (resolve.unsafe && (!resolve.csrf || strcmp (resolve.csrf, S_CSRF) != 0))
+        bool csrf = credential->csrf_hash.size == PD_TOKEN_HASH_SIZE &&
+                    memcmp (credential->csrf_hash.data, s_tokens[S_CSRF_TOKEN].hash,
+                            PD_TOKEN_HASH_SIZE) == 0;
+        if (credential->unsafe && !csrf) {
             s_fake_error (status, reply, size, PD_E_FORBIDDEN, "CSRF token missing or wrong", NULL);
-        else {
-            principal.kind = "partner";
-            principal.partner_id = "p-7";
-            principal.user_id = "u-1";
-            principal.session_id = "s-1";
-            principal.role = resolve.unsafe ? "partner-admin" : "partner-user";
+            return false;
         }
-    } else
-        s_fake_error (status, reply, size, PD_E_BAD_REQUEST, "no credential", NULL);
-    if (principal.kind)
-        s_fake_reply (status, reply, size, &pd_principal_schema, &principal);
-    pd_schema_clear (&pd_auth_resolve_schema, &resolve);
+        principal.kind = "partner";
+        principal.partner_id = "p-7";
+        principal.user_id = "u-1";
+        principal.session_id = "s-1";
+        principal.role = credential->unsafe ? "partner-admin" : "partner-user";
+    } else {
+        s_fake_error (status, reply, size, PD_E_UNAUTHORIZED, "unknown credential", NULL);
+        return false;
+    }
+    //  The stand-in's principals are admins and partners only
+    bool allowed =
+        strcmp (header->access, principal.kind) == 0 || strcmp (header->access, "any") == 0;
+    if (!allowed) {
+        s_fake_error (status, reply, size, PD_E_FORBIDDEN, "this caller may not call this endpoint",
+                      NULL);
+        return false;
+    }
+    //  A copy the header owns, as the runtime's
+    uint8_t *data = NULL;
+    size_t data_size = 0;
+    header->principal = calloc (1, sizeof (pd_principal_t));
+    if (pd_schema_encode (&pd_principal_schema, &principal, &data, &data_size) != PD_OK ||
+        !header->principal ||
+        pd_schema_decode (&pd_principal_schema, data, data_size, header->principal, NULL)) {
+        free (data);
+        s_fake_error (status, reply, size, PD_E_INTERNAL, "principal copy", NULL);
+        return false;
+    }
+    free (data);
+    PD_MARK (header, header, principal);
+    return true;
 }
 
 //  Decode a request body by its message type into a new record (caller
@@ -1070,8 +1113,8 @@ s_fake_broker (zsock_t *pipe, void *args)
                                      zframe_size (header_frame), &header, NULL) ||
                    !header.trace_id || strlen (header.trace_id) != 16 || !header.source)
             s_fake_error (&status, &reply, &size, PD_E_PROTOCOL, "bad request frames", NULL);
-        else if (strcmp (service, "auth") == 0)
-            s_fake_auth (&header, body, &status, &reply, &size);
+        else if (!s_fake_caller (&header, &status, &reply, &size))
+            ; //  refused, answered
         else if (strcmp (service, "partners") == 0)
             s_fake_partners (&header, body, &status, &reply, &size);
         else if (strcmp (service, "users") == 0)
@@ -1112,6 +1155,11 @@ typedef struct {
 static int
 s_stack_setup (void **state)
 {
+    for (int i = 0; i < S_TOKENS; i++) {
+        if (pd_token_parse (s_token_texts[i], NULL, s_tokens[i].id) != PD_OK)
+            return -1;
+        pd_token_hash (s_token_texts[i], s_tokens[i].hash);
+    }
     s_stack_t *stack = calloc (1, sizeof (s_stack_t));
     stack->broker = zactor_new (s_fake_broker, NULL);
     int broker_port = 0;
@@ -1390,7 +1438,7 @@ test_stack_sessions (void **state)
         response = s_call_ex (port, "GET", "/api/partners/me", refused[i], NULL, NULL);
         s_assert_problem (response, 401, "unauthorized");
         json_t *problem = s_body_json (response);
-        assert_string_equal (s_member (problem, "detail"), "unknown session");
+        assert_string_equal (s_member (problem, "detail"), "unknown credential");
         json_decref (problem);
         free (response);
     }

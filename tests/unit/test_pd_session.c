@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "pd_actor.h"
+#include "pd_apikey.h"
 #include "pd_auth_actor.h"
 #include "pd_broker.h"
 #include "pd_client.h"
@@ -540,7 +541,7 @@ s_actors_setup (void **state)
     //  An admin key, as the gateway would present it
     assert_int_equal (pd_token_generate (PD_TOKEN_ADMIN_KEY, &fx->admin_key), PD_OK);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (pd_auth_actor_put_key (batch, &fx->admin_key, "admin", NULL, NOW), PD_OK);
+    assert_int_equal (pd_apikey_put (batch, &fx->admin_key, "admin", NULL, NOW), PD_OK);
     assert_int_equal (pd_store_commit (fx->base.store, batch), PD_OK);
     pd_store_batch_destroy (&batch);
     *state = fx;
@@ -571,14 +572,16 @@ static const pd_principal_t s_admin = {
 //  decode the reply into `reply` (may be NULL) or the error into `error`
 //  (may be NULL; cleared by the caller)
 static int
-s_call (actors_t *fx, const char *type, const pd_principal_t *principal, const char *source,
-        const void *request, void *reply, pd_error_t *error)
+s_send (actors_t *fx, const char *type, const pd_principal_t *principal,
+        const pd_credential_t *credential, const char *source, const void *request, void *reply,
+        pd_error_t *error)
 {
     const pd_message_t *message = pd_message_find (type);
     assert_non_null (message);
     pd_header_t header = {0};
     header.type = (char *)type;
     header.principal = (pd_principal_t *)principal;
+    header.credential = (pd_credential_t *)credential;
     header.source = (char *)source;
     uint8_t *header_data = NULL, *body_data = NULL, *answer = NULL;
     size_t header_size = 0, body_size = 0, answer_size = 0;
@@ -597,6 +600,69 @@ s_call (actors_t *fx, const char *type, const pd_principal_t *principal, const c
     free (body_data);
     free (answer);
     return rc;
+}
+
+static int
+s_call (actors_t *fx, const char *type, const pd_principal_t *principal, const char *source,
+        const void *request, void *reply, pd_error_t *error)
+{
+    return s_send (fx, type, principal, NULL, source, request, reply, error);
+}
+
+//  A credential as the gateway passes it on: a token's id and hash (no id
+//  when the text is no token), the CSRF token's hash
+typedef struct {
+    pd_credential_t credential;
+    char id[PD_TOKEN_PUBLIC_LEN + 1];
+    uint8_t hash[PD_TOKEN_HASH_SIZE];
+    uint8_t csrf_hash[PD_TOKEN_HASH_SIZE];
+} presented_t;
+
+static void
+s_present (presented_t *presented, const char *kind, const char *text, const char *csrf,
+           bool unsafe)
+{
+    memset (presented, 0, sizeof (*presented));
+    pd_credential_t *credential = &presented->credential;
+    credential->kind = (char *)kind;
+    if (pd_token_parse (text, NULL, presented->id) == PD_OK) {
+        pd_token_hash (text, presented->hash);
+        credential->id = presented->id;
+        credential->hash = (pd_bin_t){presented->hash, PD_TOKEN_HASH_SIZE};
+    }
+    if (csrf) {
+        pd_token_hash (csrf, presented->csrf_hash);
+        credential->csrf_hash = (pd_bin_t){presented->csrf_hash, PD_TOKEN_HASH_SIZE};
+    }
+    credential->unsafe = unsafe;
+    PD_MARK (credential, credential, unsafe);
+}
+
+//  auth.resolve of an API key's text from `source`
+static int
+s_auth_key (actors_t *fx, const char *source, const char *key, pd_principal_t *principal,
+            pd_error_t *error)
+{
+    presented_t presented;
+    s_present (&presented, "key", key, NULL, false);
+    pd_empty_t empty = {0};
+    pd_principal_t ignored = {0};
+    int rc = s_send (fx, "auth.resolve", NULL, &presented.credential, source, &empty,
+                     principal ? principal : &ignored, error);
+    pd_schema_clear (&pd_principal_schema, &ignored);
+    return rc;
+}
+
+static void
+s_expect_key_error (actors_t *fx, const char *source, const char *key, int status,
+                    const char *detail)
+{
+    pd_error_t error = {0};
+    assert_int_equal (s_auth_key (fx, source, key, NULL, &error), status);
+    assert_string_equal (error.code, pd_status_code (status));
+    if (detail)
+        assert_string_equal (error.detail, detail);
+    pd_schema_clear (&pd_error_schema, &error);
 }
 
 static void
@@ -642,14 +708,12 @@ static int
 s_auth_session (actors_t *fx, const char *source, const char *session, const char *csrf,
                 bool unsafe, pd_principal_t *principal)
 {
-    pd_auth_resolve_t resolve = {0};
-    resolve.session = (char *)session;
-    resolve.csrf = (char *)csrf;
-    resolve.unsafe = unsafe;
-    PD_MARK (&resolve, auth_resolve, unsafe);
+    presented_t presented;
+    s_present (&presented, "session", session, csrf, unsafe);
+    pd_empty_t empty = {0};
     pd_principal_t ignored = {0};
-    int rc =
-        s_call (fx, "auth.resolve", NULL, source, &resolve, principal ? principal : &ignored, NULL);
+    int rc = s_send (fx, "auth.resolve", NULL, &presented.credential, source, &empty,
+                     principal ? principal : &ignored, NULL);
     pd_schema_clear (&pd_principal_schema, &ignored);
     return rc;
 }
@@ -890,33 +954,24 @@ static void
 test_failures_are_rate_limited (void **state)
 {
     actors_t *fx = *state;
-    pd_auth_resolve_t resolve = {0};
     pd_token_t bogus;
     assert_int_equal (pd_token_generate (PD_TOKEN_ADMIN_KEY, &bogus), PD_OK);
-    resolve.api_key = bogus.text;
 
-    //  Both or neither credential: refused
-    pd_auth_resolve_t both = {0};
-    both.api_key = fx->admin_key.text;
-    both.session = bogus.text;
-    s_expect_error (fx, "auth.resolve", NULL, OTHER_SOURCE, &both, PD_E_UNAUTHORIZED, NULL, NULL);
+    //  A text that is no token at all: refused (and counted) like a wrong key
+    s_expect_key_error (fx, OTHER_SOURCE, "not-a-key", PD_E_UNAUTHORIZED, "invalid API key");
 
     //  SOURCE_LIMIT bad keys, then bad keys wait
     for (int i = 0; i < SOURCE_LIMIT; i++)
-        s_expect_error (fx, "auth.resolve", NULL, SOURCE, &resolve, PD_E_UNAUTHORIZED, NULL,
-                        "invalid API key");
+        s_expect_key_error (fx, SOURCE, bogus.text, PD_E_UNAUTHORIZED, "invalid API key");
     pd_error_t error = {0};
-    assert_int_equal (s_call (fx, "auth.resolve", NULL, SOURCE, &resolve, NULL, &error),
-                      PD_E_RATE_LIMITED);
+    assert_int_equal (s_auth_key (fx, SOURCE, bogus.text, NULL, &error), PD_E_RATE_LIMITED);
     assert_true (PD_HAS (&error, error, retry_after));
     assert_true (error.retry_after > 0 && error.retry_after <= fx->config->login_window_s);
     pd_schema_clear (&pd_error_schema, &error);
     //  ... while the right key from that same address still passes
     //  (everyone behind one proxy or NAT shares it)
-    pd_auth_resolve_t good = {0};
-    good.api_key = fx->admin_key.text;
     pd_principal_t same = {0};
-    assert_int_equal (s_call (fx, "auth.resolve", NULL, SOURCE, &good, &same, NULL), PD_OK);
+    assert_int_equal (s_auth_key (fx, SOURCE, fx->admin_key.text, &same, NULL), PD_OK);
     assert_string_equal (same.kind, "admin");
     pd_schema_clear (&pd_principal_schema, &same);
     //  Bad magic links from that address wait too
@@ -926,8 +981,7 @@ test_failures_are_rate_limited (void **state)
 
     //  Another address is not affected
     pd_principal_t principal = {0};
-    assert_int_equal (s_call (fx, "auth.resolve", NULL, OTHER_SOURCE, &good, &principal, NULL),
-                      PD_OK);
+    assert_int_equal (s_auth_key (fx, OTHER_SOURCE, fx->admin_key.text, &principal, NULL), PD_OK);
     assert_string_equal (principal.kind, "admin");
     pd_schema_clear (&pd_principal_schema, &principal);
 
@@ -949,7 +1003,7 @@ s_put_partner_key (actors_t *fx, const pd_token_t *token, const pd_token_t *hash
     pd_token_t stored = *token;
     memcpy (stored.hash, hash_of->hash, sizeof (stored.hash));
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (pd_auth_actor_put_key (batch, &stored, "partner", "prt_a", NOW), PD_OK);
+    assert_int_equal (pd_apikey_put (batch, &stored, "partner", "prt_a", NOW), PD_OK);
     assert_int_equal (pd_store_commit (fx->base.store, batch), PD_OK);
     pd_store_batch_destroy (&batch);
 }
@@ -970,35 +1024,28 @@ test_partner_failures_are_rate_limited (void **state)
     s_open (&fx->base, &fx->base.user, (int64_t)zclock_time (), TTL_MS, &session);
 
     //  From many addresses, none over its own limit
-    pd_auth_resolve_t resolve = {0};
-    resolve.api_key = wrong.text;
     char source[32];
     for (int i = 0; i < PARTNER_LIMIT; i++) {
         snprintf (source, sizeof (source), "203.0.113.%d", i);
-        s_expect_error (fx, "auth.resolve", NULL, source, &resolve, PD_E_UNAUTHORIZED, NULL,
-                        "invalid API key");
+        s_expect_key_error (fx, source, wrong.text, PD_E_UNAUTHORIZED, "invalid API key");
     }
     //  Now wrong credentials naming the partner wait, from any address...
     pd_error_t error = {0};
-    assert_int_equal (s_call (fx, "auth.resolve", NULL, "203.0.113.200", &resolve, NULL, &error),
+    assert_int_equal (s_auth_key (fx, "203.0.113.200", wrong.text, NULL, &error),
                       PD_E_RATE_LIMITED);
     assert_true (error.retry_after >= 1 && error.retry_after <= fx->config->login_window_s);
     pd_schema_clear (&pd_error_schema, &error);
     //  ...while its right key and session still work: key ids are public,
     //  so forged keys must not lock the partner out
-    resolve.api_key = good.text;
     pd_principal_t partner = {0};
-    assert_int_equal (s_call (fx, "auth.resolve", NULL, "203.0.113.201", &resolve, &partner, NULL),
-                      PD_OK);
+    assert_int_equal (s_auth_key (fx, "203.0.113.201", good.text, &partner, NULL), PD_OK);
     assert_string_equal (partner.kind, "partner");
     pd_schema_clear (&pd_principal_schema, &partner);
     assert_int_equal (
         s_auth_session (fx, "203.0.113.202", session.session_token, NULL, false, NULL), PD_OK);
     //  Other partners and admins are not affected
-    pd_auth_resolve_t admin = {0};
-    admin.api_key = fx->admin_key.text;
     pd_principal_t principal = {0};
-    assert_int_equal (s_call (fx, "auth.resolve", NULL, "203.0.113.203", &admin, &principal, NULL),
+    assert_int_equal (s_auth_key (fx, "203.0.113.203", fx->admin_key.text, &principal, NULL),
                       PD_OK);
     pd_schema_clear (&pd_principal_schema, &principal);
     pd_schema_clear (&pd_session_schema, &session);

@@ -427,6 +427,60 @@ test_scan_pagination (void **state)
     pd_store_destroy (&store);
 }
 
+//  Another thread's commit, while the test's thread holds a snapshot
+static void *
+s_put_elsewhere (void *store)
+{
+    uint64_t version = 0;
+    if (s_put (store, "k", "theirs", PD_STORE_ANY, &version) != PD_OK)
+        return NULL;
+    return store;
+}
+
+static void
+test_read_snapshot (void **state)
+{
+    fixture_t *fx = *state;
+    pd_store_t *store = s_open (fx->db);
+    assert_int_equal (s_put (store, "k", "first", PD_STORE_ABSENT, NULL), PD_OK);
+
+    //  Inside a snapshot, another thread's commit is not seen...
+    assert_int_equal (pd_store_read_begin (store), PD_OK);
+    assert_int_equal (pd_store_read_begin (store), PD_OK); //  nests
+    pthread_t thread;
+    void *result = NULL;
+    assert_int_equal (pthread_create (&thread, NULL, s_put_elsewhere, store), 0);
+    assert_int_equal (pthread_join (thread, &result), 0);
+    assert_non_null (result);
+    s_assert_value (store, "k", "first", 1);
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    assert_int_equal (pd_store_scan (store, ITEMS, "k", 1, NULL, 0, 0, &items, &count), PD_OK);
+    assert_int_equal (count, 1);
+    assert_int_equal (items[0].version, 1);
+    pd_store_items_destroy (&items, count);
+    pd_store_read_end (store); //  the inner end keeps it
+    s_assert_value (store, "k", "first", 1);
+
+    //  ...but this thread's own commit moves the snapshot on (so that a
+    //  retry after a conflict reads the newer version)
+    assert_int_equal (s_put (store, "k", "mine", 1, NULL), PD_E_CONFLICT);
+    s_assert_value (store, "k", "theirs", 2);
+    assert_int_equal (s_put (store, "k", "mine", 2, NULL), PD_OK);
+    s_assert_value (store, "k", "mine", 3);
+    //  One store at a time
+    pd_store_t *other = s_open (fx->dir);
+    assert_int_equal (pd_store_read_begin (other), PD_E_BAD_REQUEST);
+    pd_store_read_end (other); //  not held: nothing
+    pd_store_read_end (store);
+
+    //  Outside, every read sees the latest commit
+    assert_non_null (s_put_elsewhere (store));
+    s_assert_value (store, "k", "theirs", 4);
+    pd_store_destroy (&other);
+    pd_store_destroy (&store);
+}
+
 static void
 test_reopen_keeps_data (void **state)
 {
@@ -1016,6 +1070,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_usage_example, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_get_put_delete, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_read_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_versions_increment, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_compare_and_set, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_failed_batch_changes_nothing, s_setup, s_teardown),

@@ -607,7 +607,8 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
         return;
     }
     if (streq (type, "claim")) {
-        s_on_claim (self, route, request_id, key, frames[4]);
+        //  A connection that claimed already is answered as a known key is
+        s_on_claim (self, route, request_id, appliance_id ? NULL : key, frames[4]);
         return;
     }
     if (!appliance_id) {
@@ -1003,9 +1004,10 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     }
     zsock_set_maxmsgsize (router, PD_PROTO_MAX_MSG_SIZE);
     zsock_set_handshake_ivl (router, PD_FRONT_HANDSHAKE_MS);
-    zsock_set_heartbeat_ivl (router, PD_FRONT_ZMTP_HB_MS);
-    zsock_set_heartbeat_ttl (router, PD_FRONT_ZMTP_HB_MS);
-    zsock_set_heartbeat_timeout (router, PD_FRONT_ZMTP_HB_MS);
+    zsock_set_tcp_keepalive (router, 1);
+    zsock_set_tcp_keepalive_idle (router, PD_FRONT_TCP_KEEPALIVE_IDLE);
+    zsock_set_tcp_keepalive_intvl (router, PD_FRONT_TCP_KEEPALIVE_INTVL);
+    zsock_set_tcp_keepalive_cnt (router, PD_FRONT_TCP_KEEPALIVE_CNT);
     zsock_set_sndhwm (router, PD_PROTO_HWM);
     zsock_set_rcvhwm (router, PD_PROTO_HWM);
     zsock_set_router_mandatory (router, 1);

@@ -88,9 +88,10 @@ pd_appliance_new (const pd_appliance_config_t *config)
     zsock_set_sndtimeo (sock, 0);
     zsock_set_rcvtimeo (sock, 0);
     zsock_set_maxmsgsize (sock, S_MAX_MSG_SIZE);
-    zsock_set_heartbeat_ivl (sock, PD_APPLIANCE_ZMTP_HB_MS);
-    zsock_set_heartbeat_timeout (sock, PD_APPLIANCE_ZMTP_TIMEOUT_MS);
-    zsock_set_heartbeat_ttl (sock, PD_APPLIANCE_ZMTP_TIMEOUT_MS);
+    zsock_set_tcp_keepalive (sock, 1);
+    zsock_set_tcp_keepalive_idle (sock, PD_APPLIANCE_TCP_KEEPALIVE_IDLE);
+    zsock_set_tcp_keepalive_intvl (sock, PD_APPLIANCE_TCP_KEEPALIVE_INTVL);
+    zsock_set_tcp_keepalive_cnt (sock, PD_APPLIANCE_TCP_KEEPALIVE_CNT);
     zsock_set_handshake_ivl (sock, PD_APPLIANCE_HANDSHAKE_MS);
     zsock_set_reconnect_ivl (sock, PD_APPLIANCE_RECONNECT_MS);
     zsock_set_reconnect_ivl_max (sock, PD_APPLIANCE_RECONNECT_MAX_MS);

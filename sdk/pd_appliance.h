@@ -29,14 +29,16 @@ typedef struct _pd_appliance_t pd_appliance_t;
 #define PD_APPLIANCE_KEY_LEN 40 //  Z85 text of a CURVE key
 
 //  Link settings (libzmq): reconnect back-off doubles from RECONNECT_MS up
-//  to RECONNECT_MAX_MS, jittered; ZMTP heartbeats notice a dead server.
-#define PD_APPLIANCE_HEARTBEAT_MS     10000 //  default application heartbeat
-#define PD_APPLIANCE_RECONNECT_MS     250
-#define PD_APPLIANCE_RECONNECT_MAX_MS 8000
-#define PD_APPLIANCE_ZMTP_HB_MS       5000  //  ZMQ_HEARTBEAT_IVL
-#define PD_APPLIANCE_ZMTP_TIMEOUT_MS  15000 //  ZMQ_HEARTBEAT_TIMEOUT
-#define PD_APPLIANCE_HANDSHAKE_MS     10000 //  ZMQ_HANDSHAKE_IVL
-#define PD_APPLIANCE_QUEUE_MAX        64    //  commands held during a claim/report
+//  to RECONNECT_MAX_MS, jittered; TCP keepalive notices a dead server
+//  (schemas/PROTOCOL.md 16.1: no ZMTP heartbeats on the link).
+#define PD_APPLIANCE_HEARTBEAT_MS        10000 //  default application heartbeat
+#define PD_APPLIANCE_RECONNECT_MS        250
+#define PD_APPLIANCE_RECONNECT_MAX_MS    8000
+#define PD_APPLIANCE_TCP_KEEPALIVE_IDLE  30    //  s of silence before the first probe
+#define PD_APPLIANCE_TCP_KEEPALIVE_INTVL 10    //  s between probes
+#define PD_APPLIANCE_TCP_KEEPALIVE_CNT   3     //  unanswered probes: reconnect
+#define PD_APPLIANCE_HANDSHAKE_MS        10000 //  ZMQ_HANDSHAKE_IVL
+#define PD_APPLIANCE_QUEUE_MAX           64    //  commands held during a claim/report
 
 typedef struct {
     const char *endpoint;          //  partnerd's appliance endpoint (tcp://host:port)

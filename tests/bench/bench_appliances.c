@@ -820,9 +820,10 @@ s_bare_main (s_chan_t *chan)
         int64_t max_size = PD_PROTO_MAX_MSG_SIZE;
         zmq_setsockopt (router, ZMQ_MAXMSGSIZE, &max_size, sizeof (max_size));
         s_bare_option_int (router, ZMQ_HANDSHAKE_IVL, PD_FRONT_HANDSHAKE_MS);
-        s_bare_option_int (router, ZMQ_HEARTBEAT_IVL, PD_FRONT_ZMTP_HB_MS);
-        s_bare_option_int (router, ZMQ_HEARTBEAT_TTL, PD_FRONT_ZMTP_HB_MS);
-        s_bare_option_int (router, ZMQ_HEARTBEAT_TIMEOUT, PD_FRONT_ZMTP_HB_MS);
+        s_bare_option_int (router, ZMQ_TCP_KEEPALIVE, 1);
+        s_bare_option_int (router, ZMQ_TCP_KEEPALIVE_IDLE, PD_FRONT_TCP_KEEPALIVE_IDLE);
+        s_bare_option_int (router, ZMQ_TCP_KEEPALIVE_INTVL, PD_FRONT_TCP_KEEPALIVE_INTVL);
+        s_bare_option_int (router, ZMQ_TCP_KEEPALIVE_CNT, PD_FRONT_TCP_KEEPALIVE_CNT);
         s_bare_option_int (router, ZMQ_ROUTER_MANDATORY, 1);
         s_bare_option_int (router, ZMQ_SNDHWM, PD_PROTO_HWM);
         s_bare_option_int (router, ZMQ_RCVHWM, PD_PROTO_HWM);

@@ -22,6 +22,7 @@
 #include "pd_client.h"
 #include "pd_front.h"
 #include "pd_test_stack.h"
+#include "pd_test_zmtp.h"
 #include "pd_messages.h"
 
 #define TIMEOUT_MS 5000
@@ -134,16 +135,33 @@ s_authorize (const char *public_key, char *appliance_id, size_t size, void *arg)
 typedef struct {
     pd_test_stack_t *stack;  //  store, broker, a trusted caller (appliance.command)
     char front_endpoint[96]; //  the CURVE front (ipc, in the stack's directory)
+    int tcp_port;            //  ...also on tcp://127.0.0.1, for the hand-written client
+    char binds[160];         //  both
     zcert_t *server;         //  the front's keypair
     zactor_t *actor;
     pd_front_t *front;
 } fixture_t;
 
+//  A loopback port free now (the kernel's pick)
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert_true (fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t length = sizeof (address);
+    assert_int_equal (bind (fd, (struct sockaddr *)&address, sizeof (address)), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *)&address, &length), 0);
+    close (fd);
+    return ntohs (address.sin_port);
+}
+
 static pd_front_t *
 s_front_start (fixture_t *fx)
 {
     pd_front_config_t config = {0};
-    config.endpoint = fx->front_endpoint;
+    config.endpoint = fx->binds;
     config.broker = fx->stack->endpoint;
     config.public_key = zcert_public_txt (fx->server);
     config.secret_key = zcert_secret_txt (fx->server);
@@ -162,6 +180,9 @@ s_setup (void **state)
     assert_non_null (fx->stack);
     snprintf (fx->front_endpoint, sizeof (fx->front_endpoint), "ipc://%s/front.ipc",
               fx->stack->dir);
+    fx->tcp_port = s_free_port ();
+    snprintf (fx->binds, sizeof (fx->binds), "%s,tcp://127.0.0.1:%d", fx->front_endpoint,
+              fx->tcp_port);
     fx->server = zcert_new ();
     fx->actor = pd_test_stack_actor (fx->stack, &s_test_actor);
     assert_non_null (fx->actor);
@@ -514,13 +535,22 @@ test_principal_key_from_handshake (void **state)
     s_claim (known, 8, NULL);
     assert_int_equal (s_expect_reply (known, 8, NULL), PD_E_EXISTS);
 
-    //  A failed claim comes back with its error
+    //  Nor can a connection that claimed already: the claim service is not
+    //  asked (it would answer the code is used)
     pd_claim_t claim = {0};
     claim.code = "ZZZZZZZZZZZZZZZZ";
     claim.mac = CLAIM_MAC;
     s_send (appliance, "claim", 9, NULL, &pd_claim_schema, &claim);
-    assert_int_equal (s_expect_reply (appliance, 9, NULL), PD_E_NOT_FOUND);
+    assert_int_equal (s_expect_reply (appliance, 9, NULL), PD_E_EXISTS);
 
+    //  A failed claim comes back with its error
+    zcert_t *fresh_cert = zcert_new ();
+    zsock_t *fresh = s_appliance (fx, fresh_cert);
+    s_send (fresh, "claim", 10, NULL, &pd_claim_schema, &claim);
+    assert_int_equal (s_expect_reply (fresh, 10, NULL), PD_E_NOT_FOUND);
+
+    zsock_destroy (&fresh);
+    zcert_destroy (&fresh_cert);
     zsock_destroy (&known);
     zsock_destroy (&appliance);
     zcert_destroy (&other);
@@ -694,6 +724,159 @@ test_front_key_permissions_match (void **state)
         assert_string_equal (pd_message_find (upstream[i])->service, PD_KEYS_FRONT_CALLS);
 }
 
+//  Disconnections a socket monitor has seen on `sock` so far
+static int
+s_disconnects (zsock_t *monitor_sock)
+{
+    int count = 0;
+    zmsg_t *msg;
+    while ((msg = s_recv (monitor_sock, 0))) {
+        zframe_t *event = zmsg_first (msg);
+        uint16_t number = 0;
+        if (event && zframe_size (event) >= 2) {
+            memcpy (&number, zframe_data (event), 2); //  host order (libzmq)
+            if (number == ZMQ_EVENT_DISCONNECTED)
+                count++;
+        }
+        zmsg_destroy (&msg);
+    }
+    return count;
+}
+
+//  A monitor (PAIR) of `sock`'s disconnections
+static zsock_t *
+s_monitor (zsock_t *sock, const char *name)
+{
+    char endpoint[64];
+    snprintf (endpoint, sizeof (endpoint), "inproc://monitor-%s", name);
+    assert_int_equal (zmq_socket_monitor (zsock_resolve (sock), endpoint, ZMQ_EVENT_DISCONNECTED),
+                      0);
+    zsock_t *pair = zsock_new (ZMQ_PAIR);
+    assert_non_null (pair);
+    assert_int_equal (zsock_connect (pair, "%s", endpoint), 0);
+    return pair;
+}
+
+//  PROTOCOL.md 16.1: the front sends no ZMTP PINGs, so no TTL of its can
+//  cut an idle appliance off (it used to ping every 5 s with a 5 s TTL: a
+//  client then raced each next PING against the last one's TTL). A client
+//  written by hand sees every command the front sends: over 5.5 s of
+//  silence, nothing comes. And the front answers an appliance's own PINGs:
+//  one that pings with a TTL of 3 intervals keeps its connection.
+static void
+test_keepalive_as_specified (void **state)
+{
+    fixture_t *fx = *state;
+    pd_test_zmtp_t *raw =
+        pd_test_zmtp_new (fx->tcp_port, zcert_public_txt (s_known[0]),
+                          zcert_secret_txt (s_known[0]), zcert_public_txt (fx->server), true);
+    assert_non_null (raw);
+
+    zsock_t *pinging = zsock_new (ZMQ_DEALER);
+    assert_non_null (pinging);
+    zcert_apply (s_known[1], pinging);
+    zsock_set_curve_serverkey (pinging, zcert_public_txt (fx->server));
+    zsock_set_linger (pinging, 0);
+    zsock_set_heartbeat_ivl (pinging, 200);
+    zsock_set_heartbeat_ttl (pinging, 600);
+    zsock_set_heartbeat_timeout (pinging, 600);
+    assert_int_equal (zsock_connect (pinging, "%s", fx->front_endpoint), 0);
+    zsock_t *events = s_monitor (pinging, "pinging");
+    s_heartbeat (pinging, 1, "report");
+    assert_int_equal (s_expect_reply (pinging, 1, NULL), PD_OK);
+
+    static uint8_t parts[PD_TEST_ZMTP_MAX_PARTS][PD_TEST_ZMTP_MAX_PART];
+    size_t sizes[PD_TEST_ZMTP_MAX_PARTS];
+    int64_t start = zclock_mono ();
+    assert_int_equal (pd_test_zmtp_recv (raw, parts, sizes, PD_TEST_ZMTP_MAX_PARTS, 5500), -1);
+    assert_true (zclock_mono () - start >= 5400); //  a time-out, not something that came
+
+    s_heartbeat (pinging, 2, "report");
+    assert_int_equal (s_expect_reply (pinging, 2, NULL), PD_OK);
+    assert_int_equal (s_disconnects (events), 0);
+    zsock_destroy (&events);
+    zsock_destroy (&pinging);
+    pd_test_zmtp_destroy (&raw);
+}
+
+//  PROTOCOL.md 16.1 and 16.4: under CURVE a frame carries at most 1 MiB
+//  less 33 bytes; one byte more closes the connection, unanswered
+static void
+test_frame_limit_under_curve (void **state)
+{
+    fixture_t *fx = *state;
+    const size_t limit = PD_PROTO_MAX_MSG_SIZE - 33;
+    zsock_t *appliance = s_appliance (fx, s_known[2]);
+    zsock_t *events = s_monitor (appliance, "limit");
+    uint8_t *big = calloc (1, limit + 1);
+    assert_non_null (big);
+    memset (big, 'x', limit + 1);
+    //  At the limit: delivered, and answered (the body is no record)
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+    zmsg_addstr (msg, "report");
+    zmsg_append (msg, &(zframe_t *){pd_proto_u64 (1)});
+    zmsg_addmem (msg, big, limit);
+    assert_int_equal (zmsg_send (&msg, appliance), 0);
+    assert_int_equal (s_expect_reply (appliance, 1, NULL), PD_E_MALFORMED);
+    assert_int_equal (s_disconnects (events), 0);
+    //  One byte more: the front's libzmq closes the connection
+    msg = zmsg_new ();
+    zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+    zmsg_addstr (msg, "report");
+    zmsg_append (msg, &(zframe_t *){pd_proto_u64 (2)});
+    zmsg_addmem (msg, big, limit + 1);
+    assert_int_equal (zmsg_send (&msg, appliance), 0);
+    zmsg_t *answer = s_recv (appliance, 1000);
+    assert_null (answer);
+    int disconnects = 0;
+    for (int i = 0; i < 50 && disconnects == 0; i++) {
+        zclock_sleep (20);
+        disconnects = s_disconnects (events);
+    }
+    assert_int_equal (disconnects, 1);
+    free (big);
+    zsock_destroy (&events);
+    zsock_destroy (&appliance);
+}
+
+//  PROTOCOL.md 16.2: an unknown type with 3 to 5 frames is answered
+//  unknown_message_type, so is a type only the front sends; 6 frames or a
+//  bad request_id are dropped
+static void
+test_unknown_types_framing (void **state)
+{
+    fixture_t *fx = *state;
+    zsock_t *appliance = s_appliance (fx, s_known[3]);
+    for (int extra = 0; extra <= 2; extra++) {
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+        zmsg_addstr (msg, extra == 2 ? "command" : "escalate");
+        zmsg_append (msg, &(zframe_t *){pd_proto_u64 (10 + (uint64_t)extra)});
+        for (int i = 0; i < extra; i++)
+            zmsg_addstr (msg, "x");
+        assert_int_equal (zmsg_send (&msg, appliance), 0);
+        assert_int_equal (s_expect_reply (appliance, 10 + (uint64_t)extra, NULL),
+                          PD_E_UNKNOWN_TYPE);
+    }
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+    zmsg_addstr (msg, "escalate");
+    zmsg_append (msg, &(zframe_t *){pd_proto_u64 (20)});
+    for (int i = 0; i < 3; i++)
+        zmsg_addstr (msg, "x");
+    assert_int_equal (zmsg_send (&msg, appliance), 0);
+    msg = zmsg_new ();
+    zmsg_addstr (msg, PD_FRONT_SIGNATURE);
+    zmsg_addstr (msg, "escalate");
+    zmsg_addstr (msg, "1234567"); //  a request_id of 7 bytes
+    assert_int_equal (zmsg_send (&msg, appliance), 0);
+    //  Neither is answered; the link still works
+    s_heartbeat (appliance, 21, "report");
+    assert_int_equal (s_expect_reply (appliance, 21, NULL), PD_OK);
+    zsock_destroy (&appliance);
+}
+
 int
 main (void)
 {
@@ -703,6 +886,9 @@ main (void)
     s_revoked = zcert_new ();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_claim_then_heartbeat, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_keepalive_as_specified, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_frame_limit_under_curve, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_types_framing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reused_routing_id_is_not_the_appliance, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_unclaimed_refused, s_setup, s_teardown),

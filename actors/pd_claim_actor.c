@@ -48,15 +48,15 @@
 #define S_SITE_TYPE      "sit"
 #define S_APPLIANCE_TYPE "apl"
 #define S_ID_LENGTH      16
-#define S_ID_SIZE        72   //  ids are at most 64 bytes (schema)
-#define S_KEY_SIZE       41   //  a Z85 CURVE key: 40 characters
-#define S_KEY_BYTES      32   //  its binary form
-#define S_NAME_KEY_SIZE  288  //  partner id, ':', a 200-byte name, lower-cased
-#define S_SITE_NAME_SIZE 256  //  > the schema's 200 bytes
-#define S_URL_SIZE       2049 //  claim_url: at most 2048 bytes (schema)
-#define S_CODE_PREFIX    4    //  characters of the code naming an unnamed site
-#define S_RETRIES        5    //  attempts on a lost race that was not the code's
-#define S_CODE_ATTEMPTS  8    //  fresh codes tried when one is taken
+#define S_ID_SIZE        (PD_ID_MAX + 1)
+#define S_KEY_SIZE       41               //  a Z85 CURVE key: 40 characters
+#define S_KEY_BYTES      32               //  its binary form
+#define S_NAME_KEY_SIZE  288              //  partner id, ':', a 200-byte name, lower-cased
+#define S_SITE_NAME_SIZE 256              //  > the schema's 200 bytes
+#define S_URL_SIZE       (PD_URL_MAX + 1) //  claim_url
+#define S_CODE_PREFIX    4                //  characters of the code naming an unnamed site
+#define S_RETRIES        5                //  attempts on a lost race that was not the code's
+#define S_CODE_ATTEMPTS  8                //  fresh codes tried when one is taken
 #define S_LIMIT_KEY_SIZE 96
 #define S_MS_PER_S       1000
 #define S_MAC_LEN        17
@@ -138,19 +138,7 @@ s_lookup (pd_store_t *store, const char *index, const char *key, char *id, size_
 
 //  Records with their versions (pd_record_load / pd_record_store)
 
-//  The index of a site's appliances: key "<site id>/<appliance id>"
-#define S_BY_SITE_KEY_MAX (2 * S_ID_SIZE)
-
-static int
-s_by_site_put (pd_store_batch_t *batch, const char *site_id, const char *appliance_id)
-{
-    char key[S_BY_SITE_KEY_MAX];
-    int size = snprintf (key, sizeof (key), "%s/%s", site_id, appliance_id);
-    if (size < 0 || (size_t)size >= sizeof (key))
-        return PD_E_INTERNAL;
-    return pd_store_batch_put (batch, pd_table_appliances_by_site.name, key, (size_t)size, "", 0,
-                               PD_STORE_ANY);
-}
+#define S_BY_SITE_KEY_MAX PD_RECORD_INDEX_KEY_MAX
 
 static void s_appliance_view (pd_ctx_t *ctx, pd_appliance_info_t *appliance);
 
@@ -200,43 +188,6 @@ s_site_fill (pd_ctx_t *ctx, pd_site_t *site)
         site->last_heartbeat_at = last;
         PD_MARK (site, site, last_heartbeat_at);
     }
-    return rc;
-}
-
-int
-pd_claim_actor_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_version, void *arg)
-{
-    (void)arg;
-    if (from_version >= 2 || to_version < 2)
-        return PD_OK;
-    //  Version 2 indexes each site's appliances: build it from the records
-    char *after = NULL;
-    int rc = PD_OK;
-    while (rc == PD_OK) {
-        pd_store_item_t *items = NULL;
-        size_t count = 0;
-        rc = pd_store_scan (store, pd_table_appliances.name, "", 0, after,
-                            after ? strlen (after) : 0, 0, &items, &count);
-        pd_store_batch_t *batch = rc == PD_OK && count ? pd_store_batch_new () : NULL;
-        for (size_t i = 0; rc == PD_OK && batch && i < count; i++) {
-            pd_appliance_info_t appliance = {0};
-            rc = pd_schema_decode (&pd_appliance_info_schema, items[i].data, items[i].size,
-                                   &appliance, NULL);
-            if (rc == PD_OK)
-                rc = s_by_site_put (batch, appliance.site_id, appliance.id);
-            pd_schema_clear (&pd_appliance_info_schema, &appliance);
-        }
-        if (rc == PD_OK && batch)
-            rc = pd_store_commit (store, batch);
-        pd_store_batch_destroy (&batch);
-        free (after);
-        after =
-            count ? strndup ((const char *)items[count - 1].key, items[count - 1].key_size) : NULL;
-        pd_store_items_destroy (&items, count);
-        if (!after)
-            break;
-    }
-    free (after);
     return rc;
 }
 
@@ -442,6 +393,9 @@ s_provision_create (void *state, pd_ctx_t *ctx, const void *request, void *reply
         if (rc == PD_OK)
             rc = s_provision_put (batch, provision, PD_STORE_ABSENT);
         if (rc == PD_OK)
+            rc = pd_record_index_add (batch, &pd_index_provisions_by_partner, provision->partner_id,
+                                      provision->id);
+        if (rc == PD_OK)
             rc = pd_store_batch_index_add (batch, pd_table_provisions_by_code.name, code,
                                            strlen (code), id, strlen (id));
         if (rc == PD_OK)
@@ -459,20 +413,6 @@ s_provision_create (void *state, pd_ctx_t *ctx, const void *request, void *reply
     return rc;
 }
 
-static bool
-s_partner_is (const void *record, void *partner_id)
-{
-    //  provision and site both start with id, partner_id
-    const pd_provision_t *provision = record;
-    return strcmp (provision->partner_id, partner_id) == 0;
-}
-
-static bool
-s_site_partner_is (const void *record, void *partner_id)
-{
-    return strcmp (((const pd_site_t *)record)->partner_id, partner_id) == 0;
-}
-
 static int
 s_provision_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
@@ -482,8 +422,8 @@ s_provision_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (!partner_id)
         return s_partners_only (ctx);
     size_t limit = PD_HAS (req, provision_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    int rc = pd_record_page (pd_ctx_store (ctx), &pd_table_provisions, req->cursor, limit,
-                             s_partner_is, (void *)partner_id, &page->items, &page->next_cursor);
+    int rc = pd_record_page_of (pd_ctx_store (ctx), &pd_index_provisions_by_partner, partner_id,
+                                req->cursor, limit, NULL, NULL, &page->items, &page->next_cursor);
     pd_provision_t *items = page->items.items;
     for (size_t i = 0; rc == PD_OK && i < page->items.size; i++)
         rc = s_provision_view (ctx, &items[i]);
@@ -823,11 +763,13 @@ s_claim_once (pd_ctx_t *ctx, const pd_claim_t *req, const char *mac, const char 
     if (rc == PD_OK && site_new)
         rc = pd_store_batch_index_add (batch, pd_table_sites_by_name.name, name_key,
                                        strlen (name_key), site.id, strlen (site.id));
+    if (rc == PD_OK && site_new)
+        rc = pd_record_index_add (batch, &pd_index_sites_by_partner, site.partner_id, site.id);
     if (rc == PD_OK)
         rc = pd_record_store (batch, &pd_table_appliances, appliance.id, &appliance,
                               PD_STORE_ABSENT);
     if (rc == PD_OK)
-        rc = s_by_site_put (batch, site.id, appliance_id);
+        rc = pd_record_index_add (batch, &pd_index_appliances_by_site, site.id, appliance_id);
     if (rc == PD_OK && public_key)
         rc = pd_store_batch_index_add (batch, pd_table_appliance_keys.name, public_key,
                                        strlen (public_key), appliance_id, strlen (appliance_id));
@@ -1140,9 +1082,8 @@ s_site_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (!partner_id)
         return s_partners_only (ctx);
     size_t limit = PD_HAS (req, provision_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    int rc =
-        pd_record_page (pd_ctx_store (ctx), &pd_table_sites, req->cursor, limit, s_site_partner_is,
-                        (void *)partner_id, &page->items, &page->next_cursor);
+    int rc = pd_record_page_of (pd_ctx_store (ctx), &pd_index_sites_by_partner, partner_id,
+                                req->cursor, limit, NULL, NULL, &page->items, &page->next_cursor);
     pd_site_t *sites = page->items.items;
     for (size_t i = 0; rc == PD_OK && i < page->items.size; i++)
         rc = s_site_fill (ctx, &sites[i]);

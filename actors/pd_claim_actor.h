@@ -26,11 +26,6 @@ extern const pd_actor_def_t pd_claim_actor;
 //  Provision code alphabet: no 0/O, 1/I/L, no lowercase (32 symbols, 80 bits)
 #define PD_PROVISION_ALPHABET "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
-//  The store migration of the claim actor's tables (pd_store_migrate_fn):
-//  version 2 indexes each site's appliances (appliances_by_site).
-int pd_claim_actor_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_version,
-                            void *arg);
-
 #ifdef __cplusplus
 }
 #endif

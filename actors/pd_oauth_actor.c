@@ -43,6 +43,7 @@
 #include "pd_record.h"
 #include "pd_session.h"
 #include "pd_token.h"
+#include "pd_user.h"
 #include "pd_users_actor.h"
 
 #define S_START_PATH     "/api/partner-auth/"
@@ -328,7 +329,7 @@ s_user_new (pd_ctx_t *ctx, const s_signin_t *who, const char *partner_id, const 
         pd_schema_set_str (&user->role, role) != PD_OK ||
         pd_schema_set_str (&user->provider, s_provider_names[who->provider]) != PD_OK)
         return PD_E_INTERNAL;
-    //  pd_users_actor_add gives the id: check the rest with a stand-in
+    //  pd_user_add gives the id: check the rest with a stand-in
     pd_user_t check = *user;
     check.id = (char *)"check";
     pd_schema_error_t error = {0};
@@ -408,7 +409,7 @@ s_signup (pd_ctx_t *ctx, const s_signin_t *who)
     if (rc == PD_OK)
         rc = pd_apikey_put (batch, &token, "partner", id, now);
     if (rc == PD_OK)
-        rc = pd_users_actor_add (batch, &user, who->identity, now);
+        rc = pd_user_add (batch, &user, who->identity, now);
     if (rc == PD_OK)
         rc = s_audit (ctx, batch, approved ? "partner.auto_approved" : "partner.signup", id, id,
                       who->identity, who->org_id);
@@ -428,8 +429,7 @@ s_join (pd_ctx_t *ctx, const s_signin_t *who, const char *partner_id)
     int rc = s_user_new (ctx, who, partner_id, "partner-user", &user);
     pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
     if (rc == PD_OK)
-        rc = batch ? pd_users_actor_add (batch, &user, who->identity, pd_ctx_now (ctx))
-                   : PD_E_INTERNAL;
+        rc = batch ? pd_user_add (batch, &user, who->identity, pd_ctx_now (ctx)) : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = s_audit (ctx, batch, "user.created", partner_id, user.id, who->identity,
                       s_provider_names[who->provider]);
@@ -453,12 +453,12 @@ s_resolve (pd_ctx_t *ctx, const s_signin_t *who, pd_user_t *user, uint64_t *vers
     int rc = PD_E_EXISTS;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_EXISTS; attempt++) {
         pd_schema_clear (&pd_user_schema, user);
-        rc = pd_users_actor_find_identity (store, who->identity, user, version);
+        rc = pd_user_find_identity (store, who->identity, user, version);
         if (rc != PD_E_NOT_FOUND)
             break;
         //  Emails are unique: an address that signs in another way (magic
         //  link, the other provider) is not taken over
-        rc = pd_users_actor_find_email (store, who->claims->email, user, NULL);
+        rc = pd_user_find_email (store, who->claims->email, user, NULL);
         if (rc == PD_OK)
             return pd_ctx_fail (ctx, PD_E_CONFLICT, NULL,
                                 "this email address signs in another way; ask an administrator");
@@ -477,7 +477,7 @@ s_resolve (pd_ctx_t *ctx, const s_signin_t *who, pd_user_t *user, uint64_t *vers
         pd_store_value_clear (&org);
         pd_schema_clear (&pd_user_schema, user);
         if (rc == PD_OK)
-            rc = pd_users_actor_find_identity (store, who->identity, user, version);
+            rc = pd_user_find_identity (store, who->identity, user, version);
     }
     if (rc == PD_E_EXISTS)
         return pd_ctx_fail (ctx, PD_E_CONFLICT, NULL, "concurrent sign-ins; try again");
@@ -503,7 +503,7 @@ s_open_session (pd_ctx_t *ctx, self_t *self, const s_signin_t *who, pd_user_t *u
         if (attempt > 0) {
             pd_schema_clear (&pd_session_schema, reply);
             pd_schema_clear (&pd_user_schema, user);
-            rc = pd_users_actor_find_identity (pd_ctx_store (ctx), who->identity, user, &version);
+            rc = pd_user_find_identity (pd_ctx_store (ctx), who->identity, user, &version);
             if (rc != PD_OK)
                 return rc;
         }

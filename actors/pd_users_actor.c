@@ -28,14 +28,14 @@
 #include "pd_record.h"
 #include "pd_session.h"
 #include "pd_token.h"
+#include "pd_user.h"
 
 #define S_ID_TYPE        "usr"
 #define S_ID_LENGTH      16
-#define S_ID_SIZE        72   //  ids are at most 64 bytes (schema)
-#define S_EMAIL_KEY_SIZE 256  //  > the schema's 254-byte email limit
-#define S_LIMIT_KEY_SIZE 96   //  "partner:" / "source:" + at most 64 bytes
-#define S_URL_MAX        2048 //  magic_link.url (schema)
-#define S_RETRIES        3    //  read-modify-write attempts on a lost race
+#define S_ID_SIZE        (PD_ID_MAX + 1)
+#define S_LIMIT_KEY_SIZE 96         //  "partner:" / "source:" + at most 64 bytes
+#define S_URL_MAX        PD_URL_MAX //  magic_link.url
+#define S_RETRIES        3          //  read-modify-write attempts on a lost race
 #define S_MS_PER_S       1000
 #define S_ROLE_DEFAULT   "partner-user"
 #define S_ACTIVE         "active"
@@ -44,17 +44,6 @@
 
 //  ------------------------------------------------------------------------
 //  Helpers
-
-//  Emails are unique regardless of case. False if it does not fit.
-static bool
-s_email_key (const char *email, char *key, size_t size)
-{
-    size_t i = 0;
-    for (; email[i] && i + 1 < size; i++)
-        key[i] = (char)tolower ((unsigned char)email[i]);
-    key[i] = 0;
-    return email[i] == 0;
-}
 
 //  Load a user with its version. PD_E_NOT_FOUND if absent.
 static int
@@ -131,76 +120,6 @@ s_partner_policy (const pd_config_t *config)
 }
 
 //  ------------------------------------------------------------------------
-//  For the other actors (OAuth sign-in)
-
-int
-pd_users_actor_add (pd_store_batch_t *batch, pd_user_t *user, const char *identity, int64_t now_ms)
-{
-    assert (batch && user);
-    char email_key[S_EMAIL_KEY_SIZE];
-    if (!user->partner_id || !user->email ||
-        !s_email_key (user->email, email_key, sizeof (email_key)))
-        return PD_E_BAD_REQUEST;
-    char id[S_ID_SIZE];
-    if (pd_token_random_id (S_ID_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK)
-        return PD_E_INTERNAL;
-    if (pd_schema_set_str (&user->id, id) != PD_OK ||
-        pd_schema_set_str (&user->status, S_ACTIVE) != PD_OK ||
-        (!user->role && pd_schema_set_str (&user->role, S_ROLE_DEFAULT) != PD_OK))
-        return PD_E_INTERNAL;
-    user->created_at = user->updated_at = now_ms;
-    PD_MARK (user, user, created_at);
-    PD_MARK (user, user, updated_at);
-
-    int rc = s_put (batch, user, PD_STORE_ABSENT);
-    if (rc == PD_OK)
-        rc = pd_store_batch_index_add (batch, pd_table_users_by_email.name, email_key,
-                                       strlen (email_key), id, strlen (id));
-    if (rc == PD_OK && identity)
-        rc = pd_store_batch_index_add (batch, pd_table_users_by_identity.name, identity,
-                                       strlen (identity), id, strlen (id));
-    return rc;
-}
-
-//  The user an index key points to
-static int
-s_find (pd_store_t *store, const char *index, const char *key, pd_user_t *user, uint64_t *version)
-{
-    pd_store_value_t primary = {0};
-    int rc = pd_store_lookup (store, index, key, strlen (key), &primary);
-    char id[S_ID_SIZE];
-    if (rc == PD_OK && primary.size >= sizeof (id))
-        rc = PD_E_INTERNAL;
-    if (rc == PD_OK) {
-        memcpy (id, primary.data, primary.size);
-        id[primary.size] = 0;
-        rc = s_load (store, id, user);
-    }
-    pd_store_value_clear (&primary);
-    if (rc == PD_OK && version)
-        *version = (uint64_t)user->version;
-    return rc;
-}
-
-int
-pd_users_actor_find_identity (pd_store_t *store, const char *identity, pd_user_t *user,
-                              uint64_t *version)
-{
-    assert (store && identity && user);
-    return s_find (store, pd_table_users_by_identity.name, identity, user, version);
-}
-
-int
-pd_users_actor_find_email (pd_store_t *store, const char *email, pd_user_t *user, uint64_t *version)
-{
-    assert (store && email && user);
-    char key[S_EMAIL_KEY_SIZE];
-    if (!s_email_key (email, key, sizeof (key)))
-        return PD_E_NOT_FOUND;
-    return s_find (store, pd_table_users_by_email.name, key, user, version);
-}
-
-//  ------------------------------------------------------------------------
 //  Handlers: users
 
 static int
@@ -220,13 +139,13 @@ s_user_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         return PD_E_INTERNAL;
 
     pd_store_batch_t *batch = pd_store_batch_new ();
-    rc = batch ? pd_users_actor_add (batch, user, NULL, pd_ctx_now (ctx)) : PD_E_INTERNAL;
+    rc = batch ? pd_user_add (batch, user, NULL, pd_ctx_now (ctx)) : PD_E_INTERNAL;
     if (rc == PD_OK)
         rc = s_audit (ctx, batch, "user.created", user, NULL, user->role);
     if (rc == PD_OK)
         rc = pd_ctx_commit (ctx, batch);
     if (rc == PD_OK) {
-        //  The user's put is the first operation pd_users_actor_add adds
+        //  The user's put is the first operation pd_user_add adds
         user->version = (int64_t)pd_store_batch_version (batch, 0);
         PD_MARK (user, user, version);
     } else if (rc == PD_E_EXISTS)
@@ -234,12 +153,6 @@ s_user_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         rc = pd_ctx_fail (ctx, rc, "email", "a user with this email exists");
     pd_store_batch_destroy (&batch);
     return rc;
-}
-
-static bool
-s_of_partner (const void *record, void *partner_id)
-{
-    return strcmp (((const pd_user_t *)record)->partner_id, partner_id) == 0;
 }
 
 //  A page of the partner's users in id order, after the cursor. Users of
@@ -255,8 +168,8 @@ s_user_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (rc != PD_OK)
         return rc;
     size_t limit = PD_HAS (req, user_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
-    return pd_record_page (pd_ctx_store (ctx), &pd_table_users, req->cursor, limit, s_of_partner,
-                           (void *)req->partner_id, &page->items, &page->next_cursor);
+    return pd_record_page_of (pd_ctx_store (ctx), &pd_index_users_by_partner, req->partner_id,
+                              req->cursor, limit, NULL, NULL, &page->items, &page->next_cursor);
 }
 
 //  Disable a user: its sessions and links are refused from the commit on,

@@ -28,7 +28,7 @@
 #define S_Z85_SIZE    40 //  a CURVE key in Z85
 #define S_MAX_FRAMES  6  //  route + the longest PDA1 message (result)
 #define S_MAX_USER_ID (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
-#define S_MAX_ID      65 //  an appliance id (64) and its NUL
+#define S_MAX_ID      (PD_ID_MAX + 1) //  an appliance id and its NUL
 #define S_BATCH       1000
 #define S_SWEEP_MS    100 //  how often deadlines are checked
 

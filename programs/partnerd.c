@@ -28,6 +28,7 @@
 #include "pd_broker.h"
 #include "pd_appliance_keys.h"
 #include "pd_caller.h"
+#include "pd_record.h"
 #include "pd_claim_actor.h"
 #include "pd_config.h"
 #include "pd_front.h"
@@ -300,7 +301,8 @@ s_open_store (const char *data, const pd_config_t *settings)
     if (s_data_dir (data))
         return NULL;
     pd_store_config_t config = {pd_store_table_names, (uint64_t)settings->store_map_mb << 20,
-                                PD_STORE_SCHEMA_VERSION, pd_claim_actor_migrate, NULL};
+                                PD_STORE_SCHEMA_VERSION, pd_record_migrate,
+                                (void *)pd_owner_indexes};
     return pd_store_new (data, &config);
 }
 

@@ -23,6 +23,14 @@ PD_STORE_TABLES (S_TABLE)
 #define S_TABLE_NAME(name, schema) #name,
 const char *const pd_store_table_names[] = {PD_STORE_TABLES (S_TABLE_NAME) NULL};
 
+#define S_INDEX(index, table, field, since)                                                        \
+    const pd_owner_index_t pd_index_##index = {&pd_table_##index, &pd_table_##table, #field, since};
+PD_OWNER_INDEXES (S_INDEX)
+#undef S_INDEX
+#define S_INDEX_REF(index, table, field, since) &pd_index_##index,
+const pd_owner_index_t *const pd_owner_indexes[] = {PD_OWNER_INDEXES (S_INDEX_REF) NULL};
+#undef S_INDEX_REF
+
 const pd_message_t *
 pd_message_find (const char *type)
 {

@@ -35,6 +35,12 @@
 extern "C" {
 #endif
 
+//  Lengths that buffers are sized by (char id[PD_ID_MAX + 1]): the fields
+//  below are declared with them, so a buffer cannot drift from its field
+#define PD_ID_MAX    64   //  ids (record ids, partner_id, ...)
+#define PD_EMAIL_MAX 254  //  emails (RFC 5321's path limit)
+#define PD_URL_MAX   2048 //  URLs
+
 //  ------------------------------------------------------------------------
 //  Protocol-level records
 
@@ -53,12 +59,12 @@ extern "C" {
 #define PD_USER_ROLES      "partner-admin|partner-user"
 #define PD_FIELDS_principal(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
     STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_PRINCIPAL_KINDS)                           \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
-    STR (R, key_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                  \
-    STR (R, user_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
+    STR (R, partner_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
+    STR (R, key_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                           \
+    STR (R, user_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
     STR (R, role, 0, 0, 16, PD_FMT_ENUM, PD_USER_ROLES)                                            \
-    STR (R, session_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
-    STR (R, appliance_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                            \
+    STR (R, session_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
+    STR (R, appliance_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                     \
     STR (R, appliance_key, 0, 0, 40, PD_FMT_TEXT, NULL)
 
 //  A credential the caller presented, as the gateway passes it on: never
@@ -85,7 +91,7 @@ extern "C" {
 #define PD_FIELDS_header(R, STR, INT, BOOL, BIN, OBJ, LIST)                                        \
     STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
     OBJ (R, principal, 0, principal)                                                               \
-    STR (R, trace_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                \
+    STR (R, trace_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                         \
     STR (R, source, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
     OBJ (R, credential, 0, credential)                                                             \
     STR (R, access, 0, 0, 16, PD_FMT_ENUM, PD_ACCESS_KINDS)
@@ -98,9 +104,9 @@ extern "C" {
 
 #define PD_FIELDS_branding(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
     STR (R, display_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
-    STR (R, logo_url, 0, 0, 2048, PD_FMT_URL, NULL)                                                \
+    STR (R, logo_url, 0, 0, PD_URL_MAX, PD_FMT_URL, NULL)                                          \
     STR (R, primary_color, 0, 0, 7, PD_FMT_COLOR, NULL)                                            \
-    STR (R, support_email, 0, 0, 254, PD_FMT_EMAIL, NULL)                                          \
+    STR (R, support_email, 0, 0, PD_EMAIL_MAX, PD_FMT_EMAIL, NULL)                                 \
     STR (R, support_phone, 0, 0, 40, PD_FMT_TEXT, NULL)
 
 #define PD_PARTNER_STATUSES              "active|suspended|pending|rejected"
@@ -111,7 +117,7 @@ extern "C" {
 #define PD_FIELDS_partner_input(R, STR, INT, BOOL, BIN, OBJ, LIST, REQ)                            \
     STR (R, name, REQ, 1, 200, PD_FMT_TEXT, NULL)                                                  \
     STR (R, contact_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
-    STR (R, contact_email, REQ, 3, 254, PD_FMT_EMAIL, NULL)                                        \
+    STR (R, contact_email, REQ, 3, PD_EMAIL_MAX, PD_FMT_EMAIL, NULL)                               \
     STR (R, contact_phone, 0, 0, 40, PD_FMT_TEXT, NULL)                                            \
     OBJ (R, branding, 0, branding)                                                                 \
     INT (R, revenue_share_percent, 0, 0, 100)                                                      \
@@ -131,13 +137,13 @@ extern "C" {
 //  api_key is set only in the replies of create and regenerate_key: the
 //  one time the key is shown. It is never stored.
 #define PD_FIELDS_partner(R, STR, INT, BOOL, BIN, OBJ, LIST)                                       \
-    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
     PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED)                     \
         PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
             INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
 #define PD_FIELDS_partner_create(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
-    STR (R, id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                            \
+    STR (R, id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                     \
     PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, PD_F_REQUIRED)                     \
         PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
             INT (R, version, PD_F_SERVER, 0, INT64_MAX)
@@ -145,25 +151,25 @@ extern "C" {
 //  PUT /api/partners/{id}: partial update; `version`, if given, must match
 //  the stored version (else conflict)
 #define PD_FIELDS_partner_update(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
-    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
     INT (R, version, 0, 1, INT64_MAX)                                                              \
     PD_FIELDS_partner_input (R, STR, INT, BOOL, BIN, OBJ, LIST, 0)                                 \
         PD_FIELDS_partner_owned (R, STR, INT, BOOL, BIN, OBJ, LIST)
 
 #define PD_FIELDS_partner_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
-    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_PAGE_LIMIT_DEFAULT 50
 #define PD_PAGE_LIMIT_MAX     200
 
 #define PD_FIELDS_partner_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
     INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
-    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                  \
+    STR (R, cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                           \
     STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_PARTNER_STATUSES)
 
 #define PD_FIELDS_partner_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
     LIST (R, items, 0, partner, PD_PAGE_LIMIT_MAX)                                                 \
-    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, next_cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 //  ------------------------------------------------------------------------
 //  API keys and authentication
@@ -175,7 +181,7 @@ extern "C" {
     STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                                          \
     BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                             \
     STR (R, kind, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_APIKEY_KINDS)                              \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
+    STR (R, partner_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
     INT (R, created_at, 0, 0, INT64_MAX)
 
 //  ------------------------------------------------------------------------
@@ -185,9 +191,9 @@ extern "C" {
 
 //  Stored record (table "users", key = id) and reply of user.*
 #define PD_FIELDS_user(R, STR, INT, BOOL, BIN, OBJ, LIST)                                          \
-    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
-    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
-    STR (R, email, PD_F_REQUIRED, 3, 254, PD_FMT_EMAIL, NULL)                                      \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)             \
+    STR (R, email, PD_F_REQUIRED, 3, PD_EMAIL_MAX, PD_FMT_EMAIL, NULL)                             \
     STR (R, name, 0, 0, 200, PD_FMT_TEXT, NULL)                                                    \
     STR (R, role, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_USER_ROLES)                                \
     STR (R, status, PD_F_SERVER, 0, 16, PD_FMT_ENUM, PD_USER_STATUSES)                             \
@@ -199,38 +205,38 @@ extern "C" {
 
 //  POST /api/partners/{partner_id}/users (role defaults to partner-user)
 #define PD_FIELDS_user_create(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
-    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
-    STR (R, email, PD_F_REQUIRED, 3, 254, PD_FMT_EMAIL, NULL)                                      \
+    STR (R, partner_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
+    STR (R, email, PD_F_REQUIRED, 3, PD_EMAIL_MAX, PD_FMT_EMAIL, NULL)                             \
     STR (R, name, 0, 0, 200, PD_FMT_TEXT, NULL)                                                    \
     STR (R, role, 0, 1, 16, PD_FMT_ENUM, PD_USER_ROLES)
 
 #define PD_FIELDS_user_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
-    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
-    STR (R, user_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+    STR (R, partner_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
+    STR (R, user_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_user_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
-    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, partner_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
     INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
-    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_user_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
     LIST (R, items, 0, user, PD_PAGE_LIMIT_MAX)                                                    \
-    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, next_cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 //  Reply of magic.create: the one-time link (built from the configured
 //  public_url, never from the request) and when it expires. The token is
 //  in the link only.
 #define PD_FIELDS_magic_link(R, STR, INT, BOOL, BIN, OBJ, LIST)                                    \
-    STR (R, url, PD_F_REQUIRED, 1, 2048, PD_FMT_URL, NULL)                                         \
-    STR (R, user_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
+    STR (R, url, PD_F_REQUIRED, 1, PD_URL_MAX, PD_FMT_URL, NULL)                                   \
+    STR (R, user_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
     INT (R, expires_at, 0, 0, INT64_MAX)
 
 //  Stored (table "magic_links", key = token id): the hash only
 #define PD_FIELDS_magic_record(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
     STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                                          \
     BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                             \
-    STR (R, user_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
-    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, user_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                              \
+    STR (R, partner_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
     INT (R, created_at, 0, 0, INT64_MAX)                                                           \
     INT (R, expires_at, 0, 0, INT64_MAX)
 
@@ -246,7 +252,7 @@ extern "C" {
     STR (R, session_token, PD_F_SECRET, 0, 128, PD_FMT_TOKEN, NULL)                                \
     STR (R, csrf_token, 0, 0, 128, PD_FMT_TOKEN, NULL)                                             \
     INT (R, expires_at, 0, 0, INT64_MAX)                                                           \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
+    STR (R, partner_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
     STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_PARTNER_STATUSES)                                    \
     OBJ (R, user, 0, user)                                                                         \
     STR (R, location, 0, 0, 4096, PD_FMT_TEXT, NULL)
@@ -256,8 +262,8 @@ extern "C" {
     STR (R, id, PD_F_REQUIRED, 1, 32, PD_FMT_TOKEN, NULL)                                          \
     BIN (R, hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                             \
     BIN (R, csrf_hash, PD_F_REQUIRED | PD_F_SECRET, 32, 32)                                        \
-    STR (R, user_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
-    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, user_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                              \
+    STR (R, partner_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
     STR (R, role, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_USER_ROLES)                                \
     INT (R, created_at, 0, 0, INT64_MAX)                                                           \
     INT (R, expires_at, 0, 0, INT64_MAX)
@@ -303,7 +309,7 @@ extern "C" {
 //  Stored (table "oauth_states", key = state): one sign-in in progress.
 //  The PKCE verifier uses RFC 7636's unreserved set (with '~'): TEXT.
 #define PD_FIELDS_oauth_state(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
-    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
     STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                       \
     STR (R, nonce, PD_F_REQUIRED | PD_F_SECRET, 1, 128, PD_FMT_TOKEN, NULL)                        \
     STR (R, verifier, PD_F_REQUIRED | PD_F_SECRET, 43, 128, PD_FMT_TEXT, NULL)                     \
@@ -317,7 +323,7 @@ extern "C" {
 #define PD_FIELDS_approved_domain(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
     STR (R, domain, PD_F_REQUIRED, 3, 253, PD_FMT_TOKEN, NULL)                                     \
     STR (R, provider, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_OAUTH_PROVIDERS)                       \
-    STR (R, tenant_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                               \
+    STR (R, tenant_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                        \
     INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)
 
 #define PD_FIELDS_approved_domain_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                           \
@@ -339,8 +345,8 @@ extern "C" {
 #define PD_FIELDS_event(R, STR, INT, BOOL, BIN, OBJ, LIST)                                         \
     STR (R, type, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                        \
     INT (R, at, 0, 0, INT64_MAX)                                                                   \
-    STR (R, partner_id, 0, 0, 64, PD_FMT_TOKEN, NULL)                                              \
-    STR (R, subject, 0, 0, 64, PD_FMT_TOKEN, NULL)                                                 \
+    STR (R, partner_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
+    STR (R, subject, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
     STR (R, actor, 0, 0, 128, PD_FMT_TEXT, NULL)                                                   \
     STR (R, detail, 0, 0, 1024, PD_FMT_TEXT, NULL)
 
@@ -370,16 +376,16 @@ extern "C" {
 //  is shown in full only to its partner; status "expired" is computed from
 //  expires_at when read.
 #define PD_FIELDS_provision(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
-    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
-    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)             \
     STR (R, code, PD_F_SERVER | PD_F_REQUIRED, 16, 16, PD_FMT_TOKEN, NULL)                         \
     STR (R, site_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                               \
     STR (R, status, PD_F_SERVER, 0, 16, PD_FMT_ENUM, PD_PROVISION_STATUSES)                        \
     INT (R, expires_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
     INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
     INT (R, used_at, PD_F_SERVER, 0, INT64_MAX)                                                    \
-    STR (R, site_id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                       \
-    STR (R, appliance_id, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, site_id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                \
+    STR (R, appliance_id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
     STR (R, claim_url, PD_F_SERVER, 0, 2048, PD_FMT_TEXT, NULL)                                    \
     INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
@@ -389,20 +395,20 @@ extern "C" {
     INT (R, expires_in_s, 0, 1, 31536000)
 
 #define PD_FIELDS_provision_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
-    STR (R, id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_provision_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
     INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
-    STR (R, cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_provision_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
     LIST (R, items, 0, provision, PD_PAGE_LIMIT_MAX)                                               \
-    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, next_cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 //  QR of a provision: by id (its partner) or by code (public)
 #define PD_QR_FORMATS "png|svg"
 #define PD_FIELDS_provision_qr(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
-    STR (R, id, 0, 1, 64, PD_FMT_TOKEN, NULL)                                                      \
+    STR (R, id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                               \
     STR (R, code, 0, 16, 16, PD_FMT_TOKEN, NULL)                                                   \
     STR (R, format, 0, 3, 3, PD_FMT_ENUM, PD_QR_FORMATS)
 
@@ -425,10 +431,10 @@ extern "C" {
 //  What the appliance writes to its config file (record appliance_setup;
 //  the SDK's pd_appliance_* names are its own)
 #define PD_FIELDS_appliance_setup(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
-    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                \
-    STR (R, site_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                         \
+    STR (R, site_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                              \
     STR (R, site_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                               \
-    STR (R, partner_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                  \
+    STR (R, partner_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
     STR (R, partner_name, 0, 0, 200, PD_FMT_TEXT, NULL)                                            \
     OBJ (R, branding, 0, branding)                                                                 \
     STR (R, api_endpoint, 0, 0, 2048, PD_FMT_TEXT, NULL)                                           \
@@ -447,9 +453,9 @@ extern "C" {
 
 //  Stored (table "appliances", key = id) and inside site details
 #define PD_FIELDS_appliance_info(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
-    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
-    STR (R, site_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                       \
-    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
+    STR (R, site_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)             \
     STR (R, mac, PD_F_SERVER, 0, 17, PD_FMT_TOKEN, NULL)                                           \
     STR (R, public_key, PD_F_SERVER, 0, 40, PD_FMT_TEXT, NULL)                                     \
     STR (R, hostname, PD_F_SERVER, 0, 253, PD_FMT_TEXT, NULL)                                      \
@@ -464,8 +470,8 @@ extern "C" {
 
 //  Stored (table "sites", key = id); a site detail carries its appliances
 #define PD_FIELDS_site(R, STR, INT, BOOL, BIN, OBJ, LIST)                                          \
-    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                            \
-    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                    \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)             \
     STR (R, name, PD_F_REQUIRED, 1, 200, PD_FMT_TEXT, NULL)                                        \
     INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
     INT (R, appliance_count, PD_F_SERVER, 0, INT64_MAX)                                            \
@@ -475,15 +481,15 @@ extern "C" {
     INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
 #define PD_FIELDS_site_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                      \
-    STR (R, site_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+    STR (R, site_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_site_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
     LIST (R, items, 0, site, PD_PAGE_LIMIT_MAX)                                                    \
-    STR (R, next_cursor, 0, 0, 64, PD_FMT_TOKEN, NULL)
+    STR (R, next_cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_appliance_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
-    STR (R, site_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
-    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+    STR (R, site_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                              \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 //  An appliance's report of its state (HTTP /api/provision/status and
 //  heartbeat, or the link's heartbeat). Over HTTP the appliance is
@@ -496,11 +502,11 @@ extern "C" {
 
 //  GET /api/provision/config/{appliance_id}
 #define PD_FIELDS_appliance_id(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
-    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)
+    STR (R, appliance_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 //  The front's coalesced heartbeats: one message per flush
 #define PD_FIELDS_heartbeat(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
-    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                         \
     INT (R, at, 0, 0, INT64_MAX)                                                                   \
     STR (R, status, 0, 0, 64, PD_FMT_TEXT, NULL)                                                   \
     STR (R, software_version, 0, 0, 64, PD_FMT_TEXT, NULL)
@@ -508,7 +514,7 @@ extern "C" {
 
 //  A command to one connected appliance, and its answer
 #define PD_FIELDS_appliance_command(R, STR, INT, BOOL, BIN, OBJ, LIST)                             \
-    STR (R, appliance_id, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                \
+    STR (R, appliance_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                         \
     STR (R, command, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                     \
     STR (R, payload, 0, 0, 65536, PD_FMT_TEXT, NULL)
 #define PD_FIELDS_command_result(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
@@ -704,14 +710,30 @@ const pd_link_type_t *pd_link_type_find (const void *name, size_t size);
     X (appliances, &pd_appliance_info_schema) /* id -> appliance */                                \
     X (appliance_keys, NULL)     /* CURVE public key (Z85) -> appliance id (unique) */             \
     X (appliance_tokens, NULL)   /* token id -> appliance id */                                    \
-    X (appliances_by_site, NULL) /* site id/appliance id -> "" (a site's appliances, by prefix) */
+    X (appliances_by_site, NULL) /* PD_OWNER_INDEXES */                                            \
+    X (provisions_by_partner, NULL)                                                                \
+    X (sites_by_partner, NULL)                                                                     \
+    X (users_by_partner, NULL)
+
+//  Owner indexes: a table's records by the owner a field names, so that an
+//  owner's list is a prefix scan, whatever the number of records of other
+//  owners. Key "<owner id>/<record id>", empty value. pd_record_index_*
+//  keep them; the layout version that added one builds it from the
+//  records (pd_record_migrate).
+//  X (index table, record table, owner field, layout version that added it)
+#define PD_OWNER_INDEXES(X)                                                                        \
+    X (appliances_by_site, appliances, site_id, 2)                                                 \
+    X (provisions_by_partner, provisions, partner_id, 3)                                           \
+    X (sites_by_partner, sites, partner_id, 3)                                                     \
+    X (users_by_partner, users, partner_id, 3)
 
 //  Stream names
 #define PD_STREAM_AUDIT "audit"
 
 //  Version of the stored layout; bump with a migration in pd_store's hook
 //  2: appliances_by_site (built from the appliances of a version 1 store)
-#define PD_STORE_SCHEMA_VERSION 2
+//  3: provisions_by_partner, sites_by_partner, users_by_partner
+#define PD_STORE_SCHEMA_VERSION 3
 
 //  ------------------------------------------------------------------------
 //  Generated declarations
@@ -801,6 +823,13 @@ PD_STORE_TABLES (PD_GEN_TABLE_DECL)
 
 //  All store table names, NULL-terminated, for pd_store_new
 extern const char *const pd_store_table_names[];
+
+//  The owner indexes (PD_OWNER_INDEXES): pd_index_users_by_partner, ...
+#define PD_GEN_INDEX_DECL(index, table, field, since)                                              \
+    extern const pd_owner_index_t pd_index_##index;
+PD_OWNER_INDEXES (PD_GEN_INDEX_DECL)
+#undef PD_GEN_INDEX_DECL
+extern const pd_owner_index_t *const pd_owner_indexes[]; //  NULL-terminated
 
 #ifdef __cplusplus
 }

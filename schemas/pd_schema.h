@@ -114,6 +114,15 @@ typedef struct {
                                //  primary key) or a stream
 } pd_table_t;
 
+//  An owner index (PD_OWNER_INDEXES in pd_messages.h): `table`'s records by
+//  the owner their field `owner_field` (STR) names; keys "<owner>/<id>"
+typedef struct {
+    const pd_table_t *index; //  the index table
+    const pd_table_t *table; //  the table whose records it lists
+    const char *owner_field; //  the field of those records naming the owner
+    uint32_t since;          //  the layout version that added it
+} pd_owner_index_t;
+
 //  Where and why decoding or validation failed. `field` is a dotted path
 //  ("branding.primary_color", "items.3.id"); `detail` is a short English
 //  sentence meant for developers ("must be at most 200 bytes").

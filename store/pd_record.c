@@ -2,6 +2,7 @@
 #include "pd_record.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,5 +186,176 @@ pd_record_store (pd_store_batch_t *batch, const pd_table_t *table, const char *k
     *(uint64_t *)stored &= ~(UINT64_C (1) << index); //  `present` comes first
     int rc = pd_record_put (batch, table, key, stored, expect);
     free (stored);
+    return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  Owner indexes
+
+static int
+s_index_key (const char *owner, const char *id, char *key, size_t size)
+{
+    if (!owner || !*owner || !id || !*id)
+        return -1;
+    int length = snprintf (key, size, "%s/%s", owner, id);
+    return length > 0 && (size_t)length < size ? length : -1;
+}
+
+int
+pd_record_index_add (pd_store_batch_t *batch, const pd_owner_index_t *index, const char *owner,
+                     const char *id)
+{
+    char key[PD_RECORD_INDEX_KEY_MAX];
+    int length = s_index_key (owner, id, key, sizeof (key));
+    if (length < 0)
+        return PD_E_BAD_REQUEST;
+    return pd_store_batch_put (batch, index->index->name, key, (size_t)length, "", 0, PD_STORE_ANY);
+}
+
+int
+pd_record_index_remove (pd_store_batch_t *batch, const pd_owner_index_t *index, const char *owner,
+                        const char *id)
+{
+    char key[PD_RECORD_INDEX_KEY_MAX];
+    int length = s_index_key (owner, id, key, sizeof (key));
+    if (length < 0)
+        return PD_E_BAD_REQUEST;
+    return pd_store_batch_delete (batch, index->index->name, key, (size_t)length, PD_STORE_ANY);
+}
+
+int
+pd_record_page_of (pd_store_t *store, const pd_owner_index_t *index, const char *owner,
+                   const char *cursor, size_t limit, pd_record_filter_fn *filter, void *arg,
+                   pd_list_t *list, char **next_cursor)
+{
+    const pd_schema_t *schema = index->table->schema;
+    assert (schema && limit >= 1);
+    *next_cursor = NULL;
+    list->size = 0;
+    list->items = NULL;
+    char prefix[PD_RECORD_INDEX_KEY_MAX], after[PD_RECORD_INDEX_KEY_MAX];
+    int prefix_size = snprintf (prefix, sizeof (prefix), "%s/", owner ? owner : "");
+    if (!owner || !*owner || prefix_size < 0 || (size_t)prefix_size >= sizeof (prefix))
+        return PD_E_BAD_REQUEST;
+    int after_size = cursor && *cursor ? s_index_key (owner, cursor, after, sizeof (after)) : 0;
+    if (after_size < 0)
+        return PD_E_BAD_REQUEST;
+    list->items = calloc (limit, schema->size);
+    void *probe = calloc (1, schema->size);
+    int rc = list->items && probe ? PD_OK : PD_E_INTERNAL;
+    char last[PD_RECORD_INDEX_KEY_MAX] = ""; //  id of the last record on the page
+    bool more = false, exhausted = false;
+    size_t chunk = limit + 1;
+    while (rc == PD_OK && !more && !exhausted) {
+        pd_store_item_t *found = NULL;
+        size_t count = 0;
+        rc = pd_store_scan (store, index->index->name, prefix, (size_t)prefix_size,
+                            after_size ? after : NULL, (size_t)after_size, chunk, &found, &count);
+        exhausted = count < chunk;
+        for (size_t i = 0; rc == PD_OK && i < count && !more; i++) {
+            char id[PD_RECORD_INDEX_KEY_MAX];
+            size_t id_size = found[i].key_size - (size_t)prefix_size;
+            snprintf (id, sizeof (id), "%.*s", (int)id_size,
+                      (const char *)found[i].key + prefix_size);
+            memcpy (after, found[i].key, found[i].key_size);
+            after_size = (int)found[i].key_size;
+            bool full = list->size == limit;
+            void *record = full ? probe : (char *)list->items + list->size * schema->size;
+            int got = pd_record_load (store, index->table, id, record);
+            if (got == PD_E_NOT_FOUND)
+                continue;
+            if (got != PD_OK) {
+                rc = got;
+                break;
+            }
+            bool wanted = !filter || filter (record, arg);
+            if (full || !wanted)
+                pd_schema_clear (schema, record);
+            if (full)
+                more = wanted;
+            else if (wanted) {
+                list->size++;
+                snprintf (last, sizeof (last), "%s", id);
+            }
+        }
+        pd_store_items_destroy (&found, count);
+    }
+    free (probe);
+    if (rc == PD_OK && more) {
+        *next_cursor = strdup (last);
+        if (!*next_cursor)
+            rc = PD_E_INTERNAL;
+    }
+    if (rc != PD_OK) {
+        for (size_t i = 0; list->items && i < list->size; i++)
+            pd_schema_clear (schema, (char *)list->items + i * schema->size);
+        free (list->items);
+        list->items = NULL;
+        list->size = 0;
+    }
+    return rc;
+}
+
+//  The owner named by a record's STR field, NULL if none
+static const char *
+s_owner (const pd_schema_t *schema, const void *record, const char *name)
+{
+    const pd_field_t *field = pd_schema_field (schema, name, NULL);
+    if (!field || field->type != PD_T_STR)
+        return NULL;
+    return *(char *const *)((const char *)record + field->offset);
+}
+
+//  Build one index from every record of its table, a chunk per commit
+static int
+s_index_build (pd_store_t *store, const pd_owner_index_t *index)
+{
+    const pd_schema_t *schema = index->table->schema;
+    void *record = calloc (1, schema->size);
+    if (!record)
+        return PD_E_INTERNAL;
+    char *after = NULL;
+    int rc = PD_OK;
+    while (rc == PD_OK) {
+        pd_store_item_t *items = NULL;
+        size_t count = 0;
+        rc = pd_store_scan (store, index->table->name, "", 0, after, after ? strlen (after) : 0, 0,
+                            &items, &count);
+        pd_store_batch_t *batch = rc == PD_OK && count ? pd_store_batch_new () : NULL;
+        if (rc == PD_OK && count && !batch)
+            rc = PD_E_INTERNAL;
+        for (size_t i = 0; rc == PD_OK && batch && i < count; i++) {
+            char key[PD_RECORD_INDEX_KEY_MAX];
+            snprintf (key, sizeof (key), "%.*s", (int)items[i].key_size,
+                      (const char *)items[i].key);
+            rc = pd_schema_decode (schema, items[i].data, items[i].size, record, NULL);
+            const char *owner = rc == PD_OK ? s_owner (schema, record, index->owner_field) : NULL;
+            if (rc == PD_OK && owner && *owner)
+                rc = pd_record_index_add (batch, index, owner, key);
+            pd_schema_clear (schema, record);
+        }
+        if (rc == PD_OK && batch)
+            rc = pd_store_commit (store, batch);
+        pd_store_batch_destroy (&batch);
+        free (after);
+        after =
+            count ? strndup ((const char *)items[count - 1].key, items[count - 1].key_size) : NULL;
+        pd_store_items_destroy (&items, count);
+        if (!after)
+            break;
+    }
+    free (after);
+    free (record);
+    return rc;
+}
+
+int
+pd_record_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_version, void *arg)
+{
+    const pd_owner_index_t *const *indexes = arg;
+    int rc = PD_OK;
+    for (size_t i = 0; rc == PD_OK && indexes && indexes[i]; i++)
+        if (indexes[i]->since > from_version && indexes[i]->since <= to_version)
+            rc = s_index_build (store, indexes[i]);
     return rc;
 }

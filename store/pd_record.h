@@ -66,6 +66,36 @@ typedef bool (pd_record_expired_fn) (const void *record, int64_t now, void *arg)
 int pd_record_sweep (pd_store_t *store, const pd_table_t *table, pd_record_expired_fn *expired,
                      void *arg, int64_t now, char **cursor, size_t max);
 
+//  ------------------------------------------------------------------------
+//  Owner indexes (pd_owner_index_t): an owner's records by prefix scan
+
+#define PD_RECORD_INDEX_KEY_MAX 256 //  bytes of "<owner>/<id>" (ids are short tokens)
+
+//  Add the entry of record `id` of `owner` to the index in `batch`.
+//  PD_E_BAD_REQUEST if either is empty or the key too long.
+int pd_record_index_add (pd_store_batch_t *batch, const pd_owner_index_t *index, const char *owner,
+                         const char *id);
+
+//  Remove that entry (absent is not an error).
+int pd_record_index_remove (pd_store_batch_t *batch, const pd_owner_index_t *index,
+                            const char *owner, const char *id);
+
+//  A page of `owner`'s records of index->table, in id order, starting after
+//  id `cursor` (NULL or "" = from the first), keeping those `filter` accepts
+//  (NULL = all), at most `limit` (>= 1); as pd_record_page otherwise (list,
+//  versions, *next_cursor). Reads only the owner's index entries and their
+//  records: its cost does not grow with other owners' records. An entry
+//  whose record is gone is skipped.
+int pd_record_page_of (pd_store_t *store, const pd_owner_index_t *index, const char *owner,
+                       const char *cursor, size_t limit, pd_record_filter_fn *filter, void *arg,
+                       pd_list_t *list, char **next_cursor);
+
+//  The store's migration of the owner indexes (pd_store_migrate_fn; `arg`
+//  is a NULL-terminated array of const pd_owner_index_t *, e.g.
+//  pd_owner_indexes): builds from the records every index added after
+//  from_version, up to to_version.
+int pd_record_migrate (pd_store_t *store, uint32_t from_version, uint32_t to_version, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,7 @@
 #include "pd_record.h"
 #include "pd_token.h"
 
-#define S_ID_SIZE 72 //  ids are at most 64 bytes (schema)
+#define S_ID_SIZE (PD_ID_MAX + 1)
 
 //  Look an index key up into id (size bytes). PD_OK or PD_E_NOT_FOUND.
 static int

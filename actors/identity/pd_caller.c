@@ -12,7 +12,7 @@
 #include "pd_ratelimit.h"
 #include "pd_session.h"
 
-#define S_ID_SIZE        72 //  ids are at most 64 bytes (schema)
+#define S_ID_SIZE        (PD_ID_MAX + 1)
 #define S_LIMIT_KEY_SIZE 96 //  "partner:" / "source:" + at most 64 bytes
 #define S_MS_PER_S       1000
 

@@ -28,6 +28,7 @@
 #include "pd_record.h"
 #include "pd_session.h"
 #include "pd_token.h"
+#include "pd_user.h"
 #include "pd_users_actor.h"
 #include "pd_test_dir.h"
 
@@ -75,7 +76,7 @@ s_add_user (pd_store_t *store, const char *partner_id, const char *email, pd_use
     assert_int_equal (pd_schema_set_str (&user->partner_id, partner_id), PD_OK);
     assert_int_equal (pd_schema_set_str (&user->email, email), PD_OK);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (pd_users_actor_add (batch, user, NULL, NOW), PD_OK);
+    assert_int_equal (pd_user_add (batch, user, NULL, NOW), PD_OK);
     assert_int_equal (pd_store_commit (store, batch), PD_OK);
     pd_store_batch_destroy (&batch);
 }
@@ -303,7 +304,7 @@ test_disabled_user_refused (void **state)
 
     pd_user_t user = {0};
     uint64_t version = 0;
-    assert_int_equal (pd_users_actor_find_email (fx->store, "ann@ACME.example", &user, &version),
+    assert_int_equal (pd_user_find_email (fx->store, "ann@ACME.example", &user, &version),
                       PD_OK);
     assert_string_equal (user.id, fx->user.id);
     assert_int_equal (pd_schema_set_str (&user.status, "disabled"), PD_OK);
@@ -352,19 +353,19 @@ test_users_add_and_find (void **state)
     assert_int_equal (pd_schema_set_str (&user.email, "bob@acme.example"), PD_OK);
     assert_int_equal (pd_schema_set_str (&user.role, "partner-admin"), PD_OK);
     pd_store_batch_t *batch = pd_store_batch_new ();
-    assert_int_equal (pd_users_actor_add (batch, &user, "google:1234", NOW), PD_OK);
+    assert_int_equal (pd_user_add (batch, &user, "google:1234", NOW), PD_OK);
     assert_int_equal (pd_store_commit (fx->store, batch), PD_OK);
     uint64_t version = 0;
-    assert_int_equal (pd_users_actor_find_identity (fx->store, "google:1234", &found, &version),
+    assert_int_equal (pd_user_find_identity (fx->store, "google:1234", &found, &version),
                       PD_OK);
     assert_string_equal (found.id, user.id);
     assert_string_equal (found.role, "partner-admin");
     assert_int_equal (version, pd_store_batch_version (batch, 0));
     pd_store_batch_destroy (&batch);
     pd_schema_clear (&pd_user_schema, &found);
-    assert_int_equal (pd_users_actor_find_identity (fx->store, "google:999", &found, NULL),
+    assert_int_equal (pd_user_find_identity (fx->store, "google:999", &found, NULL),
                       PD_E_NOT_FOUND);
-    assert_int_equal (pd_users_actor_find_email (fx->store, "BOB@acme.EXAMPLE", &found, NULL),
+    assert_int_equal (pd_user_find_email (fx->store, "BOB@acme.EXAMPLE", &found, NULL),
                       PD_OK);
     assert_string_equal (found.id, user.id);
     pd_schema_clear (&pd_user_schema, &found);
@@ -374,12 +375,12 @@ test_users_add_and_find (void **state)
     assert_int_equal (pd_schema_set_str (&twin.partner_id, "prt_s"), PD_OK);
     assert_int_equal (pd_schema_set_str (&twin.email, "Bob@Acme.Example"), PD_OK);
     batch = pd_store_batch_new ();
-    assert_int_equal (pd_users_actor_add (batch, &twin, NULL, NOW), PD_OK);
+    assert_int_equal (pd_user_add (batch, &twin, NULL, NOW), PD_OK);
     assert_int_equal (pd_store_commit (fx->store, batch), PD_E_EXISTS);
     pd_store_batch_destroy (&batch);
     assert_int_equal (pd_schema_set_str (&twin.email, "other@acme.example"), PD_OK);
     batch = pd_store_batch_new ();
-    assert_int_equal (pd_users_actor_add (batch, &twin, "google:1234", NOW), PD_OK);
+    assert_int_equal (pd_user_add (batch, &twin, "google:1234", NOW), PD_OK);
     assert_int_equal (pd_store_commit (fx->store, batch), PD_E_EXISTS);
     pd_store_batch_destroy (&batch);
     pd_schema_clear (&pd_user_schema, &twin);

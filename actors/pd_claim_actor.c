@@ -849,7 +849,7 @@ s_claim_http (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     const pd_config_t *config = pd_ctx_config (ctx);
     pd_ratelimit_policy_t policy = {config->claims_per_source, config->login_window_s * S_MS_PER_S};
     char key[S_LIMIT_KEY_SIZE];
-    snprintf (key, sizeof (key), "claim-source:%s", pd_ctx_source (ctx));
+    pd_ratelimit_source_key ("claim-source", pd_ctx_source (ctx), key, sizeof (key));
     //  Every attempt counts, good or bad: codes are not to be guessed
     int retry_after = 0;
     int rc =

@@ -209,8 +209,7 @@ s_source_policy (const pd_config_t *config)
 static void
 s_source_key (pd_ctx_t *ctx, char *key, size_t size)
 {
-    const char *source = pd_ctx_source (ctx);
-    snprintf (key, size, "source:%s", source && *source ? source : "unknown");
+    pd_ratelimit_source_key ("source", pd_ctx_source (ctx), key, size);
 }
 
 //  A failed sign-in: counted against the caller's address and refused; once
@@ -606,7 +605,7 @@ s_oauth_start (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     pd_ratelimit_policy_t policy = {config->oauth_starts_per_source,
                                     config->login_window_s * S_MS_PER_S};
     char limit_key[S_LIMIT_KEY_SIZE];
-    snprintf (limit_key, sizeof (limit_key), "oauth-start:%s", pd_ctx_source (ctx));
+    pd_ratelimit_source_key ("oauth-start", pd_ctx_source (ctx), limit_key, sizeof (limit_key));
     int retry_after = 0;
     int limited = pd_ratelimit_attempt (pd_ctx_store (ctx), limit_key, &policy, pd_ctx_now (ctx),
                                         &retry_after);

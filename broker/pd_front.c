@@ -57,8 +57,6 @@ typedef struct {
     void *authorize_arg;                //  its argument
     pd_front_state_fn *appliance_state; //  what a command's appliance is (NULL: active)
     void *appliance_state_arg;
-    pd_front_caller_fn *caller; //  who may command (NULL: no credential passes)
-    void *caller_arg;
     zsock_t *router;          //  CURVE server; NULL once the ZAP handler died
     pd_client_t *client;      //  requests to the services
     zactor_t *worker;         //  the "appliances" worker thread
@@ -103,6 +101,52 @@ s_verdict (const char *public_key, char *user_id, size_t size, void *arg)
 //  ==========================================================================
 //  The "appliances" worker thread
 
+//  Answer a request with an error record (retry_after 0: none)
+static void
+s_error_reply (pd_worker_t *worker, pd_request_t **request_p, int status,
+               const pd_schema_error_t *err, int retry_after)
+{
+    pd_error_t error = {0};
+    error.code = (char *)pd_status_code (status);
+    error.detail = (char *)(err->detail[0] ? err->detail : pd_status_title (status));
+    error.field = err->field[0] ? (char *)err->field : NULL;
+    if (retry_after > 0) {
+        error.retry_after = retry_after;
+        PD_MARK (&error, error, retry_after);
+    }
+    uint8_t *body = NULL;
+    size_t size = 0;
+    pd_schema_encode (&pd_error_schema, &error, &body, &size);
+    pd_worker_reply (worker, request_p, status, body, size);
+    free (body);
+}
+
+//  Judge a command's caller (the front serves nothing else that needs one).
+//  False if refused: answered, and *request_p destroyed.
+static bool
+s_caller_allowed (pd_worker_t *worker, pd_request_t **request_p, pd_front_caller_fn *caller,
+                  void *caller_arg)
+{
+    pd_request_t *request = *request_p;
+    pd_header_t header = {0};
+    pd_schema_error_t err = {0};
+    int retry_after = 0;
+    int rc =
+        pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header, NULL);
+    if (rc == PD_OK && streq (header.type, "appliance.command")) {
+        if (caller)
+            rc = caller (&header, &err, &retry_after, caller_arg);
+        else if (header.credential)
+            rc = pd_schema_fail (&err, PD_E_FORBIDDEN, NULL, "no caller resolver");
+    } else
+        rc = PD_OK; //  the front's thread answers the rest
+    pd_schema_clear (&pd_header_schema, &header);
+    if (rc == PD_OK)
+        return true;
+    s_error_reply (worker, request_p, rc, &err, retry_after);
+    return false;
+}
+
 static void
 s_worker_actor (zsock_t *pipe, void *arg)
 {
@@ -110,6 +154,8 @@ s_worker_actor (zsock_t *pipe, void *arg)
     const pd_front_config_t *front = (const pd_front_config_t *)arg;
     pd_worker_config_t config = {.credit = PD_FRONT_COMMAND_CREDIT, .keys = front->broker_keys};
     pd_worker_t *worker = pd_worker_new (front->broker, PD_FRONT_SERVICE, &config);
+    pd_front_caller_fn *caller = front->caller;
+    void *caller_arg = front->caller_arg;
     zsock_signal (pipe, 0);
     zsock_signal (pipe, worker ? 0 : 1);
     bool stopping = false;
@@ -117,7 +163,10 @@ s_worker_actor (zsock_t *pipe, void *arg)
         pd_request_t *request = NULL;
         int rc = stopping ? PD_WORKER_PIPE : pd_worker_wait (worker, pipe, &request);
         if (rc == PD_OK) {
-            zsock_send (pipe, "sp", "REQUEST", request);
+            //  Who calls is judged here, not in the front's thread: judging
+            //  may write (failure counts) and must not hold up the link
+            if (s_caller_allowed (worker, &request, caller, caller_arg))
+                zsock_send (pipe, "sp", "REQUEST", request);
             continue;
         }
         if (rc != PD_WORKER_PIPE)
@@ -709,11 +758,6 @@ s_on_command (self_t *self, pd_request_t *request)
     bool is_command = rc == PD_OK && streq (header.type, "appliance.command");
     bool is_stats = rc == PD_OK && streq (header.type, "front.stats");
     pd_schema_error_t error = {0};
-    int allowed = PD_OK;
-    if (is_command && self->caller)
-        allowed = self->caller (&header, &error, self->caller_arg);
-    else if (is_command && header.credential)
-        allowed = pd_schema_fail (&error, PD_E_FORBIDDEN, NULL, "no caller resolver");
     pd_schema_clear (&pd_header_schema, &header);
     if (is_stats) {
         s_stats_reply (self, request);
@@ -722,13 +766,6 @@ s_on_command (self_t *self, pd_request_t *request)
     if (!is_command) {
         s_worker_reply (self, request, rc == PD_OK ? PD_E_UNKNOWN_TYPE : PD_E_PROTOCOL,
                         "the front serves appliance.command");
-        return;
-    }
-    if (allowed != PD_OK) {
-        zframe_t *body = pd_proto_error_body (allowed, error.field, error.detail);
-        zsock_send (self->worker, "spib", "REPLY", request, allowed, zframe_data (body),
-                    zframe_size (body));
-        zframe_destroy (&body);
         return;
     }
     pd_appliance_command_t command = {0};
@@ -965,8 +1002,6 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->authorize_arg = config->authorize_arg;
     self->appliance_state = config->appliance_state;
     self->appliance_state_arg = config->appliance_state_arg;
-    self->caller = config->caller;
-    self->caller_arg = config->caller_arg;
     self->zap = pd_zap_new (PD_FRONT_ZAP_DOMAIN, s_verdict, self);
     if (!self->zap) {
         zsys_error ("front: cannot register ZAP domain %s (is another front running?)",

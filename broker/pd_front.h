@@ -73,8 +73,11 @@ typedef int (pd_front_state_fn) (const char *appliance_id, void *arg);
 //  Who calls appliance.command: resolve the header's credential into its
 //  principal (the header may be changed) and check its access, as the
 //  actor runtime does (pd_caller). PD_OK, or the refusal's status with err's
-//  field and detail. Called from the front's thread, per command.
-typedef int (pd_front_caller_fn) (pd_header_t *header, pd_schema_error_t *err, void *arg);
+//  field and detail and *retry_after (seconds, 0: none). Called per command
+//  from the front's worker thread (it may write: failure counts), never
+//  from the thread that serves the link.
+typedef int (pd_front_caller_fn) (pd_header_t *header, pd_schema_error_t *err, int *retry_after,
+                                  void *arg);
 
 typedef struct {
     const char *endpoint;   //  CURVE ROUTER bind (comma-separated)

@@ -500,6 +500,8 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
         rc = pd_client_request (client, service, header_data, header_size, body_data, body_size,
                                 req->gateway->timeout_ms, reply, reply_size);
     s_client_give (req->gateway, client);
+    if (header_data)
+        OPENSSL_cleanse (header_data, header_size); //  the credential's hashes
     free (header_data);
     free (body_data);
     return rc;

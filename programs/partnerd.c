@@ -463,14 +463,13 @@ typedef struct {
 } s_caller_arg_t;
 
 static int
-s_front_caller (pd_header_t *header, pd_schema_error_t *err, void *arg)
+s_front_caller (pd_header_t *header, pd_schema_error_t *err, int *retry_after, void *arg)
 {
     const s_caller_arg_t *caller = arg;
-    int retry_after = 0;
     int rc = pd_store_read_begin (caller->store);
     if (rc == PD_OK) {
         rc = pd_caller_judge (caller->store, caller->settings, header, (int64_t)zclock_time (), err,
-                              &retry_after);
+                              retry_after);
         pd_store_read_end (caller->store);
     }
     return rc;

@@ -1379,13 +1379,22 @@ pd_schema_clear (const pd_schema_t *schema, void *record)
     for (size_t i = 0; i < schema->field_count; i++) {
         const pd_field_t *field = &schema->fields[i];
         void *member = s_member (record, field);
+        bool secret = field->flags & PD_F_SECRET; //  wiped before it is freed
         switch (field->type) {
-        case PD_T_STR:
-            free (*(char **)member);
+        case PD_T_STR: {
+            char *text = *(char **)member;
+            if (secret && text)
+                explicit_bzero (text, strlen (text));
+            free (text);
             break;
-        case PD_T_BIN:
-            free (((pd_bin_t *)member)->data);
+        }
+        case PD_T_BIN: {
+            pd_bin_t *bin = member;
+            if (secret && bin->data)
+                explicit_bzero (bin->data, bin->size);
+            free (bin->data);
             break;
+        }
         case PD_T_OBJ: {
             void *sub = *(void **)member;
             pd_schema_clear (field->sub, sub);

@@ -26,9 +26,11 @@ s_judge (pd_store_t *store, const pd_credential_t *credential, int64_t now_ms,
     const uint8_t *hash = credential->hash.data;
     size_t hash_size = credential->hash.size;
     if (strcmp (credential->kind, "session") == 0) {
-        int rc = pd_session_resolve_hashed (store, id, hash, hash_size, credential->csrf_hash.data,
-                                            credential->csrf_hash.size, credential->unsafe, now_ms,
-                                            principal, err);
+        //  Not said is unsafe: the CSRF token is then required
+        bool unsafe = !PD_HAS (credential, credential, unsafe) || credential->unsafe;
+        int rc =
+            pd_session_resolve_hashed (store, id, hash, hash_size, credential->csrf_hash.data,
+                                       credential->csrf_hash.size, unsafe, now_ms, principal, err);
         if (principal->partner_id)
             snprintf (partner_id, size, "%s", principal->partner_id);
         return rc;
@@ -70,7 +72,7 @@ pd_caller_resolve (pd_store_t *store, const pd_config_t *config, const pd_creden
     pd_ratelimit_policy_t source_policy = {config->login_failures_per_source, window_ms};
     pd_ratelimit_policy_t partner_policy = {config->login_failures_per_partner, window_ms};
     char source_key[S_LIMIT_KEY_SIZE], partner_key[S_LIMIT_KEY_SIZE];
-    snprintf (source_key, sizeof (source_key), "source:%s", source ? source : "");
+    pd_ratelimit_source_key ("source", source, source_key, sizeof (source_key));
     snprintf (partner_key, sizeof (partner_key), "partner:%s", partner_id);
     pd_schema_error_t limited_err = {0};
     int limited = s_count (store, source_key, &source_policy, now_ms, &limited_err, retry_after_s);
@@ -89,6 +91,10 @@ pd_caller_judge (pd_store_t *store, const pd_config_t *config, pd_header_t *head
                  pd_schema_error_t *err, int *retry_after_s)
 {
     *retry_after_s = 0;
+    //  The gateway always names who may call; a credential without it is
+    //  no request the gateway made
+    if (header->credential && !header->access)
+        return pd_schema_fail (err, PD_E_FORBIDDEN, NULL, "a credential needs an access");
     if (header->credential) {
         if (header->principal)
             pd_schema_clear (&pd_principal_schema, header->principal);

@@ -17,6 +17,10 @@
 */
 #include "pd_ratelimit.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
 #include <assert.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -113,4 +117,19 @@ pd_ratelimit_attempt (pd_store_t *store, const char *key, const pd_ratelimit_pol
     if (rc == PD_OK)
         rc = pd_ratelimit_fail (store, key, policy, now_ms);
     return rc;
+}
+
+void
+pd_ratelimit_source_key (const char *kind, const char *source, char *key, size_t size)
+{
+    struct in6_addr address;
+    char text[INET6_ADDRSTRLEN];
+    if (source && inet_pton (AF_INET6, source, &address) == 1 && !IN6_IS_ADDR_V4MAPPED (&address)) {
+        memset (address.s6_addr + 8, 0, 8);
+        if (inet_ntop (AF_INET6, &address, text, sizeof (text))) {
+            snprintf (key, size, "%s:%s/64", kind, text);
+            return;
+        }
+    }
+    snprintf (key, size, "%s:%s", kind, source && *source ? source : "unknown");
 }

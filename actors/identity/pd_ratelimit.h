@@ -16,6 +16,7 @@
 #ifndef PD_RATELIMIT_H_INCLUDED
 #define PD_RATELIMIT_H_INCLUDED
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pd_store.h"
@@ -29,6 +30,14 @@ typedef struct {
     int64_t limit; //  failures allowed in a window
     int64_t window_ms;
 } pd_ratelimit_policy_t;
+
+//  The key under which what client address `source` does is counted:
+//  "<kind>:<address>", an IPv6 address by its /64 ("source:2001:db8:1:2::/64":
+//  one subscriber's prefix is one client, as at admission), "<kind>:unknown"
+//  for none. Into key (size bytes, PD_RATELIMIT_KEY_MAX is enough for a kind
+//  of up to 16 bytes).
+#define PD_RATELIMIT_KEY_MAX 96
+void pd_ratelimit_source_key (const char *kind, const char *source, char *key, size_t size);
 
 //  PD_OK if `key` may try now; PD_E_RATE_LIMITED with *retry_after_s (>= 1)
 //  if it is over its limit.

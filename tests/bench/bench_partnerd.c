@@ -47,6 +47,9 @@
 #include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_proto.h"
+#include "pd_messages.h"
+#include "pd_record.h"
+#include "pd_store.h"
 #include "pd_testutil.h"
 #include "pd_worker.h"
 
@@ -75,17 +78,24 @@
 #define S_LABEL_WIDTH            54
 #define S_NS_PER_S               1000000000.0
 #define S_NS_PER_MS              1000000.0
+#define S_MAX_STORE_SIZES        4
+#define S_MAX_STORE_RECORDS      2000000 //  a store of more would not fit the 1 GiB map
+#define S_STORE_BATCH            20000   //  records per seeding transaction
+#define S_STORE_OWN              10      //  users, provisions and sites of the measured partner
+#define S_STORE_ROWS             4       //  requests measured per store size
 
 //  --------------------------------------------------------------------------
 //  Options
 
 typedef struct {
-    double http_seconds;   //  total duration of each HTTP row
-    double broker_seconds; //  total duration of each broker/zmq row
-    int clients;           //  HTTP client threads
-    int threads;           //  server worker threads (partnerd and bare)
-    int in_flight;         //  requests in flight in the pipelined rows
-    int rounds;            //  slices per row, interleaved with the rows compared
+    double http_seconds;                 //  total duration of each HTTP row
+    double broker_seconds;               //  total duration of each broker/zmq row
+    int clients;                         //  HTTP client threads
+    int threads;                         //  server worker threads (partnerd and bare)
+    int in_flight;                       //  requests in flight in the pipelined rows
+    int rounds;                          //  slices per row, interleaved with the rows compared
+    long store_sizes[S_MAX_STORE_SIZES]; //  records stored beside the measured partner's
+    int store_size_count;                //  0: no store section
 } s_options_t;
 
 static void
@@ -94,7 +104,9 @@ s_usage (FILE *out)
     fprintf (out,
              "usage: bench_partnerd [-d HTTP_SECONDS] [-b BROKER_SECONDS] [-c CLIENTS]\n"
              "                      [-t SERVER_THREADS] [-p IN_FLIGHT] [-r ROUNDS]\n"
-             "defaults: -d %.0f -b %.0f -c %d -t %d -p %d -r %d\n",
+             "                      [-s RECORDS[,RECORDS...]]\n"
+             "defaults: -d %.0f -b %.0f -c %d -t %d -p %d -r %d -s 100,1000000 (-s 0: no "
+             "store rows)\n",
              S_DEFAULT_HTTP_SECONDS, S_DEFAULT_BROKER_SECONDS, S_DEFAULT_CLIENTS, S_DEFAULT_THREADS,
              S_DEFAULT_IN_FLIGHT, S_DEFAULT_ROUNDS);
 }
@@ -102,11 +114,28 @@ s_usage (FILE *out)
 static int
 s_parse (int argc, char **argv, s_options_t *options)
 {
-    *options = (s_options_t){S_DEFAULT_HTTP_SECONDS, S_DEFAULT_BROKER_SECONDS, S_DEFAULT_CLIENTS,
-                             S_DEFAULT_THREADS,      S_DEFAULT_IN_FLIGHT,      S_DEFAULT_ROUNDS};
+    *options = (s_options_t){
+        S_DEFAULT_HTTP_SECONDS, S_DEFAULT_BROKER_SECONDS, S_DEFAULT_CLIENTS, S_DEFAULT_THREADS,
+        S_DEFAULT_IN_FLIGHT,    S_DEFAULT_ROUNDS,         {100, 1000000},    2};
     int opt;
-    while ((opt = getopt (argc, argv, "d:b:c:t:p:r:h")) != -1) {
+    while ((opt = getopt (argc, argv, "d:b:c:t:p:r:s:h")) != -1) {
         switch (opt) {
+        case 's': {
+            options->store_size_count = 0;
+            char *cursor = optarg, *end = NULL;
+            while (*cursor) {
+                long size = strtol (cursor, &end, 10);
+                if (end == cursor || size < 0 || size > S_MAX_STORE_RECORDS ||
+                    options->store_size_count == S_MAX_STORE_SIZES)
+                    return -1;
+                if (size > 0)
+                    options->store_sizes[options->store_size_count++] = size;
+                cursor = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',')
+                    return -1;
+            }
+            break;
+        }
         case 'd':
             options->http_seconds = atof (optarg);
             break;
@@ -619,6 +648,256 @@ cleanup:
 }
 
 //  --------------------------------------------------------------------------
+//  Store section: the same requests against stores of very different sizes
+
+//  Other partners' records, written straight into a new store (as partnerd
+//  would have written them, indexes included): `records` in all, partners
+//  (one per hundred records), their users, sites and provisions
+static int
+s_seed (const char *dir, long records)
+{
+    pd_store_config_t config = {pd_store_table_names, 0, PD_STORE_SCHEMA_VERSION, NULL, NULL};
+    pd_store_t *store = pd_store_new (dir, &config);
+    if (!store)
+        return -1;
+    long partners = records / 100 + 1;
+    long rest = records > partners ? records - partners : 0;
+    int rc = PD_OK;
+    pd_store_batch_t *batch = NULL;
+    long in_batch = 0;
+    for (long i = 0; rc == PD_OK && i < partners + rest; i++) {
+        if (!batch)
+            batch = pd_store_batch_new ();
+        char id[32], owner[32], text[64], key[96];
+        long partner = i < partners ? i : (i - partners) % partners;
+        snprintf (owner, sizeof (owner), "prt_fill%07ld", partner);
+        long kind = i < partners ? 0 : 1 + (i - partners) % 3;
+        if (kind == 0) {
+            pd_partner_t record = {0};
+            snprintf (text, sizeof (text), "filler partner %ld", i);
+            record.id = owner;
+            record.name = text;
+            record.contact_email = "ops@filler.example";
+            record.status = "active";
+            rc = pd_record_put (batch, &pd_table_partners, owner, &record, PD_STORE_ANY);
+            if (rc == PD_OK)
+                rc = pd_store_batch_put (batch, pd_table_partners_by_name.name, text, strlen (text),
+                                         owner, strlen (owner), PD_STORE_ANY);
+        } else if (kind == 1) {
+            pd_user_t record = {0};
+            snprintf (id, sizeof (id), "usr_fill%09ld", i);
+            snprintf (text, sizeof (text), "u%ld@filler.example", i);
+            record.id = id;
+            record.partner_id = owner;
+            record.email = text;
+            record.role = "partner-user";
+            record.status = "active";
+            rc = pd_record_put (batch, &pd_table_users, id, &record, PD_STORE_ANY);
+            if (rc == PD_OK)
+                rc = pd_store_batch_put (batch, pd_table_users_by_email.name, text, strlen (text),
+                                         id, strlen (id), PD_STORE_ANY);
+            if (rc == PD_OK)
+                rc = pd_record_index_add (batch, &pd_index_users_by_partner, owner, id);
+        } else if (kind == 2) {
+            pd_site_t record = {0};
+            snprintf (id, sizeof (id), "sit_fill%09ld", i);
+            snprintf (text, sizeof (text), "site %ld", i);
+            record.id = id;
+            record.partner_id = owner;
+            record.name = text;
+            rc = pd_record_put (batch, &pd_table_sites, id, &record, PD_STORE_ANY);
+            snprintf (key, sizeof (key), "%s:%s", owner, text);
+            if (rc == PD_OK)
+                rc = pd_store_batch_put (batch, pd_table_sites_by_name.name, key, strlen (key), id,
+                                         strlen (id), PD_STORE_ANY);
+            if (rc == PD_OK)
+                rc = pd_record_index_add (batch, &pd_index_sites_by_partner, owner, id);
+        } else {
+            pd_provision_t record = {0};
+            snprintf (id, sizeof (id), "prv_fill%09ld", i);
+            snprintf (text, sizeof (text), "F%015ld", i); //  16 characters, no real code
+            record.id = id;
+            record.partner_id = owner;
+            record.code = text;
+            record.status = "active";
+            rc = pd_record_put (batch, &pd_table_provisions, id, &record, PD_STORE_ANY);
+            if (rc == PD_OK)
+                rc = pd_store_batch_put (batch, pd_table_provisions_by_code.name, text,
+                                         strlen (text), id, strlen (id), PD_STORE_ANY);
+            if (rc == PD_OK)
+                rc = pd_record_index_add (batch, &pd_index_provisions_by_partner, owner, id);
+        }
+        if (rc == PD_OK && ++in_batch == S_STORE_BATCH) {
+            rc = pd_store_commit (store, batch);
+            pd_store_batch_destroy (&batch);
+            in_batch = 0;
+        }
+    }
+    if (rc == PD_OK && batch)
+        rc = pd_store_commit (store, batch);
+    pd_store_batch_destroy (&batch);
+    pd_store_destroy (&store);
+    return rc == PD_OK ? 0 : -1;
+}
+
+//  One partnerd on a seeded store, with the measured partner's own data
+typedef struct {
+    long records;
+    char *dir;
+    pd_proc_t *server;
+    char base[96];
+    char *admin_key;
+    char *api_key;
+    char partner_id[80];
+    char urls[S_STORE_ROWS][256];
+    s_row_t rows[S_STORE_ROWS];
+} s_store_server_t;
+
+static const char *const s_store_labels[S_STORE_ROWS] = {
+    "store  GET /api/partners/me", "store  GET /api/partners/me/sites",
+    "store  GET .../me/provisions", "store  GET /api/partners/{id}/users"};
+
+//  POST `body` to base + path as `key`; the answer's string `field` into
+//  out (may be NULL). 0 or -1 (reported).
+static int
+s_post (const s_store_server_t *self, const char *path, const char *key, const char *body,
+        long expect, const char *field, char *out, size_t size)
+{
+    char url[256];
+    snprintf (url, sizeof (url), "%s%s", self->base, path);
+    pd_http_t response;
+    int rc = pd_http ("POST", url, key, body, NULL, &response) == 0 && response.status == expect
+                 ? 0
+                 : -1;
+    if (rc == 0 && field) {
+        const char *value = pd_json_str (&response, field);
+        if (value)
+            snprintf (out, size, "%s", value);
+        else
+            rc = -1;
+    }
+    if (rc != 0)
+        fprintf (stderr, "bench: POST %s: HTTP %ld %s\n", path, response.status,
+                 response.body ? response.body : "");
+    pd_http_clear (&response);
+    return rc;
+}
+
+static int
+s_store_server_start (const s_options_t *options, s_store_server_t *self, long records)
+{
+    self->records = records;
+    self->dir = pd_test_tmpdir ();
+    if (!self->dir)
+        return -1;
+    char data[512];
+    snprintf (data, sizeof (data), "%s/data", self->dir);
+    int64_t start = s_now_ns ();
+    if (s_seed (data, records) != 0) {
+        fprintf (stderr, "bench: seeding %ld records failed\n", records);
+        return -1;
+    }
+    fprintf (stderr, "bench: store: %ld records seeded in %.1f s\n", records,
+             (double)(s_now_ns () - start) / S_NS_PER_S);
+    char http[64], threads[16], path[600];
+    snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
+    snprintf (threads, sizeof (threads), "%d", options->threads);
+    snprintf (self->base, sizeof (self->base), "http://%s", http);
+    const char *args[] = {"--data", data, "--http", http, "--threads", threads, NULL};
+    self->server = pd_proc_start (args, S_START_TIMEOUT_MS);
+    snprintf (path, sizeof (path), "%s/admin.key", data);
+    self->admin_key = self->server ? pd_test_read_line (path) : NULL;
+    if (!self->admin_key)
+        return -1;
+    char key[128];
+    if (s_post (self, "/api/partners", self->admin_key,
+                "{\"name\":\"Measured\",\"contact_email\":\"m@bench.example\"}", 201, "api_key",
+                key, sizeof (key)) ||
+        !(self->api_key = strdup (key)))
+        return -1;
+    //  Its id: the key's partner, from /me
+    pd_http_t response;
+    char url[256];
+    snprintf (url, sizeof (url), "%s/api/partners/me", self->base);
+    if (pd_http ("GET", url, self->api_key, NULL, NULL, &response) != 0 ||
+        !pd_json_str (&response, "id")) {
+        pd_http_clear (&response);
+        return -1;
+    }
+    snprintf (self->partner_id, sizeof (self->partner_id), "%s", pd_json_str (&response, "id"));
+    pd_http_clear (&response);
+    for (int i = 0; i < S_STORE_OWN; i++) {
+        char body[256], code[32], users[160];
+        snprintf (users, sizeof (users), "/api/partners/%s/users", self->partner_id);
+        snprintf (body, sizeof (body), "{\"email\":\"user%d@measured.example\"}", i);
+        if (s_post (self, users, self->admin_key, body, 201, NULL, NULL, 0))
+            return -1;
+        snprintf (body, sizeof (body), "{\"site_name\":\"Site %d\"}", i);
+        if (s_post (self, "/api/partners/me/provisions", self->api_key, body, 201, "code", code,
+                    sizeof (code)))
+            return -1;
+        if (i % 2 == 0) {
+            snprintf (body, sizeof (body), "{\"code\":\"%s\",\"mac\":\"02:00:00:00:00:%02x\"}",
+                      code, i);
+            if (s_post (self, "/api/provision/claim", NULL, body, 200, NULL, NULL, 0))
+                return -1;
+        }
+    }
+    snprintf (self->urls[0], sizeof (self->urls[0]), "%s/api/partners/me", self->base);
+    snprintf (self->urls[1], sizeof (self->urls[1]), "%s/api/partners/me/sites", self->base);
+    snprintf (self->urls[2], sizeof (self->urls[2]), "%s/api/partners/me/provisions", self->base);
+    snprintf (self->urls[3], sizeof (self->urls[3]), "%s/api/partners/%s/users", self->base,
+              self->partner_id);
+    return 0;
+}
+
+static void
+s_store_server_stop (s_store_server_t *self)
+{
+    if (self->server) {
+        int status = pd_proc_stop (&self->server, SIGTERM);
+        if (status != 0)
+            fprintf (stderr, "bench: partnerd exited with status %d\n", status);
+    }
+    if (self->dir)
+        pd_test_rmdir (self->dir);
+    free (self->dir);
+    free (self->admin_key);
+    free (self->api_key);
+    self->dir = self->admin_key = self->api_key = NULL;
+}
+
+//  Every store size's partnerd runs at once; each request's rows take
+//  turns slice by slice
+static void
+s_store_section (const s_options_t *options, s_store_server_t *servers)
+{
+    int count = options->store_size_count;
+    for (int n = 0; n < count; n++) {
+        for (int r = 0; r < S_STORE_ROWS; r++) {
+            static char who[S_MAX_STORE_SIZES][32];
+            snprintf (who[n], sizeof (who[n]), "%ld records", options->store_sizes[n]);
+            s_row_init (&servers[n].rows[r], s_store_labels[r], who[n], 21 + (uint64_t)n);
+        }
+        if (s_store_server_start (options, &servers[n], options->store_sizes[n]) != 0) {
+            fprintf (stderr, "bench: store section skipped\n");
+            return;
+        }
+    }
+    double slice = options->http_seconds / 2 / options->rounds;
+    fprintf (stderr, "bench: store, %d sizes x %d requests, %d x %.2f s each\n", count,
+             S_STORE_ROWS, options->rounds, slice);
+    for (int round = 0; round < options->rounds; round++)
+        for (int r = 0; r < S_STORE_ROWS; r++)
+            for (int turn = 0; turn < count; turn++) {
+                int n = (turn + round) % count;
+                const char *key = r == S_STORE_ROWS - 1 ? servers[n].admin_key : servers[n].api_key;
+                s_http_slice (options, servers[n].urls[r], key, pd_proc_pid (servers[n].server),
+                              slice, &servers[n].rows[r]);
+            }
+}
+
+//  --------------------------------------------------------------------------
 //  Round trips: the same loop for the broker and for raw ZeroMQ
 
 //  The request body: a msgpack bin8 of S_PAYLOAD_SIZE bytes
@@ -1075,6 +1354,15 @@ main (int argc, char **argv)
     s_row_finish (&http.partnerd);
     s_row_finish (&http.bare);
 
+    s_store_server_t *stores = calloc (S_MAX_STORE_SIZES, sizeof (s_store_server_t));
+    if (options.store_size_count)
+        s_store_section (&options, stores);
+    for (int n = 0; n < options.store_size_count; n++) {
+        s_store_server_stop (&stores[n]);
+        for (int r = 0; r < S_STORE_ROWS; r++)
+            s_row_finish (&stores[n].rows[r]);
+    }
+
     s_rpc_rows_t rpc;
     s_rpc_section (&options, &rpc);
     for (int i = 0; i < S_RPC_ROWS; i++)
@@ -1108,6 +1396,27 @@ main (int argc, char **argv)
                    &rows[S_ZMQ_WINDOW]);
     s_print_ratio ("broker ratio tcp credit N / bare 2 hops", &rows[S_BROKER_WINDOW_CREDIT],
                    &rows[S_RELAY_WINDOW]);
+    if (options.store_size_count) {
+        printf ("\nstore: the same requests for one partner (%d users, %d provisions, %d sites) "
+                "beside other partners' records; partnerd's own CPU per request in brackets\n",
+                S_STORE_OWN, S_STORE_OWN, S_STORE_OWN / 2);
+        int last = options.store_size_count - 1;
+        for (int r = 0; r < S_STORE_ROWS; r++) {
+            for (int n = 0; n < options.store_size_count; n++) {
+                s_print_row (&stores[n].rows[r]);
+                if (stores[n].rows[r].done)
+                    printf ("%*s(%.1f us)\n", S_LABEL_WIDTH + 1, "",
+                            stores[n].rows[r].server_cpu_us_per_op);
+            }
+            if (last > 0) {
+                char label[96];
+                snprintf (label, sizeof (label), "store  ratio %ld / %ld records",
+                          options.store_sizes[last], options.store_sizes[0]);
+                s_print_ratio (label, &stores[last].rows[r], &stores[0].rows[r]);
+            }
+        }
+    }
+    free (stores);
     if (http.partnerd.done)
         printf ("\npartnerd's own CPU: %.1f us per HTTP request (its row's cpu us/op adds the "
                 "load generator's); the other rows count every thread, all in this process.\n",

@@ -304,8 +304,7 @@ test_disabled_user_refused (void **state)
 
     pd_user_t user = {0};
     uint64_t version = 0;
-    assert_int_equal (pd_user_find_email (fx->store, "ann@ACME.example", &user, &version),
-                      PD_OK);
+    assert_int_equal (pd_user_find_email (fx->store, "ann@ACME.example", &user, &version), PD_OK);
     assert_string_equal (user.id, fx->user.id);
     assert_int_equal (pd_schema_set_str (&user.status, "disabled"), PD_OK);
     user.present &= ~(UINT64_C (1) << PD_FIELD_user_version);
@@ -356,8 +355,7 @@ test_users_add_and_find (void **state)
     assert_int_equal (pd_user_add (batch, &user, "google:1234", NOW), PD_OK);
     assert_int_equal (pd_store_commit (fx->store, batch), PD_OK);
     uint64_t version = 0;
-    assert_int_equal (pd_user_find_identity (fx->store, "google:1234", &found, &version),
-                      PD_OK);
+    assert_int_equal (pd_user_find_identity (fx->store, "google:1234", &found, &version), PD_OK);
     assert_string_equal (found.id, user.id);
     assert_string_equal (found.role, "partner-admin");
     assert_int_equal (version, pd_store_batch_version (batch, 0));
@@ -365,8 +363,7 @@ test_users_add_and_find (void **state)
     pd_schema_clear (&pd_user_schema, &found);
     assert_int_equal (pd_user_find_identity (fx->store, "google:999", &found, NULL),
                       PD_E_NOT_FOUND);
-    assert_int_equal (pd_user_find_email (fx->store, "BOB@acme.EXAMPLE", &found, NULL),
-                      PD_OK);
+    assert_int_equal (pd_user_find_email (fx->store, "BOB@acme.EXAMPLE", &found, NULL), PD_OK);
     assert_string_equal (found.id, user.id);
     pd_schema_clear (&pd_user_schema, &found);
 
@@ -494,6 +491,7 @@ typedef struct {
     zactor_t *auth;
     pd_client_t *client;
     pd_token_t admin_key;
+    bool no_access; //  s_send leaves a credential's access out
 } actors_t;
 
 static void
@@ -583,6 +581,8 @@ s_send (actors_t *fx, const char *type, const pd_principal_t *principal,
     header.type = (char *)type;
     header.principal = (pd_principal_t *)principal;
     header.credential = (pd_credential_t *)credential;
+    //  As the gateway: a credential comes with the access of its route
+    header.access = credential && !fx->no_access ? (char *)"public" : NULL;
     header.source = (char *)source;
     uint8_t *header_data = NULL, *body_data = NULL, *answer = NULL;
     size_t header_size = 0, body_size = 0, answer_size = 0;
@@ -1048,7 +1048,74 @@ test_partner_failures_are_rate_limited (void **state)
     pd_principal_t principal = {0};
     assert_int_equal (s_auth_key (fx, "203.0.113.203", fx->admin_key.text, &principal, NULL),
                       PD_OK);
+    //  ...and a right magic link of the partner still signs in
+    char token[PD_TOKEN_LEN + 1];
+    s_magic_link (fx, "prt_a", fx->base.user.id, token, sizeof (token));
+    pd_session_t signed_in = {0};
+    assert_int_equal (s_exchange (fx, "203.0.113.204", token, &signed_in), PD_OK);
+    pd_schema_clear (&pd_session_schema, &signed_in);
     pd_schema_clear (&pd_principal_schema, &principal);
+    pd_schema_clear (&pd_session_schema, &session);
+}
+
+//  IPv6 clients count by their /64, as admission limits them
+static void
+test_source_keys (void **state)
+{
+    (void)state;
+    char key[PD_RATELIMIT_KEY_MAX];
+    pd_ratelimit_source_key ("source", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", key, sizeof (key));
+    assert_string_equal (key, "source:2001:db8:1:2::/64");
+    pd_ratelimit_source_key ("source", "2001:db8:1:2::9", key, sizeof (key));
+    assert_string_equal (key, "source:2001:db8:1:2::/64");
+    pd_ratelimit_source_key ("claim-source", "2001:db8:1:3::9", key, sizeof (key));
+    assert_string_equal (key, "claim-source:2001:db8:1:3::/64");
+    pd_ratelimit_source_key ("source", "192.0.2.7", key, sizeof (key));
+    assert_string_equal (key, "source:192.0.2.7");
+    pd_ratelimit_source_key ("source", "::ffff:192.0.2.7", key, sizeof (key));
+    assert_string_equal (key, "source:::ffff:192.0.2.7");
+    pd_ratelimit_source_key ("source", "", key, sizeof (key));
+    assert_string_equal (key, "source:unknown");
+    pd_ratelimit_source_key ("source", NULL, key, sizeof (key));
+    assert_string_equal (key, "source:unknown");
+}
+
+//  A credential from a trusted client that leaves out what the gateway
+//  always says fails closed: no access, refused; a session whose method
+//  safety is not said needs its CSRF token
+static void
+test_credential_fails_closed (void **state)
+{
+    actors_t *fx = *state;
+    pd_session_t session = {0};
+    s_open (&fx->base, &fx->base.user, (int64_t)zclock_time (), TTL_MS, &session);
+    presented_t presented;
+    s_present (&presented, "session", session.session_token, NULL, false);
+    presented.credential.present &= ~(UINT64_C (1) << PD_FIELD_credential_unsafe);
+    pd_empty_t empty = {0};
+    pd_error_t error = {0};
+    assert_int_equal (
+        s_send (fx, "auth.resolve", NULL, &presented.credential, SOURCE, &empty, NULL, &error),
+        PD_E_FORBIDDEN);
+    assert_string_equal (error.field, "csrf");
+    pd_schema_clear (&pd_error_schema, &error);
+    s_present (&presented, "session", session.session_token, session.csrf_token, false);
+    presented.credential.present &= ~(UINT64_C (1) << PD_FIELD_credential_unsafe);
+    pd_principal_t principal = {0};
+    assert_int_equal (
+        s_send (fx, "auth.resolve", NULL, &presented.credential, SOURCE, &empty, &principal, NULL),
+        PD_OK);
+    assert_string_equal (principal.kind, "partner");
+    pd_schema_clear (&pd_principal_schema, &principal);
+    //  No access at all
+    s_present (&presented, "key", fx->admin_key.text, NULL, false);
+    fx->no_access = true;
+    assert_int_equal (
+        s_send (fx, "auth.resolve", NULL, &presented.credential, SOURCE, &empty, NULL, &error),
+        PD_E_FORBIDDEN);
+    fx->no_access = false;
+    assert_string_equal (error.detail, "a credential needs an access");
+    pd_schema_clear (&pd_error_schema, &error);
     pd_schema_clear (&pd_session_schema, &session);
 }
 
@@ -1074,6 +1141,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_failures_are_rate_limited, s_actors_setup,
                                          s_actors_teardown),
         cmocka_unit_test_setup_teardown (test_partner_failures_are_rate_limited, s_actors_setup,
+                                         s_actors_teardown),
+        cmocka_unit_test (test_source_keys),
+        cmocka_unit_test_setup_teardown (test_credential_fails_closed, s_actors_setup,
                                          s_actors_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

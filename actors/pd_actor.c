@@ -441,6 +441,12 @@ pd_actor_new (const pd_actor_def_t *def, const pd_actor_config_t *config)
 //  ------------------------------------------------------------------------
 //  What a handler may use
 
+int
+pd_actor_instances (const pd_actor_def_t *def, int instances)
+{
+    return def->min_instances > instances ? def->min_instances : instances;
+}
+
 pd_store_t *
 pd_ctx_store (pd_ctx_t *ctx)
 {

@@ -73,7 +73,16 @@ typedef struct {
     //  key_id "system"}. Every instance ticks; make ticks idempotent.
     int tick_ms;
     int (*tick) (void *state, pd_ctx_t *ctx); //  may be NULL
+    //  Instances to run at least (0: as many as every actor). One instance
+    //  serves one request at a time and waits for its commit, so an actor
+    //  whose requests commit under load (claims) runs more: their commits
+    //  then share one fsync (pd_store's group commit).
+    int min_instances;
 } pd_actor_def_t;
+
+//  How many instances of `def` a process that runs `instances` of each
+//  actor starts
+int pd_actor_instances (const pd_actor_def_t *def, int instances);
 
 typedef struct {
     const char *broker;        //  broker services endpoint

@@ -67,12 +67,20 @@ typedef struct {
     zhashx_t *connections;    //  route (hex) -> "appliance id\nkey": connections known to be
                               //  whose; key is the claiming CURVE key ("" for ZAP-known keys)
     zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
+    zhashx_t *sent;           //  appliance id -> s_sent_t *, its last heartbeat sent upstream
+    int persist_ms;           //  a heartbeat that changes nothing is sent this seldom
     zhashx_t *upstream;       //  client request id (decimal) -> s_upstream_t *
     zhashx_t *commands;       //  command request id (decimal) -> s_command_t *
     uint64_t last_command_id; //  of commands sent to appliances
     pd_front_stats_t stats;   //  counters
     bool terminated;          //  $TERM received
 } self_t;
+
+//  The last heartbeat of an appliance that went upstream
+typedef struct {
+    int64_t at;      //  when the front received it
+    uint64_t digest; //  of its status and software version
+} s_sent_t;
 
 //  ==========================================================================
 //  ZAP verdicts (pd_zap calls them in its thread)
@@ -233,6 +241,13 @@ s_heartbeat_destroy (void **item)
 }
 
 static void
+s_free_destroy (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
 s_frame_destroy (void **item)
 {
     zframe_destroy ((zframe_t **)item);
@@ -310,8 +325,10 @@ s_forget_route (self_t *self, zframe_t *route)
         snprintf (appliance_id, sizeof (appliance_id), "%.*s", (int)strcspn (entry, "\n"), entry);
     if (entry) {
         zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
-        if (current && zframe_eq (current, route))
+        if (current && zframe_eq (current, route)) {
             zhashx_delete (self->routes, appliance_id);
+            zhashx_delete (self->sent, appliance_id); //  its next heartbeat is news
+        }
         zhashx_delete (self->connections, hex);
     }
     free (hex);
@@ -467,6 +484,37 @@ s_on_client (self_t *self)
 
 //  Send the heartbeats gathered since the last flush, PD_FRONT_FLUSH_MAX
 //  per request
+//  FNV-1a over a heartbeat's status and software version
+static uint64_t
+s_digest (const pd_heartbeat_t *beat)
+{
+    uint64_t hash = 1469598103934665603ULL;
+    const char *parts[] = {beat->status ? beat->status : "", "\n",
+                           beat->software_version ? beat->software_version : ""};
+    for (size_t i = 0; i < sizeof (parts) / sizeof (parts[0]); i++)
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+            hash = (hash ^ *p) * 1099511628211ULL;
+    return hash;
+}
+
+//  Does this heartbeat go upstream: the appliance's first, a change, or
+//  persist_ms after the last one that went? Remembers it if so.
+static bool
+s_heartbeat_news (self_t *self, const pd_heartbeat_t *beat)
+{
+    uint64_t digest = s_digest (beat);
+    s_sent_t *sent = (s_sent_t *)zhashx_lookup (self->sent, beat->appliance_id);
+    if (sent && sent->digest == digest && beat->at - sent->at < self->persist_ms)
+        return false;
+    if (!sent) {
+        sent = (s_sent_t *)zmalloc (sizeof (s_sent_t));
+        zhashx_insert (self->sent, beat->appliance_id, sent);
+    }
+    sent->at = beat->at;
+    sent->digest = digest;
+    return true;
+}
+
 static void
 s_flush (self_t *self)
 {
@@ -480,9 +528,12 @@ s_flush (self_t *self)
     while (beat) {
         size_t count = 0;
         while (beat && count < capacity) {
-            items[count++] = *beat; //  shallow: the hash owns the strings
+            if (s_heartbeat_news (self, beat))
+                items[count++] = *beat; //  shallow: the hash owns the strings
             beat = (pd_heartbeat_t *)zhashx_next (self->beats);
         }
+        if (count == 0)
+            break;
         pd_heartbeats_t batch = {0};
         batch.items.size = count;
         batch.items.items = items;
@@ -940,6 +991,7 @@ s_self_destroy (self_t **self_p)
     zhashx_destroy (&self->commands);
     zhashx_destroy (&self->upstream);
     zhashx_destroy (&self->beats);
+    zhashx_destroy (&self->sent);
     zhashx_destroy (&self->connections);
     zhashx_destroy (&self->routes);
     free (self);
@@ -994,6 +1046,8 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->routes = s_hash_new (s_frame_destroy);
     self->connections = s_hash_new (NULL);
     self->beats = s_hash_new (s_heartbeat_destroy);
+    self->sent = s_hash_new (s_free_destroy);
+    self->persist_ms = config->persist_ms > 0 ? config->persist_ms : 0;
     self->upstream = s_hash_new (s_upstream_destroy);
     self->commands = s_hash_new (s_command_destroy);
 

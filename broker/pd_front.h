@@ -14,7 +14,9 @@
     appliance, and from then on that connection is the appliance's.
     Heartbeats are gathered in memory and sent every flush_ms as one
     "appliance.heartbeats" request (one store transaction), not one write
-    each. Reports become "appliance.status".
+    each; an appliance's heartbeat that changes nothing (same status and
+    software version as the last one sent) is sent at most every
+    persist_ms. Reports become "appliance.status".
     Downstream: the front serves service "appliances" (message
     appliance.command) as a broker worker: it sends the command to the
     connected appliance and answers with its result, or PD_E_UNAVAILABLE
@@ -90,7 +92,9 @@ typedef struct {
     void *appliance_state_arg;
     pd_front_caller_fn *caller; //  NULL: commands with a credential are refused
     void *caller_arg;
-    int flush_ms; //  heartbeat coalescing; 0 = 1000
+    int flush_ms;   //  heartbeat coalescing; 0 = 1000
+    int persist_ms; //  a heartbeat that changes nothing goes upstream at most this often
+                    //  per appliance; 0 = every flush
     //  CURVE credentials for the broker (role front); NULL = none (inproc,
     //  or a private ipc broker). Copied.
     const pd_keys_pair_t *broker_keys;

@@ -306,7 +306,8 @@ s_open_store (const char *data, const pd_config_t *settings)
     return pd_store_new (data, &config);
 }
 
-//  Start `instances` threads of each named actor (all when names is NULL)
+//  Start `instances` threads of each named actor (all when names is NULL),
+//  or the more an actor asks for (pd_actor_instances)
 static size_t
 s_start_actors (zactor_t **actors, char **names, int name_count, const char *broker,
                 const pd_keys_pair_t *keys, pd_store_t *store, const pd_config_t *settings,
@@ -321,7 +322,8 @@ s_start_actors (zactor_t **actors, char **names, int name_count, const char *bro
             total++;
     for (size_t i = 0; i < total; i++) {
         const pd_actor_def_t *def = names ? pd_actors_find (names[i]) : pd_actors_all[i];
-        for (int n = 0; n < instances && started < S_MAX_ACTORS; n++) {
+        int count = pd_actor_instances (def, instances);
+        for (int n = 0; n < count && started < S_MAX_ACTORS; n++) {
             actors[started] = pd_actor_new (def, &config);
             if (!actors[started])
                 return started;
@@ -475,6 +477,18 @@ s_front_caller (pd_header_t *header, pd_schema_error_t *err, int *retry_after, v
     return rc;
 }
 
+//  How often an unchanged heartbeat is written: the setting, but at most
+//  half the offline time, so that a heartbeating appliance never shows
+//  offline
+static int
+s_persist_ms (const pd_config_t *settings)
+{
+    int64_t persist = settings->heartbeat_persist_s, offline = settings->appliance_offline_after_s;
+    if (persist * 2 > offline)
+        persist = offline / 2;
+    return persist > 0 ? (int)(persist * 1000) : 0;
+}
+
 static void
 s_stop_actors (zactor_t **actors, size_t count)
 {
@@ -571,13 +585,14 @@ s_fit_file_limit (int connections)
 static size_t
 s_expected_actors (const s_options_t *options)
 {
-    size_t names = 0;
-    if (options->actor_count)
-        names = (size_t)options->actor_count;
-    else
-        while (pd_actors_all[names])
-            names++;
-    return names * (size_t)options->instances;
+    size_t expected = 0;
+    for (size_t i = 0; options->actor_count ? i < (size_t)options->actor_count : !!pd_actors_all[i];
+         i++) {
+        const pd_actor_def_t *def =
+            options->actor_count ? pd_actors_find (options->actors[i]) : pd_actors_all[i];
+        expected += def ? (size_t)pd_actor_instances (def, options->instances) : 0;
+    }
+    return expected;
 }
 
 int
@@ -722,7 +737,8 @@ main (int argc, char **argv)
                                     .appliance_state_arg = store,
                                     .caller = s_front_caller,
                                     .caller_arg = &caller_arg,
-                                    .flush_ms = (int)settings->heartbeat_flush_ms};
+                                    .flush_ms = (int)settings->heartbeat_flush_ms,
+                                    .persist_ms = s_persist_ms (settings)};
         front = pd_front_new (&config);
         memset (front_secret, 0, sizeof (front_secret)); //  the CURVE socket holds it now
         if (!front)

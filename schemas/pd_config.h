@@ -84,6 +84,9 @@ extern "C" {
        "An appliance not heard from for this long shows offline")                                  \
     X (heartbeat_flush_ms, INT, "1000", false,                                                     \
        "How often the appliance front writes the heartbeats it gathered (one transaction)")        \
+    X (heartbeat_persist_s, INT, "10", false,                                                      \
+       "An appliance's heartbeats that change nothing are written at most this often (last "       \
+       "seen is this stale at most; keep it well below appliance_offline_after_s)")                \
     X (claims_per_source, INT, "30", false, "Claims allowed per client address in a window")       \
     X (oauth_starts_per_source, INT, "60", false,                                                  \
        "OAuth sign-ins started per client address in a window (each stores a pending state)")      \

@@ -7,7 +7,7 @@
                          [-r ROUNDS] [-R CONNECTS_PER_SECOND] [-t IO_THREADS]
 
     Server side, in this process: a pd_store in a fresh temporary directory,
-    a pd_broker on inproc, the claim actor (two instances, as partnerd runs
+    a pd_broker on inproc, the claim actor (eight instances, as partnerd runs
     it) and a pd_front bound on a free loopback port with a fresh keypair and
     the claim actor's ZAP verdict. Beside it, in a child process of its own
     (its own ZeroMQ context, no ZAP handler), a bare ROUTER that is a CURVE
@@ -116,7 +116,7 @@
 #define S_RING               4096 //  in-flight set-up requests by id; > S_SETUP_IN_FLIGHT
 #define S_SETTLE_MS          500  //  after the last handshake, before RSS is read
 #define S_DRAIN_MS           200  //  after a window, for heartbeats still in flight
-#define S_CLAIM_INSTANCES    2    //  claim actor threads, as partnerd's default
+#define S_CLAIM_INSTANCES    8    //  claim actor threads, as partnerd runs it (min_instances)
 #define S_HEARTBEAT_STATUS   "ok"
 #define S_SOFTWARE_VERSION   "bench-1.0"
 #define S_PARTNER_ID         "ptn_bench_appliances"
@@ -1172,7 +1172,9 @@ s_server_start (s_server_t *self)
                                       .secret_key = secret_key,
                                       .authorize = s_authorize,
                                       .authorize_arg = self->store,
-                                      .flush_ms = (int)self->settings->heartbeat_flush_ms};
+                                      .flush_ms = (int)self->settings->heartbeat_flush_ms,
+                                      .persist_ms =
+                                          (int)self->settings->heartbeat_persist_s * 1000};
     self->front = pd_front_new (&front_config);
     self->client = pd_client_new (S_INPROC_BROKER);
     return self->front && self->client ? 0 : -1;

@@ -137,6 +137,7 @@ typedef struct {
     char front_endpoint[96]; //  the CURVE front (ipc, in the stack's directory)
     int tcp_port;            //  ...also on tcp://127.0.0.1, for the hand-written client
     char binds[160];         //  both
+    int persist_ms;          //  the front's persist_ms (0: every flush)
     zcert_t *server;         //  the front's keypair
     zactor_t *actor;
     pd_front_t *front;
@@ -167,6 +168,7 @@ s_front_start (fixture_t *fx)
     config.secret_key = zcert_secret_txt (fx->server);
     config.authorize = s_authorize;
     config.flush_ms = FLUSH_MS;
+    config.persist_ms = fx->persist_ms;
     return pd_front_new (&config);
 }
 
@@ -489,6 +491,62 @@ test_heartbeats_coalesced (void **state)
     assert_true (one_request);
     for (int i = 0; i < KNOWN; i++)
         zsock_destroy (&appliances[i]);
+}
+
+//  A heartbeat that changes nothing goes upstream at most every persist_ms
+//  per appliance: the first does, a change does, a repeat within
+//  persist_ms does not, and one after it does
+static void
+s_beat (zsock_t *sock, uint64_t id, const char *status)
+{
+    pd_appliance_report_t report = {0};
+    report.status = (char *)status;
+    report.software_version = "1.2.3";
+    s_send (sock, "heartbeat", id, NULL, &pd_appliance_report_schema, &report);
+}
+
+static void
+s_wait_heartbeats (fixture_t *fx, uint64_t count)
+{
+    int64_t deadline = zclock_mono () + TIMEOUT_MS;
+    while (s_stats (fx).heartbeats < count && zclock_mono () < deadline)
+        zclock_sleep (5);
+    assert_true (s_stats (fx).heartbeats >= count);
+}
+
+static void
+test_unchanged_heartbeats_sent_seldom (void **state)
+{
+    fixture_t *fx = *state;
+    pd_front_destroy (&fx->front);
+    fx->persist_ms = 8 * FLUSH_MS;
+    fx->front = s_front_start (fx);
+    assert_non_null (fx->front);
+    zsock_t *appliance = s_appliance (fx, s_known[4]);
+    s_heartbeat (appliance, 1, "report");
+    assert_int_equal (s_expect_reply (appliance, 1, NULL), PD_OK);
+
+    int items = s_seen_int (&s_seen.items);
+    int64_t first = zclock_mono ();
+    s_beat (appliance, 2, "ok");
+    assert_int_equal (s_wait_seen (&s_seen.items, items + 1), items + 1);
+    //  The same again, twice, over more than one flush: nothing goes
+    s_beat (appliance, 3, "ok");
+    s_wait_heartbeats (fx, 2);
+    zclock_sleep (FLUSH_MS + FLUSH_MS / 2);
+    s_beat (appliance, 4, "ok");
+    s_wait_heartbeats (fx, 3);
+    zclock_sleep (FLUSH_MS + FLUSH_MS / 2);
+    assert_true (zclock_mono () - first < fx->persist_ms);
+    assert_int_equal (s_seen_int (&s_seen.items), items + 1);
+    //  A change goes at the next flush
+    s_beat (appliance, 5, "degraded");
+    assert_int_equal (s_wait_seen (&s_seen.items, items + 2), items + 2);
+    //  The same after persist_ms goes too
+    zclock_sleep (fx->persist_ms + FLUSH_MS);
+    s_beat (appliance, 6, "degraded");
+    assert_int_equal (s_wait_seen (&s_seen.items, items + 3), items + 3);
+    zsock_destroy (&appliance);
 }
 
 //  A revoked key is refused at the handshake; a good key in parallel works
@@ -887,6 +945,8 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_claim_then_heartbeat, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_keepalive_as_specified, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unchanged_heartbeats_sent_seldom, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_frame_limit_under_curve, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unknown_types_framing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reused_routing_id_is_not_the_appliance, s_setup,

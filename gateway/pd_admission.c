@@ -18,6 +18,7 @@
     ignores (it polls and accepts again).
 */
 #include "pd_admission.h"
+#include "pd_status.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -34,15 +35,16 @@
 #define S_KEY_MAX   (PD_ADMISSION_ADDRESS_MAX + 16) //  "address port local_port"
 #define S_V6_CLIENT 8  //  bytes of an IPv6 address that name a client (its /64)
 #define S_WATCH_MAX 16 //  listening sockets watched per process
+//  The refusal: problem+json of PD_E_UNAVAILABLE, from the status table
 #define S_REFUSAL_BODY                                                                             \
-    "{\"type\":\"urn:partnerd:problem:service_unavailable\",\"title\":\"Service unavailable\","    \
-    "\"status\":503,\"code\":\"service_unavailable\",\"detail\":\"too many connections\"}"
+    "{\"type\":\"urn:partnerd:problem:%s\",\"title\":\"%s\",\"status\":%d,\"code\":\"%s\","        \
+    "\"detail\":\"too many connections\"}"
 #define S_REFUSAL_HEAD                                                                             \
-    "HTTP/1.1 503 Service Unavailable\r\n"                                                         \
+    "HTTP/1.1 %d %s\r\n"                                                                           \
     "Content-Type: application/problem+json\r\n"                                                   \
     "Retry-After: 1\r\n"                                                                           \
     "Connection: close\r\n"                                                                        \
-    "Content-Length: %zu\r\n\r\n%s"
+    "Content-Length: %d\r\n\r\n%s"
 #define S_REFUSAL_MAX 512
 #define S_WATCH_MS    100 //  how often the watchdog looks at read deadlines
 
@@ -388,9 +390,14 @@ accept (int fd, struct sockaddr *addr, socklen_t *addr_len)
         return conn;
 
     //  Refused: say so without blocking this thread, then close
-    char refusal[S_REFUSAL_MAX];
-    int size = snprintf (refusal, sizeof (refusal), S_REFUSAL_HEAD, strlen (S_REFUSAL_BODY),
-                         S_REFUSAL_BODY);
+    char body[S_REFUSAL_MAX], refusal[2 * S_REFUSAL_MAX];
+    const char *code = pd_status_code (PD_E_UNAVAILABLE);
+    const char *title = pd_status_title (PD_E_UNAVAILABLE);
+    int http = pd_status_http (PD_E_UNAVAILABLE);
+    int length = snprintf (body, sizeof (body), S_REFUSAL_BODY, code, title, http, code);
+    int size = snprintf (refusal, sizeof (refusal), S_REFUSAL_HEAD, http, title, length, body);
+    if (length < 0 || size < 0 || (size_t)size >= sizeof (refusal))
+        size = 0;
     ssize_t sent = send (conn, refusal, (size_t)size, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)sent;
     shutdown (conn, SHUT_WR);

@@ -1097,6 +1097,7 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     zsock_set_tcp_keepalive_idle (router, PD_FRONT_TCP_KEEPALIVE_IDLE);
     zsock_set_tcp_keepalive_intvl (router, PD_FRONT_TCP_KEEPALIVE_INTVL);
     zsock_set_tcp_keepalive_cnt (router, PD_FRONT_TCP_KEEPALIVE_CNT);
+    zsock_set_tcp_maxrt (router, PD_FRONT_TCP_MAXRT_MS);
     zsock_set_sndhwm (router, PD_PROTO_HWM);
     zsock_set_rcvhwm (router, PD_PROTO_HWM);
     zsock_set_router_mandatory (router, 1);

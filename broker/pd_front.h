@@ -48,17 +48,21 @@ typedef struct _pd_front_t pd_front_t;
 //  send a PDA1 heartbeat every PD_FRONT_HEARTBEAT_MS anyway, and libzmq
 //  4.3's ZMTP heartbeat timers cost O(n) each (O(n^2) for n connections).
 //  A peer that stops answering is dropped after IDLE + CNT x INTVL seconds.
-#define PD_FRONT_TCP_KEEPALIVE_IDLE  30           //  s of silence before the first probe
-#define PD_FRONT_TCP_KEEPALIVE_INTVL 10           //  s between probes
-#define PD_FRONT_TCP_KEEPALIVE_CNT   3            //  unanswered probes that drop the peer
-#define PD_FRONT_ZAP_DOMAIN          "partnerd"   //  ZMQ_ZAP_DOMAIN of the CURVE socket
-#define PD_FRONT_SERVICE             "appliances" //  the broker service the front serves
-#define PD_FRONT_FLUSH_MS            1000         //  default heartbeat flush interval
-#define PD_FRONT_FLUSH_MAX           2000         //  heartbeats per appliance.heartbeats request
-#define PD_FRONT_REQUEST_MS          5000         //  deadline of a claim or report upstream
-#define PD_FRONT_COMMAND_CREDIT      100          //  appliance.command requests in flight
-#define PD_FRONT_MAX_TYPE            PD_LINK_TYPE_MAX //  bytes of a PDA1 type frame
-#define PD_FRONT_HEARTBEAT_MS        10000            //  how often appliances SHOULD heartbeat
+#define PD_FRONT_TCP_KEEPALIVE_IDLE  30 //  s of silence before the first probe
+#define PD_FRONT_TCP_KEEPALIVE_INTVL 10 //  s between probes
+#define PD_FRONT_TCP_KEEPALIVE_CNT   3  //  unanswered probes that drop the peer
+//  Keepalive probes are not sent while data is unacknowledged (a command
+//  to a vanished appliance): then unacknowledged data for this long drops
+//  the peer (ZMQ_TCP_MAXRT, TCP_USER_TIMEOUT), not Linux's ~15 minutes
+#define PD_FRONT_TCP_MAXRT_MS   60000
+#define PD_FRONT_ZAP_DOMAIN     "partnerd"       //  ZMQ_ZAP_DOMAIN of the CURVE socket
+#define PD_FRONT_SERVICE        "appliances"     //  the broker service the front serves
+#define PD_FRONT_FLUSH_MS       1000             //  default heartbeat flush interval
+#define PD_FRONT_FLUSH_MAX      2000             //  heartbeats per appliance.heartbeats request
+#define PD_FRONT_REQUEST_MS     5000             //  deadline of a claim or report upstream
+#define PD_FRONT_COMMAND_CREDIT 100              //  appliance.command requests in flight
+#define PD_FRONT_MAX_TYPE       PD_LINK_TYPE_MAX //  bytes of a PDA1 type frame
+#define PD_FRONT_HEARTBEAT_MS   10000            //  how often appliances SHOULD heartbeat
 
 //  One front per process: its ZAP domain is registered once at the
 //  process's ZAP handler (pd_zap), shared with the broker's CURVE sockets.

@@ -92,6 +92,7 @@ pd_appliance_new (const pd_appliance_config_t *config)
     zsock_set_tcp_keepalive_idle (sock, PD_APPLIANCE_TCP_KEEPALIVE_IDLE);
     zsock_set_tcp_keepalive_intvl (sock, PD_APPLIANCE_TCP_KEEPALIVE_INTVL);
     zsock_set_tcp_keepalive_cnt (sock, PD_APPLIANCE_TCP_KEEPALIVE_CNT);
+    zsock_set_tcp_maxrt (sock, PD_APPLIANCE_TCP_MAXRT_MS);
     zsock_set_handshake_ivl (sock, PD_APPLIANCE_HANDSHAKE_MS);
     zsock_set_reconnect_ivl (sock, PD_APPLIANCE_RECONNECT_MS);
     zsock_set_reconnect_ivl_max (sock, PD_APPLIANCE_RECONNECT_MAX_MS);

@@ -37,6 +37,7 @@ typedef struct _pd_appliance_t pd_appliance_t;
 #define PD_APPLIANCE_TCP_KEEPALIVE_IDLE  30    //  s of silence before the first probe
 #define PD_APPLIANCE_TCP_KEEPALIVE_INTVL 10    //  s between probes
 #define PD_APPLIANCE_TCP_KEEPALIVE_CNT   3     //  unanswered probes: reconnect
+#define PD_APPLIANCE_TCP_MAXRT_MS        60000 //  unacknowledged data this long: reconnect
 #define PD_APPLIANCE_HANDSHAKE_MS        10000 //  ZMQ_HANDSHAKE_IVL
 #define PD_APPLIANCE_QUEUE_MAX           64    //  commands held during a claim/report
 

@@ -919,6 +919,9 @@ pd_store_new (const char *path, const pd_store_config_t *config)
     }
     why = "mdb_env_open";
     rc = mdb_env_set_maxdbs (self->env, PD_STORE_MAX_TABLES + 1);
+    //  Every actor thread holds a reader slot for its request's snapshot
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_maxreaders (self->env, PD_STORE_MAX_READERS);
     if (rc == MDB_SUCCESS)
         rc = mdb_env_set_mapsize (self->env,
                                   config->map_size ? config->map_size : PD_STORE_DEFAULT_MAP);

@@ -59,6 +59,7 @@ typedef struct _pd_store_batch_t pd_store_batch_t;
 #define PD_STORE_DEFAULT_MAP (1024ULL * 1024 * 1024) //  1 GiB map
 #define PD_STORE_MAX_TABLES  64
 #define PD_STORE_GROUP_MAX   1024 //  batches per transaction at most
+#define PD_STORE_MAX_READERS 1024 //  threads reading at once, over every process of the store
 
 //  Version expectations for put/delete
 #define PD_STORE_ANY    UINT64_MAX //  no check

@@ -102,38 +102,11 @@ s_partner_admin_of (pd_ctx_t *ctx)
 }
 
 static void
-s_lower (const char *text, char *out, size_t size)
-{
-    size_t i = 0;
-    for (; text[i] && i + 1 < size; i++)
-        out[i] = (char)tolower ((unsigned char)text[i]);
-    out[i] = 0;
-}
-
-static void
 s_site_key (const char *partner_id, const char *name, char *key, size_t size)
 {
     char lower[S_SITE_NAME_SIZE];
-    s_lower (name, lower, sizeof (lower));
+    pd_record_key_lower (name, lower, sizeof (lower));
     snprintf (key, size, "%s:%s", partner_id, lower);
-}
-
-//  Look an index key up into id (size bytes). PD_OK or PD_E_NOT_FOUND.
-static int
-s_lookup (pd_store_t *store, const char *index, const char *key, char *id, size_t size)
-{
-    pd_store_value_t value = {0};
-    int rc = pd_store_lookup (store, index, key, strlen (key), &value);
-    if (rc == PD_OK) {
-        if (value.size == 0 || value.size >= size)
-            rc = PD_E_INTERNAL;
-        else {
-            memcpy (id, value.data, value.size);
-            id[value.size] = 0;
-        }
-    }
-    pd_store_value_clear (&value);
-    return rc;
 }
 
 //  Records with their versions (pd_record_load / pd_record_store)
@@ -324,7 +297,7 @@ static int
 s_provision_by_code (pd_store_t *store, const char *code, pd_provision_t *provision)
 {
     char id[S_ID_SIZE];
-    int rc = s_lookup (store, pd_table_provisions_by_code.name, code, id, sizeof (id));
+    int rc = pd_record_lookup (store, &pd_table_provisions_by_code, code, id, sizeof (id));
     if (rc == PD_OK)
         rc = pd_record_load (store, &pd_table_provisions, id, provision);
     return rc;
@@ -658,7 +631,7 @@ s_claim_site (pd_ctx_t *ctx, const pd_provision_t *provision, const char *hostna
     else
         snprintf (name, sizeof (name), "Site %.*s", S_CODE_PREFIX, provision->code);
     s_site_key (provision->partner_id, name, name_key, key_size);
-    int rc = s_lookup (store, pd_table_sites_by_name.name, name_key, id, sizeof (id));
+    int rc = pd_record_lookup (store, &pd_table_sites_by_name, name_key, id, sizeof (id));
     if (rc == PD_OK && named) {
         *is_new = false;
         rc = pd_record_load (store, &pd_table_sites, id, site);
@@ -829,8 +802,8 @@ s_claim (pd_ctx_t *ctx, const pd_claim_t *req, const char *public_key, bool with
         pd_schema_clear (&pd_provision_schema, &provision);
         if (rc == PD_E_EXISTS && public_key) {
             char bound[S_ID_SIZE];
-            if (s_lookup (store, pd_table_appliance_keys.name, public_key, bound, sizeof (bound)) ==
-                PD_OK)
+            if (pd_record_lookup (store, &pd_table_appliance_keys, public_key, bound,
+                                  sizeof (bound)) == PD_OK)
                 return pd_ctx_fail (ctx, PD_E_CONFLICT, "public_key",
                                     "public key already bound to an appliance");
         }

@@ -157,20 +157,6 @@ s_state_new (pd_store_t *store, const pd_config_t *config)
 //  ------------------------------------------------------------------------
 //  Helpers
 
-//  Copy `src` lower-cased into dst; false if it does not fit
-static bool
-s_lower (const char *src, char *dst, size_t size)
-{
-    size_t i = 0;
-    for (; src[i]; i++) {
-        if (i + 1 >= size)
-            return false;
-        dst[i] = (char)tolower ((unsigned char)src[i]);
-    }
-    dst[i] = 0;
-    return true;
-}
-
 //  A lower-case DNS name: [a-z0-9-] labels separated by dots, at least two
 static bool
 s_is_domain (const char *name)
@@ -263,14 +249,14 @@ s_signin_init (pd_ctx_t *ctx, int provider, const pd_jwt_claims_t *claims, s_sig
     if (provider == S_GOOGLE) {
         if (!claims->hd || !*claims->hd)
             return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "Google Workspace accounts only");
-        if (!s_lower (claims->hd, who->domain, sizeof (who->domain)))
+        if (!pd_record_key_lower (claims->hd, who->domain, sizeof (who->domain)))
             return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "unusable Workspace domain");
     } else {
         //  Personal accounts all share one tenant: never an organisation
         if (!s_is_token (claims->tid) || strcasecmp (claims->tid, S_MICROSOFT_CONSUMERS) == 0)
             return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL,
                                 "Microsoft work or school accounts only");
-        if (!s_lower (at + 1, who->domain, sizeof (who->domain)))
+        if (!pd_record_key_lower (at + 1, who->domain, sizeof (who->domain)))
             return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "unusable email domain");
     }
     const char *org = provider == S_GOOGLE ? who->domain : claims->tid;
@@ -371,7 +357,7 @@ s_signup (pd_ctx_t *ctx, const s_signin_t *who)
         pd_token_generate (PD_TOKEN_PARTNER_KEY, &token) != PD_OK)
         return PD_E_INTERNAL;
     s_partner_name (store, who, name, sizeof (name));
-    s_lower (name, name_key, sizeof (name_key));
+    pd_record_key_lower (name, name_key, sizeof (name_key));
 
     //  Stored form: no key text, no version (the store keeps the version)
     pd_partner_t partner = {0};

@@ -58,16 +58,6 @@ s_put (pd_store_batch_t *batch, const pd_partner_t *partner, uint64_t expect)
     return pd_record_store (batch, &pd_table_partners, partner->id, &stored, expect);
 }
 
-//  Names are unique regardless of case
-static void
-s_name_key (const char *name, char *key, size_t size)
-{
-    size_t i = 0;
-    for (; name[i] && i + 1 < size; i++)
-        key[i] = (char)tolower ((unsigned char)name[i]);
-    key[i] = 0;
-}
-
 #define S_NAME_KEY_SIZE 256 //  > the schema's 200-byte name limit
 
 static int
@@ -157,7 +147,7 @@ s_partner_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         return PD_E_INTERNAL;
 
     char name_key[S_NAME_KEY_SIZE];
-    s_name_key (partner->name, name_key, sizeof (name_key));
+    pd_record_key_lower (partner->name, name_key, sizeof (name_key));
     pd_store_batch_t *batch = pd_store_batch_new ();
     int rc = batch ? PD_OK : PD_E_INTERNAL;
     if (rc == PD_OK)
@@ -262,10 +252,10 @@ s_partner_update (void *state, pd_ctx_t *ctx, const void *request, void *reply)
             return pd_ctx_fail (ctx, PD_E_CONFLICT, "version",
                                 "partner changed: version is %" PRIu64, version);
         char old_name[S_NAME_KEY_SIZE], new_name[S_NAME_KEY_SIZE];
-        s_name_key (partner->name, old_name, sizeof (old_name));
+        pd_record_key_lower (partner->name, old_name, sizeof (old_name));
         if (s_apply_update (partner, req) != PD_OK)
             return PD_E_INTERNAL;
-        s_name_key (partner->name, new_name, sizeof (new_name));
+        pd_record_key_lower (partner->name, new_name, sizeof (new_name));
         partner->updated_at = pd_ctx_now (ctx);
 
         pd_store_batch_t *batch = pd_store_batch_new ();
@@ -400,7 +390,7 @@ s_partner_reject (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 static int
 s_domain_key (pd_ctx_t *ctx, const char *domain, char *key, size_t size)
 {
-    s_name_key (domain, key, size);
+    pd_record_key_lower (domain, key, size);
     size_t length = strlen (key);
     bool valid = length == strlen (domain) && key[0] != '.' && key[length - 1] != '.' &&
                  strchr (key, '.') && !strstr (key, "..");

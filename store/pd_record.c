@@ -2,6 +2,7 @@
 #include "pd_record.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -187,6 +188,38 @@ pd_record_store (pd_store_batch_t *batch, const pd_table_t *table, const char *k
     int rc = pd_record_put (batch, table, key, stored, expect);
     free (stored);
     return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  Index tables
+
+int
+pd_record_lookup (pd_store_t *store, const pd_table_t *index, const char *key, char *id,
+                  size_t size)
+{
+    pd_store_value_t value = {0};
+    int rc = pd_store_lookup (store, index->name, key, strlen (key), &value);
+    if (rc == PD_OK) {
+        if (value.size == 0 || value.size >= size)
+            rc = PD_E_INTERNAL;
+        else {
+            memcpy (id, value.data, value.size);
+            id[value.size] = 0;
+        }
+    }
+    pd_store_value_clear (&value);
+    return rc;
+}
+
+bool
+pd_record_key_lower (const char *text, char *key, size_t size)
+{
+    size_t i = 0;
+    for (; text[i] && i + 1 < size; i++)
+        key[i] = (char)tolower ((unsigned char)text[i]);
+    if (size)
+        key[i] = 0;
+    return text[i] == 0;
 }
 
 //  ------------------------------------------------------------------------

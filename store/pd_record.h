@@ -67,6 +67,20 @@ int pd_record_sweep (pd_store_t *store, const pd_table_t *table, pd_record_expir
                      void *arg, int64_t now, char **cursor, size_t max);
 
 //  ------------------------------------------------------------------------
+//  Index tables (key -> primary key)
+
+//  Look `key` up in `index` and copy the primary key it points to into id
+//  (size bytes, NUL-terminated). PD_OK, PD_E_NOT_FOUND, or PD_E_INTERNAL if
+//  what is stored is empty or does not fit.
+int pd_record_lookup (pd_store_t *store, const pd_table_t *index, const char *key, char *id,
+                      size_t size);
+
+//  `text` lower-cased into key (size bytes), for indexes unique regardless
+//  of case (names, emails, domains). False if it did not fit (key then
+//  holds what fitted).
+bool pd_record_key_lower (const char *text, char *key, size_t size);
+
+//  ------------------------------------------------------------------------
 //  Owner indexes (pd_owner_index_t): an owner's records by prefix scan
 
 #define PD_RECORD_INDEX_KEY_MAX 256 //  bytes of "<owner>/<id>" (ids are short tokens)

@@ -9,24 +9,6 @@
 
 #define S_ID_SIZE (PD_ID_MAX + 1)
 
-//  Look an index key up into id (size bytes). PD_OK or PD_E_NOT_FOUND.
-static int
-s_lookup (pd_store_t *store, const pd_table_t *index, const char *key, char *id, size_t size)
-{
-    pd_store_value_t value = {0};
-    int rc = pd_store_lookup (store, index->name, key, strlen (key), &value);
-    if (rc == PD_OK) {
-        if (value.size == 0 || value.size >= size)
-            rc = PD_E_INTERNAL;
-        else {
-            memcpy (id, value.data, value.size);
-            id[value.size] = 0;
-        }
-    }
-    pd_store_value_clear (&value);
-    return rc;
-}
-
 static bool
 s_active (const pd_appliance_info_t *appliance)
 {
@@ -40,7 +22,7 @@ pd_appliance_keys_authorize (pd_store_t *store, const char *public_key, char *ap
     char id[S_ID_SIZE];
     if (!public_key || !*public_key)
         return PD_E_NOT_FOUND;
-    int rc = s_lookup (store, &pd_table_appliance_keys, public_key, id, sizeof (id));
+    int rc = pd_record_lookup (store, &pd_table_appliance_keys, public_key, id, sizeof (id));
     if (rc != PD_OK)
         return rc;
     pd_appliance_info_t appliance = {0};
@@ -76,7 +58,7 @@ pd_appliance_keys_resolve (pd_store_t *store, const char *token_id, const uint8_
     char id[S_ID_SIZE];
     if (!pd_token_id_is (token_id, PD_TOKEN_APPLIANCE))
         return pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid API key");
-    int rc = s_lookup (store, &pd_table_appliance_tokens, token_id, id, sizeof (id));
+    int rc = pd_record_lookup (store, &pd_table_appliance_tokens, token_id, id, sizeof (id));
     if (rc == PD_E_NOT_FOUND)
         return pd_schema_fail (err, PD_E_UNAUTHORIZED, NULL, "invalid API key");
     if (rc != PD_OK)

@@ -16,24 +16,13 @@
 #define S_ROLE_DEFAULT   "partner-user"
 #define S_ACTIVE         "active"
 
-//  Emails are unique regardless of case. False if it does not fit.
-static bool
-s_email_key (const char *email, char *key, size_t size)
-{
-    size_t i = 0;
-    for (; email[i] && i + 1 < size; i++)
-        key[i] = (char)tolower ((unsigned char)email[i]);
-    key[i] = 0;
-    return email[i] == 0;
-}
-
 int
 pd_user_add (pd_store_batch_t *batch, pd_user_t *user, const char *identity, int64_t now_ms)
 {
     assert (batch && user);
     char email_key[S_EMAIL_KEY_SIZE];
     if (!user->partner_id || !user->email ||
-        !s_email_key (user->email, email_key, sizeof (email_key)))
+        !pd_record_key_lower (user->email, email_key, sizeof (email_key)))
         return PD_E_BAD_REQUEST;
     char id[S_ID_SIZE];
     if (pd_token_random_id (S_ID_TYPE, S_ID_LENGTH, id, sizeof (id)) != PD_OK)
@@ -60,19 +49,13 @@ pd_user_add (pd_store_batch_t *batch, pd_user_t *user, const char *identity, int
 
 //  The user an index key points to
 static int
-s_find (pd_store_t *store, const char *index, const char *key, pd_user_t *user, uint64_t *version)
+s_find (pd_store_t *store, const pd_table_t *index, const char *key, pd_user_t *user,
+        uint64_t *version)
 {
-    pd_store_value_t primary = {0};
-    int rc = pd_store_lookup (store, index, key, strlen (key), &primary);
     char id[S_ID_SIZE];
-    if (rc == PD_OK && primary.size >= sizeof (id))
-        rc = PD_E_INTERNAL;
-    if (rc == PD_OK) {
-        memcpy (id, primary.data, primary.size);
-        id[primary.size] = 0;
+    int rc = pd_record_lookup (store, index, key, id, sizeof (id));
+    if (rc == PD_OK)
         rc = pd_record_load (store, &pd_table_users, id, user);
-    }
-    pd_store_value_clear (&primary);
     if (rc == PD_OK && version)
         *version = (uint64_t)user->version;
     return rc;
@@ -82,7 +65,7 @@ int
 pd_user_find_identity (pd_store_t *store, const char *identity, pd_user_t *user, uint64_t *version)
 {
     assert (store && identity && user);
-    return s_find (store, pd_table_users_by_identity.name, identity, user, version);
+    return s_find (store, &pd_table_users_by_identity, identity, user, version);
 }
 
 int
@@ -90,7 +73,7 @@ pd_user_find_email (pd_store_t *store, const char *email, pd_user_t *user, uint6
 {
     assert (store && email && user);
     char key[S_EMAIL_KEY_SIZE];
-    if (!s_email_key (email, key, sizeof (key)))
+    if (!pd_record_key_lower (email, key, sizeof (key)))
         return PD_E_NOT_FOUND;
-    return s_find (store, pd_table_users_by_email.name, key, user, version);
+    return s_find (store, &pd_table_users_by_email, key, user, version);
 }

@@ -11,7 +11,19 @@
       closes the ROUTER (fail closed);
     - the "appliances" worker: a pd_worker blocks in pd_worker_wait, so it
       has its own thread and hands requests to the front over its pipe
-      (pointers; the owner of a pd_request_t is whoever holds it).
+      (pointers; the owner of a pd_request_t is whoever holds it);
+    - the follower (when config->stream is set): a pd_stream on the audit
+      stream, which may block, in its own thread; it hands the front the
+      subject of each link-ending event (PD_LINK_ENDING_EVENTS).
+
+    Connections: libzmq tells a ROUTER nothing when a peer goes, and has no
+    call to drop one. The front learns the socket each message came from
+    (ZMQ_SRCFD, read with the routing id) and that socket's identity (its
+    inode: a reused descriptor number is another socket). To end a link it
+    sends `close`, then shuts that socket down (shutdown(2)); libzmq sees a
+    peer that went and cleans up. Every S_LIVENESS_MS the front checks the
+    sockets of its connections and forgets those that are gone, so
+    `connected` counts live connections.
 
     The wire protocol (PDA1) is schemas/PROTOCOL.md, section 16.
 */
@@ -19,9 +31,12 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "pd_client.h"
 #include "pd_messages.h"
+#include "pd_stream.h"
 #include "pd_worker.h"
 #include "pd_zap.h"
 
@@ -30,7 +45,12 @@
 #define S_MAX_USER_ID (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
 #define S_MAX_ID      (PD_ID_MAX + 1) //  an appliance id and its NUL
 #define S_BATCH       1000
-#define S_SWEEP_MS    100 //  how often deadlines are checked
+#define S_SWEEP_MS    100   //  how often deadlines are checked
+#define S_LIVENESS_MS 5000  //  how often the sockets of connections are checked
+#define S_CLOSE_MS    200   //  a `close` is sent this long before the socket is shut down
+#define S_ENDED_MS    10000 //  a closed link's late messages are dropped this long
+#define S_FOLLOW_MS   200   //  the follower's longest wait (its $TERM latency)
+#define S_RETRY_MS    1000  //  the follower retries an unreachable stream this often
 
 #define S_KEY_TEXT 40 //  a CURVE key in Z85
 
@@ -43,7 +63,19 @@ typedef struct {
     uint64_t request_id;      //  the appliance's request id
     int64_t deadline;         //  zclock_mono () time after which we answer timeout
     char key[S_KEY_TEXT + 1]; //  S_CLAIM: the claiming connection's CURVE key
+    int fd;                   //  S_CLAIM: the socket the claim came from (ZMQ_SRCFD)
 } s_upstream_t;
+
+//  A connection whose appliance the front knows
+typedef struct {
+    char appliance_id[S_MAX_ID];
+    char key[S_KEY_TEXT + 1]; //  the CURVE key that claimed on it ("" for ZAP-known keys)
+    int fd;                   //  the socket libzmq reads it from; -1: unknown
+    dev_t dev;                //  that socket's identity
+    ino_t ino;
+    int64_t close_at;  //  ending: when to shut the socket down (0: done)
+    int64_t forget_at; //  ending: when to forget it
+} s_conn_t;
 
 typedef struct {
     pd_request_t *request;       //  the broker's request, answered at the end
@@ -64,8 +96,10 @@ typedef struct {
     int64_t flush_at;         //  next flush
     int64_t sweep_at;         //  next check of deadlines
     zhashx_t *routes;         //  appliance id -> zframe_t * route of its latest connection
-    zhashx_t *connections;    //  route (hex) -> "appliance id\nkey": connections known to be
-                              //  whose; key is the claiming CURVE key ("" for ZAP-known keys)
+    zhashx_t *connections;    //  route (hex) -> s_conn_t *: connections known to be whose
+    zhashx_t *ending;         //  route (hex) -> s_conn_t *: links the front is closing
+    zactor_t *follower;       //  link-ending events from the audit stream; NULL: none
+    int64_t liveness_at;      //  next check of the connections' sockets
     zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
     zhashx_t *sent;           //  appliance id -> s_sent_t *, its last heartbeat sent upstream
     int persist_ms;           //  a heartbeat that changes nothing is sent this seldom
@@ -205,6 +239,96 @@ s_worker_actor (zsock_t *pipe, void *arg)
 }
 
 //  ==========================================================================
+//  The follower thread: link-ending events from the audit stream
+
+//  The status an event ends its subject's link with; PD_OK: none
+static int
+s_ending_status (const char *type)
+{
+#define S_ENDING(name, status)                                                                     \
+    if (streq (type, name))                                                                        \
+        return status;
+    PD_LINK_ENDING_EVENTS (S_ENDING)
+#undef S_ENDING
+    return PD_OK;
+}
+
+//  Hand the front [END, appliance id, status] for each link-ending event
+static void
+s_follow (zsock_t *pipe, pd_stream_t *stream)
+{
+    uint64_t seq = 0;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = pd_stream_next (stream, &seq, &data, &size, S_FOLLOW_MS);
+    if (rc != PD_OK)
+        return; //  a time-out, or history not readable now: calling again retries
+    pd_event_t event = {0};
+    if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK && event.subject) {
+        int status = s_ending_status (event.type);
+        if (status != PD_OK)
+            zsock_send (pipe, "ssi", "END", event.subject, status);
+    }
+    pd_schema_clear (&pd_event_schema, &event);
+    free (data);
+}
+
+//  From the stream's end: links opened from now on are ended by events to
+//  come. NULL (warned once) if the stream service cannot be read now.
+static pd_stream_t *
+s_follow_start (const char *broker, const char *endpoint, const pd_keys_pair_t *keys, bool *warned)
+{
+    pd_stream_t *stream = pd_stream_new_curve (broker, endpoint, PD_STREAM_AUDIT, 0, keys);
+    if (!stream && !*warned)
+        zsys_warning ("front: cannot follow %s yet; retrying every %d ms", PD_STREAM_AUDIT,
+                      S_RETRY_MS);
+    *warned = *warned || !stream;
+    return stream;
+}
+
+static void
+s_follower_actor (zsock_t *pipe, void *arg)
+{
+    //  Copies: the config is the caller's, read only before the handshake
+    const pd_front_config_t *front = (const pd_front_config_t *)arg;
+    char *broker = strdup (front->broker);
+    char *endpoint = strdup (front->stream);
+    pd_keys_pair_t keys;
+    bool has_keys = front->broker_keys != NULL;
+    if (has_keys)
+        keys = *front->broker_keys;
+    //  The first attempt before the handshake: when the stream service is
+    //  up, the front binds only once revocations reach it
+    bool warned = false;
+    pd_stream_t *stream = s_follow_start (broker, endpoint, has_keys ? &keys : NULL, &warned);
+    int64_t retry_at = zclock_mono () + S_RETRY_MS;
+    zsock_signal (pipe, 0);
+
+    while (!zsys_interrupted) {
+        zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, stream ? 0 : S_FOLLOW_MS) == -1 && errno != EINTR)
+            break;
+        if (item.revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            bool stop = !command || streq (command, "$TERM");
+            free (command);
+            if (stop)
+                break;
+        }
+        if (!stream && zclock_mono () >= retry_at) {
+            stream = s_follow_start (broker, endpoint, has_keys ? &keys : NULL, &warned);
+            retry_at = zclock_mono () + S_RETRY_MS;
+        }
+        if (stream)
+            s_follow (pipe, stream);
+    }
+    pd_stream_destroy (&stream);
+    memset (&keys, 0, sizeof (keys));
+    free (endpoint);
+    free (broker);
+}
+
+//  ==========================================================================
 //  Helpers
 
 static void
@@ -315,28 +439,58 @@ s_decode (const pd_schema_t *schema, zframe_t *frame, void *record, pd_schema_er
 //  ==========================================================================
 //  Routes: which connection is whose
 
+//  Forget the connection of route `hex` (zframe_strhex), and its
+//  appliance's route if it is the appliance's latest connection
+static void
+s_forget_conn (self_t *self, const char *hex)
+{
+    const s_conn_t *conn = (const s_conn_t *)zhashx_lookup (self->connections, hex);
+    if (!conn)
+        return;
+    zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, conn->appliance_id);
+    char *current_hex = current ? zframe_strhex (current) : NULL;
+    if (current_hex && streq (current_hex, hex)) {
+        zhashx_delete (self->beats, conn->appliance_id);
+        zhashx_delete (self->sent, conn->appliance_id); //  its next heartbeat is news
+        zhashx_delete (self->routes, conn->appliance_id);
+    }
+    free (current_hex);
+    zhashx_delete (self->connections, hex);
+}
+
 static void
 s_forget_route (self_t *self, zframe_t *route)
 {
     char *hex = zframe_strhex (route);
-    const char *entry = (const char *)zhashx_lookup (self->connections, hex);
-    char appliance_id[S_MAX_ID] = "";
-    if (entry)
-        snprintf (appliance_id, sizeof (appliance_id), "%.*s", (int)strcspn (entry, "\n"), entry);
-    if (entry) {
-        zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
-        if (current && zframe_eq (current, route)) {
-            zhashx_delete (self->routes, appliance_id);
-            zhashx_delete (self->sent, appliance_id); //  its next heartbeat is news
-        }
-        zhashx_delete (self->connections, hex);
-    }
+    s_forget_conn (self, hex);
     free (hex);
 }
 
-//  The appliance's latest connection is `route`
+//  Which socket `fd` is now: false if it is none
+static bool
+s_socket_identity (int fd, dev_t *dev, ino_t *ino)
+{
+    struct stat info;
+    if (fd < 0 || fstat (fd, &info) != 0 || !S_ISSOCK (info.st_mode))
+        return false;
+    *dev = info.st_dev;
+    *ino = info.st_ino;
+    return true;
+}
+
+//  Is the connection's socket still the one it was?
+static bool
+s_conn_alive (const s_conn_t *conn)
+{
+    dev_t dev;
+    ino_t ino;
+    return conn->fd < 0 ||
+           (s_socket_identity (conn->fd, &dev, &ino) && dev == conn->dev && ino == conn->ino);
+}
+
+//  The appliance's latest connection is `route`, read from socket `fd`
 static void
-s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key)
+s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key, int fd)
 {
     zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
     if (current && zframe_eq (current, route))
@@ -347,12 +501,14 @@ s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const
         free (old);
     }
     zhashx_update (self->routes, appliance_id, zframe_dup (route));
-    char *hex = zframe_strhex (route);
     //  Bound to the key that claimed it: another peer that gets the same
     //  routing id later (ids are reused) cannot inherit the appliance
-    char entry[S_MAX_ID + S_KEY_TEXT + 2];
-    snprintf (entry, sizeof (entry), "%s\n%s", appliance_id, key ? key : "");
-    zhashx_update (self->connections, hex, entry);
+    s_conn_t *conn = (s_conn_t *)zmalloc (sizeof (s_conn_t));
+    snprintf (conn->appliance_id, sizeof (conn->appliance_id), "%s", appliance_id);
+    snprintf (conn->key, sizeof (conn->key), "%s", key ? key : "");
+    conn->fd = s_socket_identity (fd, &conn->dev, &conn->ino) ? fd : -1;
+    char *hex = zframe_strhex (route);
+    zhashx_update (self->connections, hex, conn);
     free (hex);
 }
 
@@ -402,12 +558,86 @@ s_reply_error (self_t *self, zframe_t *route, uint64_t request_id, int status, c
     s_reply (self, route, request_id, status, &body);
 }
 
+//  End an appliance's link: tell it why (`close`), forget it at once (no
+//  command, not connected, its messages dropped), shut its socket down
+//  S_CLOSE_MS later (s_sweep_ending). False if it had no live connection.
+static bool
+s_end_link (self_t *self, const char *appliance_id, int status, const char *detail)
+{
+    zframe_t *found = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
+    if (!found)
+        return false;
+    zframe_t *route = zframe_dup (found);
+    char *hex = zframe_strhex (route);
+    s_conn_t *conn = (s_conn_t *)zhashx_lookup (self->connections, hex);
+    if (conn) {
+        s_conn_t *ending = (s_conn_t *)zmalloc (sizeof (s_conn_t));
+        *ending = *conn;
+        int64_t now = zclock_mono ();
+        ending->close_at = now + S_CLOSE_MS;
+        ending->forget_at = now + S_CLOSE_MS + S_ENDED_MS;
+        zhashx_update (self->ending, hex, ending);
+    }
+    zmsg_t *msg = s_pda1_msg ("close", 0);
+    zmsg_append (msg, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (status))});
+    zmsg_append (msg, &(zframe_t *){pd_proto_error_body (status, NULL, detail)});
+    zframe_t *copy = zframe_dup (route);
+    s_send_to (self, copy, &msg);
+    zframe_destroy (&copy);
+    s_forget_route (self, route);
+    self->stats.closed++;
+    free (hex);
+    zframe_destroy (&route);
+    return true;
+}
+
+//  Shut down the sockets of links whose `close` had time to go, and forget
+//  links closed S_ENDED_MS ago
+static void
+s_sweep_ending (self_t *self, int64_t now)
+{
+    zlistx_t *done = zlistx_new ();
+    zlistx_set_duplicator (done, s_string_dup);
+    zlistx_set_destructor (done, s_string_destroy);
+    for (s_conn_t *conn = (s_conn_t *)zhashx_first (self->ending); conn;
+         conn = (s_conn_t *)zhashx_next (self->ending)) {
+        if (conn->close_at && now >= conn->close_at) {
+            //  Only the very socket the link used: its number may be another's now
+            if (conn->fd >= 0 && s_conn_alive (conn))
+                shutdown (conn->fd, SHUT_RDWR);
+            conn->close_at = 0;
+        }
+        if (now >= conn->forget_at)
+            zlistx_add_end (done, (void *)zhashx_cursor (self->ending));
+    }
+    for (char *key = (char *)zlistx_first (done); key; key = (char *)zlistx_next (done))
+        zhashx_delete (self->ending, key);
+    zlistx_destroy (&done);
+}
+
+//  Forget connections whose socket is gone (libzmq does not say)
+static void
+s_sweep_liveness (self_t *self)
+{
+    zlistx_t *gone = zlistx_new ();
+    zlistx_set_duplicator (gone, s_string_dup);
+    zlistx_set_destructor (gone, s_string_destroy);
+    for (s_conn_t *conn = (s_conn_t *)zhashx_first (self->connections); conn;
+         conn = (s_conn_t *)zhashx_next (self->connections))
+        if (!s_conn_alive (conn))
+            zlistx_add_end (gone, (void *)zhashx_cursor (self->connections));
+    for (char *hex = (char *)zlistx_first (gone); hex; hex = (char *)zlistx_next (gone))
+        s_forget_conn (self, hex);
+    zlistx_destroy (&gone);
+}
+
 //  ==========================================================================
 //  Upstream: requests to the services
 
 //  Send a request for an appliance (or a flush, route NULL); its reply is
 //  matched in s_on_client. Answers the appliance at once if it cannot go.
-static void
+//  Returns the pending request, NULL if it did not go.
+static s_upstream_t *
 s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance_id,
             const char *key, const void *body, size_t body_size, zframe_t *route,
             uint64_t request_id)
@@ -427,7 +657,7 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
             s_reply_error (self, route, request_id, rc, NULL, "cannot reach the service");
         else
             zsys_warning ("front: %s not sent rc=%s", type, pd_status_code (rc));
-        return;
+        return NULL;
     }
     s_upstream_t *pending = (s_upstream_t *)zmalloc (sizeof (s_upstream_t));
     pending->kind = kind;
@@ -436,9 +666,11 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
         snprintf (pending->key, sizeof (pending->key), "%s", key);
     pending->request_id = request_id;
     pending->deadline = zclock_mono () + PD_FRONT_REQUEST_MS;
+    pending->fd = -1;
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
     zhashx_update (self->upstream, key_text, pending);
+    return pending;
 }
 
 //  A reply from a service
@@ -458,7 +690,8 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
             //  From now on this connection is the appliance's
             pd_appliance_setup_t config = {0};
             if (pd_schema_decode (&pd_appliance_setup_schema, data, size, &config, NULL) == PD_OK)
-                s_remember_route (self, config.appliance_id, pending->route, pending->key);
+                s_remember_route (self, config.appliance_id, pending->route, pending->key,
+                                  pending->fd);
             pd_schema_clear (&pd_appliance_setup_schema, &config);
         }
         zframe_t *body = zframe_new (data, size);
@@ -556,7 +789,8 @@ s_flush (self_t *self)
 //  What appliances send
 
 static void
-s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key, zframe_t *frame)
+s_on_claim (self_t *self, zframe_t *route, int fd, uint64_t request_id, const char *key,
+            zframe_t *frame)
 {
     if (!key) {
         s_reply_error (self, route, request_id, PD_E_EXISTS, NULL, "already claimed");
@@ -581,7 +815,10 @@ s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key,
         return;
     }
     self->stats.claims++;
-    s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
+    s_upstream_t *pending =
+        s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
+    if (pending)
+        pending->fd = fd;
     free (body);
 }
 
@@ -654,9 +891,10 @@ s_on_result (self_t *self, uint64_t request_id, const char *appliance_id, zframe
     zhashx_delete (self->commands, key);
 }
 
-//  One message from an appliance: frames[0] is its route
+//  One message from an appliance: frames[0] is its route, fd the socket it
+//  came from (-1: unknown)
 static void
-s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id)
+s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id, int fd)
 {
     zframe_t *route = frames[0];
     uint64_t request_id;
@@ -672,26 +910,35 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     memcpy (type, zframe_data (frames[2]), zframe_size (frames[2]));
     type[zframe_size (frames[2])] = 0;
 
+    //  A link the front closed: nothing it says counts any more
+    if (zhashx_size (self->ending)) {
+        char *hex = zframe_strhex (route);
+        bool ended = zhashx_lookup (self->ending, hex) != NULL;
+        free (hex);
+        if (ended) {
+            self->stats.refused++;
+            return;
+        }
+    }
+
     //  Who is it? The handshake's verdict, or what this connection claimed
     const char *key = NULL;
     const char *appliance_id = NULL;
-    char *hex = NULL;
     char id_copy[S_MAX_ID] = "";
     if (strncmp (user_id, PD_FRONT_USER_KEY, strlen (PD_FRONT_USER_KEY)) == 0) {
         //  This connection's claim, if this very key made it on it
         key = user_id + strlen (PD_FRONT_USER_KEY);
-        hex = zframe_strhex (route);
-        const char *entry = (const char *)zhashx_lookup (self->connections, hex);
-        const char *newline = entry ? strchr (entry, '\n') : NULL;
-        if (newline && *key && streq (newline + 1, key)) {
-            snprintf (id_copy, sizeof (id_copy), "%.*s", (int)(newline - entry), entry);
+        char *hex = zframe_strhex (route);
+        const s_conn_t *conn = (const s_conn_t *)zhashx_lookup (self->connections, hex);
+        free (hex);
+        if (conn && *key && streq (conn->key, key)) {
+            snprintf (id_copy, sizeof (id_copy), "%s", conn->appliance_id);
             appliance_id = id_copy;
         }
     } else {
         snprintf (id_copy, sizeof (id_copy), "%s", user_id);
         appliance_id = id_copy;
     }
-    free (hex);
 
     //  The link's types (PD_LINK_TYPES): the frames after the routing id
     const pd_link_type_t *link = pd_link_type_find (type, strlen (type));
@@ -708,7 +955,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     }
     if (streq (type, "claim")) {
         //  A connection that claimed already is answered as a known key is
-        s_on_claim (self, route, request_id, appliance_id ? NULL : key, frames[4]);
+        s_on_claim (self, route, fd, request_id, appliance_id ? NULL : key, frames[4]);
         return;
     }
     if (!appliance_id) {
@@ -717,7 +964,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
             s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
         return;
     }
-    s_remember_route (self, appliance_id, route, key);
+    s_remember_route (self, appliance_id, route, key, fd);
     if (streq (type, "heartbeat"))
         s_on_heartbeat (self, appliance_id, frames[4]);
     else if (streq (type, "report"))
@@ -734,18 +981,31 @@ s_on_router (self_t *self)
         size_t count = 0;
         bool overflow = false;
         char user_id[S_MAX_USER_ID + S_MAX_ID] = "";
+        int fd = -1;
         while (true) {
-            zframe_t *frame = zframe_recv (self->router);
+            zframe_t *frame = NULL;
+            bool more = false;
+            if (count == 1) {
+                //  The first frame the peer sent (the routing id frame is
+                //  made by the ROUTER) carries the connection's metadata
+                //  and the socket it came from
+                zmq_msg_t part;
+                zmq_msg_init (&part);
+                if (zmq_msg_recv (&part, zsock_resolve (self->router), ZMQ_DONTWAIT) != -1) {
+                    const char *meta = zmq_msg_gets (&part, "User-Id");
+                    if (meta && strlen (meta) < sizeof (user_id))
+                        snprintf (user_id, sizeof (user_id), "%s", meta);
+                    fd = zmq_msg_get (&part, ZMQ_SRCFD);
+                    more = zmq_msg_more (&part);
+                    frame = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
+                }
+                zmq_msg_close (&part);
+            } else {
+                frame = zframe_recv (self->router);
+                more = frame && zframe_more (frame);
+            }
             if (!frame)
                 break;
-            bool more = zframe_more (frame);
-            if (count == 1) {
-                //  The first frame the peer sent carries the connection's
-                //  metadata (the routing id frame is made by the ROUTER)
-                const char *meta = zframe_meta (frame, "User-Id");
-                if (meta && strlen (meta) < sizeof (user_id))
-                    snprintf (user_id, sizeof (user_id), "%s", meta);
-            }
             if (count < S_MAX_FRAMES)
                 frames[count++] = frame;
             else {
@@ -760,7 +1020,7 @@ s_on_router (self_t *self)
         if (overflow)
             self->stats.refused++;
         else
-            s_on_appliance (self, frames, count, user_id);
+            s_on_appliance (self, frames, count, user_id, fd);
         for (size_t i = 0; i < count; i++)
             zframe_destroy (&frames[i]);
     }
@@ -789,6 +1049,7 @@ s_stats_reply (self_t *self, pd_request_t *request)
     record.flushes = (int64_t)self->stats.flushes;
     record.claims = (int64_t)self->stats.claims;
     record.refused = (int64_t)self->stats.refused;
+    record.closed = (int64_t)self->stats.closed;
     pd_schema_mark_all (&pd_front_counters_schema, &record);
     uint8_t *data = NULL;
     size_t size = 0;
@@ -835,14 +1096,11 @@ s_on_command (self_t *self, pd_request_t *request)
                     ? self->appliance_state (command.appliance_id, self->appliance_state_arg)
                     : PD_OK;
     if (state != PD_OK) {
-        s_worker_reply (self, request, state == PD_E_GONE ? PD_E_GONE : PD_E_NOT_FOUND,
-                        state == PD_E_GONE ? "appliance revoked" : "no such appliance");
-        zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, command.appliance_id);
-        if (route) {
-            zframe_t *copy = zframe_dup (route);
-            s_forget_route (self, copy);
-            zframe_destroy (&copy);
-        }
+        bool revoked = state == PD_E_GONE;
+        s_worker_reply (self, request, revoked ? PD_E_APPLIANCE_REVOKED : PD_E_NOT_FOUND,
+                        revoked ? "appliance revoked" : "no such appliance");
+        //  Its revocation's event may be on its way: end the link now
+        s_end_link (self, command.appliance_id, PD_E_APPLIANCE_REVOKED, "appliance revoked");
         pd_schema_clear (&pd_appliance_command_schema, &command);
         return;
     }
@@ -951,6 +1209,20 @@ s_on_zap (self_t *self)
     }
 }
 
+//  A link-ending event's subject: [END, appliance id, status]
+static void
+s_on_follower (self_t *self)
+{
+    char *command = NULL;
+    char *appliance_id = NULL;
+    int status = PD_E_GONE;
+    if (zsock_recv (self->follower, "ssi", &command, &appliance_id, &status) == 0 && command &&
+        streq (command, "END") && appliance_id)
+        s_end_link (self, appliance_id, status, pd_status_title (status));
+    free (command);
+    free (appliance_id);
+}
+
 //  ==========================================================================
 //  Set-up and tear-down
 
@@ -986,12 +1258,14 @@ s_self_destroy (self_t **self_p)
         }
         zactor_destroy (&self->worker);
     }
+    zactor_destroy (&self->follower);
     pd_zap_destroy (&self->zap);
     pd_client_destroy (&self->client);
     zhashx_destroy (&self->commands);
     zhashx_destroy (&self->upstream);
     zhashx_destroy (&self->beats);
     zhashx_destroy (&self->sent);
+    zhashx_destroy (&self->ending);
     zhashx_destroy (&self->connections);
     zhashx_destroy (&self->routes);
     free (self);
@@ -1044,7 +1318,8 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->pipe = pipe;
     self->flush_ms = config->flush_ms > 0 ? config->flush_ms : PD_FRONT_FLUSH_MS;
     self->routes = s_hash_new (s_frame_destroy);
-    self->connections = s_hash_new (NULL);
+    self->connections = s_hash_new (s_free_destroy);
+    self->ending = s_hash_new (s_free_destroy);
     self->beats = s_hash_new (s_heartbeat_destroy);
     self->sent = s_hash_new (s_free_destroy);
     self->persist_ms = config->persist_ms > 0 ? config->persist_ms : 0;
@@ -1075,6 +1350,13 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
         zsys_error ("front: cannot connect to the broker at %s", config->broker);
         s_self_destroy (&self);
         return NULL;
+    }
+    if (config->stream) {
+        self->follower = zactor_new (s_follower_actor, (void *)config);
+        if (!self->follower) {
+            s_self_destroy (&self);
+            return NULL;
+        }
     }
 
     zsock_t *router = zsock_new (ZMQ_ROUTER);
@@ -1115,6 +1397,7 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     int64_t now = zclock_mono ();
     self->flush_at = now + self->flush_ms;
     self->sweep_at = now + S_SWEEP_MS;
+    self->liveness_at = now + S_LIVENESS_MS;
     return self;
 }
 
@@ -1132,7 +1415,7 @@ s_front_actor (zsock_t *pipe, void *args)
         return;
 
     while (!self->terminated) {
-        zmq_pollitem_t items[5];
+        zmq_pollitem_t items[6];
         int count = 0;
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
         items[count++] =
@@ -1142,6 +1425,11 @@ s_front_actor (zsock_t *pipe, void *args)
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->worker), 0, ZMQ_POLLIN, 0};
         if (self->router)
             items[count++] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+        int follower = -1;
+        if (self->follower) {
+            follower = count;
+            items[count++] = (zmq_pollitem_t){zsock_resolve (self->follower), 0, ZMQ_POLLIN, 0};
+        }
         int64_t now = zclock_mono ();
         int64_t wake = self->flush_at < self->sweep_at ? self->flush_at : self->sweep_at;
         long timeout = wake > now ? (long)(wake - now) : 0;
@@ -1158,8 +1446,10 @@ s_front_actor (zsock_t *pipe, void *args)
             s_on_client (self);
         if (items[3].revents & ZMQ_POLLIN)
             s_on_worker (self);
-        if (count > 4 && (items[4].revents & ZMQ_POLLIN))
+        if (self->router && (items[4].revents & ZMQ_POLLIN))
             s_on_router (self);
+        if (follower >= 0 && (items[follower].revents & ZMQ_POLLIN))
+            s_on_follower (self);
         now = zclock_mono ();
         if (now >= self->flush_at) {
             s_flush (self);
@@ -1167,7 +1457,12 @@ s_front_actor (zsock_t *pipe, void *args)
         }
         if (now >= self->sweep_at) {
             s_sweep (self, now);
+            s_sweep_ending (self, now);
             self->sweep_at = now + S_SWEEP_MS;
+        }
+        if (now >= self->liveness_at) {
+            s_sweep_liveness (self);
+            self->liveness_at = now + S_LIVENESS_MS;
         }
     }
     s_self_destroy (&self);

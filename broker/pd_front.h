@@ -21,6 +21,11 @@
     appliance.command) as a broker worker: it sends the command to the
     connected appliance and answers with its result, or PD_E_UNAVAILABLE
     if that appliance is not connected.
+    Link ends: the front follows the audit stream; an event of
+    PD_LINK_ENDING_EVENTS (a revocation) closes its subject's live
+    connection at once: a PDA1 `close` with the reason, then the TCP (or
+    ipc) connection is shut down under libzmq, which has no call to drop
+    one ROUTER peer. The appliance's reconnections are refused at ZAP.
 
     The wire protocol (PDA1) is specified in schemas/PROTOCOL.md. The front
     runs in its own thread (zactor); it knows no store.
@@ -96,9 +101,11 @@ typedef struct {
     void *appliance_state_arg;
     pd_front_caller_fn *caller; //  NULL: commands with a credential are refused
     void *caller_arg;
-    int flush_ms;   //  heartbeat coalescing; 0 = 1000
-    int persist_ms; //  a heartbeat that changes nothing goes upstream at most this often
-                    //  per appliance; 0 = every flush
+    int flush_ms;       //  heartbeat coalescing; 0 = 1000
+    int persist_ms;     //  a heartbeat that changes nothing goes upstream at most this often
+                        //  per appliance; 0 = every flush
+    const char *stream; //  the broker's event stream (XPUB) endpoint, followed for link
+                        //  ends; NULL = none (revocations end links at reconnection only)
     //  CURVE credentials for the broker (role front); NULL = none (inproc,
     //  or a private ipc broker). Copied.
     const pd_keys_pair_t *broker_keys;
@@ -114,7 +121,8 @@ typedef struct {
     uint64_t heartbeats; //  heartbeats received
     uint64_t flushes;    //  appliance.heartbeats requests sent
     uint64_t claims;     //  claims forwarded
-    uint64_t refused;    //  messages refused (unknown key, bad frames)
+    uint64_t refused;    //  messages refused (unknown key, bad frames, a closed link)
+    uint64_t closed;     //  links the front closed (PD_LINK_ENDING_EVENTS)
 } pd_front_stats_t;
 int pd_front_stats (pd_front_t *self, pd_front_stats_t *stats);
 

@@ -433,7 +433,8 @@ pd_keys_may_call (const pd_keys_entry_t *entry, const char *service)
     case PD_KEYS_GATEWAY:
         return true;
     case PD_KEYS_FRONT:
-        return streq (service, PD_KEYS_FRONT_CALLS);
+        //  claims and heartbeats; the audit stream's history (link ends)
+        return streq (service, PD_KEYS_FRONT_CALLS) || streq (service, PD_KEYS_TAIL_CALLS);
     case PD_KEYS_TAIL:
         return streq (service, PD_KEYS_TAIL_CALLS);
     default:
@@ -452,7 +453,8 @@ bool
 pd_keys_may_subscribe (const pd_keys_entry_t *entry)
 {
     assert (entry);
-    return entry->role == PD_KEYS_GATEWAY || entry->role == PD_KEYS_TAIL;
+    return entry->role == PD_KEYS_GATEWAY || entry->role == PD_KEYS_TAIL ||
+           entry->role == PD_KEYS_FRONT; //  the front follows link ends
 }
 
 int

@@ -19,7 +19,7 @@
       role      READY (serve)     REQUEST (call)          PUBLISH  subscribe
       gateway   -                 any service             -        yes
       actor     its SERVICES      -                       yes      -
-      front     appliances        claim                   -        -
+      front     appliances        claim, stream           -        yes
       tail      -                 stream                  -        yes
 
     Every secret file is refused unless it is a regular file (not a

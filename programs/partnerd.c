@@ -51,6 +51,7 @@
 #define S_APPLIANCE_KEY     "appliance_curve.key"
 #define S_Z85_KEY           40 //  a CURVE key in Z85
 #define S_INPROC_BROKER     "inproc://partnerd-broker"
+#define S_INPROC_STREAM     "inproc://partnerd-stream"
 #define S_DEFAULT_INSTANCES 2
 #define S_MAX_INSTANCES     64
 #define S_MAX_ACTORS        256
@@ -68,6 +69,7 @@ typedef struct {
     const char *broker;         //  broker endpoint to connect to
     const char *bind;           //  broker endpoint(s) to bind
     const char *stream_bind;    //  stream endpoint(s) to bind
+    const char *stream;         //  the broker's stream endpoint to follow (front)
     const char *appliance_bind; //  appliance front (CURVE) endpoint(s) to bind
     int instances;              //  threads per actor
     int threads;                //  gateway worker threads
@@ -111,6 +113,8 @@ static const char s_usage[] =
     "  --stream-bind EPS   event stream (PUB) binds (all-in-one, broker)\n"
     "                      [all-in-one: ipc://DIR/" S_LOCAL_STREAM "; broker: " S_DEFAULT_STREAM
     "]\n"
+    "  --stream ENDPOINT   the broker's event stream, followed to close revoked\n"
+    "                      appliances' links (front)   [" S_DEFAULT_STREAM "]\n"
     "  --appliance-bind EPS  appliance front (CURVE) binds, comma-separated\n"
     "                      (all-in-one, front)   [" S_DEFAULT_APPLIANCE "]\n"
     "  --instances N       threads per actor   [2]\n"
@@ -157,12 +161,14 @@ s_parse (int argc, char **argv, s_options_t *options)
                                            {"appliance-bind", required_argument, NULL, 'A'},
                                            {"cluster", required_argument, NULL, 'C'},
                                            {"key", required_argument, NULL, 'k'},
+                                           {"stream", required_argument, NULL, 'S'},
                                            {NULL, 0, NULL, 0}};
     *options = (s_options_t){.data = S_DEFAULT_DATA,
                              .http = S_DEFAULT_HTTP,
                              .broker = S_DEFAULT_BROKER,
                              .bind = NULL, //  per role, in main
                              .stream_bind = NULL,
+                             .stream = S_DEFAULT_STREAM,
                              .appliance_bind = S_DEFAULT_APPLIANCE,
                              .instances = S_DEFAULT_INSTANCES};
     int opt;
@@ -203,6 +209,9 @@ s_parse (int argc, char **argv, s_options_t *options)
             break;
         case 'k':
             options->key = optarg;
+            break;
+        case 'S':
+            options->stream = optarg;
             break;
         case 'H':
             return 2;
@@ -675,10 +684,18 @@ main (int argc, char **argv)
             zsys_error ("partnerd: --bind too long");
             goto cleanup;
         }
+        char stream_binds[2 * S_PATH_MAX];
+        if (snprintf (stream_binds, sizeof (stream_binds), "%s%s%s",
+                      all_in_one ? S_INPROC_STREAM : "",
+                      all_in_one && *options.stream_bind ? "," : "",
+                      options.stream_bind) >= (int)sizeof (stream_binds)) {
+            zsys_error ("partnerd: --stream-bind too long");
+            goto cleanup;
+        }
         if (!cluster && s_public_binds (binds, options.stream_bind))
             goto cleanup;
         pd_broker_config_t config = {
-            .endpoints = binds, .stream_endpoints = options.stream_bind, .cluster = cluster};
+            .endpoints = binds, .stream_endpoints = stream_binds, .cluster = cluster};
         broker = pd_broker_new (&config);
         if (!broker)
             goto cleanup;
@@ -738,7 +755,8 @@ main (int argc, char **argv)
                                     .caller = s_front_caller,
                                     .caller_arg = &caller_arg,
                                     .flush_ms = (int)settings->heartbeat_flush_ms,
-                                    .persist_ms = s_persist_ms (settings)};
+                                    .persist_ms = s_persist_ms (settings),
+                                    .stream = all_in_one ? S_INPROC_STREAM : options.stream};
         front = pd_front_new (&config);
         memset (front_secret, 0, sizeof (front_secret)); //  the CURVE socket holds it now
         if (!front)

@@ -54,6 +54,7 @@ typedef struct {
     char mac[18];
     char code[32];
     bool claimed; //  claimed now or in an earlier run (--keys-dir)
+    bool closed;  //  partnerd closed its link for good (revoked)
 } s_sim_t;
 
 static void
@@ -532,11 +533,27 @@ s_run (s_sim_t *sims, long count, int64_t end)
             wait = (long)(end - now);
         if (zmq_poll (items, (int)active, wait) < 0 && errno != EINTR)
             break;
+        long open = 0;
         for (long k = 0; k < active; k++) {
             s_sim_t *sim = &sims[which[k]];
+            if (sim->closed)
+                continue;
             if ((items[k].revents & ZMQ_POLLIN) || pd_appliance_due_ms (sim->link) == 0)
                 pd_appliance_poll (sim->link, 0, s_handle_command, sim);
+            char reason[256];
+            int closed = pd_appliance_closed (sim->link, reason, sizeof (reason));
+            if (closed) {
+                //  Revoked: the server refuses this key from now on
+                printf ("appliance %ld: link closed by partnerd: %s (%s)\n", which[k] + 1, reason,
+                        pd_status_code (closed));
+                fflush (stdout);
+                sim->closed = true;
+                items[k].events = 0;
+            } else
+                open++;
         }
+        if (active > 0 && open == 0)
+            break; //  every link was closed: nothing left to run
     }
     free (items);
     free (which);

@@ -543,7 +543,8 @@ extern "C" {
     INT (R, heartbeats, 0, 0, INT64_MAX)                                                           \
     INT (R, flushes, 0, 0, INT64_MAX)                                                              \
     INT (R, claims, 0, 0, INT64_MAX)                                                               \
-    INT (R, refused, 0, 0, INT64_MAX)
+    INT (R, refused, 0, 0, INT64_MAX)                                                              \
+    INT (R, closed, 0, 0, INT64_MAX)
 
 //  ------------------------------------------------------------------------
 //  The records, the message types, the tables
@@ -663,7 +664,8 @@ extern "C" {
     X (heartbeat, PD_LINK_UP, false, appliance_report, NULL, NULL)                                 \
     X (result, PD_LINK_UP, true, command_result, &pd_error_schema, NULL)                           \
     X (reply, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL)                                   \
-    X (command, PD_LINK_DOWN, false, appliance_command, NULL, "result")
+    X (command, PD_LINK_DOWN, false, appliance_command, NULL, "result")                            \
+    X (close, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL)
 
 typedef enum {
     PD_LINK_UP,  //  appliance -> front
@@ -679,6 +681,11 @@ typedef struct {
     const pd_schema_t *error_body; //  the body when the status is not 0 (NULL: never)
     const char *answered_by;       //  the type that answers it, NULL: none
 } pd_link_type_t;
+
+//  Audit events that end an appliance's link: the front closes the live
+//  connection of the event's `subject` with a `close` carrying the status
+//  (PROTOCOL.md 16.7). X (event type, status)
+#define PD_LINK_ENDING_EVENTS(X) X ("appliance.revoked", PD_E_APPLIANCE_REVOKED)
 
 #define PD_LINK_SIGNATURE "PDA1"
 #define PD_LINK_TYPE_MAX  16 //  bytes of a type frame

@@ -21,8 +21,7 @@ extern "C" {
 //  meaning is what schemas/PROTOCOL.md's status table says (rendered from
 //  here by pd-protocol-doc). Never renumber or rename an entry: append.
 #define PD_STATUS_MAP(X)                                                                           \
-    X (PD_OK, 0, "ok", 200, "OK",                                                                  \
-       "Success; the body is the reply record.")                                                   \
+    X (PD_OK, 0, "ok", 200, "OK", "Success; the body is the reply record.")                        \
     X (PD_E_BAD_REQUEST, 1, "bad_request", 400, "Bad request",                                     \
        "The request is wrong in a way no more specific code describes.")                           \
     X (PD_E_MALFORMED, 2, "malformed_body", 400, "Malformed request body",                         \
@@ -33,8 +32,7 @@ extern "C" {
        "A required field is absent (`field` names it).")                                           \
     X (PD_E_UNKNOWN_FIELD, 5, "unknown_field", 400, "Unknown field",                               \
        "A field the record does not have (JSON input only; msgpack ignores unknown keys).")        \
-    X (PD_E_UNAUTHORIZED, 6, "unauthorized", 401, "Unauthorized",                                  \
-       "No valid credentials.")                                                                    \
+    X (PD_E_UNAUTHORIZED, 6, "unauthorized", 401, "Unauthorized", "No valid credentials.")         \
     X (PD_E_FORBIDDEN, 7, "forbidden", 403, "Forbidden",                                           \
        "Credentials valid, action not allowed for this principal.")                                \
     X (PD_E_NOT_FOUND, 8, "not_found", 404, "Not found",                                           \
@@ -43,8 +41,7 @@ extern "C" {
        "HTTP method not allowed on this route.")                                                   \
     X (PD_E_CONFLICT, 10, "conflict", 409, "Conflict",                                             \
        "The record changed since it was read (version mismatch).")                                 \
-    X (PD_E_EXISTS, 11, "already_exists", 409, "Already exists",                                   \
-       "A unique value is taken.")                                                                 \
+    X (PD_E_EXISTS, 11, "already_exists", 409, "Already exists", "A unique value is taken.")       \
     X (PD_E_TOO_LARGE, 12, "payload_too_large", 413, "Payload too large",                          \
        "A body or frame over its size limit.")                                                     \
     X (PD_E_UNSUPPORTED_MEDIA, 13, "unsupported_media_type", 415, "Unsupported media type",        \
@@ -54,17 +51,15 @@ extern "C" {
     X (PD_E_INTERNAL, 15, "internal_error", 500, "Internal error",                                 \
        "A server fault; also any status number the receiver does not know.")                       \
     X (PD_E_UNAVAILABLE, 16, "service_unavailable", 503, "Service unavailable",                    \
-       "No live worker serves the service, a worker was lost with the request, or the broker is stopping.")\
-    X (PD_E_TIMEOUT, 17, "timeout", 504, "Timed out",                                              \
-       "No reply before the deadline.")                                                            \
-    X (PD_E_STORAGE_FULL, 18, "storage_full", 507, "Storage full",                                 \
-       "The store is full.")                                                                       \
+       "No live worker serves the service, a worker was lost with the request, or the broker is "  \
+       "stopping.")                                                                                \
+    X (PD_E_TIMEOUT, 17, "timeout", 504, "Timed out", "No reply before the deadline.")             \
+    X (PD_E_STORAGE_FULL, 18, "storage_full", 507, "Storage full", "The store is full.")           \
     X (PD_E_PROTOCOL, 19, "protocol_error", 400, "Protocol error",                                 \
        "The request header (envelope) is missing or malformed.")                                   \
     X (PD_E_UNKNOWN_TYPE, 20, "unknown_message_type", 400, "Unknown message type",                 \
        "The header's `type` is not served by this service.")                                       \
-    X (PD_E_BUSY, 21, "busy", 503, "Busy",                                                         \
-       "The service's queue is full; retry later.")                                                \
+    X (PD_E_BUSY, 21, "busy", 503, "Busy", "The service's queue is full; retry later.")            \
     X (PD_E_GONE, 22, "gone", 410, "Gone",                                                         \
        "The object existed and is gone for good (consumed link, revoked key).")                    \
     X (PD_E_REQUEST_TIMEOUT, 23, "request_timeout", 408, "Request timeout",                        \
@@ -78,7 +73,9 @@ extern "C" {
     X (PD_E_CODE_EXPIRED, 27, "code_expired", 410, "Provision code expired",                       \
        "The provision code's lifetime ended.")                                                     \
     X (PD_E_PARTNER_INACTIVE, 28, "partner_inactive", 403, "Partner not active",                   \
-       "The code's partner is suspended, pending or rejected: nothing can be claimed now.")
+       "The code's partner is suspended, pending or rejected: nothing can be claimed now.")        \
+    X (PD_E_APPLIANCE_REVOKED, 29, "appliance_revoked", 410, "Appliance revoked",                  \
+       "Its partner revoked the appliance: its key is refused and its link is closed.")
 
 typedef enum {
 #define PD_STATUS_ENUM(name, num, code, http, title, meaning) name = -(num),
@@ -86,24 +83,24 @@ typedef enum {
 #undef PD_STATUS_ENUM
 } pd_status_t;
 
-       //  Stable short code, e.g. "not_found". Unknown values give "internal_error".
-       const char *pd_status_code (int status);
+//  Stable short code, e.g. "not_found". Unknown values give "internal_error".
+const char *pd_status_code (int status);
 
-       //  Human title, e.g. "Not found".
-       const char *pd_status_title (int status);
+//  Human title, e.g. "Not found".
+const char *pd_status_title (int status);
 
-       //  HTTP status for a status (PD_OK gives 200).
-       int pd_status_http (int status);
+//  HTTP status for a status (PD_OK gives 200).
+int pd_status_http (int status);
 
-       //  Wire number (positive) for a status, and back. A wire number we do not
-       //  know maps to PD_E_INTERNAL.
-       uint16_t pd_status_to_wire (int status);
-       int pd_status_from_wire (uint16_t wire);
+//  Wire number (positive) for a status, and back. A wire number we do not
+//  know maps to PD_E_INTERNAL.
+uint16_t pd_status_to_wire (int status);
+int pd_status_from_wire (uint16_t wire);
 
-       //  Status for a stable code string, PD_E_INTERNAL if unknown.
-       int pd_status_from_code (const char *code);
+//  Status for a stable code string, PD_E_INTERNAL if unknown.
+int pd_status_from_code (const char *code);
 
 #ifdef __cplusplus
-       }
+}
 #endif
 #endif

@@ -14,6 +14,11 @@
                            "result" adds status (u16 BE) before the body
       server -> appliance: "PDA1", "reply", request id, status, body
                            "PDA1", "command", request id, body
+                           "PDA1", "close", 0, status, error body
+
+    A `close` ends the link for good (the appliance was revoked): the SDK
+    disconnects, so libzmq stops reconnecting to a server that would refuse
+    the key, and every later call answers the close's status.
 */
 #include "pd_appliance.h"
 
@@ -40,11 +45,15 @@ struct _pd_appliance_t {
     char *version;              //  last software version given (or NULL)
     zlist_t *commands;          //  zmsg_t * received while waiting for a reply
     pd_appliance_stats_t stats; //  counters
+    char *endpoint;             //  connected to, until a close
+    int closed;                 //  0, or the status of the server's close
+    char closed_detail[256];    //  the close's detail
 };
 
 //  A parsed server message; frames point into the zmsg
 typedef struct {
-    bool command;   //  "command" (else "reply")
+    bool command;   //  "command"
+    bool close;     //  "close" (else "reply")
     uint64_t id;    //  request id
     int status;     //  reply: PD_OK or PD_E_*
     zframe_t *body; //  msgpack body
@@ -109,6 +118,7 @@ pd_appliance_new (const pd_appliance_config_t *config)
     self->heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : PD_APPLIANCE_HEARTBEAT_MS;
     self->heartbeat_at = zclock_mono ();
     self->commands = zlist_new ();
+    self->endpoint = strdup (config->endpoint);
     return self;
 }
 
@@ -123,6 +133,7 @@ pd_appliance_destroy (pd_appliance_t **self_p)
         zmsg_destroy (&msg);
     zlist_destroy (&self->commands);
     zsock_destroy (&self->sock);
+    free (self->endpoint);
     free (self->status);
     free (self->version);
     free (self);
@@ -193,7 +204,8 @@ s_parse (zmsg_t *msg, s_incoming_t *incoming)
     const pd_link_type_t *link = pd_link_type_find (zframe_data (type), zframe_size (type));
     if (!link || link->direction != PD_LINK_DOWN || frames != link->frames)
         return false;
-    incoming->command = !link->status; //  a command (a reply carries a status)
+    incoming->command = !link->status; //  a command (a reply or close carries a status)
+    incoming->close = streq (link->name, "close");
     zframe_t *id = zmsg_next (msg);
     if (zframe_size (id) != S_ID_SIZE)
         return false;
@@ -269,6 +281,8 @@ s_handle_command (pd_appliance_t *self, const s_incoming_t *incoming,
 //  --------------------------------------------------------------------------
 //  Requests: claim and report
 
+static void s_on_close (pd_appliance_t *self, const s_incoming_t *incoming);
+
 //  Send a request and wait for its reply. On PD_OK *body_msg holds the
 //  reply message and *body its body frame (caller destroys the message).
 static int
@@ -277,6 +291,10 @@ s_request (pd_appliance_t *self, const char *type, const pd_schema_t *schema, co
 {
     *reply_msg = NULL;
     *body = NULL;
+    if (self->closed) {
+        s_copy (error, error_size, self->closed_detail);
+        return self->closed;
+    }
     uint64_t id = ++self->last_id;
     int rc = s_send_record (self, type, id, NULL, schema, record, error, error_size);
     if (rc != PD_OK)
@@ -289,6 +307,11 @@ s_request (pd_appliance_t *self, const char *type, const pd_schema_t *schema, co
             if (!s_parse (msg, &incoming)) {
                 self->stats.ignored++;
                 zmsg_destroy (&msg);
+            } else if (incoming.close) {
+                s_on_close (self, &incoming);
+                zmsg_destroy (&msg);
+                s_copy (error, error_size, self->closed_detail);
+                return self->closed;
             } else if (incoming.command) {
                 if (zlist_size (self->commands) < PD_APPLIANCE_QUEUE_MAX)
                     zlist_append (self->commands, msg);
@@ -330,6 +353,29 @@ s_error_detail (zframe_t *body, int status, char *error, size_t error_size)
     else
         s_copy (error, error_size, pd_status_title (status));
     pd_schema_clear (&pd_error_schema, &record);
+}
+
+//  The server ended the link: remember why, and stop reconnecting
+static void
+s_on_close (pd_appliance_t *self, const s_incoming_t *incoming)
+{
+    if (self->closed)
+        return;
+    self->closed = incoming->status != PD_OK ? incoming->status : PD_E_GONE;
+    s_error_detail (incoming->body, self->closed, self->closed_detail,
+                    sizeof (self->closed_detail));
+    if (self->endpoint)
+        zsock_disconnect (self->sock, "%s", self->endpoint);
+}
+
+int
+pd_appliance_closed (pd_appliance_t *self, char *error, size_t error_size)
+{
+    if (!self)
+        return PD_E_BAD_REQUEST;
+    if (self->closed)
+        s_copy (error, error_size, self->closed_detail);
+    return self->closed;
 }
 
 int
@@ -414,6 +460,8 @@ pd_appliance_heartbeat (pd_appliance_t *self, const char *status, const char *ve
 {
     if (!self)
         return PD_E_BAD_REQUEST;
+    if (self->closed)
+        return self->closed;
     s_remember (self, status, version);
     pd_appliance_report_t report = {0};
     report.status = self->status;
@@ -440,15 +488,21 @@ pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_command_fn
     while (true) {
         //  Commands queued during a claim or report first
         zmsg_t *msg;
-        while ((msg = (zmsg_t *)zlist_pop (self->commands)) || (msg = s_recv_ready (self))) {
+        while (!self->closed &&
+               ((msg = (zmsg_t *)zlist_pop (self->commands)) || (msg = s_recv_ready (self)))) {
             s_incoming_t incoming;
-            if (s_parse (msg, &incoming) && incoming.command) {
+            bool parsed = s_parse (msg, &incoming);
+            if (parsed && incoming.close)
+                s_on_close (self, &incoming);
+            else if (parsed && incoming.command) {
                 s_handle_command (self, &incoming, handler, arg);
                 handled++;
             } else
                 self->stats.ignored++; //  malformed, or a reply nobody waits for
             zmsg_destroy (&msg);
         }
+        if (self->closed)
+            return self->closed;
         int64_t now = zclock_mono ();
         if (now >= self->heartbeat_at)
             pd_appliance_heartbeat (self, NULL, NULL);

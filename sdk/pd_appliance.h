@@ -97,7 +97,8 @@ typedef int (pd_appliance_command_fn) (const char *command, const char *payload,
 //  for something to do: answer commands with `handler` (NULL answers them
 //  PD_E_UNAVAILABLE), send heartbeats when due. Commands that came during
 //  a claim or report are handled here. Returns the number of commands
-//  handled (>= 0), or -1 if interrupted (a signal, zsys_interrupted).
+//  handled (>= 0), -1 if interrupted (a signal, zsys_interrupted), or the
+//  negative status of the server's `close` (pd_appliance_closed).
 int pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_command_fn *handler,
                        void *arg);
 
@@ -105,6 +106,13 @@ int pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_comman
 //  when it is readable or pd_appliance_due_ms says 0, call
 //  pd_appliance_poll (self, 0, ...). Do not read or write it directly.
 void *pd_appliance_sock (pd_appliance_t *self);
+
+//  Has the server closed the link for good? 0 if not; else the negative
+//  status it gave (-29 appliance_revoked), with its message in `error`
+//  (may be NULL). After a close the SDK no longer connects, and claim,
+//  report, heartbeat and poll answer that status: the appliance should
+//  stop, tell its operator, and not retry with this key.
+int pd_appliance_closed (pd_appliance_t *self, char *error, size_t error_size);
 
 //  Milliseconds until the next heartbeat is due (0: due now).
 int pd_appliance_due_ms (pd_appliance_t *self);

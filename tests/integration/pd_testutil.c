@@ -103,14 +103,7 @@ pd_proc_start (const char *const args[], int timeout_ms)
     pthread_cond_init (&self->changed, NULL);
     pthread_create (&self->reader, NULL, s_reader, self);
 
-    struct timespec deadline;
-    clock_gettime (CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = pd_test_deadline (timeout_ms);
     pthread_mutex_lock (&self->lock);
     int rc = 0;
     while (!self->ready && !self->closed && rc != ETIMEDOUT)
@@ -231,6 +224,20 @@ pd_proc_line_after (pd_proc_t *self, const char *marker, char *text, size_t size
     }
     pthread_mutex_unlock (&self->lock);
     return found != NULL;
+}
+
+struct timespec
+pd_test_deadline (int ms)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return until;
 }
 
 int

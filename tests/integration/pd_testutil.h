@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -65,6 +66,9 @@ int pd_instance_stop (pd_instance_t *self);
 
 //  A TCP port on 127.0.0.1 that was free a moment ago.
 int pd_test_free_port (void);
+
+//  The CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait
+struct timespec pd_test_deadline (int ms);
 
 //  A fresh temporary directory (caller frees the string); removal with
 //  its contents.

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "pd_appliance.h"
+#include "pd_status.h"
 #include "pd_testutil.h"
 
 #define S_START_MS     20000 //  partnerd readiness
@@ -397,15 +398,40 @@ s_answer (const char *command, const char *payload, char **output, void *arg)
 typedef struct {
     pd_appliance_t *appliance; //  owned by the thread while it runs
     atomic_bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t closed_cond; //  signalled when the server closes the link
+    int closed;                 //  the close's status, 0 while open
 } s_poller_t;
 
 static void *
 s_poll (void *arg)
 {
     s_poller_t *poller = arg;
-    while (!atomic_load (&poller->stop))
-        pd_appliance_poll (poller->appliance, 50, s_answer, NULL);
+    while (!atomic_load (&poller->stop)) {
+        int rc = pd_appliance_poll (poller->appliance, 50, s_answer, NULL);
+        if (rc < -1) {
+            pthread_mutex_lock (&poller->lock);
+            poller->closed = rc;
+            pthread_cond_signal (&poller->closed_cond);
+            pthread_mutex_unlock (&poller->lock);
+            break;
+        }
+    }
     return NULL;
+}
+
+//  The status the server closed the poller's link with, waiting up to ms
+static int
+s_wait_closed (s_poller_t *poller, int ms)
+{
+    struct timespec until = pd_test_deadline (ms);
+    pthread_mutex_lock (&poller->lock);
+    while (poller->closed == 0 &&
+           pthread_cond_timedwait (&poller->closed_cond, &poller->lock, &until) == 0)
+        ;
+    int closed = poller->closed;
+    pthread_mutex_unlock (&poller->lock);
+    return closed;
 }
 
 static void
@@ -415,6 +441,8 @@ test_command_round_trip (void **state)
     s_keys_t keys;
     pd_appliance_claimed_t claimed;
     s_poller_t poller = {0};
+    pthread_mutex_init (&poller.lock, NULL);
+    pthread_cond_init (&poller.closed_cond, NULL);
     poller.appliance = s_claimed_appliance (&keys, "02:00:00:aa:00:07", &claimed);
     pthread_t thread;
     assert_int_equal (pthread_create (&thread, NULL, s_poll, &poller), 0);
@@ -438,22 +466,39 @@ test_command_round_trip (void **state)
                       403);
     pd_http_clear (&response);
 
-    //  Revoked while connected: no command reaches it any more, and it
-    //  shows offline at once
+    //  Revoked while connected: the server closes its link at once (the
+    //  SDK's poll answers the close), no command reaches it any more, and
+    //  it shows offline
     char revoke[512];
     snprintf (revoke, sizeof (revoke), "/api/partners/me/sites/%s/appliances/%s/revoke",
               claimed.site_id, claimed.appliance_id);
     assert_int_equal (s_call ("POST", revoke, s_fx.partner_key, NULL, &response), 200);
     assert_false (json_is_true (json_object_get (response.json, "online")));
     pd_http_clear (&response);
+    assert_int_equal (s_wait_closed (&poller, S_REPORT_MS), PD_E_APPLIANCE_REVOKED);
+    pthread_join (thread, NULL);
+    char reason[128];
+    assert_int_equal (pd_appliance_closed (poller.appliance, reason, sizeof (reason)),
+                      PD_E_APPLIANCE_REVOKED);
+    assert_string_equal (reason, "Appliance revoked");
+    //  Closed for good: the SDK answers the close, without a round trip
+    assert_int_equal (pd_appliance_report (poller.appliance, "ok", NULL, NULL, S_REPORT_MS, reason,
+                                           sizeof (reason)),
+                      PD_E_APPLIANCE_REVOKED);
     assert_int_equal (s_call ("POST", path, s_fx.admin_key, "{\"command\":\"ping\"}", &response),
                       410);
+    assert_string_equal (pd_json_str (&response, "code"), "appliance_revoked");
     assert_string_equal (pd_json_str (&response, "detail"), "appliance revoked");
     pd_http_clear (&response);
-
-    atomic_store (&poller.stop, true);
-    pthread_join (thread, NULL);
+    //  The front counts the link it closed and no longer counts it connected
+    pd_http_t metrics;
+    assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &metrics), 200);
+    const char *closed = strstr (metrics.body, "\npartnerd_front_closed ");
+    assert_true (closed && atoll (closed + strlen ("\npartnerd_front_closed ")) >= 1);
+    pd_http_clear (&metrics);
     pd_appliance_destroy (&poller.appliance);
+    pthread_cond_destroy (&poller.closed_cond);
+    pthread_mutex_destroy (&poller.lock);
 
     //  An appliance that is not connected cannot be reached; one that does
     //  not exist is not found

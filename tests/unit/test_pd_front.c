@@ -21,6 +21,7 @@
 #include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_front.h"
+#include "pd_stream_actor.h"
 #include "pd_test_stack.h"
 #include "pd_test_zmtp.h"
 #include "pd_messages.h"
@@ -99,9 +100,34 @@ s_heartbeats (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     return PD_OK;
 }
 
+//  A revocation, as the claim actor records one: the audit event that the
+//  front follows
+static int
+s_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_appliance_ref_t *ref = request;
+    pd_appliance_info_t *info = reply;
+    pd_event_t event = {0};
+    event.type = "appliance.revoked";
+    event.subject = ref->appliance_id;
+    pd_store_batch_t *batch = pd_store_batch_new ();
+    int rc = pd_ctx_emit (ctx, batch, PD_STREAM_AUDIT, &event);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    pd_store_batch_destroy (&batch);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&info->id, ref->appliance_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&info->site_id, ref->site_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&info->partner_id, "partner-1");
+    return rc;
+}
+
 static const pd_handler_t s_handlers[] = {{"claim.link", s_claim_link},
                                           {"appliance.status", s_status},
                                           {"appliance.heartbeats", s_heartbeats},
+                                          {"appliance.revoke", s_revoke},
                                           {NULL, NULL}};
 static const pd_actor_def_t s_test_actor = {.service = "claim", .handlers = s_handlers};
 
@@ -140,6 +166,7 @@ typedef struct {
     int persist_ms;          //  the front's persist_ms (0: every flush)
     zcert_t *server;         //  the front's keypair
     zactor_t *actor;
+    zactor_t *streams; //  the stream actor: history for the front's follower
     pd_front_t *front;
 } fixture_t;
 
@@ -169,6 +196,7 @@ s_front_start (fixture_t *fx)
     config.authorize = s_authorize;
     config.flush_ms = FLUSH_MS;
     config.persist_ms = fx->persist_ms;
+    config.stream = fx->stack->stream_endpoint;
     return pd_front_new (&config);
 }
 
@@ -188,6 +216,8 @@ s_setup (void **state)
     fx->server = zcert_new ();
     fx->actor = pd_test_stack_actor (fx->stack, &s_test_actor);
     assert_non_null (fx->actor);
+    fx->streams = pd_test_stack_actor (fx->stack, &pd_stream_actor);
+    assert_non_null (fx->streams);
     fx->front = s_front_start (fx);
     assert_non_null (fx->front);
     *state = fx;
@@ -199,6 +229,7 @@ s_teardown (void **state)
 {
     fixture_t *fx = *state;
     pd_front_destroy (&fx->front);
+    zactor_destroy (&fx->streams);
     zactor_destroy (&fx->actor);
     pd_test_stack_destroy (&fx->stack);
     zcert_destroy (&fx->server);
@@ -815,6 +846,137 @@ s_monitor (zsock_t *sock, const char *name)
     return pair;
 }
 
+//  Revoke through the test actor (it records the audit event)
+static void
+s_revoke_send (fixture_t *fx, const char *appliance_id)
+{
+    pd_header_t header = {0};
+    header.type = "appliance.revoke";
+    pd_appliance_ref_t ref = {0};
+    ref.site_id = "site-1";
+    ref.appliance_id = (char *)appliance_id;
+    uint8_t *head = NULL, *body = NULL, *reply = NULL;
+    size_t head_size = 0, body_size = 0, reply_size = 0;
+    assert_int_equal (pd_schema_encode (&pd_header_schema, &header, &head, &head_size), PD_OK);
+    assert_int_equal (pd_schema_encode (&pd_appliance_ref_schema, &ref, &body, &body_size), PD_OK);
+    assert_int_equal (pd_client_request (fx->stack->client, "claim", head, head_size, body,
+                                         body_size, TIMEOUT_MS, &reply, &reply_size),
+                      PD_OK);
+    free (reply);
+    free (head);
+    free (body);
+}
+
+//  Expect [PDA1, close, 0, status, error body] within TIMEOUT_MS; returns
+//  the status and the error's code in code (size bytes)
+static int
+s_expect_close (zsock_t *sock, char *code, size_t size)
+{
+    zmsg_t *msg = s_recv (sock, TIMEOUT_MS);
+    assert_non_null (msg);
+    assert_int_equal (zmsg_size (msg), 5);
+    assert_true (zframe_streq (zmsg_first (msg), PD_FRONT_SIGNATURE));
+    assert_true (zframe_streq (zmsg_next (msg), "close"));
+    uint64_t id = 1;
+    assert_int_equal (pd_proto_get_u64 (zmsg_next (msg), &id), 0);
+    assert_int_equal (id, 0);
+    uint16_t wire = 0;
+    assert_int_equal (pd_proto_get_u16 (zmsg_next (msg), &wire), 0);
+    zframe_t *body = zmsg_next (msg);
+    pd_error_t error = {0};
+    assert_int_equal (
+        pd_schema_decode (&pd_error_schema, zframe_data (body), zframe_size (body), &error, NULL),
+        PD_OK);
+    snprintf (code, size, "%s", error.code);
+    pd_schema_clear (&pd_error_schema, &error);
+    zmsg_destroy (&msg);
+    return pd_status_from_wire (wire);
+}
+
+//  PROTOCOL.md 16.7: a revocation closes the appliance's live link at once,
+//  over tcp and ipc: `close` with the reason, then the connection ends and
+//  nothing more it sends counts; other appliances keep theirs
+static void
+test_revocation_closes_link (void **state)
+{
+    fixture_t *fx = *state;
+    //  app-3 by a hand-written client over tcp, app-4 and app-5 over ipc
+    pd_test_zmtp_t *raw =
+        pd_test_zmtp_new (fx->tcp_port, zcert_public_txt (s_known[3]),
+                          zcert_secret_txt (s_known[3]), zcert_public_txt (fx->server), true);
+    assert_non_null (raw);
+    static const uint8_t empty_map[] = {0x80};
+    uint8_t id_bytes[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    const void *parts[] = {PD_FRONT_SIGNATURE, "report", id_bytes, empty_map};
+    const size_t sizes[] = {strlen (PD_FRONT_SIGNATURE), strlen ("report"), sizeof (id_bytes),
+                            sizeof (empty_map)};
+    assert_int_equal (pd_test_zmtp_send (raw, parts, sizes, 4), 0);
+    static uint8_t got[PD_TEST_ZMTP_MAX_PARTS][PD_TEST_ZMTP_MAX_PART];
+    size_t got_sizes[PD_TEST_ZMTP_MAX_PARTS];
+    assert_int_equal (pd_test_zmtp_recv (raw, got, got_sizes, PD_TEST_ZMTP_MAX_PARTS, TIMEOUT_MS),
+                      5); //  the reply: the front knows app-3's connection
+    zsock_t *revoked = s_appliance (fx, s_known[4]);
+    zsock_t *events = s_monitor (revoked, "revoked");
+    zsock_t *other = s_appliance (fx, s_known[5]);
+    s_heartbeat (revoked, 1, "report");
+    assert_int_equal (s_expect_reply (revoked, 1, NULL), PD_OK);
+    s_heartbeat (other, 1, "report");
+    assert_int_equal (s_expect_reply (other, 1, NULL), PD_OK);
+    assert_int_equal (s_stats (fx).connected, 3);
+
+    s_revoke_send (fx, "app-3");
+    s_revoke_send (fx, "app-4");
+
+    //  tcp: the close, then the end of the connection
+    int count = pd_test_zmtp_recv (raw, got, got_sizes, PD_TEST_ZMTP_MAX_PARTS, TIMEOUT_MS);
+    assert_int_equal (count, 5);
+    assert_memory_equal (got[1], "close", 5);
+    uint16_t wire = (uint16_t)((got[3][0] << 8) | got[3][1]);
+    assert_int_equal (pd_status_from_wire (wire), PD_E_APPLIANCE_REVOKED);
+    assert_true (pd_test_zmtp_closed (raw, TIMEOUT_MS));
+
+    //  ipc: the same, seen by libzmq as a disconnection
+    char code[64];
+    assert_int_equal (s_expect_close (revoked, code, sizeof (code)), PD_E_APPLIANCE_REVOKED);
+    assert_string_equal (code, "appliance_revoked");
+    int disconnects = 0;
+    int64_t deadline = zclock_mono () + TIMEOUT_MS;
+    while (disconnects == 0 && zclock_mono () < deadline) {
+        zmq_pollitem_t item = {zsock_resolve (events), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, 100) == 1)
+            disconnects += s_disconnects (events);
+    }
+    assert_true (disconnects >= 1);
+
+    //  The others keep their link; the counters say what happened
+    s_heartbeat (other, 2, "report");
+    assert_int_equal (s_expect_reply (other, 2, NULL), PD_OK);
+    pd_front_stats_t stats = s_stats (fx);
+    assert_int_equal (stats.closed, 2);
+    assert_true (stats.connected <= 2); //  app-4 may be back: this test's ZAP still admits it
+    zsock_destroy (&events);
+    zsock_destroy (&revoked);
+    zsock_destroy (&other);
+    pd_test_zmtp_destroy (&raw);
+}
+
+//  A connection that went away stops counting as connected, though libzmq
+//  told the front nothing (its sockets are checked every few seconds)
+static void
+test_gone_connection_forgotten (void **state)
+{
+    fixture_t *fx = *state;
+    zsock_t *appliance = s_appliance (fx, s_known[6]);
+    s_heartbeat (appliance, 1, "report");
+    assert_int_equal (s_expect_reply (appliance, 1, NULL), PD_OK);
+    assert_int_equal (s_stats (fx).connected, 1);
+    zsock_destroy (&appliance);
+    int64_t deadline = zclock_mono () + 3 * TIMEOUT_MS;
+    while (s_stats (fx).connected != 0 && zclock_mono () < deadline)
+        zmq_poll (NULL, 0, 100); //  a poll time-out, not a synchronisation
+    assert_int_equal (s_stats (fx).connected, 0);
+}
+
 //  PROTOCOL.md 16.1: the front sends no ZMTP PINGs, so no TTL of its can
 //  cut an idle appliance off (it used to ping every 5 s with a 5 s TTL: a
 //  client then raced each next PING against the last one's TTL). A client
@@ -957,6 +1119,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_principal_key_from_handshake, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_command_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_command_unconnected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_revocation_closes_link, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_gone_connection_forgotten, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_zap_before_bind, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_one_front_per_process, s_setup, s_teardown),
         cmocka_unit_test (test_front_key_permissions_match),

@@ -32,7 +32,7 @@
 //  Buffer for a request key: hex route, '/', hex id, NUL
 #define S_KEY_MAX (2 * S_ROUTE_MAX + 1 + 16 + 1)
 //  Most frames after the command (REQUEST)
-#define S_MAX_FRAMES 5
+#define S_MAX_FRAMES PD_PDP_MAX_FRAMES
 //  The ZAP domains of a broker's sockets (unique per broker in the process)
 #define S_DOMAIN_SERVICES "pd-services-%p"
 #define S_DOMAIN_STREAMS  "pd-streams-%p"
@@ -210,7 +210,7 @@ s_send_to (zsock_t *router, zframe_t *route, zmsg_t **msg_p)
 }
 
 static void
-s_send_command (self_t *self, zframe_t *route, pd_proto_command_t command)
+s_send_command (self_t *self, zframe_t *route, pd_pdp_command_t command)
 {
     zmsg_t *msg = pd_proto_msg (command);
     s_send_to (self->router, route, &msg);
@@ -220,7 +220,7 @@ s_send_command (self_t *self, zframe_t *route, pd_proto_command_t command)
 static void
 s_answer (self_t *self, zframe_t *client, uint64_t id, int status, zframe_t *body)
 {
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_REPLY);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_REPLY);
     zmsg_append (msg, &(zframe_t *){pd_proto_u64 (id)});
     zmsg_append (msg, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (status))});
     zmsg_append (msg, body ? &body : &(zframe_t *){zframe_new_empty ()});
@@ -385,7 +385,7 @@ s_worker_remove (self_t *self, s_worker_t *worker, bool disconnect)
         s_request_destroy (self, request);
     }
     if (disconnect)
-        s_send_command (self, worker->route, PD_PROTO_DISCONNECT);
+        s_send_command (self, worker->route, PD_PDP_DISCONNECT);
     zlistx_delete (worker->service->workers, worker->handle);
     zlistx_destroy (&worker->requests);
     zframe_destroy (&worker->route);
@@ -423,7 +423,7 @@ s_worker_send_request (self_t *self, s_worker_t *worker, s_request_t *request, i
         return -1;
     //  The remaining frames cannot fail once the first was accepted
     int64_t remaining = request->deadline - now;
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_REQUEST);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_REQUEST);
     zmsg_append (msg, &(zframe_t *){zframe_dup (request->client)});
     zmsg_append (msg, &(zframe_t *){pd_proto_u64 (request->id)});
     zmsg_append (msg, &(zframe_t *){pd_proto_u32 ((uint32_t)(remaining > 0 ? remaining : 1))});
@@ -515,15 +515,22 @@ s_builtin (self_t *self, zframe_t *client, uint64_t id, const char *name)
 //  command (it may take some, nulling them); malformed messages are
 //  dropped and counted.
 
+//  Does a command to the broker carry the frames PD_PDP_FRAMES says?
+static bool
+s_framed (pd_pdp_command_t command, size_t count)
+{
+    return pd_pdp_frames (command, PD_PDP_BROKER) == (int)count;
+}
+
 //  READY service credit
 static void
 s_on_ready (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, size_t count)
 {
     uint16_t credit;
-    if (count != 2 || !s_name_valid (frame[0], PD_PROTO_MAX_SERVICE) ||
+    if (!s_framed (PD_PDP_READY, count) || !s_name_valid (frame[0], PD_PROTO_MAX_SERVICE) ||
         zframe_data (frame[0])[0] == '$' || pd_proto_get_u16 (frame[1], &credit)) {
         self->stats.dropped++;
-        s_send_command (self, route, PD_PROTO_DISCONNECT);
+        s_send_command (self, route, PD_PDP_DISCONNECT);
         return;
     }
     char name[PD_PROTO_MAX_SERVICE + 1];
@@ -531,7 +538,7 @@ s_on_ready (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, size
         !pd_keys_may_serve (peer.entry, s_frame_text (frame[0], name, sizeof (name)))) {
         zsys_warning ("broker: READY refused service=%s key=%s", name, peer.entry->name);
         self->stats.refused++;
-        s_send_command (self, route, PD_PROTO_DISCONNECT);
+        s_send_command (self, route, PD_PDP_DISCONNECT);
         return;
     }
     char *key = s_route_key (route);
@@ -548,7 +555,7 @@ s_on_ready (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, size
     s_service_t *service = s_service_require (self, frame[0]);
     if (!service) {
         self->stats.dropped++;
-        s_send_command (self, route, PD_PROTO_DISCONNECT);
+        s_send_command (self, route, PD_PDP_DISCONNECT);
         free (key);
         return;
     }
@@ -573,7 +580,7 @@ s_on_request (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, si
 {
     uint64_t id;
     uint32_t timeout;
-    if (count != 5 || !s_name_valid (frame[0], PD_PROTO_MAX_SERVICE) ||
+    if (!s_framed (PD_PDP_REQUEST, count) || !s_name_valid (frame[0], PD_PROTO_MAX_SERVICE) ||
         pd_proto_get_u64 (frame[1], &id) || pd_proto_get_u32 (frame[2], &timeout)) {
         self->stats.dropped++;
         return;
@@ -637,8 +644,9 @@ s_on_reply (self_t *self, s_worker_t *worker, zframe_t **frame, size_t count)
 {
     uint64_t id;
     uint16_t status;
-    if (count != 4 || zframe_size (frame[0]) == 0 || zframe_size (frame[0]) > S_ROUTE_MAX ||
-        pd_proto_get_u64 (frame[1], &id) || pd_proto_get_u16 (frame[2], &status)) {
+    if (!s_framed (PD_PDP_REPLY, count) || zframe_size (frame[0]) == 0 ||
+        zframe_size (frame[0]) > S_ROUTE_MAX || pd_proto_get_u64 (frame[1], &id) ||
+        pd_proto_get_u16 (frame[2], &status)) {
         self->stats.dropped++;
         return;
     }
@@ -665,7 +673,7 @@ static void
 s_on_publish (self_t *self, zframe_t **frame, size_t count)
 {
     uint64_t seq;
-    if (count != 3 || !s_name_valid (frame[0], PD_PROTO_MAX_STREAM) ||
+    if (!s_framed (PD_PDP_PUBLISH, count) || !s_name_valid (frame[0], PD_PROTO_MAX_STREAM) ||
         pd_proto_get_u64 (frame[1], &seq) || !self->xpub) {
         self->stats.dropped++;
         return;
@@ -696,27 +704,27 @@ s_on_worker_command (self_t *self, s_peer_t peer, zframe_t *route, int command, 
         self->stats.refused++;
         return;
     }
-    if (command == PD_PROTO_PUBLISH && !peer.trusted && !pd_keys_may_publish (peer.entry)) {
+    if (command == PD_PDP_PUBLISH && !peer.trusted && !pd_keys_may_publish (peer.entry)) {
         self->stats.refused++;
         return;
     }
     if (!worker) {
         //  Expired, or registered with a broker now gone: it must register
         //  again. A DISCONNECT needs no answer.
-        if (command == PD_PROTO_REPLY || command == PD_PROTO_PUBLISH)
+        if (command == PD_PDP_REPLY || command == PD_PDP_PUBLISH)
             self->stats.dropped++;
-        if (command != PD_PROTO_DISCONNECT)
-            s_send_command (self, route, PD_PROTO_DISCONNECT);
+        if (command != PD_PDP_DISCONNECT)
+            s_send_command (self, route, PD_PDP_DISCONNECT);
         return;
     }
     worker->expiry = zclock_mono () + (int64_t)self->heartbeat_ms * self->liveness;
-    if (command == PD_PROTO_REPLY)
+    if (command == PD_PDP_REPLY)
         s_on_reply (self, worker, frame, count);
-    else if (command == PD_PROTO_PUBLISH)
+    else if (command == PD_PDP_PUBLISH)
         s_on_publish (self, frame, count);
-    else if (count != 0)
+    else if (!s_framed (command, count))
         self->stats.dropped++;
-    else if (command == PD_PROTO_DISCONNECT) {
+    else if (command == PD_PDP_DISCONNECT) {
         s_service_t *service = worker->service;
         s_worker_remove (self, worker, false);
         s_service_release (self, service);
@@ -746,9 +754,9 @@ s_on_router_message (self_t *self, zmsg_t *msg)
     zframe_t *frame[S_MAX_FRAMES] = {NULL};
     for (size_t i = 0; i < count; i++)
         frame[i] = zmsg_pop (msg);
-    if (command == PD_PROTO_READY)
+    if (command == PD_PDP_READY)
         s_on_ready (self, peer, route, frame, count);
-    else if (command == PD_PROTO_REQUEST)
+    else if (command == PD_PDP_REQUEST)
         s_on_request (self, peer, route, frame, count);
     else
         s_on_worker_command (self, peer, route, command, frame, count);
@@ -805,7 +813,7 @@ s_on_heartbeat_tick (self_t *self, int64_t now)
             zlistx_add_end (dead, worker);
             continue;
         }
-        zmsg_t *msg = pd_proto_msg (PD_PROTO_HEARTBEAT);
+        zmsg_t *msg = pd_proto_msg (PD_PDP_HEARTBEAT);
         if (s_send_to (self->router, worker->route, &msg))
             zlistx_add_end (dead, worker); //  connection gone
     }

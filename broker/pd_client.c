@@ -79,7 +79,7 @@ pd_client_send (pd_client_t *self, const char *service, const void *header, size
         self->sndtimeo = sndtimeo;
     }
     uint64_t id = self->last_id + 1;
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_REQUEST);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_REQUEST);
     zmsg_addmem (msg, service, service_size);
     zmsg_append (msg, &(zframe_t *){pd_proto_u64 (id)});
     zmsg_append (msg, &(zframe_t *){pd_proto_u32 ((uint32_t)timeout_ms)});
@@ -107,7 +107,8 @@ s_take_reply (pd_client_t *self, uint64_t *request_id, int *status, uint8_t **bo
     uint64_t id;
     uint16_t wire;
     int found = 0;
-    if (pd_proto_take_command (msg) == PD_PROTO_REPLY && zmsg_size (msg) == 3 &&
+    if (pd_proto_take_command (msg) == PD_PDP_REPLY &&
+        (int)zmsg_size (msg) == pd_pdp_frames (PD_PDP_REPLY, PD_PDP_CLIENT) &&
         pd_proto_get_u64 (zmsg_first (msg), &id) == 0 &&
         pd_proto_get_u16 (zmsg_next (msg), &wire) == 0) {
         zframe_t *frame = zmsg_next (msg);

@@ -83,7 +83,7 @@ pd_proto_get_u64 (zframe_t *frame, uint64_t *value)
 //  Signature and command
 
 zmsg_t *
-pd_proto_msg (pd_proto_command_t command)
+pd_proto_msg (pd_pdp_command_t command)
 {
     zmsg_t *msg = zmsg_new ();
     byte code = (byte)command;
@@ -105,8 +105,15 @@ pd_proto_take_command (zmsg_t *msg)
         memcmp (zframe_data (signature), PD_PROTO_SIGNATURE, signature_size) == 0 &&
         zframe_size (command) == 1) {
         int code = zframe_data (command)[0];
-        if (code >= PD_PROTO_READY && code <= PD_PROTO_PUBLISH)
+        switch (code) {
+#define S_KNOWN(name, value) case value:
+            PD_PDP_COMMANDS (S_KNOWN)
+#undef S_KNOWN
             result = code;
+            break;
+        default:
+            break;
+        }
     }
     zframe_destroy (&signature);
     zframe_destroy (&command);

@@ -8,17 +8,9 @@
 
     Every message on the services socket is a multipart ZeroMQ message whose
     first frame is the signature PD_PROTO_SIGNATURE and second frame a
-    one-byte command:
-
-      READY      W->B  sig, READY, service, credit (u16)
-      REQUEST    C->B  sig, REQUEST, service, request_id (u64), timeout_ms (u32), header, body
-                 B->W  sig, REQUEST, client_route, request_id, timeout_ms (remaining), header, body
-      REPLY      W->B  sig, REPLY, client_route, request_id, status (u16), body
-                 B->C  sig, REPLY, request_id, status (u16), body
-      HEARTBEAT  W<->B sig, HEARTBEAT
-      DISCONNECT W<->B sig, DISCONNECT
-      PUBLISH    W->B  sig, PUBLISH, stream, seq (u64), event
-
+    one-byte command; the commands and the frames each carries are the
+    tables PD_PDP_COMMANDS and PD_PDP_FRAMES of schemas/pd_messages.h
+    (READY, REQUEST, REPLY, HEARTBEAT, DISCONNECT, PUBLISH).
     Integers are unsigned, big-endian (network order), exactly 2, 4 or 8
     bytes. Service and stream names are 1..64 printable ASCII bytes without
     spaces; names starting with '$' belong to the broker. There is no empty
@@ -32,6 +24,7 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "pd_messages.h"
 #include "pd_status.h"
 
 #ifdef __cplusplus
@@ -39,15 +32,6 @@ extern "C" {
 #endif
 
 #define PD_PROTO_SIGNATURE "PDP1"
-
-typedef enum {
-    PD_PROTO_READY = 1,
-    PD_PROTO_REQUEST = 2,
-    PD_PROTO_REPLY = 3,
-    PD_PROTO_HEARTBEAT = 4,
-    PD_PROTO_DISCONNECT = 5,
-    PD_PROTO_PUBLISH = 6
-} pd_proto_command_t;
 
 //  Limits and defaults
 #define PD_PROTO_MAX_SERVICE        64            //  bytes of a service name
@@ -80,7 +64,7 @@ int pd_proto_get_u64 (zframe_t *frame, uint64_t *value);
 void pd_proto_set_options (zsock_t *sock);
 
 //  Start a message with signature and command frames.
-zmsg_t *pd_proto_msg (pd_proto_command_t command);
+zmsg_t *pd_proto_msg (pd_pdp_command_t command);
 
 //  Check and strip signature and command frames. Returns the command, or -1
 //  if the message is not PDP/1 (wrong signature, missing/invalid command).

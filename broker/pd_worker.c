@@ -77,7 +77,7 @@ s_send (pd_worker_t *self, zmsg_t **msg_p)
 }
 
 static void
-s_send_command (pd_worker_t *self, pd_proto_command_t command)
+s_send_command (pd_worker_t *self, pd_pdp_command_t command)
 {
     zmsg_t *msg = pd_proto_msg (command);
     s_send (self, &msg);
@@ -100,7 +100,7 @@ s_connect (pd_worker_t *self, int64_t now)
     }
     self->sock = sock;
     self->epoch++;
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_READY);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_READY);
     zmsg_addstr (msg, self->service);
     zmsg_append (msg, &(zframe_t *){pd_proto_u16 ((uint16_t)self->credit)});
     s_send (self, &msg);
@@ -146,8 +146,8 @@ s_on_request (pd_worker_t *self, zmsg_t *msg, int64_t now)
     uint64_t id;
     uint32_t timeout;
     zframe_t *route = zmsg_first (msg);
-    if (zmsg_size (msg) != 5 || zframe_size (route) == 0 ||
-        pd_proto_get_u64 (zmsg_next (msg), &id) || pd_proto_get_u32 (zmsg_next (msg), &timeout))
+    if (zframe_size (route) == 0 || pd_proto_get_u64 (zmsg_next (msg), &id) ||
+        pd_proto_get_u32 (zmsg_next (msg), &timeout))
         return; //  not PDP/1: dropped
     pd_request_t *request = (pd_request_t *)zmalloc (sizeof (pd_request_t));
     request->id = id;
@@ -171,14 +171,16 @@ s_read (pd_worker_t *self)
             break;
         int64_t now = zclock_mono ();
         int command = pd_proto_take_command (msg);
+        if (command > 0 && (int)zmsg_size (msg) != pd_pdp_frames (command, PD_PDP_WORKER))
+            command = -1; //  not framed as PD_PDP_FRAMES says: dropped
         if (command > 0)
             self->expiry = now + (int64_t)self->heartbeat_ms * self->liveness;
-        if (command == PD_PROTO_REQUEST) {
+        if (command == PD_PDP_REQUEST) {
             self->attempts = 0;
             s_on_request (self, msg, now);
-        } else if (command == PD_PROTO_HEARTBEAT)
+        } else if (command == PD_PDP_HEARTBEAT)
             self->attempts = 0;
-        else if (command == PD_PROTO_DISCONNECT)
+        else if (command == PD_PDP_DISCONNECT)
             s_disconnect (self, now);
         zmsg_destroy (&msg);
     }
@@ -224,7 +226,7 @@ pd_worker_destroy (pd_worker_t **self_p)
     pd_worker_t *self = *self_p;
     if (self) {
         if (self->sock)
-            s_send_command (self, PD_PROTO_DISCONNECT);
+            s_send_command (self, PD_PDP_DISCONNECT);
         zsock_destroy (&self->sock);
         zlistx_destroy (&self->pending);
         free (self->endpoint);
@@ -293,7 +295,7 @@ pd_worker_wait_until (pd_worker_t *self, zsock_t *pipe, pd_request_t **request_p
             continue;
         }
         if (self->sock && now >= self->heartbeat_at) {
-            s_send_command (self, PD_PROTO_HEARTBEAT);
+            s_send_command (self, PD_PDP_HEARTBEAT);
             self->heartbeat_at = now + self->heartbeat_ms;
         }
         pd_request_t *request;
@@ -333,7 +335,7 @@ pd_worker_reply (pd_worker_t *self, pd_request_t **request_p, int status, const 
     }
     int rc = PD_E_UNAVAILABLE;
     if (self->sock && request->epoch == self->epoch && request->route) {
-        zmsg_t *msg = pd_proto_msg (PD_PROTO_REPLY);
+        zmsg_t *msg = pd_proto_msg (PD_PDP_REPLY);
         zmsg_append (msg, &request->route);
         zmsg_append (msg, &(zframe_t *){pd_proto_u64 (request->id)});
         zmsg_append (msg, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (status))});
@@ -360,7 +362,7 @@ pd_worker_publish (pd_worker_t *self, const char *stream, uint64_t seq, const vo
         return PD_E_TOO_LARGE;
     if (!self->sock)
         return PD_E_UNAVAILABLE;
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_PUBLISH);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_PUBLISH);
     zmsg_addmem (msg, stream, stream_size);
     zmsg_append (msg, &(zframe_t *){pd_proto_u64 (seq)});
     zmsg_addmem (msg, event, size);

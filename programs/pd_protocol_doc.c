@@ -160,6 +160,19 @@ s_link_types (FILE *out)
     }
 }
 
+//  The PDP/1 commands (section 3)
+static void
+s_pdp_commands (FILE *out)
+{
+    static const char *const peer[] = {"client", "worker", "broker"};
+    fprintf (out, "| code | name | direction | frames after the command |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < pd_pdp_frames_table_size; i++) {
+        const pd_pdp_frames_t *row = &pd_pdp_frames_table[i];
+        fprintf (out, "| `%02d` | %s | %s %s %s | %s |\n", (int)row->code, row->name,
+                 peer[row->from], row->both_ways ? "↔" : "→", peer[row->to], row->content);
+    }
+}
+
 //  Every HTTP route (the README's reference table)
 static void
 s_routes (FILE *out)
@@ -181,7 +194,7 @@ static const struct {
 } s_sections[] = {
     {"status-codes", s_status_codes}, {"message-types", s_message_types},
     {"records", s_records},           {"routes", s_routes},
-    {"link-types", s_link_types},
+    {"link-types", s_link_types},     {"pdp-commands", s_pdp_commands},
 };
 #define S_SECTION_COUNT (sizeof (s_sections) / sizeof (s_sections[0]))
 

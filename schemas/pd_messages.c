@@ -45,6 +45,24 @@ pd_message_find (const char *type)
 const pd_link_type_t pd_link_types[] = {PD_LINK_TYPES (S_LINK_TYPE)};
 const size_t pd_link_types_size = sizeof (pd_link_types) / sizeof (pd_link_types[0]);
 
+#define S_PDP_FRAMES(command, sender, receiver, both, count, text)                                 \
+    {#command, PD_PDP_##command, PD_PDP_##sender, PD_PDP_##receiver, both, count, text},
+const pd_pdp_frames_t pd_pdp_frames_table[] = {PD_PDP_FRAMES (S_PDP_FRAMES)};
+const size_t pd_pdp_frames_table_size =
+    sizeof (pd_pdp_frames_table) / sizeof (pd_pdp_frames_table[0]);
+
+int
+pd_pdp_frames (int code, pd_pdp_peer_t receiver)
+{
+    for (size_t i = 0; i < pd_pdp_frames_table_size; i++) {
+        const pd_pdp_frames_t *row = &pd_pdp_frames_table[i];
+        if ((int)row->code == code &&
+            (row->to == receiver || (row->both_ways && row->from == receiver)))
+            return (int)row->frames;
+    }
+    return -1;
+}
+
 const pd_link_type_t *
 pd_link_type_find (const void *name, size_t size)
 {

@@ -654,6 +654,58 @@ extern "C" {
     X ("appliance.command", "appliances", appliance_command, command_result)                       \
     X ("front.stats", "appliances", empty, front_counters)
 
+//  The PDP/1 commands of the services socket (schemas/PROTOCOL.md section 3):
+//  X (command, code). Frame 1 of every message is the code, one byte.
+#define PD_PDP_COMMANDS(X)                                                                         \
+    X (READY, 1)                                                                                   \
+    X (REQUEST, 2)                                                                                 \
+    X (REPLY, 3)                                                                                   \
+    X (HEARTBEAT, 4)                                                                               \
+    X (DISCONNECT, 5)                                                                              \
+    X (PUBLISH, 6)
+
+typedef enum {
+#define PD_PDP_ENUM(name, code) PD_PDP_##name = code,
+    PD_PDP_COMMANDS (PD_PDP_ENUM)
+#undef PD_PDP_ENUM
+} pd_pdp_command_t;
+
+typedef enum { PD_PDP_CLIENT, PD_PDP_WORKER, PD_PDP_BROKER } pd_pdp_peer_t;
+
+//  What each command carries after its code, by who sends it to whom:
+//  X (command, from, to, both ways, frames, the frames). Counts are exact:
+//  a receiver drops any other message (pd_pdp_frames).
+#define PD_PDP_FRAMES(X)                                                                           \
+    X (READY, WORKER, BROKER, false, 2, "service (name), credit (u16)")                            \
+    X (REQUEST, CLIENT, BROKER, false, 5,                                                          \
+       "service (name), request_id (u64), timeout_ms (u32), header (msgpack), body (msgpack)")     \
+    X (REQUEST, BROKER, WORKER, false, 5,                                                          \
+       "client_route (route), request_id (u64), timeout_ms (u32, time left), header, body")        \
+    X (REPLY, WORKER, BROKER, false, 4,                                                            \
+       "client_route (route), request_id (u64), status (u16), body (msgpack)")                     \
+    X (REPLY, BROKER, CLIENT, false, 3, "request_id (u64), status (u16), body (msgpack)")          \
+    X (HEARTBEAT, WORKER, BROKER, true, 0, "none")                                                 \
+    X (DISCONNECT, WORKER, BROKER, true, 0, "none")                                                \
+    X (PUBLISH, WORKER, BROKER, false, 3, "stream (name), seq (u64), event (msgpack)")
+
+typedef struct {
+    const char *name; //  "READY"
+    pd_pdp_command_t code;
+    pd_pdp_peer_t from;
+    pd_pdp_peer_t to;
+    bool both_ways;      //  also sent by `to` to `from`
+    size_t frames;       //  frames after the code
+    const char *content; //  what they are (PROTOCOL.md's table)
+} pd_pdp_frames_t;
+
+extern const pd_pdp_frames_t pd_pdp_frames_table[];
+extern const size_t pd_pdp_frames_table_size;
+#define PD_PDP_MAX_FRAMES 5 //  the most frames any command carries after its code
+
+//  The frames that `receiver` expects after command `code`, or -1 if it
+//  gets no such command
+int pd_pdp_frames (int code, pd_pdp_peer_t receiver);
+
 //  The PDA1 appliance link's message types (schemas/PROTOCOL.md section 16):
 //  X (type, direction, status frame, body record, body when the status is not
 //  0, answered by). Every message is: signature "PDA1", type, request_id

@@ -287,7 +287,7 @@ test_unknown_key_gets_nothing (void **state)
 
     //  A tail key is known, but may not serve: READY gets DISCONNECT
     zsock_t *tail = s_raw_worker (s_fx.tail_key, "auth");
-    assert_int_equal (pd_test_peer_command (tail, S_WAIT_MS), PD_PROTO_DISCONNECT);
+    assert_int_equal (pd_test_peer_command (tail, S_WAIT_MS), PD_PDP_DISCONNECT);
     zsock_destroy (&tail);
     assert_int_equal (s_get_me (key), 200);
 }

@@ -12,7 +12,7 @@ pd_test_peer_ready (const char *endpoint, const pd_keys_pair_t *keys, const char
     if (keys)
         pd_keys_pair_apply (keys, sock);
     zsock_set_linger (sock, 0);
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_READY);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_READY);
     zmsg_addstr (msg, service);
     zmsg_append (msg, &(zframe_t *){pd_proto_u16 (1)});
     if (zsock_connect (sock, "%s", endpoint) || zmsg_send (&msg, sock)) {

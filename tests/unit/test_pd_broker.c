@@ -346,9 +346,9 @@ test_proto_frames (void **state)
     assert_int_equal (u16, 0xABCD);
     zframe_destroy (&frame);
 
-    zmsg_t *msg = pd_proto_msg (PD_PROTO_HEARTBEAT);
+    zmsg_t *msg = pd_proto_msg (PD_PDP_HEARTBEAT);
     assert_int_equal (zmsg_size (msg), 2);
-    assert_int_equal (pd_proto_take_command (msg), PD_PROTO_HEARTBEAT);
+    assert_int_equal (pd_proto_take_command (msg), PD_PDP_HEARTBEAT);
     assert_int_equal (zmsg_size (msg), 0);
     zmsg_destroy (&msg);
 
@@ -878,9 +878,9 @@ test_malformed_dropped (void **state)
             break;
         zmsg_t *msg = zmsg_recv (raw);
         int command = pd_proto_take_command (msg);
-        if (command == PD_PROTO_DISCONNECT)
+        if (command == PD_PDP_DISCONNECT)
             disconnects++;
-        else if (command == PD_PROTO_REPLY) {
+        else if (command == PD_PDP_REPLY) {
             uint64_t id;
             uint16_t status;
             assert_int_equal (zmsg_size (msg), 3);
@@ -1246,7 +1246,7 @@ test_curve_roles (void **state)
     for (size_t i = 0; i < sizeof (refused) / sizeof (refused[0]); i++) {
         zsock_t *sock = pd_test_peer_ready (endpoint, refused[i].keys, refused[i].service);
         assert_non_null (sock);
-        assert_int_equal (pd_test_peer_command (sock, S_WAIT_MS), PD_PROTO_DISCONNECT);
+        assert_int_equal (pd_test_peer_command (sock, S_WAIT_MS), PD_PDP_DISCONNECT);
         zsock_destroy (&sock);
     }
     pd_broker_stats_t stats = s_stats (broker);
@@ -1277,7 +1277,7 @@ test_curve_peer_without_socket_type (void **state)
     pd_test_zmtp_t *peer =
         pd_test_zmtp_new (port, s_keys.tail.public_key, s_keys.tail.secret_key, server, false);
     assert_non_null (peer);
-    uint8_t command = PD_PROTO_REQUEST, id[8] = {0, 0, 0, 0, 0, 0, 0, 42},
+    uint8_t command = PD_PDP_REQUEST, id[8] = {0, 0, 0, 0, 0, 0, 0, 42},
             timeout[4] = {0, 0, 0x07, 0xD0};
     const void *request[] = {PD_PROTO_SIGNATURE, &command,  PD_PROTO_SERVICE_PING, id, timeout,
                              &empty_map,         &empty_map};
@@ -1285,19 +1285,19 @@ test_curve_peer_without_socket_type (void **state)
     assert_int_equal (pd_test_zmtp_send (peer, request, request_sizes, 7), 0);
     //  REPLY: sig, REPLY, request_id, status, body
     assert_int_equal (pd_test_zmtp_recv (peer, parts, sizes, PD_TEST_ZMTP_MAX_PARTS, S_WAIT_MS), 5);
-    assert_int_equal (parts[1][0], PD_PROTO_REPLY);
+    assert_int_equal (parts[1][0], PD_PDP_REPLY);
     assert_int_equal ((parts[3][0] << 8) | parts[3][1], pd_status_to_wire (PD_E_FORBIDDEN));
     pd_test_zmtp_destroy (&peer);
 
     //  A READY for a service it may not serve
     peer = pd_test_zmtp_new (port, s_keys.tail.public_key, s_keys.tail.secret_key, server, false);
     assert_non_null (peer);
-    uint8_t ready = PD_PROTO_READY, credit[2] = {0, 1};
+    uint8_t ready = PD_PDP_READY, credit[2] = {0, 1};
     const void *offer[] = {PD_PROTO_SIGNATURE, &ready, "auth", credit};
     size_t offer_sizes[] = {4, 1, 4, 2};
     assert_int_equal (pd_test_zmtp_send (peer, offer, offer_sizes, 4), 0);
     assert_int_equal (pd_test_zmtp_recv (peer, parts, sizes, PD_TEST_ZMTP_MAX_PARTS, S_WAIT_MS), 2);
-    assert_int_equal (parts[1][0], PD_PROTO_DISCONNECT);
+    assert_int_equal (parts[1][0], PD_PDP_DISCONNECT);
     pd_test_zmtp_destroy (&peer);
     assert_int_equal (s_stats (broker).workers, 0);
 
@@ -1377,6 +1377,35 @@ test_bind_failure (void **state)
     assert_null (pd_broker_new (NULL));
 }
 
+//  The PDP/1 command table: each row's frame count is what its text lists,
+//  PD_PDP_MAX_FRAMES is the largest, and every command reaches someone
+static void
+test_pdp_table (void **state)
+{
+    (void)state;
+    int most = 0;
+    for (size_t i = 0; i < pd_pdp_frames_table_size; i++) {
+        const pd_pdp_frames_t *row = &pd_pdp_frames_table[i];
+        int listed = 0;
+        if (strcmp (row->content, "none")) {
+            //  top-level commas: "timeout_ms (u32, time left)" is one frame
+            int depth = 0;
+            listed = 1;
+            for (const char *c = row->content; *c; c++) {
+                depth += *c == '(' ? 1 : *c == ')' ? -1 : 0;
+                listed += *c == ',' && depth == 0;
+            }
+        }
+        assert_int_equal ((int)row->frames, listed);
+        most = listed > most ? listed : most;
+        assert_int_equal (pd_pdp_frames (row->code, row->to), (int)row->frames);
+    }
+    assert_int_equal (most, PD_PDP_MAX_FRAMES);
+    assert_int_equal (pd_pdp_frames (PD_PDP_READY, PD_PDP_WORKER), -1);    //  never sent to one
+    assert_int_equal (pd_pdp_frames (PD_PDP_HEARTBEAT, PD_PDP_WORKER), 0); //  both ways
+    assert_int_equal (pd_pdp_frames (99, PD_PDP_BROKER), -1);
+}
+
 int
 main (void)
 {
@@ -1384,6 +1413,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_request_reply),
         cmocka_unit_test (test_proto_frames),
+        cmocka_unit_test (test_pdp_table),
         cmocka_unit_test (test_load_balancing),
         cmocka_unit_test (test_many_in_flight),
         cmocka_unit_test (test_silent_worker),

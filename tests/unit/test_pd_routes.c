@@ -1102,13 +1102,12 @@ s_fake_broker (zsock_t *pipe, void *args)
         uint8_t *reply = NULL;
         size_t size = 0;
         pd_header_t header = {0};
-        if (command == PD_PROTO_REQUEST && service &&
-            strcmp (service, PD_PROTO_SERVICE_PING) == 0) {
+        if (command == PD_PDP_REQUEST && service && strcmp (service, PD_PROTO_SERVICE_PING) == 0) {
             static const uint8_t empty_map[] = {0x80};
             reply = malloc (1);
             memcpy (reply, empty_map, 1);
             size = 1;
-        } else if (command != PD_PROTO_REQUEST || !body ||
+        } else if (command != PD_PDP_REQUEST || !body ||
                    pd_schema_decode (&pd_header_schema, zframe_data (header_frame),
                                      zframe_size (header_frame), &header, NULL) ||
                    !header.trace_id || strlen (header.trace_id) != 16 || !header.source)
@@ -1125,7 +1124,7 @@ s_fake_broker (zsock_t *pipe, void *args)
             status = S_NO_REPLY; //  "stream": let the deadline pass
 
         if (status != S_NO_REPLY) {
-            zmsg_t *out = pd_proto_msg (PD_PROTO_REPLY);
+            zmsg_t *out = pd_proto_msg (PD_PDP_REPLY);
             zmsg_prepend (out, &identity);
             zmsg_append (out, &id);
             zmsg_append (out, &(zframe_t *){pd_proto_u16 (pd_status_to_wire (status))});

@@ -583,33 +583,33 @@ s_http_section (const s_options_t *options, s_http_rows_t *rows)
     }
 
     //  A partner and its key
-    pd_http_t response;
+    pd_test_http_t response;
     snprintf (url, sizeof (url), "%s/api/partners", base);
-    if (pd_http ("POST", url, admin_key,
-                 "{\"name\":\"Bench\",\"contact_email\":\"b@bench.example\"}", NULL,
-                 &response) != 0 ||
+    if (pd_test_http ("POST", url, admin_key,
+                      "{\"name\":\"Bench\",\"contact_email\":\"b@bench.example\"}", NULL,
+                      &response) != 0 ||
         response.status != 201 || !pd_json_str (&response, "api_key")) {
         fprintf (stderr, "bench: POST /api/partners: HTTP %ld %s\n", response.status,
                  response.body ? response.body : "");
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         goto cleanup;
     }
     api_key = strdup (pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The body the bare server will return
     snprintf (url, sizeof (url), "%s/api/partners/me", base);
-    if (pd_http ("GET", url, api_key, NULL, NULL, &response) != 0 || response.status != 200 ||
+    if (pd_test_http ("GET", url, api_key, NULL, NULL, &response) != 0 || response.status != 200 ||
         response.body_size > sizeof (body->data)) {
         fprintf (stderr, "bench: GET /api/partners/me: HTTP %ld %s\n", response.status,
                  response.body ? response.body : "");
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         goto cleanup;
     }
     memcpy (body->data, response.body, response.body_size);
     body->size = response.body_size;
     rows->body_size = body->size;
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     int port = pd_test_free_port ();
     bare = s_bare_start (options, port, body);
@@ -765,10 +765,11 @@ s_post (const s_store_server_t *self, const char *path, const char *key, const c
 {
     char url[256];
     snprintf (url, sizeof (url), "%s%s", self->base, path);
-    pd_http_t response;
-    int rc = pd_http ("POST", url, key, body, NULL, &response) == 0 && response.status == expect
-                 ? 0
-                 : -1;
+    pd_test_http_t response;
+    int rc =
+        pd_test_http ("POST", url, key, body, NULL, &response) == 0 && response.status == expect
+            ? 0
+            : -1;
     if (rc == 0 && field) {
         const char *value = pd_json_str (&response, field);
         if (value)
@@ -779,7 +780,7 @@ s_post (const s_store_server_t *self, const char *path, const char *key, const c
     if (rc != 0)
         fprintf (stderr, "bench: POST %s: HTTP %ld %s\n", path, response.status,
                  response.body ? response.body : "");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return rc;
 }
 
@@ -816,16 +817,16 @@ s_store_server_start (const s_options_t *options, s_store_server_t *self, long r
         !(self->api_key = strdup (key)))
         return -1;
     //  Its id: the key's partner, from /me
-    pd_http_t response;
+    pd_test_http_t response;
     char url[256];
     snprintf (url, sizeof (url), "%s/api/partners/me", self->base);
-    if (pd_http ("GET", url, self->api_key, NULL, NULL, &response) != 0 ||
+    if (pd_test_http ("GET", url, self->api_key, NULL, NULL, &response) != 0 ||
         !pd_json_str (&response, "id")) {
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         return -1;
     }
     snprintf (self->partner_id, sizeof (self->partner_id), "%s", pd_json_str (&response, "id"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     for (int i = 0; i < S_STORE_OWN; i++) {
         char body[256], code[32], users[160];
         snprintf (users, sizeof (users), "/api/partners/%s/users", self->partner_id);

@@ -292,7 +292,7 @@ pd_test_read_line (const char *path)
 static size_t
 s_on_body (char *data, size_t size, size_t count, void *arg)
 {
-    pd_http_t *response = arg;
+    pd_test_http_t *response = arg;
     size_t length = size * count;
     char *body = realloc (response->body, response->body_size + length + 1);
     if (!body)
@@ -322,7 +322,7 @@ s_copy_header (const char *line, size_t length, const char *name, char *out, siz
 static size_t
 s_on_header (char *data, size_t size, size_t count, void *arg)
 {
-    pd_http_t *response = arg;
+    pd_test_http_t *response = arg;
     size_t length = size * count;
     s_copy_header (data, length, "Retry-After:", response->retry_after,
                    sizeof (response->retry_after));
@@ -339,16 +339,17 @@ s_on_header (char *data, size_t size, size_t count, void *arg)
 }
 
 int
-pd_http (const char *method, const char *url, const char *api_key, const char *body,
-         const char *content_type, pd_http_t *response)
+pd_test_http (const char *method, const char *url, const char *api_key, const char *body,
+              const char *content_type, pd_test_http_t *response)
 {
-    pd_http_options_t options = {.api_key = api_key, .body = body, .content_type = content_type};
-    return pd_http_ex (method, url, &options, response);
+    pd_test_http_options_t options = {
+        .api_key = api_key, .body = body, .content_type = content_type};
+    return pd_test_http_ex (method, url, &options, response);
 }
 
 int
-pd_http_ex (const char *method, const char *url, const pd_http_options_t *options,
-            pd_http_t *response)
+pd_test_http_ex (const char *method, const char *url, const pd_test_http_options_t *options,
+                 pd_test_http_t *response)
 {
     memset (response, 0, sizeof (*response));
     CURL *curl = curl_easy_init ();
@@ -402,8 +403,8 @@ pd_http_ex (const char *method, const char *url, const pd_http_options_t *option
 }
 
 bool
-pd_http_cookie (const pd_http_t *response, const char *name, char *value, size_t size,
-                char *attributes, size_t attributes_size)
+pd_test_http_cookie (const pd_test_http_t *response, const char *name, char *value, size_t size,
+                     char *attributes, size_t attributes_size)
 {
     size_t name_length = strlen (name);
     const char *line = response->set_cookie;
@@ -429,7 +430,7 @@ pd_http_cookie (const pd_http_t *response, const char *name, char *value, size_t
 }
 
 void
-pd_http_clear (pd_http_t *response)
+pd_test_http_clear (pd_test_http_t *response)
 {
     free (response->body);
     json_decref (response->json);
@@ -437,13 +438,13 @@ pd_http_clear (pd_http_t *response)
 }
 
 const char *
-pd_json_str (const pd_http_t *response, const char *key)
+pd_json_str (const pd_test_http_t *response, const char *key)
 {
     return json_string_value (json_object_get (response->json, key));
 }
 
 long long
-pd_json_int (const pd_http_t *response, const char *key)
+pd_json_int (const pd_test_http_t *response, const char *key)
 {
     return json_integer_value (json_object_get (response->json, key));
 }

@@ -88,14 +88,14 @@ typedef struct {
     char *body;            //  NUL-terminated
     size_t body_size;
     json_t *json; //  parsed body if it is JSON, else NULL
-} pd_http_t;
+} pd_test_http_t;
 
 //  One HTTP request. `api_key` adds X-API-Key; `body`, if not NULL, is sent
 //  with `content_type` (NULL = application/json). Returns 0 if a response
 //  came (whatever its status), -1 otherwise.
-int pd_http (const char *method, const char *url, const char *api_key, const char *body,
-             const char *content_type, pd_http_t *response);
-void pd_http_clear (pd_http_t *response);
+int pd_test_http (const char *method, const char *url, const char *api_key, const char *body,
+                  const char *content_type, pd_test_http_t *response);
+void pd_test_http_clear (pd_test_http_t *response);
 
 //  A request with more options; NULL fields are left out.
 typedef struct {
@@ -104,19 +104,19 @@ typedef struct {
     const char *csrf;    //  X-CSRF-Token
     const char *body;
     const char *content_type; //  NULL = application/json when body is set
-} pd_http_options_t;
-int pd_http_ex (const char *method, const char *url, const pd_http_options_t *options,
-                pd_http_t *response);
+} pd_test_http_options_t;
+int pd_test_http_ex (const char *method, const char *url, const pd_test_http_options_t *options,
+                     pd_test_http_t *response);
 
 //  The value of cookie `name` set by the response into value (size bytes),
 //  and that Set-Cookie line's attributes (after the value) into attributes
 //  (may be NULL). false if the response set no such cookie.
-bool pd_http_cookie (const pd_http_t *response, const char *name, char *value, size_t size,
-                     char *attributes, size_t attributes_size);
+bool pd_test_http_cookie (const pd_test_http_t *response, const char *name, char *value,
+                          size_t size, char *attributes, size_t attributes_size);
 
 //  Shorthands on response->json
-const char *pd_json_str (const pd_http_t *response, const char *key);
-long long pd_json_int (const pd_http_t *response, const char *key);
+const char *pd_json_str (const pd_test_http_t *response, const char *key);
+long long pd_json_int (const pd_test_http_t *response, const char *key);
 
 //  Raw TCP, for requests libcurl would not send
 

@@ -64,11 +64,11 @@ s_now_ms (void)
 
 static long
 s_call (const char *method, const char *path, const char *key, const char *body,
-        pd_http_t *response)
+        pd_test_http_t *response)
 {
     char url[512];
     snprintf (url, sizeof (url), "%s%s", s_fx.base, path);
-    assert_int_equal (pd_http (method, url, key, body, NULL, response), 0);
+    assert_int_equal (pd_test_http (method, url, key, body, NULL, response), 0);
     return response->status;
 }
 
@@ -118,19 +118,19 @@ s_setup (void **state)
     s_fx.admin_key = pd_test_read_line (path);
     if (!s_fx.admin_key)
         return -1;
-    pd_http_t response;
+    pd_test_http_t response;
     char url[512];
     snprintf (url, sizeof (url), "%s/api/partners", s_fx.base);
-    if (pd_http ("POST", url, s_fx.admin_key,
-                 "{\"name\":\"Link MSP\",\"contact_email\":\"ops@link.example\"}", NULL,
-                 &response) != 0 ||
+    if (pd_test_http ("POST", url, s_fx.admin_key,
+                      "{\"name\":\"Link MSP\",\"contact_email\":\"ops@link.example\"}", NULL,
+                      &response) != 0 ||
         response.status != 201 || !pd_json_str (&response, "api_key")) {
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         return -1;
     }
     snprintf (s_fx.partner_key, sizeof (s_fx.partner_key), "%s",
               pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return 0;
 }
 
@@ -152,14 +152,14 @@ s_teardown (void **state)
 static void
 s_new_code (char *code)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/partners/me/provisions", s_fx.partner_key,
                               "{\"site_name\":\"Link site\"}", &response),
                       201);
     const char *text = pd_json_str (&response, "code");
     assert_non_null (text);
     snprintf (code, 32, "%s", text);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 typedef struct {
@@ -201,7 +201,7 @@ s_appliance_state (const char *site_id, const char *appliance_id)
 {
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/me/sites/%s", site_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
     int state = -1;
     json_t *items = json_object_get (response.json, "appliances");
@@ -213,7 +213,7 @@ s_appliance_state (const char *site_id, const char *appliance_id)
         if (id && strcmp (id, appliance_id) == 0)
             state = json_is_true (json_object_get (item, "online")) ? 1 : 0;
     }
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return state;
 }
 
@@ -244,7 +244,7 @@ s_appliance_total (void)
         char path[256];
         snprintf (path, sizeof (path), "/api/partners/me/sites?limit=200%s%s",
                   *cursor ? "&cursor=" : "", cursor);
-        pd_http_t response;
+        pd_test_http_t response;
         assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
         size_t index;
         json_t *item;
@@ -254,7 +254,7 @@ s_appliance_total (void)
         }
         const char *next = pd_json_str (&response, "next_cursor");
         snprintf (cursor, sizeof (cursor), "%s", next ? next : "");
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
     } while (*cursor);
     return total;
 }
@@ -283,7 +283,7 @@ test_claim_heartbeat_online_then_offline (void **state)
         0);
 
     //  /metrics shows the front's and the broker's counters with the gateway's
-    pd_http_t metrics;
+    pd_test_http_t metrics;
     assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &metrics), 200);
     assert_non_null (strstr (metrics.body, "partnerd_up{component=\"front\"} 1\n"));
     assert_non_null (strstr (metrics.body, "partnerd_up{component=\"broker\"} 1\n"));
@@ -294,7 +294,7 @@ test_claim_heartbeat_online_then_offline (void **state)
     assert_true (claims && atoll (claims + strlen ("\npartnerd_front_claims ")) >= 1);
     const char *requests = strstr (metrics.body, "\npartnerd_broker_requests ");
     assert_true (requests && atoll (requests + strlen ("\npartnerd_broker_requests ")) > 0);
-    pd_http_clear (&metrics);
+    pd_test_http_clear (&metrics);
 
     //  Silent, it goes offline
     pd_appliance_destroy (&appliance);
@@ -340,9 +340,9 @@ test_revoked_key_is_refused_at_handshake (void **state)
     char path[512];
     snprintf (path, sizeof (path), "/api/partners/me/sites/%s/appliances/%s/revoke",
               claimed.site_id, claimed.appliance_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_fx.partner_key, NULL, &response), 200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  A new connection with the revoked key: refused at the handshake, so
     //  its report is never answered; meanwhile a fresh key's claim works
@@ -450,21 +450,21 @@ test_command_round_trip (void **state)
     //  An admin sends one through HTTP -> broker -> front -> appliance
     char path[256];
     snprintf (path, sizeof (path), "/api/admin/appliances/%s/command", claimed.appliance_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_fx.admin_key,
                               "{\"command\":\"ping\",\"payload\":\"hello\"}", &response),
                       200);
     assert_string_equal (pd_json_str (&response, "output"), "hello");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  The appliance's refusal comes back as an error
     assert_int_equal (s_call ("POST", path, s_fx.admin_key, "{\"command\":\"reboot\"}", &response),
                       400);
     assert_string_equal (pd_json_str (&response, "code"), "unknown_message_type");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  Partners may not send commands through this route
     assert_int_equal (s_call ("POST", path, s_fx.partner_key, "{\"command\":\"ping\"}", &response),
                       403);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Revoked while connected: the server closes its link at once (the
     //  SDK's poll answers the close), no command reaches it any more, and
@@ -474,7 +474,7 @@ test_command_round_trip (void **state)
               claimed.site_id, claimed.appliance_id);
     assert_int_equal (s_call ("POST", revoke, s_fx.partner_key, NULL, &response), 200);
     assert_false (json_is_true (json_object_get (response.json, "online")));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_wait_closed (&poller, S_REPORT_MS), PD_E_APPLIANCE_REVOKED);
     pthread_join (thread, NULL);
     char reason[128];
@@ -489,13 +489,13 @@ test_command_round_trip (void **state)
                       410);
     assert_string_equal (pd_json_str (&response, "code"), "appliance_revoked");
     assert_string_equal (pd_json_str (&response, "detail"), "appliance revoked");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  The front counts the link it closed and no longer counts it connected
-    pd_http_t metrics;
+    pd_test_http_t metrics;
     assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &metrics), 200);
     const char *closed = strstr (metrics.body, "\npartnerd_front_closed ");
     assert_true (closed && atoll (closed + strlen ("\npartnerd_front_closed ")) >= 1);
-    pd_http_clear (&metrics);
+    pd_test_http_clear (&metrics);
     pd_appliance_destroy (&poller.appliance);
     pthread_cond_destroy (&poller.closed_cond);
     pthread_mutex_destroy (&poller.lock);
@@ -510,12 +510,12 @@ test_command_round_trip (void **state)
     assert_int_equal (s_call ("POST", path, s_fx.admin_key, "{\"command\":\"ping\"}", &response),
                       503);
     assert_string_equal (pd_json_str (&response, "code"), "service_unavailable");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("POST", "/api/admin/appliances/apl_notconnected0000/command",
                               s_fx.admin_key, "{\"command\":\"ping\"}", &response),
                       404);
     assert_string_equal (pd_json_str (&response, "code"), "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Run pd-simulator; its stdout into output (size bytes). Exit status, or

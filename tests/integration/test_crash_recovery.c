@@ -58,9 +58,9 @@ s_writer (void *arg)
         snprintf (name, sizeof (name), "Crash %d-%d", self->round, n);
         snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"c@crash.example\"}",
                   name);
-        pd_http_t response;
+        pd_test_http_t response;
         //  After the kill requests fail: the loop ends when told to stop
-        if (pd_http ("POST", url, self->admin_key, body, NULL, &response) == 0 &&
+        if (pd_test_http ("POST", url, self->admin_key, body, NULL, &response) == 0 &&
             response.status == 201) {
             pthread_mutex_lock (&self->lock);
             s_acked_t *acked = &self->acked[self->acked_count++];
@@ -71,7 +71,7 @@ s_writer (void *arg)
             pthread_cond_broadcast (&self->changed);
             pthread_mutex_unlock (&self->lock);
         }
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
     }
     return NULL;
 }
@@ -107,21 +107,21 @@ test_acknowledged_creates_survive_kill_9 (void **state)
         for (size_t i = 0; i < writer->acked_count; i++) {
             char url[256];
             snprintf (url, sizeof (url), "%s/api/partners/%s", base, writer->acked[i].id);
-            pd_http_t response;
-            assert_int_equal (pd_http ("GET", url, admin_key, NULL, NULL, &response), 0);
+            pd_test_http_t response;
+            assert_int_equal (pd_test_http ("GET", url, admin_key, NULL, NULL, &response), 0);
             assert_int_equal (response.status, 200);
             assert_string_equal (pd_json_str (&response, "name"), writer->acked[i].name);
-            pd_http_clear (&response);
+            pd_test_http_clear (&response);
         }
         if (writer->acked_count > 0) {
             char url[256];
             snprintf (url, sizeof (url), "%s/api/partners/me", base);
-            pd_http_t response;
+            pd_test_http_t response;
             const s_acked_t *last = &writer->acked[writer->acked_count - 1];
-            assert_int_equal (pd_http ("GET", url, last->key, NULL, NULL, &response), 0);
+            assert_int_equal (pd_test_http ("GET", url, last->key, NULL, NULL, &response), 0);
             assert_int_equal (response.status, 200);
             assert_string_equal (pd_json_str (&response, "id"), last->id);
-            pd_http_clear (&response);
+            pd_test_http_clear (&response);
         }
 
         //  Write until S_ACKS_TO_WAIT acks, then kill -9 mid-stream
@@ -152,10 +152,11 @@ test_acknowledged_creates_survive_kill_9 (void **state)
     for (size_t i = 0; i < writer->acked_count; i++) {
         char url[256];
         snprintf (url, sizeof (url), "%s/api/partners/%s", base, writer->acked[i].id);
-        pd_http_t response;
-        if (pd_http ("GET", url, admin_key, NULL, NULL, &response) == 0 && response.status == 200)
+        pd_test_http_t response;
+        if (pd_test_http ("GET", url, admin_key, NULL, NULL, &response) == 0 &&
+            response.status == 200)
             found++;
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
     }
     assert_int_equal (found, writer->acked_count);
     assert_true (writer->acked_count >= S_ROUNDS * S_ACKS_TO_WAIT);

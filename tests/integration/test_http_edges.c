@@ -150,30 +150,31 @@ test_deep_nesting_is_a_clean_400 (void **state)
         for (size_t r = 0; r < sizeof (anonymous) / sizeof (anonymous[0]); r++) {
             char url[256];
             snprintf (url, sizeof (url), "%s%s", s_main.base, anonymous[r]);
-            pd_http_t response;
-            assert_int_equal (pd_http ("POST", url, NULL, bodies[b], NULL, &response), 0);
+            pd_test_http_t response;
+            assert_int_equal (pd_test_http ("POST", url, NULL, bodies[b], NULL, &response), 0);
             assert_int_equal (response.status, 400);
             assert_string_equal (pd_json_str (&response, "code"), "malformed_body");
             assert_string_equal (pd_json_str (&response, "detail"), "nesting is deeper than 8");
-            pd_http_clear (&response);
+            pd_test_http_clear (&response);
         }
         //  An authenticated JSON route the same way
         char url[256];
         snprintf (url, sizeof (url), "%s/api/partners", s_main.base);
-        pd_http_t response;
-        assert_int_equal (pd_http ("POST", url, s_main.admin_key, bodies[b], NULL, &response), 0);
+        pd_test_http_t response;
+        assert_int_equal (pd_test_http ("POST", url, s_main.admin_key, bodies[b], NULL, &response),
+                          0);
         assert_int_equal (response.status, 400);
         assert_string_equal (pd_json_str (&response, "code"), "malformed_body");
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         free (bodies[b]);
     }
     //  Still alive, and still serving
     char url[256];
     snprintf (url, sizeof (url), "%s/healthz", s_main.base);
-    pd_http_t response;
-    assert_int_equal (pd_http ("GET", url, NULL, NULL, NULL, &response), 0);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("GET", url, NULL, NULL, NULL, &response), 0);
     assert_int_equal (response.status, 200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  ---------------------------------------------------------------------------
@@ -184,15 +185,15 @@ s_partner_count (const char *name)
 {
     char url[256];
     snprintf (url, sizeof (url), "%s/api/partners?limit=200", s_main.base);
-    pd_http_t response;
-    assert_int_equal (pd_http ("GET", url, s_main.admin_key, NULL, NULL, &response), 0);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("GET", url, s_main.admin_key, NULL, NULL, &response), 0);
     assert_int_equal (response.status, 200);
     long long count = 0;
     json_t *items = json_object_get (response.json, "items");
     for (size_t i = 0; i < json_array_size (items); i++)
         count += strcmp (json_string_value (json_object_get (json_array_get (items, i), "name")),
                          name) == 0;
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return count;
 }
 
@@ -331,11 +332,11 @@ s_connections_held (const pd_instance_t *instance)
 {
     char url[256];
     snprintf (url, sizeof (url), "%s/metrics", instance->base);
-    pd_http_t response;
-    assert_int_equal (pd_http ("GET", url, NULL, NULL, NULL, &response), 0);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("GET", url, NULL, NULL, NULL, &response), 0);
     const char *line = strstr (response.body, "\npartnerd_http_connections ");
     long long held = line ? atoll (line + strlen ("\npartnerd_http_connections ")) : -1;
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return held;
 }
 
@@ -356,12 +357,12 @@ s_timed_get (const char *path, const char *key, long *status)
 {
     char url[256];
     snprintf (url, sizeof (url), "%s%s", s_main.base, path);
-    pd_http_t response;
+    pd_test_http_t response;
     double start = s_now_ms ();
-    assert_int_equal (pd_http ("GET", url, key, NULL, NULL, &response), 0);
+    assert_int_equal (pd_test_http ("GET", url, key, NULL, NULL, &response), 0);
     double elapsed = s_now_ms () - start;
     *status = response.status;
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return elapsed;
 }
 

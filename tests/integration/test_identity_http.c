@@ -98,35 +98,35 @@ s_teardown (void **state)
 //  One request to an instance; returns the status
 static long
 s_request (const s_instance_t *instance, const char *method, const char *path,
-           const pd_http_options_t *options, pd_http_t *response)
+           const pd_test_http_options_t *options, pd_test_http_t *response)
 {
     char url[S_URL_MAX];
     snprintf (url, sizeof (url), "%s%s", instance->base, path);
-    assert_int_equal (pd_http_ex (method, url, options, response), 0);
+    assert_int_equal (pd_test_http_ex (method, url, options, response), 0);
     return response->status;
 }
 
 //  With a key (or none) and maybe a JSON body, on the main instance
 static long
 s_call (const char *method, const char *path, const char *key, const char *body,
-        pd_http_t *response)
+        pd_test_http_t *response)
 {
-    pd_http_options_t options = {.api_key = key, .body = body};
+    pd_test_http_options_t options = {.api_key = key, .body = body};
     return s_request (&s_main, method, path, &options, response);
 }
 
 //  As a signed-in user's browser: its cookies, the CSRF header if `csrf`
 static long
 s_browse (const s_signed_in_t *user, const char *method, const char *path, const char *body,
-          bool csrf, pd_http_t *response)
+          bool csrf, pd_test_http_t *response)
 {
-    pd_http_options_t options = {
+    pd_test_http_options_t options = {
         .cookie = user->cookie, .csrf = csrf ? user->csrf : NULL, .body = body};
     return s_request (&s_main, method, path, &options, response);
 }
 
 static void
-s_assert_problem (const pd_http_t *response, long status, const char *code)
+s_assert_problem (const pd_test_http_t *response, long status, const char *code)
 {
     if (response->status != status)
         fail_msg ("expected %ld %s, got %ld: %s", status, code, response->status,
@@ -141,20 +141,20 @@ static void
 s_expect_problem (const char *method, const char *path, const char *key, const char *body,
                   long status, const char *code)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     s_call (method, path, key, body, &response);
     s_assert_problem (&response, status, code);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 s_browse_problem (const s_signed_in_t *user, const char *method, const char *path, const char *body,
                   bool csrf, long status, const char *code)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     s_browse (user, method, path, body, csrf, &response);
     s_assert_problem (&response, status, code);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  ------------------------------------------------------------------------
@@ -167,12 +167,12 @@ s_create_partner (const char *name, char *id, char *key)
     char body[512];
     snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"ops@partner.example\"}",
               name);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/partners", s_main.admin_key, body, &response), 201);
     snprintf (id, S_ID_MAX + 1, "%s", pd_json_str (&response, "id"));
     if (key)
         snprintf (key, S_TOKEN_MAX, "%s", pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Admin adds a user to a partner; its id is copied out
@@ -183,10 +183,10 @@ s_create_user (const char *partner_id, const char *email, char *user_id)
     snprintf (path, sizeof (path), "/api/partners/%s/users", partner_id);
     snprintf (body, sizeof (body), "{\"email\":\"%s\",\"name\":\"Ada\",\"role\":\"partner-admin\"}",
               email);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_main.admin_key, body, &response), 201);
     snprintf (user_id, S_ID_MAX + 1, "%s", pd_json_str (&response, "id"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Admin makes a magic link for a user; the token in it is copied out
@@ -195,7 +195,7 @@ s_magic_link (const char *partner_id, const char *user_id, char *token)
 {
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s/users/%s/magic-link", partner_id, user_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_main.admin_key, NULL, &response), 201);
     const char *url = pd_json_str (&response, "url");
     assert_non_null (url);
@@ -209,15 +209,15 @@ s_magic_link (const char *partner_id, const char *user_id, char *token)
     memcpy (token, found, length);
     token[length] = '\0';
     assert_true (pd_json_int (&response, "expires_at") > (long long)time (NULL) * 1000);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static long
-s_exchange (const s_instance_t *instance, const char *token, pd_http_t *response)
+s_exchange (const s_instance_t *instance, const char *token, pd_test_http_t *response)
 {
     char body[S_TOKEN_MAX + 32];
     snprintf (body, sizeof (body), "{\"token\":\"%s\"}", token);
-    pd_http_options_t options = {.body = body};
+    pd_test_http_options_t options = {.body = body};
     return s_request (instance, "POST", "/api/partners/auth/magic", &options, response);
 }
 
@@ -231,12 +231,12 @@ s_max_age (const char *attributes)
 
 //  Keep the cookies a successful exchange set, as a browser would
 static void
-s_take_cookies (const pd_http_t *response, s_signed_in_t *user)
+s_take_cookies (const pd_test_http_t *response, s_signed_in_t *user)
 {
-    assert_true (pd_http_cookie (response, "partnerd_session", user->session,
-                                 sizeof (user->session), NULL, 0));
+    assert_true (pd_test_http_cookie (response, "partnerd_session", user->session,
+                                      sizeof (user->session), NULL, 0));
     assert_true (
-        pd_http_cookie (response, "partnerd_csrf", user->csrf, sizeof (user->csrf), NULL, 0));
+        pd_test_http_cookie (response, "partnerd_csrf", user->csrf, sizeof (user->csrf), NULL, 0));
     snprintf (user->cookie, sizeof (user->cookie),
               "theme=dark; partnerd_session=%s; partnerd_csrf=%s", user->session, user->csrf);
 }
@@ -250,22 +250,22 @@ s_sign_in (const char *partner_id, const char *email, s_signed_in_t *user)
     s_create_user (partner_id, email, user->user_id);
     char token[S_TOKEN_MAX];
     s_magic_link (partner_id, user->user_id, token);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_exchange (&s_main, token, &response), 200);
     s_take_cookies (&response, user);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  GET /api/partners/me as the user: the status, and the partner id seen
 static long
 s_me (const s_signed_in_t *user, char *partner_id)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     long status = s_browse (user, "GET", "/api/partners/me", NULL, false, &response);
     if (partner_id)
         snprintf (partner_id, S_ID_MAX + 1, "%s",
                   status == 200 ? pd_json_str (&response, "id") : "");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return status;
 }
 
@@ -280,7 +280,7 @@ test_magic_link_sign_in (void **state)
     s_create_partner ("Magic MSP", partner_id, NULL);
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s/users", partner_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_main.admin_key,
                               "{\"email\":\"ada@magic.example\",\"name\":\"Ada\","
                               "\"role\":\"partner-admin\"}",
@@ -291,7 +291,7 @@ test_magic_link_sign_in (void **state)
     assert_string_equal (pd_json_str (&response, "email"), "ada@magic.example");
     assert_string_equal (pd_json_str (&response, "role"), "partner-admin");
     assert_string_equal (pd_json_str (&response, "status"), "active");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  ... and list its users
     assert_int_equal (s_call ("GET", path, s_main.admin_key, NULL, &response), 200);
@@ -299,15 +299,15 @@ test_magic_link_sign_in (void **state)
     assert_int_equal (json_array_size (items), 1);
     assert_string_equal (json_string_value (json_object_get (json_array_get (items, 0), "id")),
                          user_id);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  A magic link, exchanged for a session
     char token[S_TOKEN_MAX];
     s_magic_link (partner_id, user_id, token);
     assert_int_equal (s_exchange (&s_main, token, &response), 200);
     char session[S_TOKEN_MAX], csrf[S_TOKEN_MAX], attributes[512];
-    assert_true (pd_http_cookie (&response, "partnerd_session", session, sizeof (session),
-                                 attributes, sizeof (attributes)));
+    assert_true (pd_test_http_cookie (&response, "partnerd_session", session, sizeof (session),
+                                      attributes, sizeof (attributes)));
     assert_true (strlen (session) > 0);
     assert_non_null (strstr (attributes, "; Path=/"));
     assert_non_null (strstr (attributes, "; HttpOnly"));
@@ -316,8 +316,8 @@ test_magic_link_sign_in (void **state)
     long long max_age = s_max_age (attributes);
     assert_true (max_age > S_SESSION_TTL_S - 60 && max_age <= S_SESSION_TTL_S);
 
-    assert_true (pd_http_cookie (&response, "partnerd_csrf", csrf, sizeof (csrf), attributes,
-                                 sizeof (attributes)));
+    assert_true (pd_test_http_cookie (&response, "partnerd_csrf", csrf, sizeof (csrf), attributes,
+                                      sizeof (attributes)));
     assert_non_null (strstr (attributes, "; Path=/"));
     assert_null (strstr (attributes, "HttpOnly")); //  the dashboard reads it
     assert_non_null (strstr (attributes, "; SameSite=Lax"));
@@ -332,7 +332,7 @@ test_magic_link_sign_in (void **state)
     json_t *user = json_object_get (response.json, "user");
     assert_string_equal (json_string_value (json_object_get (user, "id")), user_id);
     assert_string_equal (pd_json_str (&response, "partner_id"), partner_id);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The session cookie works where a partner key does
     s_signed_in_t signed_in = {0};
@@ -345,8 +345,8 @@ test_magic_link_sign_in (void **state)
     s_exchange (&s_main, token, &response);
     s_assert_problem (&response, 401, "unauthorized");
     assert_false (
-        pd_http_cookie (&response, "partnerd_session", session, sizeof (session), NULL, 0));
-    pd_http_clear (&response);
+        pd_test_http_cookie (&response, "partnerd_session", session, sizeof (session), NULL, 0));
+    pd_test_http_clear (&response);
 
     //  The sign-in is audited
     assert_int_equal (s_call ("GET", "/api/admin/streams/audit?from=1&limit=1000", s_main.admin_key,
@@ -366,7 +366,7 @@ test_magic_link_sign_in (void **state)
     assert_true (audited);
     assert_null (strstr (response.body, session)); //  no secret in the audit trail
     assert_null (strstr (response.body, token));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Two exchanges of one link, released together
@@ -383,11 +383,11 @@ s_racer (void *arg)
     char url[S_URL_MAX], body[S_TOKEN_MAX + 32];
     snprintf (url, sizeof (url), "%s/api/partners/auth/magic", s_main.base);
     snprintf (body, sizeof (body), "{\"token\":\"%s\"}", racer->token);
-    pd_http_options_t options = {.body = body};
-    pd_http_t response;
+    pd_test_http_options_t options = {.body = body};
+    pd_test_http_t response;
     pthread_barrier_wait (racer->barrier);
-    racer->status = pd_http_ex ("POST", url, &options, &response) == 0 ? response.status : 0;
-    pd_http_clear (&response);
+    racer->status = pd_test_http_ex ("POST", url, &options, &response) == 0 ? response.status : 0;
+    pd_test_http_clear (&response);
     return NULL;
 }
 
@@ -438,20 +438,20 @@ test_csrf_and_logout (void **state)
     assert_int_equal (s_me (&user, NULL), 200); //  refusals ended nothing
 
     //  With it, logout ends the session and clears both cookies
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_browse (&user, "POST", "/api/partners/auth/logout", NULL, true, &response),
                       204);
     char value[S_TOKEN_MAX], attributes[512];
-    assert_true (pd_http_cookie (&response, "partnerd_session", value, sizeof (value), attributes,
-                                 sizeof (attributes)));
+    assert_true (pd_test_http_cookie (&response, "partnerd_session", value, sizeof (value),
+                                      attributes, sizeof (attributes)));
     assert_string_equal (value, "");
     assert_int_equal (s_max_age (attributes), 0);
     assert_non_null (strstr (attributes, "; HttpOnly"));
-    assert_true (pd_http_cookie (&response, "partnerd_csrf", value, sizeof (value), attributes,
-                                 sizeof (attributes)));
+    assert_true (pd_test_http_cookie (&response, "partnerd_csrf", value, sizeof (value), attributes,
+                                      sizeof (attributes)));
     assert_string_equal (value, "");
     assert_int_equal (s_max_age (attributes), 0);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The old cookie is refused from then on; the other session lives
     s_browse_problem (&user, "GET", "/api/partners/me", NULL, false, 401, "unauthorized");
@@ -472,10 +472,10 @@ test_partners_stay_apart (void **state)
     char seen[S_ID_MAX + 1];
     assert_int_equal (s_me (&a_user, seen), 200);
     assert_string_equal (seen, a_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("GET", "/api/partners/me", a_key, NULL, &response), 200);
     assert_string_equal (pd_json_str (&response, "id"), a_id);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Admin routes refuse A's session (with its CSRF token, so that
     //  access is what refuses) and A's key
@@ -501,10 +501,10 @@ test_partners_stay_apart (void **state)
     //  B is untouched: still one user, same name
     assert_int_equal (s_call ("GET", b_users, s_main.admin_key, NULL, &response), 200);
     assert_int_equal (json_array_size (json_object_get (response.json, "items")), 1);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("GET", b_path, s_main.admin_key, NULL, &response), 200);
     assert_string_equal (pd_json_str (&response, "name"), "Apart B");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -520,18 +520,19 @@ test_disabled_user_is_signed_out (void **state)
 
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s/users/%s/disable", partner_id, user.user_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_main.admin_key, NULL, &response), 200);
     assert_string_equal (pd_json_str (&response, "status"), "disabled");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Its live session is refused at once, and it cannot sign in again
     s_browse_problem (&user, "GET", "/api/partners/me", NULL, false, 401, "unauthorized");
     long status = s_exchange (&s_main, token, &response);
     if (status != 401 && status != 403)
         fail_msg ("a disabled user's link answered %ld", status);
-    assert_false (pd_http_cookie (&response, "partnerd_session", token, sizeof (token), NULL, 0));
-    pd_http_clear (&response);
+    assert_false (
+        pd_test_http_cookie (&response, "partnerd_session", token, sizeof (token), NULL, 0));
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -545,16 +546,16 @@ test_suspended_partner_is_refused (void **state)
 
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s", partner_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (
         s_call ("PUT", path, s_main.admin_key, "{\"status\":\"suspended\"}", &response), 200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_browse_problem (&user, "GET", "/api/partners/me", NULL, false, 403, "forbidden");
 
     //  And back
     assert_int_equal (s_call ("PUT", path, s_main.admin_key, "{\"status\":\"active\"}", &response),
                       200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_me (&user, NULL), 200);
 }
 
@@ -587,12 +588,12 @@ test_unusable_credentials_are_refused (void **state)
 static long
 s_poll_until_accepted (const s_instance_t *instance, const char *key, int timeout_ms)
 {
-    pd_http_options_t options = {.api_key = key};
+    pd_test_http_options_t options = {.api_key = key};
     long status = 0;
     for (int waited = 0; waited <= timeout_ms; waited += S_POLL_MS) {
-        pd_http_t response;
+        pd_test_http_t response;
         status = s_request (instance, "GET", "/api/partners", &options, &response);
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         if (status != 429)
             break;
         usleep (S_POLL_MS * 1000);
@@ -608,14 +609,14 @@ test_failures_are_rate_limited (void **state)
     assert_int_equal (s_instance_start (limited, S_LIMIT_SMALL, S_WINDOW_SMALL_S), 0);
     char bad_key[S_TOKEN_MAX];
     snprintf (bad_key, sizeof (bad_key), "%sX", limited->admin_key);
-    pd_http_options_t bad = {.api_key = bad_key};
-    pd_http_options_t good = {.api_key = limited->admin_key};
+    pd_test_http_options_t bad = {.api_key = bad_key};
+    pd_test_http_options_t good = {.api_key = limited->admin_key};
 
     //  Bad keys (of any shape: the gateway judges none itself) and bad
     //  magic tokens from one address: each refused 401 until the limit,
     //  then 429 with a Retry-After
-    pd_http_options_t garbage = {.api_key = "not a key"};
-    pd_http_t response;
+    pd_test_http_options_t garbage = {.api_key = "not a key"};
+    pd_test_http_t response;
     for (int i = 0; i < S_LIMIT_SMALL; i++) {
         if (i % 3 == 0)
             s_request (limited, "GET", "/api/partners", &bad, &response);
@@ -624,54 +625,54 @@ test_failures_are_rate_limited (void **state)
         else
             s_request (limited, "GET", "/api/partners", &garbage, &response);
         s_assert_problem (&response, 401, "unauthorized");
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
     }
     s_request (limited, "GET", "/api/partners", &bad, &response);
     s_assert_problem (&response, 429, "rate_limited");
     int retry_after = atoi (response.retry_after);
     assert_true (retry_after >= 1 && retry_after <= S_WINDOW_SMALL_S);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_exchange (limited, "pdm_not_a_real_link", &response);
     s_assert_problem (&response, 429, "rate_limited");
     assert_true (atoi (response.retry_after) >= 1);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The right credentials from that same address keep working (behind a
     //  proxy or NAT everyone shares it): the admin key, a partner's key and
     //  a fresh magic link
     assert_int_equal (s_request (limited, "GET", "/api/partners", &good, &response), 200);
-    pd_http_clear (&response);
-    pd_http_options_t create = {
+    pd_test_http_clear (&response);
+    pd_test_http_options_t create = {
         .api_key = limited->admin_key,
         .body = "{\"name\":\"Shared NAT\",\"contact_email\":\"a@nat.example\"}"};
     assert_int_equal (s_request (limited, "POST", "/api/partners", &create, &response), 201);
     char partner_id[S_ID_MAX + 1], partner_key[S_TOKEN_MAX];
     snprintf (partner_id, sizeof (partner_id), "%s", pd_json_str (&response, "id"));
     snprintf (partner_key, sizeof (partner_key), "%s", pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
-    pd_http_options_t as_partner = {.api_key = partner_key};
+    pd_test_http_clear (&response);
+    pd_test_http_options_t as_partner = {.api_key = partner_key};
     assert_int_equal (s_request (limited, "GET", "/api/partners/me", &as_partner, &response), 200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s/users", partner_id);
     create.body = "{\"email\":\"ann@nat.example\",\"role\":\"partner-admin\"}";
     assert_int_equal (s_request (limited, "POST", path, &create, &response), 201);
     snprintf (path, sizeof (path), "/api/partners/%s/users/%s/magic-link", partner_id,
               pd_json_str (&response, "id"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     create.body = NULL;
     assert_int_equal (s_request (limited, "POST", path, &create, &response), 201);
     const char *url = pd_json_str (&response, "url");
     char token[S_TOKEN_MAX];
     snprintf (token, sizeof (token), "%s", strstr (url, "token=") + strlen ("token="));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_exchange (limited, token, &response), 200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Wrong ones wait for the window's end, then are refused 401 again
     s_request (limited, "GET", "/api/partners", &bad, &response);
     s_assert_problem (&response, 429, "rate_limited");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_poll_until_accepted (limited, bad_key, 2 * S_WINDOW_SMALL_S * 1000), 401);
 
     assert_int_equal (s_instance_stop (limited), 0);
@@ -687,7 +688,7 @@ test_partner_users_cannot_change_provisioning (void **state)
 
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s/users", partner_id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", path, s_main.admin_key,
                               "{\"email\":\"bob@roles.example\",\"role\":\"partner-user\"}",
                               &response),
@@ -695,25 +696,25 @@ test_partner_users_cannot_change_provisioning (void **state)
     s_signed_in_t bob = {0};
     snprintf (bob.partner_id, sizeof (bob.partner_id), "%s", partner_id);
     snprintf (bob.user_id, sizeof (bob.user_id), "%s", pd_json_str (&response, "id"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     char token[S_TOKEN_MAX];
     s_magic_link (partner_id, bob.user_id, token);
     assert_int_equal (s_exchange (&s_main, token, &response), 200);
     s_take_cookies (&response, &bob);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     assert_int_equal (s_browse (&bob, "GET", "/api/partners/me/provisions", NULL, false, &response),
                       200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_browse_problem (&bob, "POST", "/api/partners/me/provisions", "{}", true, 403, "forbidden");
 
     s_signed_in_t ada;
     s_sign_in (partner_id, "ada@roles.example", &ada); //  a partner-admin
     assert_int_equal (s_browse (&ada, "POST", "/api/partners/me/provisions", "{}", true, &response),
                       201);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("POST", "/api/partners/me/provisions", key, "{}", &response), 201);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 int

@@ -53,28 +53,28 @@ static s_fixture_t s_fx;
 //  Helpers
 
 static long
-s_call (const char *method, const char *path, const char *body, pd_http_t *response)
+s_call (const char *method, const char *path, const char *body, pd_test_http_t *response)
 {
     char url[512];
     snprintf (url, sizeof (url), "%s%s", s_fx.base, path);
-    assert_int_equal (pd_http (method, url, s_fx.admin_key, body, NULL, response), 0);
+    assert_int_equal (pd_test_http (method, url, s_fx.admin_key, body, NULL, response), 0);
     return response->status;
 }
 
 //  GET as a browser would, with the cookies it holds (NULL: none)
 static long
-s_get_with (const char *url, const char *cookie, pd_http_t *response)
+s_get_with (const char *url, const char *cookie, pd_test_http_t *response)
 {
-    pd_http_options_t options = {.cookie = cookie};
-    assert_int_equal (pd_http_ex ("GET", url, &options, response), 0);
+    pd_test_http_options_t options = {.cookie = cookie};
+    assert_int_equal (pd_test_http_ex ("GET", url, &options, response), 0);
     return response->status;
 }
 
 static long
-s_get (const char *url, pd_http_t *response)
+s_get (const char *url, pd_test_http_t *response)
 {
-    pd_http_options_t options = {0};
-    assert_int_equal (pd_http_ex ("GET", url, &options, response), 0);
+    pd_test_http_options_t options = {0};
+    assert_int_equal (pd_test_http_ex ("GET", url, &options, response), 0);
     if (response->status >= 500) //  for the test log
         fprintf (stderr, "GET %s: %ld %s\n", url, response->status, response->body);
     return response->status;
@@ -111,7 +111,7 @@ s_authorize (const char *provider, pd_test_idp_t *idp, char *callback, size_t si
 {
     char url[S_URL_SIZE], origin[128];
     snprintf (url, sizeof (url), "%s/api/partner-auth/%s", s_fx.base, provider);
-    pd_http_t start;
+    pd_test_http_t start;
     assert_int_equal (s_get (url, &start), 302);
     s_origin (pd_test_idp_issuer (idp), origin, sizeof (origin));
     assert_true (s_starts_with (start.location, origin));
@@ -119,26 +119,26 @@ s_authorize (const char *provider, pd_test_idp_t *idp, char *callback, size_t si
     assert_non_null (strstr (start.location, "code_challenge_method=S256"));
     //  The sign-in is bound to this browser by an HttpOnly cookie
     char binding[256], attributes[256];
-    assert_true (pd_http_cookie (&start, "partnerd_oauth", binding, sizeof (binding), attributes,
-                                 sizeof (attributes)));
+    assert_true (pd_test_http_cookie (&start, "partnerd_oauth", binding, sizeof (binding),
+                                      attributes, sizeof (attributes)));
     assert_non_null (strstr (attributes, "HttpOnly"));
     assert_null (strstr (start.body ? start.body : "", binding));
     snprintf (cookie, cookie_size, "partnerd_oauth=%s", binding);
 
-    pd_http_t authorize;
+    pd_test_http_t authorize;
     assert_int_equal (s_get (start.location, &authorize), 302);
     snprintf (url, sizeof (url), "%s/api/partner-auth/callback?", s_fx.base);
     assert_true (s_starts_with (authorize.location, url));
     assert_non_null (strstr (authorize.location, "code="));
     assert_non_null (strstr (authorize.location, "state="));
     snprintf (callback, size, "%s", authorize.location);
-    pd_http_clear (&start);
-    pd_http_clear (&authorize);
+    pd_test_http_clear (&start);
+    pd_test_http_clear (&authorize);
 }
 
 //  A whole sign-in; partnerd's answer to the callback in *response
 static long
-s_sign_in (const char *provider, pd_test_idp_t *idp, pd_http_t *response)
+s_sign_in (const char *provider, pd_test_idp_t *idp, pd_test_http_t *response)
 {
     char callback[S_URL_SIZE], cookie[300];
     s_authorize (provider, idp, callback, sizeof (callback), cookie, sizeof (cookie));
@@ -149,48 +149,49 @@ s_sign_in (const char *provider, pd_test_idp_t *idp, pd_http_t *response)
 static void
 s_sign_in_active (const char *provider, pd_test_idp_t *idp, char *cookie, size_t size)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_sign_in (provider, idp, &response), 303);
     char expected[256];
     snprintf (expected, sizeof (expected), "%s%s", s_fx.base, S_DASHBOARD_PATH);
     assert_string_equal (response.location, expected);
     char value[S_COOKIE_SIZE - sizeof (S_SESSION_COOKIE) - 1], attributes[256];
-    assert_true (pd_http_cookie (&response, S_SESSION_COOKIE, value, sizeof (value), attributes,
-                                 sizeof (attributes)));
+    assert_true (pd_test_http_cookie (&response, S_SESSION_COOKIE, value, sizeof (value),
+                                      attributes, sizeof (attributes)));
     assert_true (s_starts_with (value, "pds_"));
     assert_non_null (strstr (attributes, "HttpOnly"));
     assert_null (strstr (attributes, "Secure")); //  cookie_secure = false here
     snprintf (cookie, size, "%s=%s", S_SESSION_COOKIE, value);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  A sign-in that must land on the pending page, without a session
 static void
 s_sign_in_pending (const char *provider, pd_test_idp_t *idp)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_sign_in (provider, idp, &response), 303);
     assert_true (s_ends_with (response.location, S_PENDING_PATH));
     char value[S_COOKIE_SIZE];
-    assert_false (pd_http_cookie (&response, S_SESSION_COOKIE, value, sizeof (value), NULL, 0));
-    pd_http_clear (&response);
+    assert_false (
+        pd_test_http_cookie (&response, S_SESSION_COOKIE, value, sizeof (value), NULL, 0));
+    pd_test_http_clear (&response);
 }
 
 //  GET /api/partners/me with a session cookie
 static void
-s_me (const char *cookie, pd_http_t *response)
+s_me (const char *cookie, pd_test_http_t *response)
 {
     char url[512];
     snprintf (url, sizeof (url), "%s/api/partners/me", s_fx.base);
-    pd_http_options_t options = {.cookie = cookie};
-    assert_int_equal (pd_http_ex ("GET", url, &options, response), 0);
+    pd_test_http_options_t options = {.cookie = cookie};
+    assert_int_equal (pd_test_http_ex ("GET", url, &options, response), 0);
 }
 
 //  The id of the pending partner named `name` (fails if none)
 static void
 s_pending_id (const char *name, char *id, size_t size)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("GET", "/api/admin/partners/pending", NULL, &response), 200);
     json_t *items = json_object_get (response.json, "items");
     id[0] = 0;
@@ -201,11 +202,11 @@ s_pending_id (const char *name, char *id, size_t size)
             snprintf (id, size, "%s", json_string_value (json_object_get (item, "id")));
     }
     assert_true (id[0] != 0);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
-s_assert_problem (const pd_http_t *response, long status, const char *code)
+s_assert_problem (const pd_test_http_t *response, long status, const char *code)
 {
     assert_int_equal (response->status, status);
     assert_string_equal (response->content_type, "application/problem+json");
@@ -295,11 +296,11 @@ test_google_signup_waits_for_approval (void **state)
     //  The admin sees it waiting, and approves it
     char id[S_ID_SIZE], path[256];
     s_pending_id ("acme.example", id, sizeof (id));
-    pd_http_t response;
+    pd_test_http_t response;
     snprintf (path, sizeof (path), "/api/admin/partners/approve/%s", id);
     assert_int_equal (s_call ("POST", path, NULL, &response), 200);
     assert_string_equal (pd_json_str (&response, "status"), "active");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Signing in again lands on the dashboard with a session
     char cookie[S_COOKIE_SIZE];
@@ -311,7 +312,7 @@ test_google_signup_waits_for_approval (void **state)
     assert_string_equal (pd_json_str (&response, "signup_provider"), "google");
     assert_string_equal (pd_json_str (&response, "org_id"), "google:acme.example");
     assert_string_equal (pd_json_str (&response, "contact_email"), "ada@acme.example");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  A colleague from the same Workspace joins the approved partner
     pd_test_idp_set_user (s_fx.google, "g-bob", "bob@acme.example", "Bob", "acme.example", NULL);
@@ -319,12 +320,12 @@ test_google_signup_waits_for_approval (void **state)
     s_me (cookie, &response);
     assert_int_equal (response.status, 200);
     assert_string_equal (pd_json_str (&response, "id"), id);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Deciding twice is a conflict
     assert_int_equal (s_call ("POST", path, NULL, &response), 409);
     s_assert_problem (&response, 409, "conflict");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -335,41 +336,42 @@ test_rejected_signup_is_refused (void **state)
     s_sign_in_pending ("google", s_fx.google);
     char id[S_ID_SIZE], path[256];
     s_pending_id ("globex.example", id, sizeof (id));
-    pd_http_t response;
+    pd_test_http_t response;
     snprintf (path, sizeof (path), "/api/admin/partners/reject/%s", id);
     assert_int_equal (s_call ("POST", path, NULL, &response), 200);
     assert_string_equal (pd_json_str (&response, "status"), "rejected");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  No longer pending; its sign-ins are refused
     assert_int_equal (s_call ("GET", "/api/admin/partners/pending", NULL, &response), 200);
     assert_null (strstr (response.body, id));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_sign_in ("google", s_fx.google, &response), 403);
     s_assert_problem (&response, 403, "forbidden");
     char value[S_COOKIE_SIZE];
-    assert_false (pd_http_cookie (&response, S_SESSION_COOKIE, value, sizeof (value), NULL, 0));
-    pd_http_clear (&response);
+    assert_false (
+        pd_test_http_cookie (&response, S_SESSION_COOKIE, value, sizeof (value), NULL, 0));
+    pd_test_http_clear (&response);
 }
 
 static void
 test_approved_google_domain_signs_in_at_once (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/admin/approved-domains",
                               "{\"domain\":\"Initech.Example\",\"provider\":\"google\"}",
                               &response),
                       201);
     assert_string_equal (pd_json_str (&response, "domain"), "initech.example");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("POST", "/api/admin/approved-domains",
                               "{\"domain\":\"initech.example\",\"provider\":\"google\"}",
                               &response),
                       409);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("GET", "/api/admin/approved-domains", NULL, &response), 200);
     assert_non_null (strstr (response.body, "\"initech.example\""));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     pd_test_idp_set_user (s_fx.google, "g-ina", "ina@initech.example", "Ina", "initech.example",
                           NULL);
@@ -379,51 +381,51 @@ test_approved_google_domain_signs_in_at_once (void **state)
     assert_int_equal (response.status, 200);
     assert_string_equal (pd_json_str (&response, "status"), "active");
     assert_string_equal (pd_json_str (&response, "org_id"), "google:initech.example");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_approved_domains_are_checked (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/admin/approved-domains",
                               "{\"domain\":\"contoso.example\",\"provider\":\"microsoft\"}",
                               &response),
                       400);
     s_assert_problem (&response, 400, "missing_field");
     assert_string_equal (pd_json_str (&response, "field"), "tenant_id");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("POST", "/api/admin/approved-domains",
                               "{\"domain\":\"not a domain\",\"provider\":\"google\"}", &response),
                       400);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (
         s_call ("DELETE", "/api/admin/approved-domains/absent.example", NULL, &response), 404);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Added then removed: gone from the list
     assert_int_equal (s_call ("POST", "/api/admin/approved-domains",
                               "{\"domain\":\"brief.example\",\"provider\":\"google\"}", &response),
                       201);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (
         s_call ("DELETE", "/api/admin/approved-domains/brief.example", NULL, &response), 204);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("GET", "/api/admin/approved-domains", NULL, &response), 200);
     assert_null (strstr (response.body, "brief.example"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_microsoft_tenant_decides_approval (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/admin/approved-domains",
                               "{\"domain\":\"contoso.example\",\"provider\":\"microsoft\","
                               "\"tenant_id\":\"" S_CONTOSO_TID "\"}",
                               &response),
                       201);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The approved tenant with that email domain: a session at once
     pd_test_idp_set_user (s_fx.microsoft, "ms-ben", "ben@contoso.example", "Ben", NULL,
@@ -435,7 +437,7 @@ test_microsoft_tenant_decides_approval (void **state)
     assert_string_equal (pd_json_str (&response, "signup_provider"), "microsoft");
     assert_string_equal (pd_json_str (&response, "org_id"), "microsoft:" S_CONTOSO_TID);
     assert_string_equal (pd_json_str (&response, "name"), "contoso.example");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Same email domain from another tenant: not approved, pending
     pd_test_idp_set_user (s_fx.microsoft, "ms-eve", "eve@contoso.example", "Eve", NULL,
@@ -443,18 +445,18 @@ test_microsoft_tenant_decides_approval (void **state)
     s_sign_in_pending ("microsoft", s_fx.microsoft);
     assert_int_equal (s_call ("GET", "/api/admin/partners/pending", NULL, &response), 200);
     assert_non_null (strstr (response.body, "microsoft:" S_OTHER_TID));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Personal Microsoft accounts are no organisation
     pd_test_idp_set_user (s_fx.microsoft, "ms-pat", "pat@outlook.example", "Pat", NULL,
                           S_PERSONAL_TID);
     assert_int_equal (s_sign_in ("microsoft", s_fx.microsoft, &response), 403);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  An email address that signs in with Google is not taken over
     pd_test_idp_set_user (s_fx.microsoft, "ms-ada", "ada@acme.example", "Ada", NULL, S_CONTOSO_TID);
     assert_int_equal (s_sign_in ("microsoft", s_fx.microsoft, &response), 409);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -464,12 +466,12 @@ test_replayed_callback_is_refused (void **state)
     pd_test_idp_set_user (s_fx.google, "g-ada", "ada@acme.example", "Ada", "acme.example", NULL);
     char callback[S_URL_SIZE], cookie[300];
     s_authorize ("google", s_fx.google, callback, sizeof (callback), cookie, sizeof (cookie));
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_get_with (callback, cookie, &response), 303);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_get_with (callback, cookie, &response), 401);
     s_assert_problem (&response, 401, "unauthorized");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Login CSRF: an attacker signs in, stops at the callback and gets a
@@ -481,18 +483,19 @@ test_callback_from_another_browser_is_refused (void **state)
     pd_test_idp_set_user (s_fx.google, "g-ada", "ada@acme.example", "Ada", "acme.example", NULL);
     char callback[S_URL_SIZE], cookie[300];
     s_authorize ("google", s_fx.google, callback, sizeof (callback), cookie, sizeof (cookie));
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_get_with (callback, "partnerd_oauth=obd_someoneelse", &response), 401);
     s_assert_problem (&response, 401, "unauthorized");
     assert_string_equal (pd_json_str (&response, "detail"),
                          "the sign-in was started in another browser");
     char value[256];
-    assert_false (pd_http_cookie (&response, "partnerd_session", value, sizeof (value), NULL, 0));
-    pd_http_clear (&response);
+    assert_false (
+        pd_test_http_cookie (&response, "partnerd_session", value, sizeof (value), NULL, 0));
+    pd_test_http_clear (&response);
     //  Nor with no cookie at all
     s_authorize ("google", s_fx.google, callback, sizeof (callback), cookie, sizeof (cookie));
     assert_int_equal (s_get_with (callback, NULL, &response), 401);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -500,27 +503,27 @@ test_tampered_token_is_refused (void **state)
 {
     pd_test_idp_set_user (s_fx.google, "g-ada", "ada@acme.example", "Ada", "acme.example", NULL);
     pd_test_idp_tamper_next (s_fx.google, "bad_signature");
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_sign_in ("google", s_fx.google, &response), 401);
     s_assert_problem (&response, 401, "unauthorized");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_consumer_google_account_is_refused (void **state)
 {
     pd_test_idp_set_user (s_fx.google, "g-joe", "joe@gmail.example", "Joe", NULL, NULL);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_sign_in ("google", s_fx.google, &response), 403);
     s_assert_problem (&response, 403, "forbidden");
     assert_non_null (strstr (pd_json_str (&response, "detail"), "Google Workspace accounts only"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_providers_and_bad_callbacks (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     char url[512];
     snprintf (url, sizeof (url), "%s/api/partner-auth/providers", s_fx.base);
     assert_int_equal (s_get (url, &response), 200);
@@ -536,26 +539,26 @@ test_providers_and_bad_callbacks (void **state)
                              display[i]);
         assert_string_equal (json_string_value (json_object_get (item, "start_url")), start);
     }
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The provider said no; no code; a state never issued
     snprintf (url, sizeof (url), "%s/api/partner-auth/callback?error=access_denied", s_fx.base);
     assert_int_equal (s_get (url, &response), 401);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (url, sizeof (url), "%s/api/partner-auth/callback?state=ost_x", s_fx.base);
     assert_int_equal (s_get (url, &response), 400);
     s_assert_problem (&response, 400, "missing_field");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (url, sizeof (url), "%s/api/partner-auth/callback?code=abc&state=ost_never",
               s_fx.base);
     assert_int_equal (s_get (url, &response), 401);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_audit_stream_tells_the_story (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("GET", "/api/admin/streams/audit?from=1&limit=1000", NULL, &response),
                       200);
     json_t *items = json_object_get (response.json, "items");
@@ -573,7 +576,7 @@ test_audit_stream_tells_the_story (void **state)
     //  Nothing secret went into it
     assert_null (strstr (response.body, "pds_"));
     assert_null (strstr (response.body, S_GOOGLE_SECRET));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Last: it leaves 127.0.0.1 over its failure limit for the rest of the window
@@ -583,7 +586,7 @@ test_failed_callbacks_are_rate_limited (void **state)
     char url[512];
     snprintf (url, sizeof (url), "%s/api/partner-auth/callback?code=abc&state=ost_bogus",
               s_fx.base);
-    pd_http_t response;
+    pd_test_http_t response;
     long status = 0;
     for (int i = 0; i < 100 && status != 429; i++) {
         status = s_get (url, &response);
@@ -592,7 +595,7 @@ test_failed_callbacks_are_rate_limited (void **state)
             s_assert_problem (&response, 429, "rate_limited");
             assert_true (atoi (response.retry_after) >= 1);
         }
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
     }
     assert_int_equal (status, 429);
 
@@ -600,10 +603,10 @@ test_failed_callbacks_are_rate_limited (void **state)
     //  browser binding are judged before the failure count
     pd_test_idp_set_user (s_fx.google, "g-ada", "ada@acme.example", "Ada", "acme.example", NULL);
     assert_int_equal (s_sign_in ("google", s_fx.google, &response), 303);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  ... while wrong ones still wait
     assert_int_equal (s_get (url, &response), 429);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 int

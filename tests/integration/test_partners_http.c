@@ -35,11 +35,11 @@ s_url (char *buf, size_t size, const char *path)
 
 static long
 s_call (const char *method, const char *path, const char *key, const char *body,
-        pd_http_t *response)
+        pd_test_http_t *response)
 {
     char url[512];
     s_url (url, sizeof (url), path);
-    assert_int_equal (pd_http (method, url, key, body, NULL, response), 0);
+    assert_int_equal (pd_test_http (method, url, key, body, NULL, response), 0);
     return response->status;
 }
 
@@ -50,15 +50,15 @@ s_create_partner (const char *name, char *id, char *key)
     char body[512];
     snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"ops@partner.example\"}",
               name);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/partners", s_fx.admin_key, body, &response), 201);
     snprintf (id, 64, "%s", pd_json_str (&response, "id"));
     snprintf (key, 128, "%s", pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
-s_assert_problem (const pd_http_t *response, long status, const char *code)
+s_assert_problem (const pd_test_http_t *response, long status, const char *code)
 {
     assert_int_equal (response->status, status);
     assert_string_equal (response->content_type, "application/problem+json");
@@ -72,11 +72,11 @@ s_assert_problem (const pd_http_t *response, long status, const char *code)
 static size_t
 s_partner_count (void)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("GET", "/api/partners?limit=200", s_fx.admin_key, NULL, &response),
                       200);
     size_t count = json_array_size (json_object_get (response.json, "items"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return count;
 }
 
@@ -114,7 +114,7 @@ static void
 test_create_partner_and_use_its_key (void **state)
 {
     //  Platform staff create a partner; its key is shown once
-    pd_http_t created;
+    pd_test_http_t created;
     assert_int_equal (s_call ("POST", "/api/partners", s_fx.admin_key,
                               "{\"name\":\"Acme MSP\",\"contact_email\":\"ops@acme.example\","
                               "\"contact_name\":\"Ada\",\"branding\":{\"display_name\":\"Acme\","
@@ -133,7 +133,7 @@ test_create_partner_and_use_its_key (void **state)
     assert_null (json_object_get (created.json, "hash"));
 
     //  The partner uses its key on /api/partners/me
-    pd_http_t me;
+    pd_test_http_t me;
     assert_int_equal (s_call ("GET", "/api/partners/me", key, NULL, &me), 200);
     assert_string_equal (pd_json_str (&me, "id"), id);
     assert_string_equal (pd_json_str (&me, "name"), "Acme MSP");
@@ -141,17 +141,17 @@ test_create_partner_and_use_its_key (void **state)
                                                              "primary_color")),
                          "#12ab34");
     assert_null (json_object_get (me.json, "api_key")); //  shown once only
-    pd_http_clear (&me);
+    pd_test_http_clear (&me);
 
     //  Admins read it by id
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s", id);
-    pd_http_t got;
+    pd_test_http_t got;
     assert_int_equal (s_call ("GET", path, s_fx.admin_key, NULL, &got), 200);
     assert_string_equal (pd_json_str (&got, "contact_name"), "Ada");
     assert_int_equal (pd_json_int (&got, "version"), 1);
-    pd_http_clear (&got);
-    pd_http_clear (&created);
+    pd_test_http_clear (&got);
+    pd_test_http_clear (&created);
 }
 
 static void
@@ -161,22 +161,22 @@ test_regenerate_revokes_old_key (void **state)
     s_create_partner ("Regen", id, old_key);
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s/regenerate-key", id);
-    pd_http_t regen;
+    pd_test_http_t regen;
     assert_int_equal (s_call ("POST", path, s_fx.admin_key, NULL, &regen), 200);
     const char *new_key = pd_json_str (&regen, "api_key");
     assert_non_null (new_key);
     assert_string_not_equal (new_key, old_key);
 
-    pd_http_t me;
+    pd_test_http_t me;
     s_call ("GET", "/api/partners/me", old_key, NULL, &me);
     s_assert_problem (&me, 401, "unauthorized");
-    pd_http_clear (&me);
+    pd_test_http_clear (&me);
     assert_int_equal (s_call ("GET", "/api/partners/me", new_key, NULL, &me), 200);
     assert_string_equal (pd_json_str (&me, "id"), id);
     assert_string_equal (pd_json_str (&me, "api_key_prefix"),
                          pd_json_str (&regen, "api_key_prefix"));
-    pd_http_clear (&me);
-    pd_http_clear (&regen);
+    pd_test_http_clear (&me);
+    pd_test_http_clear (&regen);
 }
 
 static void
@@ -184,77 +184,78 @@ test_admin_routes_refuse_partner_and_missing_keys (void **state)
 {
     char id[64], key[128];
     s_create_partner ("Nosy", id, key);
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/partners", key, NULL, &response);
     s_assert_problem (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("POST", "/api/partners", key, "{\"name\":\"X\",\"contact_email\":\"a@b.example\"}",
             &response);
     s_assert_problem (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/partners", NULL, NULL, &response);
     s_assert_problem (&response, 401, "unauthorized");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  A well-formed key nobody issued, and garbage
     char forged[128];
     snprintf (forged, sizeof (forged), "%s", key);
     forged[20] = forged[20] == 'a' ? 'b' : 'a';
     s_call ("GET", "/api/partners/me", forged, NULL, &response);
     s_assert_problem (&response, 401, "unauthorized");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/partners/me", "not-a-key", NULL, &response);
     s_assert_problem (&response, 401, "unauthorized");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  Admins have no partner identity
     s_call ("GET", "/api/partners/me", s_fx.admin_key, NULL, &response);
     s_assert_problem (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_bad_input_is_refused_and_writes_nothing (void **state)
 {
     size_t before = s_partner_count ();
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("POST", "/api/partners", s_fx.admin_key, "{\"name\": \"Broken", &response);
     s_assert_problem (&response, 400, "malformed_body");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_call ("POST", "/api/partners", s_fx.admin_key,
             "{\"name\": 5, \"contact_email\":\"a@b.example\"}", &response);
     s_assert_problem (&response, 400, "invalid_field");
     assert_string_equal (pd_json_str (&response, "field"), "name");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_call ("POST", "/api/partners", s_fx.admin_key,
             "{\"name\":\"Typo\",\"contact_email\":\"a@b.example\",\"revenue_share\":50}",
             &response);
     s_assert_problem (&response, 400, "unknown_field");
     assert_string_equal (pd_json_str (&response, "field"), "revenue_share");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_call ("POST", "/api/partners", s_fx.admin_key, "{\"contact_email\":\"a@b.example\"}",
             &response);
     s_assert_problem (&response, 400, "missing_field");
     assert_string_equal (pd_json_str (&response, "field"), "name");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_call ("POST", "/api/partners", s_fx.admin_key,
             "{\"name\":\"Greedy\",\"contact_email\":\"a@b.example\","
             "\"revenue_share_percent\":101}",
             &response);
     s_assert_problem (&response, 400, "invalid_field");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_call ("POST", "/api/partners", s_fx.admin_key, "[1,2,3]", &response);
     s_assert_problem (&response, 400, "malformed_body");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     char url[512];
     s_url (url, sizeof (url), "/api/partners");
-    assert_int_equal (pd_http ("POST", url, s_fx.admin_key, "name=x", "text/plain", &response), 0);
+    assert_int_equal (pd_test_http ("POST", url, s_fx.admin_key, "name=x", "text/plain", &response),
+                      0);
     s_assert_problem (&response, 415, "unsupported_media_type");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     size_t big_size = 200 * 1024;
     char *big = malloc (big_size + 1);
@@ -264,7 +265,7 @@ test_bad_input_is_refused_and_writes_nothing (void **state)
     big[big_size] = 0;
     s_call ("POST", "/api/partners", s_fx.admin_key, big, &response);
     s_assert_problem (&response, 413, "payload_too_large");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     free (big);
 
     assert_int_equal (s_partner_count (), before);
@@ -273,7 +274,7 @@ test_bad_input_is_refused_and_writes_nothing (void **state)
 static void
 test_server_owned_fields_are_ignored (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("POST", "/api/partners", s_fx.admin_key,
                               "{\"name\":\"Sneaky\",\"contact_email\":\"a@sneaky.example\","
                               "\"id\":\"prt_mine\",\"created_at\":1,\"api_key_prefix\":\"x\","
@@ -287,14 +288,14 @@ test_server_owned_fields_are_ignored (void **state)
     //  What a GET returned can be PUT back as it is
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s", pd_json_str (&response, "id"));
-    pd_http_t got, put;
+    pd_test_http_t got, put;
     assert_int_equal (s_call ("GET", path, s_fx.admin_key, NULL, &got), 200);
     assert_int_equal (s_call ("PUT", path, s_fx.admin_key, got.body, &put), 200);
     assert_string_equal (pd_json_str (&put, "name"), "Sneaky");
     assert_int_equal (pd_json_int (&put, "version"), 2);
-    pd_http_clear (&got);
-    pd_http_clear (&put);
-    pd_http_clear (&response);
+    pd_test_http_clear (&got);
+    pd_test_http_clear (&put);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -304,7 +305,7 @@ test_update_and_optimistic_concurrency (void **state)
     s_create_partner ("Updater", id, key);
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s", id);
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("PUT", path, s_fx.admin_key,
                               "{\"revenue_share_percent\":30,\"contact_phone\":\"+1 555 0100\"}",
                               &response),
@@ -312,28 +313,28 @@ test_update_and_optimistic_concurrency (void **state)
     assert_int_equal (pd_json_int (&response, "revenue_share_percent"), 30);
     assert_string_equal (pd_json_str (&response, "name"), "Updater"); //  untouched
     assert_int_equal (pd_json_int (&response, "version"), 2);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  A stale version is a conflict, and changes nothing
     s_call ("PUT", path, s_fx.admin_key, "{\"version\":1,\"name\":\"Stale\"}", &response);
     s_assert_problem (&response, 409, "conflict");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("GET", path, s_fx.admin_key, NULL, &response), 200);
     assert_string_equal (pd_json_str (&response, "name"), "Updater");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Suspending a partner shuts its key out
     assert_int_equal (s_call ("PUT", path, s_fx.admin_key, "{\"status\":\"suspended\"}", &response),
                       200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/partners/me", key, NULL, &response);
     s_assert_problem (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_call ("PUT", "/api/partners/prt_doesnotexist", s_fx.admin_key, "{\"name\":\"Ghost\"}",
             &response);
     s_assert_problem (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -341,12 +342,12 @@ test_names_are_unique (void **state)
 {
     char id[64], key[128];
     s_create_partner ("Unique Co", id, key);
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("POST", "/api/partners", s_fx.admin_key,
             "{\"name\":\"UNIQUE CO\",\"contact_email\":\"b@unique.example\"}", &response);
     s_assert_problem (&response, 409, "already_exists");
     assert_string_equal (pd_json_str (&response, "field"), "name");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -366,7 +367,7 @@ test_list_pages_through_everything (void **state)
     char path[256] = "/api/partners?limit=2";
     size_t pages = 0;
     for (;;) {
-        pd_http_t page;
+        pd_test_http_t page;
         assert_int_equal (s_call ("GET", path, s_fx.admin_key, NULL, &page), 200);
         json_t *items = json_object_get (page.json, "items");
         assert_true (json_array_size (items) <= 2);
@@ -381,52 +382,52 @@ test_list_pages_through_everything (void **state)
         pages++;
         const char *cursor = pd_json_str (&page, "next_cursor");
         if (!cursor) {
-            pd_http_clear (&page);
+            pd_test_http_clear (&page);
             break;
         }
         snprintf (path, sizeof (path), "/api/partners?limit=2&cursor=%s", cursor);
-        pd_http_clear (&page);
+        pd_test_http_clear (&page);
     }
     assert_int_equal (json_object_size (seen), total);
     assert_int_equal (pages, (total + 1) / 2); //  no empty trailing page
     json_decref (seen);
 
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/partners?limit=0", s_fx.admin_key, NULL, &response);
     s_assert_problem (&response, 400, "invalid_field");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/partners?colour=red", s_fx.admin_key, NULL, &response);
     s_assert_problem (&response, 400, "unknown_field");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_unknown_routes_and_methods (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/nothing-here", s_fx.admin_key, NULL, &response);
     s_assert_problem (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("DELETE", "/api/partners", s_fx.admin_key, NULL, &response);
     s_assert_problem (&response, 405, "method_not_allowed");
     assert_non_null (strstr (response.allow, "GET"));
     assert_non_null (strstr (response.allow, "POST"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/partners/prt_nobody", s_fx.admin_key, NULL, &response);
     s_assert_problem (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
 test_health_metrics_and_audit (void **state)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     assert_int_equal (s_call ("GET", "/healthz", NULL, NULL, &response), 200);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &response), 200);
     assert_non_null (strstr (response.body, "partnerd_http_requests_total{"));
     assert_non_null (strstr (response.body, "route=\"POST /api/partners\""));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Every create was appended to the audit stream, in order from 1
     char id[64], key[128];
@@ -444,10 +445,10 @@ test_health_metrics_and_audit (void **state)
         assert_int_equal (json_integer_value (json_object_get (item, "seq")), expected++);
     }
     assert_int_equal (pd_json_int (&response, "last_seq"), expected - 1);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/admin/streams/audit", key, NULL, &response);
     s_assert_problem (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void

@@ -175,24 +175,24 @@ s_teardown (void **state)
 
 static long
 s_request (const s_instance_t *instance, const char *method, const char *path, const char *key,
-           const char *body, pd_http_t *response)
+           const char *body, pd_test_http_t *response)
 {
     char url[S_URL_MAX];
     snprintf (url, sizeof (url), "%s%s", instance->base, path);
-    pd_http_options_t options = {.api_key = key, .body = body};
-    assert_int_equal (pd_http_ex (method, url, &options, response), 0);
+    pd_test_http_options_t options = {.api_key = key, .body = body};
+    assert_int_equal (pd_test_http_ex (method, url, &options, response), 0);
     return response->status;
 }
 
 static long
 s_call (const char *method, const char *path, const char *key, const char *body,
-        pd_http_t *response)
+        pd_test_http_t *response)
 {
     return s_request (&s_main, method, path, key, body, response);
 }
 
 static void
-s_expect (const pd_http_t *response, long status, const char *code)
+s_expect (const pd_test_http_t *response, long status, const char *code)
 {
     if (response->status != status)
         fail_msg ("expected %ld %s, got %ld: %s", status, code ? code : "", response->status,
@@ -209,11 +209,11 @@ s_create_partner (const s_instance_t *instance, const char *name, char *key)
     char body[512];
     snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"ops@partner.example\"}",
               name);
-    pd_http_t response;
+    pd_test_http_t response;
     s_request (instance, "POST", "/api/partners", instance->admin_key, body, &response);
     s_expect (&response, 201, NULL);
     snprintf (key, S_TOKEN_MAX, "%s", pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  A partner makes a code; its id, code and claim URL copied out
@@ -226,7 +226,7 @@ typedef struct {
 static void
 s_create_code (const char *key, const char *body, s_code_t *code)
 {
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("POST", "/api/partners/me/provisions", key, body ? body : "{}", &response);
     s_expect (&response, 201, NULL);
     snprintf (code->id, sizeof (code->id), "%s", pd_json_str (&response, "id"));
@@ -234,13 +234,13 @@ s_create_code (const char *key, const char *body, s_code_t *code)
     snprintf (code->claim_url, sizeof (code->claim_url), "%s",
               pd_json_str (&response, "claim_url"));
     assert_string_equal (pd_json_str (&response, "status"), "active");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Claim a code over HTTP; returns the status, the response kept
 static long
 s_claim (const s_instance_t *instance, const char *code, const char *mac, const char *public_key,
-         pd_http_t *response)
+         pd_test_http_t *response)
 {
     char body[512];
     if (public_key)
@@ -259,13 +259,13 @@ s_validate (const char *code, bool valid, const char *status)
 {
     char path[128];
     snprintf (path, sizeof (path), "/api/provision/validate/%s", code);
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", path, NULL, NULL, &response);
     s_expect (&response, 200, NULL);
     json_t *value = json_object_get (response.json, "valid");
     assert_true (valid ? json_is_true (value) : json_is_false (value));
     assert_string_equal (pd_json_str (&response, "status"), status);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  ------------------------------------------------------------------------
@@ -295,14 +295,14 @@ test_code_and_qr (void **state)
     assert_string_equal (param, s_broker_key);
 
     //  The list has it
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/partners/me/provisions", key, NULL, &response);
     s_expect (&response, 200, NULL);
     json_t *items = json_object_get (response.json, "items");
     assert_int_equal (json_array_size (items), 1);
     assert_string_equal (json_string_value (json_object_get (json_array_get (items, 0), "code")),
                          code.code);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Its QR code, by id, scans to the claim URL
     char path[256];
@@ -315,7 +315,7 @@ test_code_and_qr (void **state)
     assert_string_equal (text, code.claim_url);
     assert_non_null (strstr (text, code.code));
     free (text);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  By code, publicly, as PNG and SVG
     snprintf (path, sizeof (path), "/api/partners/provision/%s/qr", code.code);
@@ -325,14 +325,14 @@ test_code_and_qr (void **state)
     text = s_zbar (response.body, response.body_size);
     assert_string_equal (text, code.claim_url);
     free (text);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (path, sizeof (path), "/api/partners/provision/%s/qr?format=svg", code.code);
     s_call ("GET", path, NULL, NULL, &response);
     s_expect (&response, 200, NULL);
     assert_string_equal (response.content_type, "image/svg+xml");
     assert_int_equal (strncmp (response.body, "<svg", 4), 0);
     assert_non_null (strstr (response.body, "<path"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_validate (code.code, true, "active");
 }
@@ -349,7 +349,7 @@ test_claim_and_appliance_token (void **state)
 
     char appliance_key[S_KEY_LEN + 1];
     s_z85_key (appliance_key);
-    pd_http_t response;
+    pd_test_http_t response;
     s_claim (&s_main, code.code, "AA:BB:CC:DD:EE:01", appliance_key, &response);
     s_expect (&response, 200, NULL);
     char appliance_id[S_ID_MAX + 1], site_id[S_ID_MAX + 1], token[S_TOKEN_MAX];
@@ -364,32 +364,32 @@ test_claim_and_appliance_token (void **state)
     assert_string_equal (pd_json_str (&response, "broker_public_key"), s_broker_key);
     assert_string_equal (pd_json_str (&response, "broker_endpoint"), s_main.endpoint);
     assert_string_equal (pd_json_str (&response, "api_endpoint"), s_main.base);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_validate (code.code, false, "used");
     s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:02", NULL, &response);
     s_expect (&response, 409, "code_used");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  The same CURVE key cannot be bound twice
     s_claim (&s_main, code2.code, "aa:bb:cc:dd:ee:03", appliance_key, &response);
     s_expect (&response, 409, "conflict");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  The second code joins the first one's site
     s_claim (&s_main, code2.code, "aa:bb:cc:dd:ee:03", NULL, &response);
     s_expect (&response, 200, NULL);
     char appliance2[S_ID_MAX + 1];
     snprintf (appliance2, sizeof (appliance2), "%s", pd_json_str (&response, "appliance_id"));
     assert_string_equal (pd_json_str (&response, "site_id"), site_id);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The token: heartbeat, status, its own configuration only
     s_call ("POST", "/api/provision/heartbeat", token,
             "{\"status\":\"monitoring\",\"software_version\":\"1.0.1\"}", &response);
     s_expect (&response, 204, NULL);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("POST", "/api/provision/status", token, "{\"status\":\"provisioned\"}", &response);
     s_expect (&response, 204, NULL);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     char path[256];
     snprintf (path, sizeof (path), "/api/provision/config/%s", appliance_id);
     s_call ("GET", path, token, NULL, &response);
@@ -397,22 +397,22 @@ test_claim_and_appliance_token (void **state)
     assert_string_equal (pd_json_str (&response, "appliance_id"), appliance_id);
     assert_string_equal (pd_json_str (&response, "site_id"), site_id);
     assert_null (json_object_get (response.json, "appliance_token"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (path, sizeof (path), "/api/provision/config/%s", appliance2);
     s_call ("GET", path, token, NULL, &response);
     s_expect (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (path, sizeof (path), "/api/provision/config/%s", appliance_id);
     s_call ("GET", path, key, NULL, &response); //  a partner key
     s_expect (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("POST", "/api/provision/heartbeat", s_main.admin_key, "{}", &response);
     s_expect (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  The token is no partner key
     s_call ("GET", "/api/partners/me/provisions", token, NULL, &response);
     s_expect (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  The partner sees the site, the appliance online after its heartbeat
     s_call ("GET", "/api/partners/me/sites", key, NULL, &response);
@@ -421,7 +421,7 @@ test_claim_and_appliance_token (void **state)
     assert_int_equal (json_array_size (items), 1);
     assert_string_equal (json_string_value (json_object_get (json_array_get (items, 0), "id")),
                          site_id);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (path, sizeof (path), "/api/partners/me/sites/%s", site_id);
     s_call ("GET", path, key, NULL, &response);
     s_expect (&response, 200, NULL);
@@ -446,27 +446,27 @@ test_claim_and_appliance_token (void **state)
         }
     }
     assert_true (found);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Another partner sees none of it
     s_create_partner (&s_main, "Other Partner", other_key);
     s_call ("GET", path, other_key, NULL, &response);
     s_expect (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Revoked, the appliance's token stops working at once
     snprintf (path, sizeof (path), "/api/partners/me/sites/%s/appliances/%s/revoke", site_id,
               appliance_id);
     s_call ("POST", path, other_key, NULL, &response);
     s_expect (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("POST", path, key, NULL, &response);
     s_expect (&response, 200, NULL);
     assert_string_equal (pd_json_str (&response, "status"), "revoked");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("POST", "/api/provision/heartbeat", token, "{}", &response);
     s_expect (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 static void
@@ -480,25 +480,25 @@ test_claim_refusals (void **state)
     //  Revoked: 410, twice the same answer; validate says so
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/me/provisions/%s", code.id);
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("DELETE", path, key, NULL, &response);
     s_expect (&response, 200, NULL);
     assert_string_equal (pd_json_str (&response, "status"), "revoked");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:10", NULL, &response);
     s_expect (&response, 410, "code_revoked");
     assert_string_equal (pd_json_str (&response, "detail"), "code revoked");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_validate (code.code, false, "revoked");
     snprintf (path, sizeof (path), "/api/partners/provision/%s/qr", code.code);
     s_call ("GET", path, NULL, NULL, &response);
     s_expect (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  Unknown code
     s_claim (&s_main, "ABCDEFGHJKMNPQRS", "aa:bb:cc:dd:ee:11", NULL, &response);
     s_expect (&response, 404, "code_unknown");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_validate ("ABCDEFGHJKMNPQRS", false, "unknown");
 
     //  Expired: a one-second code, polled (bounded) until it says so
@@ -510,7 +510,7 @@ test_claim_refusals (void **state)
     for (int attempt = 0; attempt < 50 && !expired; attempt++) {
         s_call ("GET", validate, NULL, NULL, &response);
         expired = strcmp (pd_json_str (&response, "status"), "expired") == 0;
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
         if (!expired)
             usleep (100 * 1000); //  waiting for time itself to pass
     }
@@ -518,27 +518,27 @@ test_claim_refusals (void **state)
     s_claim (&s_main, short_lived.code, "aa:bb:cc:dd:ee:13", NULL, &response);
     s_expect (&response, 410, "code_expired");
     assert_string_equal (pd_json_str (&response, "detail"), "code expired");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  A used code cannot be revoked; bad MAC and key are refused
     s_code_t used;
     s_create_code (key, NULL, &used);
     s_claim (&s_main, used.code, "not-a-mac-address", NULL, &response);
     s_expect (&response, 400, "invalid_field");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_claim (&s_main, used.code, "aa:bb:cc:dd:ee:12", "this key is not z85 !!!!!!!!!!!!!!!!!!!!",
              &response);
     s_expect (&response, 400, "invalid_field");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_claim (&s_main, used.code, "aa:bb:cc:dd:ee:12", NULL, &response);
     s_expect (&response, 200, NULL);
     //  An unnamed code's site is named after the hostname
     assert_string_equal (pd_json_str (&response, "site_name"), "appliance-1");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (path, sizeof (path), "/api/partners/me/provisions/%s", used.id);
     s_call ("DELETE", path, key, NULL, &response);
     s_expect (&response, 409, "code_used");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  A suspended partner's codes claim nothing
@@ -549,20 +549,20 @@ test_suspended_partner_claims_nothing (void **state)
     s_create_partner (&s_main, "Suspended Partner", key);
     s_code_t code;
     s_create_code (key, NULL, &code);
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/partners/me", key, NULL, &response);
     s_expect (&response, 200, NULL);
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/%s", pd_json_str (&response, "id"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("PUT", path, s_main.admin_key, "{\"status\":\"suspended\"}", &response);
     s_expect (&response, 200, NULL);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     s_claim (&s_main, code.code, "aa:bb:cc:dd:ee:20", NULL, &response);
     s_expect (&response, 403, "partner_inactive");
     assert_string_equal (pd_json_str (&response, "detail"), "the code's partner is not active");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     //  Nothing was used up, but validating says it cannot be claimed now
     s_validate (code.code, false, "unavailable");
 }
@@ -577,29 +577,29 @@ test_partner_isolation (void **state)
     s_code_t code;
     s_create_code (a_key, NULL, &code);
 
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/partners/me/provisions", b_key, NULL, &response);
     s_expect (&response, 200, NULL);
     assert_int_equal (json_array_size (json_object_get (response.json, "items")), 0);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/me/provisions/%s", code.id);
     s_call ("DELETE", path, b_key, NULL, &response);
     s_expect (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     snprintf (path, sizeof (path), "/api/partners/me/provisions/%s/qr", code.id);
     s_call ("GET", path, b_key, NULL, &response);
     s_expect (&response, 404, "not_found");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", "/api/partners/me/sites", b_key, NULL, &response);
     s_expect (&response, 200, NULL);
     assert_int_equal (json_array_size (json_object_get (response.json, "items")), 0);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_validate (code.code, true, "active"); //  untouched
     //  Admin keys are no partner
     s_call ("GET", "/api/partners/me/provisions", s_main.admin_key, NULL, &response);
     s_expect (&response, 403, "forbidden");
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 typedef struct {
@@ -618,9 +618,10 @@ s_racer (void *arg)
     snprintf (body, sizeof (body), "{\"code\":\"%s\",\"mac\":\"02:00:00:00:%02x:%02x\"}",
               racer->code, racer->index / 256, racer->index % 256);
     pthread_barrier_wait (racer->barrier);
-    pd_http_t response;
-    racer->status = pd_http ("POST", url, NULL, body, NULL, &response) == 0 ? response.status : 0;
-    pd_http_clear (&response);
+    pd_test_http_t response;
+    racer->status =
+        pd_test_http ("POST", url, NULL, body, NULL, &response) == 0 ? response.status : 0;
+    pd_test_http_clear (&response);
     return NULL;
 }
 
@@ -655,7 +656,7 @@ test_concurrent_claims (void **state)
     assert_int_equal (won, 1);
     assert_int_equal (lost, S_RACERS - 1);
 
-    pd_http_t response;
+    pd_test_http_t response;
     s_call ("GET", "/api/partners/me/sites", key, NULL, &response);
     s_expect (&response, 200, NULL);
     json_t *items = json_object_get (response.json, "items");
@@ -663,12 +664,12 @@ test_concurrent_claims (void **state)
     char path[256];
     snprintf (path, sizeof (path), "/api/partners/me/sites/%s",
               json_string_value (json_object_get (json_array_get (items, 0), "id")));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     s_call ("GET", path, key, NULL, &response);
     s_expect (&response, 200, NULL);
     assert_int_equal (json_array_size (json_object_get (response.json, "appliances")), 1);
     assert_int_equal (pd_json_int (&response, "appliance_count"), 1);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  Claims are limited per client address: 429 with Retry-After
@@ -676,16 +677,16 @@ static void
 test_claims_rate_limited (void **state)
 {
     assert_int_equal (s_instance_start (&s_limited, S_CLAIMS_SMALL), 0);
-    pd_http_t response;
+    pd_test_http_t response;
     for (int i = 0; i < S_CLAIMS_SMALL; i++) {
         s_claim (&s_limited, "ABCDEFGHJKMNPQRS", "aa:bb:cc:dd:ee:20", NULL, &response);
         s_expect (&response, 404, "code_unknown");
-        pd_http_clear (&response);
+        pd_test_http_clear (&response);
     }
     s_claim (&s_limited, "ABCDEFGHJKMNPQRS", "aa:bb:cc:dd:ee:20", NULL, &response);
     s_expect (&response, 429, "rate_limited");
     assert_true (atoi (response.retry_after) >= 1);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     assert_int_equal (s_instance_stop (&s_limited), 0);
 }
 

@@ -164,11 +164,11 @@ s_create_partner (const char *name, char *key, size_t size)
     char url[256], body[256];
     snprintf (url, sizeof (url), "%s/api/partners", s_fx.base);
     snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"s@split.example\"}", name);
-    pd_http_t response;
-    assert_int_equal (pd_http ("POST", url, s_fx.admin_key, body, NULL, &response), 0);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("POST", url, s_fx.admin_key, body, NULL, &response), 0);
     assert_int_equal (response.status, 201);
     snprintf (key, size, "%s", pd_json_str (&response, "api_key"));
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 }
 
 //  GET /api/partners/me with a partner key: its HTTP status
@@ -177,10 +177,10 @@ s_get_me (const char *key)
 {
     char url[256];
     snprintf (url, sizeof (url), "%s/api/partners/me", s_fx.base);
-    pd_http_t response;
-    assert_int_equal (pd_http ("GET", url, key, NULL, NULL, &response), 0);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("GET", url, key, NULL, NULL, &response), 0);
     long status = response.status;
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
     return status;
 }
 
@@ -303,15 +303,15 @@ test_actor_process_dies_and_another_takes_over (void **state)
     char url[256];
     snprintf (url, sizeof (url), "%s/api/partners/me", s_fx.base);
     double started = s_now ();
-    pd_http_t response;
-    assert_int_equal (pd_http ("GET", url, key, NULL, NULL, &response), 0);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("GET", url, key, NULL, NULL, &response), 0);
     double elapsed = s_now () - started;
     assert_true (response.status == 503 || response.status == 504);
     assert_string_equal (response.content_type, "application/problem+json");
     const char *code = pd_json_str (&response, "code");
     assert_true (strcmp (code, "service_unavailable") == 0 || strcmp (code, "timeout") == 0);
     assert_true (elapsed < 1.5 + 1.0);
-    pd_http_clear (&response);
+    pd_test_http_clear (&response);
 
     //  A new actor process takes over, nothing else restarted
     s_fx.actors = pd_proc_start (s_fx.actor_args, S_START_MS);

@@ -28,15 +28,13 @@
     each path segment itself, so that "%2F" inside a parameter stays
     distinguishable from a segment separator.
 
-    Responses are written by one mg_write of head and body together.
-    CivetWeb's mg_response_header_* API sends each header line with its own
-    send(), which with TCP_NODELAY (required, ARCHITECTURE.md) costs a
-    packet per line.
+    Responses, problem bodies, cookies and header lists are pd_http's.
 */
 #include "pd_gateway.h"
 #include "pd_admission.h"
 #include "pd_client.h"
 #include "pd_framing.h"
+#include "pd_http.h"
 #include "pd_messages.h"
 #include "pd_metrics.h"
 #include "pd_netlist.h"
@@ -59,18 +57,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <stdatomic.h>
 #include <time.h>
 
-#define S_WORKER_THREAD     1    //  CivetWeb's thread_type of request workers
-#define S_TRACE_BYTES       8    //  random bytes of a trace id (16 hex chars)
-#define S_EXTRA_MAX         6144 //  bytes of extra header lines (a 4 KiB Location, cookies)
-#define S_HEAD_MAX          (S_EXTRA_MAX + 1024) //  bytes of a response head
-#define S_INSTANCE_MAX      256                  //  bytes of a problem's `instance`
-#define S_QUERY_NAME_MAX    64                   //  bytes of a query parameter name
-#define S_ALLOW_MAX         64                   //  bytes of an Allow header value
-#define S_RETRY_AFTER_S     1   //  Retry-After of 429 and 503 when the reply names none
+#define S_WORKER_THREAD     1   //  CivetWeb's thread_type of request workers
+#define S_QUERY_NAME_MAX    64  //  bytes of a query parameter name
+#define S_ALLOW_MAX         64  //  bytes of an Allow header value
 #define S_COOKIE_VALUE_MAX  256 //  bytes of a session cookie read (above a token's length)
 #define S_COOKIE_NAME_MAX   64  //  bytes of a cookie name with its prefix
 #define S_ADDRESS_MAX       64  //  bytes of a numeric client address
@@ -80,7 +72,6 @@
 #define S_FRONT_STATS_TYPE  "front.stats" //  the appliance front's counters (the catalogue)
 #define S_ORIGIN_MAX        256           //  bytes of one origin
 #define S_CORS_HEADERS      "Content-Type, X-API-Key, X-CSRF-Token"
-#define S_CORS_EXPOSED      "Retry-After, X-Request-Id, Location"
 #define S_RATE_WINDOW_MS    1000 //  body rate: per second
 #define S_HTTP_NO_CONTENT   204
 #define S_HTTP_OK           200
@@ -89,18 +80,11 @@
 #define S_MS_PER_S          1000
 #define S_MSGPACK_EMPTY_MAP 0x80 //  {} in msgpack
 
-#define S_JSON_TYPE      "application/json"
-#define S_PROBLEM_TYPE   "application/problem+json"
 #define S_METRICS_TYPE   "text/plain; version=0.0.4"
-#define S_PROBLEM_URN    "urn:partnerd:problem:"
 #define S_API_KEY_HEADER "X-API-Key"
 #define S_CSRF_HEADER    "X-CSRF-Token"
-#define S_COOKIE_HEADER  "Cookie"
-#define S_BINDING_FIELD  "binding" //  oauth.start reply / oauth.callback request
 #define S_BINDING_MAX    128
-#define S_LOCATION_FIELD "location"
 #define S_PUBLIC_KIND    "public"
-#define S_PROBLEM_OOM    "{\"type\":\"urn:partnerd:problem:internal_error\",\"status\":500}"
 
 //  The broker clients, shared by the worker threads: a request takes one
 //  for each broker call and gives it back (a ZeroMQ socket may change
@@ -147,16 +131,10 @@ struct _pd_gateway_t {
 //  One request being served
 typedef struct {
     pd_gateway_t *gateway;
-    struct mg_connection *conn;
-    const struct mg_request_info *info;
-    const char *origin;         //  the request's Origin when it is an allowed one
-    char client[S_ADDRESS_MAX]; //  the client's address (trusted proxies resolved)
-    const char *path;           //  as sent (percent-encoded), without query
-    char trace_id[2 * S_TRACE_BYTES + 1];
-    size_t slot;     //  metrics slot: route index, or pd_routes_size
-    int http;        //  HTTP status sent (0 = nothing sent yet)
-    int retry_after; //  seconds an error reply asked the client to wait (0 = none)
-    bool close;      //  close the connection after the response
+    pd_http_t http;                     //  the response: connection, trace id, path, origin
+    const struct mg_request_info *info; //  CivetWeb's parse of the request
+    char client[S_ADDRESS_MAX];         //  the client's address (trusted proxies resolved)
+    size_t slot;                        //  metrics slot: route index, or pd_routes_size
 } s_request_t;
 
 //  ------------------------------------------------------------------------
@@ -186,86 +164,6 @@ s_fail (pd_schema_error_t *err, int status, const char *field, const char *detai
     return status;
 }
 
-static void
-s_trace_id_new (char *trace_id)
-{
-    uint8_t bytes[S_TRACE_BYTES];
-    if (getrandom (bytes, sizeof (bytes), GRND_NONBLOCK) != (ssize_t)sizeof (bytes)) {
-        //  No entropy yet (early boot): the clock still tells requests apart
-        struct timespec now;
-        clock_gettime (CLOCK_REALTIME, &now);
-        uint64_t mix = (uint64_t)now.tv_sec * (uint64_t)S_NS_PER_S + (uint64_t)now.tv_nsec;
-        memcpy (bytes, &mix, sizeof (bytes));
-    }
-    for (size_t i = 0; i < sizeof (bytes); i++)
-        snprintf (trace_id + 2 * i, 3, "%02x", bytes[i]);
-}
-
-//  Is `token` one of the comma-separated elements of a header value?
-static bool
-s_header_has_token (const char *value, const char *token)
-{
-    size_t token_len = strlen (token);
-    while (value && *value) {
-        value += strspn (value, " \t,");
-        size_t len = strcspn (value, ",");
-        size_t trimmed = len;
-        while (trimmed > 0 && (value[trimmed - 1] == ' ' || value[trimmed - 1] == '\t'))
-            trimmed--;
-        if (trimmed == token_len && strncasecmp (value, token, token_len) == 0)
-            return true;
-        value += len;
-    }
-    return false;
-}
-
-//  Media type application/json, parameters (charset) allowed
-static bool
-s_is_json (const char *content_type)
-{
-    if (!content_type)
-        return false;
-    content_type += strspn (content_type, " \t");
-    size_t len = strlen (S_JSON_TYPE);
-    if (strncasecmp (content_type, S_JSON_TYPE, len) != 0)
-        return false;
-    char next = content_type[len];
-    return next == '\0' || next == ';' || next == ' ' || next == '\t';
-}
-
-//  The request path for a problem's `instance`: printable ASCII as is,
-//  other bytes percent-encoded, cut at S_INSTANCE_MAX bytes.
-static void
-s_instance (const char *path, char *buf, size_t size)
-{
-    size_t used = 0;
-    for (; path && *path && used + 4 <= size; path++) {
-        unsigned char c = (unsigned char)*path;
-        if (c > ' ' && c < 0x7F)
-            buf[used++] = (char)c;
-        else
-            used += (size_t)snprintf (buf + used, size - used, "%%%02X", c);
-    }
-    buf[used] = '\0';
-}
-
-//  Append a formatted header line (the format ends in CRLF) to the
-//  NUL-terminated text in buf. false, and buf unchanged, if it does not fit.
-static bool __attribute__ ((format (printf, 3, 4)))
-s_header_add (char *buf, size_t size, const char *format, ...)
-{
-    size_t used = strlen (buf);
-    va_list args;
-    va_start (args, format);
-    int len = vsnprintf (buf + used, size - used, format, args);
-    va_end (args);
-    if (len < 0 || (size_t)len >= size - used) {
-        buf[used] = '\0';
-        return false;
-    }
-    return true;
-}
-
 static int64_t
 s_now_ms (void)
 {
@@ -276,132 +174,6 @@ s_now_ms (void)
 
 //  ------------------------------------------------------------------------
 //  Responses
-
-//  Keep the connection open after this response? Mirrors CivetWeb's own
-//  decision, so that the Connection header tells the client the truth.
-static bool
-s_keep_alive (s_request_t *req)
-{
-    if (req->close)
-        return false;
-    const char *connection = mg_get_header (req->conn, "Connection");
-    if (connection)
-        return s_header_has_token (connection, "keep-alive");
-    return req->info->http_version && strcmp (req->info->http_version, "1.1") == 0;
-}
-
-//  Send a whole response. `type` NULL: no Content-Type. `extra`: more
-//  header lines, each ending in CRLF (or NULL).
-static void
-s_respond (s_request_t *req, int http, const char *type, const char *extra, const char *body,
-           size_t size)
-{
-    char date[64];
-    struct tm tm;
-    time_t now = time (NULL);
-    strftime (date, sizeof (date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r (&now, &tm));
-
-    char head[S_HEAD_MAX];
-    int len = snprintf (
-        head, sizeof (head),
-        "HTTP/1.1 %d %s\r\n"
-        "Date: %s\r\n"
-        "%s%s%s"
-        "Content-Length: %zu\r\n"
-        "Cache-Control: no-store\r\n"
-        "X-Content-Type-Options: nosniff\r\n"
-        "X-Request-Id: %s\r\n"
-        "Connection: %s\r\n"
-        "%s%s%s"
-        "%s\r\n",
-        http, mg_get_response_code_text (req->conn, http), date, type ? "Content-Type: " : "",
-        type ? type : "", type ? "\r\n" : "", size, req->trace_id,
-        s_keep_alive (req) ? "keep-alive" : "close",
-        req->origin ? "Access-Control-Allow-Origin: " : "", req->origin ? req->origin : "",
-        req->origin ? "\r\nAccess-Control-Expose-Headers: " S_CORS_EXPOSED "\r\nVary: Origin\r\n"
-                    : "",
-        extra ? extra : "");
-    if (len < 0 || (size_t)len >= sizeof (head)) {
-        //  Cannot happen (every part is ours and bounded), but never send a cut head
-        zsys_error ("gateway: response head too long trace=%s", req->trace_id);
-        req->close = true;
-        http = 500;
-        len = snprintf (head, sizeof (head),
-                        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                        "Connection: close\r\n\r\n");
-        size = 0;
-    }
-
-    //  HEAD gets the head only (CivetWeb leaves that to the handler)
-    const char *method = req->info->request_method;
-    if (method && strcmp (method, "HEAD") == 0)
-        size = 0;
-    char *message = malloc ((size_t)len + size);
-    if (message) {
-        memcpy (message, head, (size_t)len);
-        if (size)
-            memcpy (message + len, body, size);
-        mg_write (req->conn, message, (size_t)len + size);
-        free (message);
-    } else {
-        mg_write (req->conn, head, (size_t)len);
-        if (size)
-            mg_write (req->conn, body, size);
-    }
-    req->http = http;
-}
-
-//  Answer an RFC 9457 problem for a status. detail, field, extra may be
-//  NULL or empty.
-static void
-s_problem (s_request_t *req, int status, const char *detail, const char *field, const char *extra)
-{
-    int http = pd_status_http (status);
-    const char *code = pd_status_code (status);
-    char type[96];
-    snprintf (type, sizeof (type), S_PROBLEM_URN "%s", code);
-    char instance[S_INSTANCE_MAX];
-    s_instance (req->path, instance, sizeof (instance));
-
-    //  A string that is not UTF-8 makes json_string NULL: that member is
-    //  then left out (json_object_set_new ignores a NULL value)
-    json_t *problem = json_object ();
-    json_object_set_new (problem, "type", json_string (type));
-    json_object_set_new (problem, "title", json_string (pd_status_title (status)));
-    json_object_set_new (problem, "status", json_integer (http));
-    if (detail && *detail)
-        json_object_set_new (problem, "detail", json_string (detail));
-    json_object_set_new (problem, "code", json_string (code));
-    if (field && *field)
-        json_object_set_new (problem, "field", json_string (field));
-    json_object_set_new (problem, "instance", json_string (instance));
-    json_object_set_new (problem, "trace_id", json_string (req->trace_id));
-    char *text = problem ? json_dumps (problem, JSON_COMPACT) : NULL;
-    json_decref (problem);
-
-    //  The wait an error reply asked for; else 429 and 503 say 1 s
-    char headers[S_EXTRA_MAX];
-    snprintf (headers, sizeof (headers), "%s", extra ? extra : "");
-    int retry_after = req->retry_after;
-    if (retry_after <= 0 && (status == PD_E_RATE_LIMITED || http == 503))
-        retry_after = S_RETRY_AFTER_S;
-    if (retry_after > 0)
-        s_header_add (headers, sizeof (headers), "Retry-After: %d\r\n", retry_after);
-
-    const char *body = text ? text : S_PROBLEM_OOM;
-    s_respond (req, http, S_PROBLEM_TYPE, headers, body, strlen (body));
-    free (text);
-}
-
-static void
-s_method_not_allowed (s_request_t *req, const char *allow)
-{
-    char header[S_ALLOW_MAX + sizeof ("Allow: \r\n")];
-    char detail[S_ALLOW_MAX + sizeof ("allowed: ")];
-    snprintf (header, sizeof (header), "Allow: %s\r\n", allow);
-    snprintf (detail, sizeof (detail), "allowed: %s", allow);
-    s_problem (req, PD_E_METHOD_NOT_ALLOWED, detail, NULL, header);
-}
 
 //  ------------------------------------------------------------------------
 //  Broker requests
@@ -486,7 +258,7 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     pd_header_t header = {0};
     header.type = (char *)type;
     header.principal = principal;
-    header.trace_id = req->trace_id;
+    header.trace_id = req->http.trace_id;
     header.source = req->client;
     header.credential = credential;
     header.access = (char *)access;
@@ -521,7 +293,7 @@ s_take_error (s_request_t *req, const uint8_t *reply, size_t size, int status,
         s_copy_text (err->detail, sizeof (err->detail), error.detail);
         s_copy_text (err->field, sizeof (err->field), error.field);
         if (PD_HAS (&error, error, retry_after))
-            req->retry_after = (int)error.retry_after; //  0..86400 (schema)
+            req->http.retry_after = (int)error.retry_after; //  0..86400 (schema)
     }
     pd_schema_clear (&pd_error_schema, &error);
 }
@@ -543,18 +315,6 @@ s_access (pd_access_t access)
         return "appliance";
     }
     return "admin"; //  unreachable: the strictest
-}
-
-//  Cookie `name`, from the first Cookie header that has one: its length,
-//  PD_E_NOT_FOUND or PD_E_TOO_LARGE (pd_gateway_cookie)
-static int
-s_cookie (s_request_t *req, const char *name, char *value, size_t size)
-{
-    int rc = PD_E_NOT_FOUND;
-    for (int i = 0; rc == PD_E_NOT_FOUND && i < req->info->num_headers; i++)
-        if (strcasecmp (req->info->http_headers[i].name, S_COOKIE_HEADER) == 0)
-            rc = pd_gateway_cookie (req->info->http_headers[i].value, name, value, size);
-    return rc;
 }
 
 //  Methods that change nothing, so need no CSRF token (RFC 9110 9.2.1)
@@ -593,19 +353,20 @@ typedef struct {
 static int
 s_credential (s_request_t *req, pd_credential_t *credential, s_held_t *held, pd_schema_error_t *err)
 {
-    const char *key = mg_get_header (req->conn, S_API_KEY_HEADER);
+    const char *key = mg_get_header (req->http.conn, S_API_KEY_HEADER);
     if (key && *key) {
         s_present (credential, "key", key, held->hash, held->id);
         return PD_OK;
     }
     char session[S_COOKIE_VALUE_MAX];
-    int length = s_cookie (req, req->gateway->session_cookie, session, sizeof (session));
+    int length = pd_http_request_cookie (&req->http, req->gateway->session_cookie, session,
+                                         sizeof (session));
     if (length == PD_E_NOT_FOUND || length == 0)
         return s_fail (err, PD_E_UNAUTHORIZED, NULL,
                        "missing " S_API_KEY_HEADER " header or session cookie");
     s_present (credential, "session", length > 0 ? session : NULL, held->hash, held->id);
     OPENSSL_cleanse (session, sizeof (session));
-    const char *csrf = mg_get_header (req->conn, S_CSRF_HEADER);
+    const char *csrf = mg_get_header (req->http.conn, S_CSRF_HEADER);
     if (csrf && *csrf) {
         pd_token_hash (csrf, held->csrf_hash);
         credential->csrf_hash.data = held->csrf_hash;
@@ -686,8 +447,9 @@ s_build_request (s_request_t *req, const pd_route_t *route, const pd_schema_t *s
         //  The sign-in's browser binding; a cookie that cannot be one is
         //  left out, and the actor refuses the callback
         char binding[S_BINDING_MAX + 1];
-        if (s_cookie (req, req->gateway->oauth_cookie, binding, sizeof (binding)) > 0)
-            pd_schema_set_text (schema, record, S_BINDING_FIELD, binding, NULL);
+        if (pd_http_request_cookie (&req->http, req->gateway->oauth_cookie, binding,
+                                    sizeof (binding)) > 0)
+            pd_schema_set_text (schema, record, route->binding, binding, NULL);
     }
     if (rc == PD_OK)
         rc = pd_schema_validate (schema, record, err);
@@ -720,7 +482,7 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
     size_t max_body = req->gateway->max_body;
     long long declared = req->info->content_length;
     if (declared > (long long)max_body) {
-        req->close = true;
+        req->http.close = true;
         return s_fail (err, PD_E_TOO_LARGE, NULL, "request body too large");
     }
     size_t capacity = declared >= 0 ? (size_t)declared : max_body + 1;
@@ -736,7 +498,7 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
     bool watched =
         pd_admission_deadline_set (admission, &peer, s_body_deadline (req->gateway, declared)) == 0;
     while (size < capacity && got > 0) {
-        got = mg_read (req->conn, body + size, capacity - size);
+        got = mg_read (req->http.conn, body + size, capacity - size);
         if (got > 0)
             size += (size_t)got;
     }
@@ -751,7 +513,7 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
     else if (got < 0 || (declared >= 0 && size < (size_t)declared))
         rc = s_fail (err, PD_E_BAD_REQUEST, NULL, "request body incomplete");
     if (rc != PD_OK) {
-        req->close = true;
+        req->http.close = true;
         free (body);
         return rc;
     }
@@ -764,19 +526,14 @@ s_read_body (s_request_t *req, char **body_p, size_t *size_p, pd_schema_error_t 
 //  ------------------------------------------------------------------------
 //  Serving a route
 
-//  Set-Cookie lines for cookie `name`: `value` for max_age seconds
-//  (max_age < 0: no Max-Age, the browser's session), HttpOnly unless the
-//  dashboard must read it
+//  Set-Cookie lines for cookie `name` (pd_http_cookie_add), Secure as the
+//  gateway's cookies are
 static bool
 s_cookie_add (s_request_t *req, char *headers, size_t size, const char *name, const char *value,
               bool http_only, int64_t max_age)
 {
-    char age[32] = "";
-    if (max_age >= 0)
-        snprintf (age, sizeof (age), "; Max-Age=%" PRId64, max_age);
-    return s_header_add (headers, size, "Set-Cookie: %s=%s; Path=/%s; SameSite=Lax%s%s\r\n", name,
-                         value, http_only ? "; HttpOnly" : "", age,
-                         req->gateway->cookie_secure ? "; Secure" : "");
+    return pd_http_cookie_add (headers, size, name, value, http_only, max_age,
+                               req->gateway->cookie_secure);
 }
 
 //  The session and CSRF cookies of a `session` reply, if it opened one.
@@ -800,12 +557,20 @@ s_session_cookies (s_request_t *req, const pd_session_t *session, char *headers,
     return fits;
 }
 
-//  The reply's `location` (routes with PD_ROUTE_REDIRECT; checked at start
-//  to be a string field), NULL if absent
-static const char *
-s_location (const pd_schema_t *schema, const void *record)
+//  Does `schema` have a string field `name`? (a route's location or binding)
+static bool
+s_has_string (const pd_schema_t *schema, const char *name)
 {
-    const pd_field_t *field = pd_schema_field (schema, S_LOCATION_FIELD, NULL);
+    const pd_field_t *field = name ? pd_schema_field (schema, name, NULL) : NULL;
+    return field && field->type == PD_T_STR;
+}
+
+//  The value of string field `name` of a record (checked at start by
+//  s_has_string), NULL if absent
+static const char *
+s_string_of (const pd_schema_t *schema, const void *record, const char *name)
+{
+    const pd_field_t *field = pd_schema_field (schema, name, NULL);
     if (!field || field->type != PD_T_STR)
         return NULL;
     return *(char *const *)((const uint8_t *)record + field->offset);
@@ -818,7 +583,7 @@ static int
 s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message,
           const void *result, pd_schema_error_t *err)
 {
-    char headers[S_EXTRA_MAX] = "";
+    char headers[PD_HTTP_EXTRA_MAX] = "";
     pd_gateway_t *gateway = req->gateway;
     bool fits = true;
     if (route->flags & PD_ROUTE_SESSION_SET)
@@ -828,46 +593,48 @@ s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message
             s_cookie_add (req, headers, sizeof (headers), gateway->session_cookie, "", true, 0) &&
             s_cookie_add (req, headers, sizeof (headers), gateway->csrf_cookie, "", false, 0);
     if (fits && (route->flags & PD_ROUTE_BINDING_SET)) {
-        const pd_redirect_t *redirect = result; //  checked at start
-        if (redirect->binding && *redirect->binding)
-            fits = s_cookie_add (req, headers, sizeof (headers), gateway->oauth_cookie,
-                                 redirect->binding, true, PD_GATEWAY_OAUTH_MAX_AGE);
+        const char *binding = s_string_of (message->reply, result, route->binding);
+        if (binding && *binding)
+            fits = s_cookie_add (req, headers, sizeof (headers), gateway->oauth_cookie, binding,
+                                 true, PD_GATEWAY_OAUTH_MAX_AGE);
     }
     if (fits && (route->flags & PD_ROUTE_BINDING_CHECK))
         fits = s_cookie_add (req, headers, sizeof (headers), gateway->oauth_cookie, "", true, 0);
-    const char *location =
-        (route->flags & PD_ROUTE_REDIRECT) ? s_location (message->reply, result) : NULL;
+    const char *location = (route->flags & PD_ROUTE_REDIRECT)
+                               ? s_string_of (message->reply, result, route->location)
+                               : NULL;
     if (fits && location && *location)
-        fits = s_header_add (headers, sizeof (headers), "Location: %s\r\n", location);
+        fits = pd_http_header_add (headers, sizeof (headers), "Location: %s\r\n", location);
     if (!fits) {
         //  Cannot happen: every part is bounded by its schema
-        zsys_error ("gateway: %s reply headers too long trace=%s", message->type, req->trace_id);
+        zsys_error ("gateway: %s reply headers too long trace=%s", message->type,
+                    req->http.trace_id);
         return s_fail (err, PD_E_INTERNAL, NULL, NULL);
     }
 
     if (location && *location) {
-        s_respond (req, route->success, NULL, headers, "", 0);
+        pd_http_send (&req->http, route->success, NULL, headers, "", 0);
         return PD_OK;
     }
     if (route->flags & PD_ROUTE_RAW) {
         //  A `binary` reply (checked at start): its bytes as they are,
         //  with its type (s_respond always says Cache-Control: no-store)
         const pd_binary_t *binary = result;
-        s_respond (req, route->success, binary->content_type, headers,
-                   (const char *)binary->content.data, binary->content.size);
+        pd_http_send (&req->http, route->success, binary->content_type, headers,
+                      (const char *)binary->content.data, binary->content.size);
         return PD_OK;
     }
     char *json = pd_schema_to_json (message->reply, result);
     if (!json) {
-        zsys_error ("gateway: cannot render %s reply trace=%s", message->type, req->trace_id);
+        zsys_error ("gateway: cannot render %s reply trace=%s", message->type, req->http.trace_id);
         return s_fail (err, PD_E_INTERNAL, NULL, NULL);
     }
     if (route->success == S_HTTP_NO_CONTENT)
-        s_respond (req, route->success, NULL, headers, "", 0);
+        pd_http_send (&req->http, route->success, NULL, headers, "", 0);
     else {
         //  A redirect route whose reply has no location answers its JSON
         int http = (route->flags & PD_ROUTE_REDIRECT) ? S_HTTP_OK : route->success;
-        s_respond (req, http, S_JSON_TYPE, headers, json, strlen (json));
+        pd_http_send (&req->http, http, PD_HTTP_JSON_TYPE, headers, json, strlen (json));
     }
     free (json);
     return PD_OK;
@@ -894,7 +661,7 @@ s_forward (s_request_t *req, const pd_route_t *route, const pd_message_t *messag
     if (!result)
         rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
     else if (s_decode (message->reply, reply, reply_size, result, NULL) != PD_OK) {
-        zsys_error ("gateway: malformed %s reply trace=%s", message->type, req->trace_id);
+        zsys_error ("gateway: malformed %s reply trace=%s", message->type, req->http.trace_id);
         rc = s_fail (err, PD_E_INTERNAL, NULL, NULL);
     } else
         rc = s_answer (req, route, message, result, err);
@@ -911,14 +678,14 @@ s_serve_route (s_request_t *req)
     const char *method = req->info->request_method;
     pd_route_params_t params;
     bool other_method = false;
-    const pd_route_t *route = pd_routes_match (method, req->path, &params, &other_method);
+    const pd_route_t *route = pd_routes_match (method, req->http.path, &params, &other_method);
     if (!route) {
         char allow[S_ALLOW_MAX];
-        pd_routes_allow (req->path, allow, sizeof (allow));
+        pd_routes_allow (req->http.path, allow, sizeof (allow));
         if (other_method && *allow)
-            s_method_not_allowed (req, allow);
+            pd_http_method_not_allowed (&req->http, allow);
         else
-            s_problem (req, PD_E_NOT_FOUND, "no such resource", NULL, NULL);
+            pd_http_problem (&req->http, PD_E_NOT_FOUND, "no such resource", NULL, NULL);
         return;
     }
     req->slot = (size_t)(route - pd_routes);
@@ -938,8 +705,9 @@ s_serve_route (s_request_t *req)
     int rc = PD_OK;
     if (pd_routes_method_has_body (method))
         rc = s_read_body (req, &body, &body_size, &err);
-    if (rc == PD_OK && body_size > 0 && !s_is_json (mg_get_header (req->conn, "Content-Type")))
-        rc = s_fail (&err, PD_E_UNSUPPORTED_MEDIA, NULL, "Content-Type must be " S_JSON_TYPE);
+    if (rc == PD_OK && body_size > 0 &&
+        !pd_http_is_json (mg_get_header (req->http.conn, "Content-Type")))
+        rc = s_fail (&err, PD_E_UNSUPPORTED_MEDIA, NULL, "Content-Type must be " PD_HTTP_JSON_TYPE);
     if (rc == PD_OK && credited)
         rc = s_credential (req, &credential, &held, &err);
     if (rc == PD_OK) {
@@ -952,7 +720,7 @@ s_serve_route (s_request_t *req)
         rc = s_forward (req, route, message, credited ? NULL : &anonymous,
                         credited ? &credential : NULL, record, &err);
     if (rc != PD_OK)
-        s_problem (req, rc, err.detail, err.field, NULL);
+        pd_http_problem (&req->http, rc, err.detail, err.field, NULL);
 
     free (body);
     if (record)
@@ -981,9 +749,9 @@ s_serve_healthz (s_request_t *req)
     }
     static const char ok[] = "{\"status\":\"ok\"}";
     if (rc == PD_OK)
-        s_respond (req, S_HTTP_OK, S_JSON_TYPE, NULL, ok, strlen (ok));
+        pd_http_send (&req->http, S_HTTP_OK, PD_HTTP_JSON_TYPE, NULL, ok, strlen (ok));
     else
-        s_problem (req, PD_E_UNAVAILABLE, "broker unreachable", NULL, NULL);
+        pd_http_problem (&req->http, PD_E_UNAVAILABLE, "broker unreachable", NULL, NULL);
 }
 
 //  One component's counters: ask `service` for `type` (PD_PROTO_SERVICE_STATS
@@ -997,7 +765,7 @@ s_component_metrics (s_request_t *req, const char *service, const char *type,
     static const uint8_t empty_map = S_MSGPACK_EMPTY_MAP;
     pd_header_t header = {0};
     header.type = (char *)type;
-    header.trace_id = req->trace_id;
+    header.trace_id = req->http.trace_id;
     uint8_t *header_data = NULL, *reply = NULL;
     size_t header_size = 0, reply_size = 0;
     int rc = pd_schema_encode (&pd_header_schema, &header, &header_data, &header_size);
@@ -1065,9 +833,9 @@ s_serve_metrics (s_request_t *req)
         s_component_metrics (req, front->service, front->type, front->reply, "front", &text);
     }
     if (text)
-        s_respond (req, S_HTTP_OK, S_METRICS_TYPE, NULL, text, strlen (text));
+        pd_http_send (&req->http, S_HTTP_OK, S_METRICS_TYPE, NULL, text, strlen (text));
     else
-        s_problem (req, PD_E_INTERNAL, NULL, NULL, NULL);
+        pd_http_problem (&req->http, PD_E_INTERNAL, NULL, NULL, NULL);
     zstr_free (&text);
     free (requests);
 }
@@ -1075,8 +843,8 @@ s_serve_metrics (s_request_t *req)
 static void
 s_serve_openapi (s_request_t *req)
 {
-    s_respond (req, S_HTTP_OK, S_JSON_TYPE, NULL, req->gateway->openapi,
-               req->gateway->openapi_size);
+    pd_http_send (&req->http, S_HTTP_OK, PD_HTTP_JSON_TYPE, NULL, req->gateway->openapi,
+                  req->gateway->openapi_size);
 }
 
 static const struct {
@@ -1149,7 +917,7 @@ s_client_address (s_request_t *req)
 static const char *
 s_allowed_origin (s_request_t *req)
 {
-    const char *origin = mg_get_header (req->conn, "Origin");
+    const char *origin = mg_get_header (req->http.conn, "Origin");
     for (size_t i = 0; origin && i < req->gateway->origin_count; i++)
         if (strcmp (origin, req->gateway->origins[i]) == 0)
             return req->gateway->origins[i];
@@ -1162,20 +930,20 @@ s_allowed_origin (s_request_t *req)
 static bool
 s_serve_preflight (s_request_t *req)
 {
-    if (!req->origin || strcmp (req->info->request_method, "OPTIONS") != 0 ||
-        !mg_get_header (req->conn, "Access-Control-Request-Method"))
+    if (!req->http.origin || strcmp (req->info->request_method, "OPTIONS") != 0 ||
+        !mg_get_header (req->http.conn, "Access-Control-Request-Method"))
         return false;
     char allow[S_ALLOW_MAX];
-    pd_routes_allow (req->path, allow, sizeof (allow));
+    pd_routes_allow (req->http.path, allow, sizeof (allow));
     if (!*allow)
         return false;
-    char headers[S_EXTRA_MAX];
+    char headers[PD_HTTP_EXTRA_MAX];
     snprintf (headers, sizeof (headers),
               "Access-Control-Allow-Methods: %s\r\n"
               "Access-Control-Allow-Headers: " S_CORS_HEADERS "\r\n"
               "Access-Control-Max-Age: %d\r\n",
               allow, PD_GATEWAY_CORS_MAX_AGE);
-    s_respond (req, S_HTTP_NO_CONTENT, NULL, headers, "", 0);
+    pd_http_send (&req->http, S_HTTP_NO_CONTENT, NULL, headers, "", 0);
     return true;
 }
 
@@ -1190,43 +958,42 @@ s_handle_request (struct mg_connection *conn, void *cbdata)
 
     s_request_t req = {0};
     req.gateway = self;
-    req.conn = conn;
     req.info = mg_get_request_info (conn);
     assert (req.info);
+    pd_http_init (&req.http, conn, req.info);
     req.slot = pd_routes_size;
-    s_trace_id_new (req.trace_id);
-    req.path = req.info->local_uri ? req.info->local_uri : "";
+    req.http.path = req.info->local_uri ? req.info->local_uri : "";
     s_client_address (&req);
-    req.origin = s_allowed_origin (&req);
+    req.http.origin = s_allowed_origin (&req);
 
     size_t builtin = 0;
-    while (builtin < S_BUILTIN_COUNT && strcmp (req.path, s_builtins[builtin].path) != 0)
+    while (builtin < S_BUILTIN_COUNT && strcmp (req.http.path, s_builtins[builtin].path) != 0)
         builtin++;
     const char *framing = pd_framing_check (req.info);
-    if (framing || !req.info->request_method || req.path[0] != '/') {
+    if (framing || !req.info->request_method || req.http.path[0] != '/') {
         //  Two parsers could read this request differently: answer it, and
         //  read nothing more from this connection
-        req.close = true;
-        s_problem (&req, PD_E_BAD_REQUEST, framing ? framing : "request target must be a path",
-                   NULL, NULL);
+        req.http.close = true;
+        pd_http_problem (&req.http, PD_E_BAD_REQUEST,
+                         framing ? framing : "request target must be a path", NULL, NULL);
     } else if (s_serve_preflight (&req))
         ;
     else if (builtin < S_BUILTIN_COUNT) {
         if (strcmp (req.info->request_method, "GET") == 0)
             s_builtins[builtin].serve (&req);
         else
-            s_method_not_allowed (&req, "GET");
+            pd_http_method_not_allowed (&req.http, "GET");
     } else
         s_serve_route (&req);
-    if (req.close)
+    if (req.http.close)
         mg_disable_connection_keep_alive (conn);
 
     clock_gettime (CLOCK_MONOTONIC, &end);
     double seconds =
         (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / S_NS_PER_S;
-    pd_metrics_observe (self->metrics, req.slot, req.http, seconds);
+    pd_metrics_observe (self->metrics, req.slot, req.http.sent, seconds);
     pd_metrics_leave (self->metrics);
-    return req.http;
+    return req.http.sent;
 }
 
 //  ------------------------------------------------------------------------
@@ -1234,7 +1001,8 @@ s_handle_request (struct mg_connection *conn, void *cbdata)
 
 //  Every route names a known message, and every path parameter a scalar
 //  field of its request record. A route that sets the session cookies
-//  answers a `session` record; a redirect's reply has a string `location`.
+//  answers a `session` record; the fields a route's flags use are string
+//  fields of its records (pd_route_t location, binding).
 static bool
 s_routes_check (void)
 {
@@ -1242,15 +1010,15 @@ s_routes_check (void)
         const pd_route_t *route = &pd_routes[i];
         const pd_message_t *message = pd_message_find (route->type);
         pd_route_params_t params;
-        const pd_field_t *location =
-            message ? pd_schema_field (message->reply, S_LOCATION_FIELD, NULL) : NULL;
         if (!message || pd_route_param_names (route, &params) < 0 ||
             ((route->flags & PD_ROUTE_SESSION_SET) && message->reply != &pd_session_schema) ||
             ((route->flags & PD_ROUTE_RAW) && message->reply != &pd_binary_schema) ||
-            ((route->flags & PD_ROUTE_BINDING_SET) && message->reply != &pd_redirect_schema) ||
+            ((route->flags & PD_ROUTE_BINDING_SET) &&
+             !s_has_string (message->reply, route->binding)) ||
             ((route->flags & PD_ROUTE_BINDING_CHECK) &&
-             !pd_schema_field (message->request, S_BINDING_FIELD, NULL)) ||
-            ((route->flags & PD_ROUTE_REDIRECT) && (!location || location->type != PD_T_STR))) {
+             !s_has_string (message->request, route->binding)) ||
+            ((route->flags & PD_ROUTE_REDIRECT) &&
+             !s_has_string (message->reply, route->location))) {
             zsys_error ("gateway: bad route %s", pd_route_label (route));
             return false;
         }
@@ -1310,16 +1078,10 @@ s_http_error (struct mg_connection *conn, int status, const char *message)
     pd_gateway_t *self = (pd_gateway_t *)mg_get_user_data (mg_get_context (conn));
     s_request_t req = {0};
     req.gateway = self;
-    req.conn = conn;
-    req.info = mg_get_request_info (conn);
-    req.path = "";
-    req.close = true;
+    pd_http_init (&req.http, conn, mg_get_request_info (conn));
+    req.info = req.http.info;
+    req.http.close = true;
     req.slot = pd_routes_size;
-    s_trace_id_new (req.trace_id);
-    //  The request's method and version may be what failed to parse
-    static const struct mg_request_info s_unparsed = {.request_method = "GET"};
-    if (!req.info || !req.info->request_method)
-        req.info = &s_unparsed;
     //  CivetWeb says "Malformed message" both for a head cut short (its
     //  time-out, or the client) and for bytes no head may hold
     bool cut_short = message && strcmp (message, "Malformed message") == 0;
@@ -1327,10 +1089,10 @@ s_http_error (struct mg_connection *conn, int status, const char *message)
     const char *detail = status == 413 ? "request head too large"
                          : cut_short   ? "request head malformed or not complete in time"
                                        : "malformed request";
-    s_problem (&req, code, detail, NULL, NULL);
+    pd_http_problem (&req.http, code, detail, NULL, NULL);
     mg_disable_connection_keep_alive (conn);
     if (self)
-        pd_metrics_observe (self->metrics, pd_routes_size, req.http, 0);
+        pd_metrics_observe (self->metrics, pd_routes_size, req.http.sent, 0);
     return 0;
 }
 
@@ -1537,46 +1299,4 @@ int
 pd_gateway_port (pd_gateway_t *self)
 {
     return self ? self->port : -1;
-}
-
-int
-pd_gateway_cookie (const char *header, const char *name, char *value, size_t size)
-{
-    assert (name);
-    if (value && size)
-        value[0] = '\0';
-    size_t name_len = strlen (name);
-    const char *cursor = header;
-    while (cursor && *cursor) {
-        //  One pair: [spaces] name [spaces] '=' [spaces] value [spaces] (';' | end)
-        const char *pair = cursor + strspn (cursor, " \t");
-        size_t len = strcspn (pair, ";");
-        cursor = pair[len] ? pair + len + 1 : pair + len;
-        const char *equals = memchr (pair, '=', len);
-        if (!equals)
-            continue;
-        size_t key_len = (size_t)(equals - pair);
-        while (key_len > 0 && (pair[key_len - 1] == ' ' || pair[key_len - 1] == '\t'))
-            key_len--;
-        if (key_len != name_len || memcmp (pair, name, name_len) != 0)
-            continue;
-
-        const char *start = equals + 1;
-        const char *end = pair + len;
-        while (start < end && (*start == ' ' || *start == '\t'))
-            start++;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        if (end - start >= 2 && *start == '"' && end[-1] == '"') {
-            start++;
-            end--;
-        }
-        size_t value_len = (size_t)(end - start);
-        if (!value || value_len >= size)
-            return PD_E_TOO_LARGE;
-        memcpy (value, start, value_len);
-        value[value_len] = '\0';
-        return (int)value_len;
-    }
-    return PD_E_NOT_FOUND;
 }

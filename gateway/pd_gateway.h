@@ -112,16 +112,6 @@ void pd_gateway_destroy (pd_gateway_t **self_p);
 //  The TCP port actually listened on.
 int pd_gateway_port (pd_gateway_t *self);
 
-//  Find cookie `name` in the value of a Cookie header ("a=1; b=2"). Pairs
-//  are separated by ';'; spaces and tabs around names and values are
-//  ignored, a value in double quotes loses them, names compare exactly,
-//  and the first pair of that name wins. A pair without '=' is skipped.
-//  Copies the value into `value` (size bytes, always NUL-terminated when
-//  size > 0) and returns its length, 0 for an empty value;
-//  PD_E_NOT_FOUND if `header` (may be NULL) has no such cookie;
-//  PD_E_TOO_LARGE if the value does not fit (value is then "").
-int pd_gateway_cookie (const char *header, const char *name, char *value, size_t size);
-
 #ifdef __cplusplus
 }
 #endif

@@ -11,66 +11,80 @@
 #include <stdint.h>
 #include <string.h>
 
-//  X (method, path template, message type, access, success status, flags)
+//  X (method, path template, message type, access, success status, flags,
+//     location field (REDIRECT), binding field (BINDING_SET, BINDING_CHECK))
 #define S_ROUTES(X)                                                                                \
-    X ("POST", "/api/partners", "partner.create", PD_ACCESS_ADMIN, 201, 0)                         \
-    X ("GET", "/api/partners", "partner.list", PD_ACCESS_ADMIN, 200, 0)                            \
-    X ("GET", "/api/partners/me", "partner.me", PD_ACCESS_PARTNER, 200, 0)                         \
-    X ("GET", "/api/partners/{id}", "partner.get", PD_ACCESS_ADMIN, 200, 0)                        \
-    X ("PUT", "/api/partners/{id}", "partner.update", PD_ACCESS_ADMIN, 200, 0)                     \
+    X ("POST", "/api/partners", "partner.create", PD_ACCESS_ADMIN, 201, 0, NULL, NULL)             \
+    X ("GET", "/api/partners", "partner.list", PD_ACCESS_ADMIN, 200, 0, NULL, NULL)                \
+    X ("GET", "/api/partners/me", "partner.me", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)             \
+    X ("GET", "/api/partners/{id}", "partner.get", PD_ACCESS_ADMIN, 200, 0, NULL, NULL)            \
+    X ("PUT", "/api/partners/{id}", "partner.update", PD_ACCESS_ADMIN, 200, 0, NULL, NULL)         \
     X ("POST", "/api/partners/{id}/regenerate-key", "partner.regenerate_key", PD_ACCESS_ADMIN,     \
-       200, 0)                                                                                     \
-    X ("POST", "/api/partners/{partner_id}/users", "user.create", PD_ACCESS_ADMIN, 201, 0)         \
-    X ("GET", "/api/partners/{partner_id}/users", "user.list", PD_ACCESS_ADMIN, 200, 0)            \
+       200, 0, NULL, NULL)                                                                         \
+    X ("POST", "/api/partners/{partner_id}/users", "user.create", PD_ACCESS_ADMIN, 201, 0, NULL,   \
+       NULL)                                                                                       \
+    X ("GET", "/api/partners/{partner_id}/users", "user.list", PD_ACCESS_ADMIN, 200, 0, NULL,      \
+       NULL)                                                                                       \
     X ("POST", "/api/partners/{partner_id}/users/{user_id}/disable", "user.disable",               \
-       PD_ACCESS_ADMIN, 200, 0)                                                                    \
+       PD_ACCESS_ADMIN, 200, 0, NULL, NULL)                                                        \
     X ("POST", "/api/partners/{partner_id}/users/{user_id}/magic-link", "magic.create",            \
-       PD_ACCESS_ADMIN, 201, 0)                                                                    \
+       PD_ACCESS_ADMIN, 201, 0, NULL, NULL)                                                        \
     X ("POST", "/api/partners/auth/magic", "magic.exchange", PD_ACCESS_PUBLIC, 200,                \
-       PD_ROUTE_SESSION_SET)                                                                       \
+       PD_ROUTE_SESSION_SET, NULL, NULL)                                                           \
     X ("POST", "/api/partners/auth/logout", "session.logout", PD_ACCESS_PARTNER, 204,              \
-       PD_ROUTE_SESSION_CLEAR)                                                                     \
-    X ("GET", "/api/partner-auth/providers", "oauth.providers", PD_ACCESS_PUBLIC, 200, 0)          \
+       PD_ROUTE_SESSION_CLEAR, NULL, NULL)                                                         \
+    X ("GET", "/api/partner-auth/providers", "oauth.providers", PD_ACCESS_PUBLIC, 200, 0, NULL,    \
+       NULL)                                                                                       \
     X ("GET", "/api/partner-auth/callback", "oauth.callback", PD_ACCESS_PUBLIC, 303,               \
-       PD_ROUTE_SESSION_SET | PD_ROUTE_REDIRECT | PD_ROUTE_BINDING_CHECK)                          \
+       PD_ROUTE_SESSION_SET | PD_ROUTE_REDIRECT | PD_ROUTE_BINDING_CHECK, "location", "binding")   \
     X ("GET", "/api/partner-auth/{provider}", "oauth.start", PD_ACCESS_PUBLIC, 302,                \
-       PD_ROUTE_REDIRECT | PD_ROUTE_BINDING_SET)                                                   \
-    X ("GET", "/api/admin/partners/pending", "partner.pending", PD_ACCESS_ADMIN, 200, 0)           \
-    X ("POST", "/api/admin/partners/approve/{id}", "partner.approve", PD_ACCESS_ADMIN, 200, 0)     \
-    X ("POST", "/api/admin/partners/reject/{id}", "partner.reject", PD_ACCESS_ADMIN, 200, 0)       \
-    X ("GET", "/api/admin/approved-domains", "domain.list", PD_ACCESS_ADMIN, 200, 0)               \
-    X ("POST", "/api/admin/approved-domains", "domain.add", PD_ACCESS_ADMIN, 201, 0)               \
-    X ("DELETE", "/api/admin/approved-domains/{domain}", "domain.remove", PD_ACCESS_ADMIN, 204, 0) \
-    X ("GET", "/api/admin/streams/{stream}", "stream.read", PD_ACCESS_ADMIN, 200, 0)               \
-    X ("GET", "/api/partners/me/provisions", "provision.list", PD_ACCESS_PARTNER, 200, 0)          \
-    X ("POST", "/api/partners/me/provisions", "provision.create", PD_ACCESS_PARTNER, 201, 0)       \
+       PD_ROUTE_REDIRECT | PD_ROUTE_BINDING_SET, "location", "binding")                            \
+    X ("GET", "/api/admin/partners/pending", "partner.pending", PD_ACCESS_ADMIN, 200, 0, NULL,     \
+       NULL)                                                                                       \
+    X ("POST", "/api/admin/partners/approve/{id}", "partner.approve", PD_ACCESS_ADMIN, 200, 0,     \
+       NULL, NULL)                                                                                 \
+    X ("POST", "/api/admin/partners/reject/{id}", "partner.reject", PD_ACCESS_ADMIN, 200, 0, NULL, \
+       NULL)                                                                                       \
+    X ("GET", "/api/admin/approved-domains", "domain.list", PD_ACCESS_ADMIN, 200, 0, NULL, NULL)   \
+    X ("POST", "/api/admin/approved-domains", "domain.add", PD_ACCESS_ADMIN, 201, 0, NULL, NULL)   \
+    X ("DELETE", "/api/admin/approved-domains/{domain}", "domain.remove", PD_ACCESS_ADMIN, 204, 0, \
+       NULL, NULL)                                                                                 \
+    X ("GET", "/api/admin/streams/{stream}", "stream.read", PD_ACCESS_ADMIN, 200, 0, NULL, NULL)   \
+    X ("GET", "/api/partners/me/provisions", "provision.list", PD_ACCESS_PARTNER, 200, 0, NULL,    \
+       NULL)                                                                                       \
+    X ("POST", "/api/partners/me/provisions", "provision.create", PD_ACCESS_PARTNER, 201, 0, NULL, \
+       NULL)                                                                                       \
     X ("DELETE", "/api/partners/me/provisions/{id}", "provision.revoke", PD_ACCESS_PARTNER, 200,   \
-       0)                                                                                          \
+       0, NULL, NULL)                                                                              \
     X ("GET", "/api/partners/me/provisions/{id}/qr", "provision.qr", PD_ACCESS_PARTNER, 200,       \
-       PD_ROUTE_RAW)                                                                               \
+       PD_ROUTE_RAW, NULL, NULL)                                                                   \
     X ("GET", "/api/partners/provision/{code}/qr", "provision.public_qr", PD_ACCESS_PUBLIC, 200,   \
-       PD_ROUTE_RAW)                                                                               \
-    X ("POST", "/api/partners/claim", "claim.http", PD_ACCESS_PUBLIC, 200, 0)                      \
-    X ("POST", "/api/provision/claim", "claim.http", PD_ACCESS_PUBLIC, 200, 0)                     \
-    X ("GET", "/api/provision/validate/{code}", "provision.validate", PD_ACCESS_PUBLIC, 200, 0)    \
-    X ("POST", "/api/provision/status", "appliance.status", PD_ACCESS_APPLIANCE, 204, 0)           \
-    X ("POST", "/api/provision/heartbeat", "appliance.heartbeat", PD_ACCESS_APPLIANCE, 204, 0)     \
+       PD_ROUTE_RAW, NULL, NULL)                                                                   \
+    X ("POST", "/api/partners/claim", "claim.http", PD_ACCESS_PUBLIC, 200, 0, NULL, NULL)          \
+    X ("POST", "/api/provision/claim", "claim.http", PD_ACCESS_PUBLIC, 200, 0, NULL, NULL)         \
+    X ("GET", "/api/provision/validate/{code}", "provision.validate", PD_ACCESS_PUBLIC, 200, 0,    \
+       NULL, NULL)                                                                                 \
+    X ("POST", "/api/provision/status", "appliance.status", PD_ACCESS_APPLIANCE, 204, 0, NULL,     \
+       NULL)                                                                                       \
+    X ("POST", "/api/provision/heartbeat", "appliance.heartbeat", PD_ACCESS_APPLIANCE, 204, 0,     \
+       NULL, NULL)                                                                                 \
     X ("GET", "/api/provision/config/{appliance_id}", "appliance.config", PD_ACCESS_APPLIANCE,     \
-       200, 0)                                                                                     \
-    X ("GET", "/api/partners/me/sites", "site.list", PD_ACCESS_PARTNER, 200, 0)                    \
-    X ("GET", "/api/partners/me/sites/{site_id}", "site.get", PD_ACCESS_PARTNER, 200, 0)           \
+       200, 0, NULL, NULL)                                                                         \
+    X ("GET", "/api/partners/me/sites", "site.list", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)        \
+    X ("GET", "/api/partners/me/sites/{site_id}", "site.get", PD_ACCESS_PARTNER, 200, 0, NULL,     \
+       NULL)                                                                                       \
     X ("POST", "/api/partners/me/sites/{site_id}/appliances/{appliance_id}/revoke",                \
-       "appliance.revoke", PD_ACCESS_PARTNER, 200, 0)                                              \
+       "appliance.revoke", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)                                  \
     X ("POST", "/api/admin/appliances/{appliance_id}/command", "appliance.command",                \
-       PD_ACCESS_ADMIN, 200, 0)
+       PD_ACCESS_ADMIN, 200, 0, NULL, NULL)
 
-#define S_ROUTE(method, path, type, access, success, flags)                                        \
-    {method, path, type, access, success, flags},
+#define S_ROUTE(method, path, type, access, success, flags, location, binding)                     \
+    {method, path, type, access, success, flags, location, binding},
 const pd_route_t pd_routes[] = {S_ROUTES (S_ROUTE)};
 const size_t pd_routes_size = sizeof (pd_routes) / sizeof (pd_routes[0]);
 #undef S_ROUTE
 
-#define S_LABEL(method, path, type, access, success, flags) method " " path,
+#define S_LABEL(method, path, type, access, success, flags, location, binding) method " " path,
 static const char *const s_labels[] = {S_ROUTES (S_LABEL)};
 #undef S_LABEL
 

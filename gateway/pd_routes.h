@@ -32,6 +32,10 @@ typedef struct {
     pd_access_t access;
     int success;    //  HTTP status on success (200, 201, 204, 302, 303)
     unsigned flags; //  PD_ROUTE_*
+    //  The record fields the flags use (NULL when no flag needs one)
+    const char *location; //  REDIRECT: the reply's string field holding the URL
+    const char *binding;  //  BINDING_SET: the reply's field that goes into the cookie;
+                          //  BINDING_CHECK: the request's field the cookie fills
 } pd_route_t;
 
 //  Route flags: how the gateway turns a reply into HTTP beyond JSON.
@@ -39,14 +43,16 @@ typedef struct {
 //    (HttpOnly) from session_token and the CSRF cookie from csrf_token,
 //    Max-Age from expires_at.
 //  SESSION_CLEAR: success expires both cookies.
-//  REDIRECT: the reply has `location`: answer `success` (302/303) with
-//    Location and no body; without a location the reply is JSON, 200.
+//  REDIRECT: the reply's field `route->location` holds a URL: answer
+//    `success` (302/303) with Location and no body; without one the reply
+//    is JSON, 200.
 //  RAW: the reply is a `binary` record: its content is the body, with its
 //    content_type (QR images).
-//  BINDING_SET: the reply's `binding` goes into the HttpOnly partnerd_oauth
-//    cookie (a sign-in's browser).
-//  BINDING_CHECK: the partnerd_oauth cookie fills the request's `binding`;
-//    the answer expires the cookie.
+//  BINDING_SET: the reply's field `route->binding` goes into the HttpOnly
+//    partnerd_oauth cookie (a sign-in's browser).
+//  BINDING_CHECK: the partnerd_oauth cookie fills the request's field
+//    `route->binding`; the answer expires the cookie.
+//  The gateway checks at start that every such field exists, as a string.
 #define PD_ROUTE_SESSION_SET   0x01
 #define PD_ROUTE_SESSION_CLEAR 0x02
 #define PD_ROUTE_REDIRECT      0x04

@@ -310,81 +310,6 @@ test_decode (void **state)
 }
 
 //  ------------------------------------------------------------------------
-//  Cookies
-
-static void
-test_cookie_usage (void **state)
-{
-    char value[16];
-    assert_int_equal (pd_gateway_cookie ("theme=dark; partnerd_session=pds_abc; lang=en",
-                                         PD_GATEWAY_SESSION_COOKIE, value, sizeof (value)),
-                      7);
-    assert_string_equal (value, "pds_abc");
-}
-
-static void
-test_cookie_parse (void **state)
-{
-    static const struct {
-        const char *header, *value;
-    } found[] = {
-        {"partnerd_session=only", "only"},
-        {"a=1;partnerd_session=tight;b=2", "tight"},
-        {"a=1; partnerd_session=last", "last"},
-        {" \t partnerd_session \t= \tspaced\t ; a=1", "spaced"},
-        {"partnerd_session=\"quoted\"", "quoted"},
-        {"partnerd_session=\"", "\""},
-        {"partnerd_session=a=b", "a=b"},
-        {"partnerd_session=first; partnerd_session=second", "first"},
-        {"partnerd_session; partnerd_session=after", "after"},
-        {";;partnerd_session=semi;;", "semi"},
-        {"partnerd_session=123456789012345", "123456789012345"}, //  fills the buffer
-        {"partnerd_session=; a=1", ""},
-        {"partnerd_session=\"\"", ""},
-    };
-    for (size_t i = 0; i < sizeof (found) / sizeof (found[0]); i++) {
-        char value[16] = "junk";
-        int rc =
-            pd_gateway_cookie (found[i].header, PD_GATEWAY_SESSION_COOKIE, value, sizeof (value));
-        if (rc != (int)strlen (found[i].value))
-            fail_msg ("header %s: got %d", found[i].header, rc);
-        assert_string_equal (value, found[i].value);
-    }
-
-    static const char *absent[] = {
-        "",
-        ";;;",
-        "theme=dark",
-        "xpartnerd_session=1; partnerd_session_old=2; Partnerd_Session=3",
-        "partnerd_session",
-        "partnerd_csrf=pdc_1",
-    };
-    for (size_t i = 0; i < sizeof (absent) / sizeof (absent[0]); i++) {
-        char value[16] = "junk";
-        assert_int_equal (
-            pd_gateway_cookie (absent[i], PD_GATEWAY_SESSION_COOKIE, value, sizeof (value)),
-            PD_E_NOT_FOUND);
-        assert_string_equal (value, "");
-    }
-    char value[16] = "junk";
-    assert_int_equal (pd_gateway_cookie (NULL, "a", value, sizeof (value)), PD_E_NOT_FOUND);
-
-    //  One byte too many for the buffer
-    assert_int_equal (pd_gateway_cookie ("partnerd_session=1234567890123456",
-                                         PD_GATEWAY_SESSION_COOKIE, value, sizeof (value)),
-                      PD_E_TOO_LARGE);
-    assert_string_equal (value, "");
-    assert_int_equal (pd_gateway_cookie ("a=1", "a", NULL, 0), PD_E_TOO_LARGE);
-
-    //  A long header of other cookies is walked to its end
-    char header[8192] = "";
-    for (int i = 0; i < 500; i++)
-        snprintf (header + strlen (header), sizeof (header) - strlen (header), "c%d=v%d; ", i, i);
-    strcat (header, "partnerd_csrf=pdc_z");
-    assert_int_equal (pd_gateway_cookie (header, PD_GATEWAY_CSRF_COOKIE, value, sizeof (value)), 5);
-    assert_string_equal (value, "pdc_z");
-}
-
 //  ------------------------------------------------------------------------
 //  Metrics
 
@@ -1591,8 +1516,6 @@ main (void)
         cmocka_unit_test (test_labels),
         cmocka_unit_test (test_table_is_consistent),
         cmocka_unit_test (test_decode),
-        cmocka_unit_test (test_cookie_usage),
-        cmocka_unit_test (test_cookie_parse),
         cmocka_unit_test (test_metrics_render),
         cmocka_unit_test_setup_teardown (test_gateway_errors, s_gateway_setup, s_gateway_teardown),
         cmocka_unit_test_setup_teardown (test_gateway_keep_alive, s_gateway_setup,

@@ -41,10 +41,18 @@ pd_test_stack_new (const char *name)
 zactor_t *
 pd_test_stack_actor (pd_test_stack_t *self, const pd_actor_def_t *def)
 {
-    pd_actor_config_t config = {0};
-    config.broker = self->endpoint;
-    config.store = self->store;
-    return pd_actor_new (def, &config);
+    return pd_test_stack_actor_with (self, def, NULL);
+}
+
+zactor_t *
+pd_test_stack_actor_with (pd_test_stack_t *self, const pd_actor_def_t *def,
+                          const pd_config_t *config)
+{
+    pd_actor_config_t actor_config = {0};
+    actor_config.broker = self->endpoint;
+    actor_config.store = self->store;
+    actor_config.config = config;
+    return pd_actor_new (def, &actor_config);
 }
 
 void

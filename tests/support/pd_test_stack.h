@@ -29,6 +29,11 @@ pd_test_stack_t *pd_test_stack_new (const char *name);
 //  Start an actor against the stack's broker and store; NULL on failure.
 zactor_t *pd_test_stack_actor (pd_test_stack_t *self, const pd_actor_def_t *def);
 
+//  The same with these settings (not owned; must outlive the actor; NULL:
+//  defaults and environment)
+zactor_t *pd_test_stack_actor_with (pd_test_stack_t *self, const pd_actor_def_t *def,
+                                    const pd_config_t *config);
+
 //  Destroy client, broker and store, remove the directory, null *self_p.
 //  Destroy the actors started on it first.
 void pd_test_stack_destroy (pd_test_stack_t **self_p);

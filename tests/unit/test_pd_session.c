@@ -22,7 +22,6 @@
 #include "pd_actor.h"
 #include "pd_apikey.h"
 #include "pd_auth_actor.h"
-#include "pd_broker.h"
 #include "pd_client.h"
 #include "pd_ratelimit.h"
 #include "pd_record.h"
@@ -30,7 +29,7 @@
 #include "pd_token.h"
 #include "pd_user.h"
 #include "pd_users_actor.h"
-#include "pd_test_dir.h"
+#include "pd_test_stack.h"
 
 #define TIMEOUT_MS    5000
 #define NOW           INT64_C (1700000000000) //  a fixed "now", ms
@@ -50,8 +49,8 @@
 //  suspended partner ("prt_s") and its user
 
 typedef struct {
-    char dir[64];
-    pd_store_t *store;
+    pd_test_stack_t *stack;   //  store, broker (actors start on it), client
+    pd_store_t *store;        //  the stack's
     pd_user_t user;           //  prt_a's user, as added
     pd_user_t suspended_user; //  prt_s's user
 } fixture_t;
@@ -86,12 +85,9 @@ s_setup (void **state)
 {
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
-    assert_int_equal (pd_test_dir_make ("test_pd_session", fx->dir, sizeof (fx->dir)), 0);
-    pd_store_config_t config = {0};
-    config.tables = pd_store_table_names;
-    config.schema_version = PD_STORE_SCHEMA_VERSION;
-    fx->store = pd_store_new (fx->dir, &config);
-    assert_non_null (fx->store);
+    fx->stack = pd_test_stack_new ("test_pd_session");
+    assert_non_null (fx->stack);
+    fx->store = fx->stack->store;
     s_put_partner (fx->store, "prt_a", "Acme", "active");
     s_put_partner (fx->store, "prt_s", "Suspended Ltd", "suspended");
     s_add_user (fx->store, "prt_a", "Ann@Acme.example", &fx->user);
@@ -106,8 +102,7 @@ s_teardown (void **state)
     fixture_t *fx = *state;
     pd_schema_clear (&pd_user_schema, &fx->user);
     pd_schema_clear (&pd_user_schema, &fx->suspended_user);
-    pd_store_destroy (&fx->store);
-    pd_test_dir_remove (fx->dir);
+    pd_test_stack_destroy (&fx->stack);
     free (fx);
     return 0;
 }
@@ -484,12 +479,11 @@ test_ratelimit_concurrent (void **state)
 
 typedef struct {
     fixture_t base;
-    char endpoint[64];
+    const char *endpoint; //  the stack's broker
     pd_config_t *config;
-    pd_broker_t *broker;
     zactor_t *users;
     zactor_t *auth;
-    pd_client_t *client;
+    pd_client_t *client; //  the stack's
     pd_token_t admin_key;
     bool no_access; //  s_send leaves a credential's access out
 } actors_t;
@@ -505,14 +499,13 @@ s_config_str (char **field, const char *value)
 static int
 s_actors_setup (void **state)
 {
-    static int counter = 0;
     s_setup (state);
     actors_t *fx = calloc (1, sizeof (actors_t));
     assert_non_null (fx);
     fx->base = *(fixture_t *)*state;
     free (*state);
-    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://test-session-%d-%d", getpid (),
-              ++counter);
+    fx->endpoint = fx->base.stack->endpoint;
+    fx->client = fx->base.stack->client;
 
     char error[256];
     fx->config = pd_config_new (NULL, error, sizeof (error));
@@ -522,20 +515,10 @@ s_actors_setup (void **state)
     fx->config->login_failures_per_source = SOURCE_LIMIT;
     fx->config->login_failures_per_partner = PARTNER_LIMIT;
 
-    pd_broker_config_t broker_config = {0};
-    broker_config.endpoints = fx->endpoint;
-    fx->broker = pd_broker_new (&broker_config);
-    assert_non_null (fx->broker);
-    pd_actor_config_t actor_config = {0};
-    actor_config.broker = fx->endpoint;
-    actor_config.store = fx->base.store;
-    actor_config.config = fx->config;
-    fx->users = pd_actor_new (&pd_users_actor, &actor_config);
+    fx->users = pd_test_stack_actor_with (fx->base.stack, &pd_users_actor, fx->config);
     assert_non_null (fx->users);
-    fx->auth = pd_actor_new (&pd_auth_actor, &actor_config);
+    fx->auth = pd_test_stack_actor_with (fx->base.stack, &pd_auth_actor, fx->config);
     assert_non_null (fx->auth);
-    fx->client = pd_client_new (fx->endpoint);
-    assert_non_null (fx->client);
 
     //  An admin key, as the gateway would present it
     assert_int_equal (pd_token_generate (PD_TOKEN_ADMIN_KEY, &fx->admin_key), PD_OK);
@@ -551,10 +534,8 @@ static int
 s_actors_teardown (void **state)
 {
     actors_t *fx = *state;
-    pd_client_destroy (&fx->client);
     zactor_destroy (&fx->auth);
     zactor_destroy (&fx->users);
-    pd_broker_destroy (&fx->broker);
     pd_config_destroy (&fx->config);
     fixture_t *base = malloc (sizeof (fixture_t));
     assert_non_null (base);
@@ -839,11 +820,7 @@ test_racing_exchanges_one_wins (void **state)
 {
     actors_t *fx = *state;
     //  A second users actor, so that the two exchanges run at once
-    pd_actor_config_t actor_config = {0};
-    actor_config.broker = fx->endpoint;
-    actor_config.store = fx->base.store;
-    actor_config.config = fx->config;
-    zactor_t *second = pd_actor_new (&pd_users_actor, &actor_config);
+    zactor_t *second = pd_test_stack_actor_with (fx->base.stack, &pd_users_actor, fx->config);
     assert_non_null (second);
     for (int round = 0; round < 5; round++) {
         char token[PD_TOKEN_LEN + 1];

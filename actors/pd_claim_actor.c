@@ -1000,6 +1000,28 @@ s_appliance_config (void *state, pd_ctx_t *ctx, const void *request, void *reply
     return rc;
 }
 
+//  One appliance of one of the partner's sites, as replies show it
+static int
+s_appliance_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_appliance_ref_t *req = request;
+    pd_appliance_info_t *appliance = reply;
+    const char *partner_id = s_partner_of (ctx);
+    if (!partner_id)
+        return s_partners_only (ctx);
+    int rc =
+        pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, req->appliance_id, appliance);
+    //  Another partner's appliance, or one of another site: not found
+    if (rc == PD_OK && (strcmp (appliance->partner_id, partner_id) != 0 ||
+                        strcmp (appliance->site_id, req->site_id) != 0))
+        rc = PD_E_NOT_FOUND;
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, "appliance_id", "no appliance %s", req->appliance_id);
+    if (rc == PD_OK)
+        s_appliance_view (ctx, appliance);
+    return rc;
+}
+
 static int
 s_appliance_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
@@ -1094,6 +1116,7 @@ static const pd_handler_t s_handlers[] = {
     {"appliance.heartbeat", s_appliance_report},
     {"appliance.heartbeats", s_appliance_heartbeats},
     {"appliance.config", s_appliance_config},
+    {"appliance.get", s_appliance_get},
     {"appliance.revoke", s_appliance_revoke},
     {"site.list", s_site_list},
     {"site.get", s_site_get},

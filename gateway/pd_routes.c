@@ -73,6 +73,8 @@
     X ("GET", "/api/partners/me/sites", "site.list", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)        \
     X ("GET", "/api/partners/me/sites/{site_id}", "site.get", PD_ACCESS_PARTNER, 200, 0, NULL,     \
        NULL)                                                                                       \
+    X ("GET", "/api/partners/me/sites/{site_id}/appliances/{appliance_id}", "appliance.get",       \
+       PD_ACCESS_PARTNER, 200, 0, NULL, NULL)                                                      \
     X ("POST", "/api/partners/me/sites/{site_id}/appliances/{appliance_id}/revoke",                \
        "appliance.revoke", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)                                  \
     X ("POST", "/api/admin/appliances/{appliance_id}/command", "appliance.command",                \

@@ -648,6 +648,7 @@ extern "C" {
     X ("appliance.heartbeat", "claim", appliance_report, empty)                                    \
     X ("appliance.heartbeats", "claim", heartbeats, empty)                                         \
     X ("appliance.config", "claim", appliance_id, appliance_setup)                                 \
+    X ("appliance.get", "claim", appliance_ref, appliance_info)                                    \
     X ("appliance.revoke", "claim", appliance_ref, appliance_info)                                 \
     X ("site.list", "claim", provision_list, site_page)                                            \
     X ("site.get", "claim", site_ref, site)                                                        \

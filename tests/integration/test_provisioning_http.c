@@ -448,10 +448,38 @@ test_claim_and_appliance_token (void **state)
     assert_true (found);
     pd_test_http_clear (&response);
 
+    //  One appliance's detail: as the site lists it, no token hash
+    char detail[512];
+    snprintf (detail, sizeof (detail), "/api/partners/me/sites/%s/appliances/%s", site_id,
+              appliance_id);
+    s_call ("GET", detail, key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_string_equal (pd_json_str (&response, "id"), appliance_id);
+    assert_string_equal (pd_json_str (&response, "site_id"), site_id);
+    assert_true (json_is_true (json_object_get (response.json, "online")));
+    assert_string_equal (pd_json_str (&response, "software_version"), "1.0.1");
+    assert_null (json_object_get (response.json, "token_hash"));
+    pd_test_http_clear (&response);
+    //  ...under its own site only
+    char wrong_site[512];
+    snprintf (wrong_site, sizeof (wrong_site), "/api/partners/me/sites/sit_other/appliances/%s",
+              appliance_id);
+    s_call ("GET", wrong_site, key, NULL, &response);
+    s_expect (&response, 404, "not_found");
+    pd_test_http_clear (&response);
+
     //  Another partner sees none of it
     s_create_partner (&s_main, "Other Partner", other_key);
     s_call ("GET", path, other_key, NULL, &response);
     s_expect (&response, 404, "not_found");
+    pd_test_http_clear (&response);
+    s_call ("GET", detail, other_key, NULL, &response);
+    s_expect (&response, 404, "not_found");
+    assert_string_equal (pd_json_str (&response, "field"), "appliance_id");
+    pd_test_http_clear (&response);
+    //  ...and the admin key is no partner's
+    s_call ("GET", detail, s_main.admin_key, NULL, &response);
+    s_expect (&response, 403, "forbidden");
     pd_test_http_clear (&response);
 
     //  Revoked, the appliance's token stops working at once

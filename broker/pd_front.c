@@ -40,19 +40,28 @@
 #include "pd_worker.h"
 #include "pd_zap.h"
 
-#define S_Z85_SIZE    40 //  a CURVE key in Z85
-#define S_MAX_FRAMES  6  //  route + the longest PDA1 message (result)
-#define S_MAX_USER_ID (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
-#define S_MAX_ID      (PD_ID_MAX + 1) //  an appliance id and its NUL
-#define S_BATCH       1000
-#define S_SWEEP_MS    100   //  how often deadlines are checked
-#define S_LIVENESS_MS 5000  //  how often the sockets of connections are checked
-#define S_CLOSE_MS    200   //  a `close` is sent this long before the socket is shut down
-#define S_ENDED_MS    10000 //  a closed link's late messages are dropped this long
-#define S_FOLLOW_MS   200   //  the follower's longest wait (its $TERM latency)
-#define S_RETRY_MS    1000  //  the follower retries an unreachable stream this often
+#define S_Z85_SIZE     40 //  a CURVE key in Z85
+#define S_MAX_FRAMES   6  //  route + the longest PDA1 message (result)
+#define S_MAX_USER_ID  (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
+#define S_MAX_ID       (PD_ID_MAX + 1) //  an appliance id and its NUL
+#define S_BATCH        1000
+#define S_SWEEP_MS     100   //  how often deadlines are checked
+#define S_LIVENESS_MS  5000  //  how often the sockets of connections are checked
+#define S_CLOSE_MS     200   //  a `close` is sent this long before the socket is shut down
+#define S_ENDED_MS     10000 //  a closed link's late messages are dropped this long
+#define S_FOLLOW_MS    200   //  the follower's longest wait (its $TERM latency)
+#define S_RETRY_MS     1000  //  the follower's first wait for an unreadable stream
+#define S_RETRY_MAX_MS 30000 //  ...doubling up to this
 
-#define S_KEY_TEXT 40 //  a CURVE key in Z85
+#define S_KEY_TEXT    40 //  a CURVE key in Z85
+#define S_ADDRESS_MAX 64 //  bytes of a Peer-Address (an IPv6 address in text)
+
+//  Where a message came from: the socket libzmq read it from (ZMQ_SRCFD,
+//  -1: unknown) and the peer's address (Peer-Address; "" for ipc)
+typedef struct {
+    int fd;
+    char address[S_ADDRESS_MAX];
+} s_peer_t;
 
 //  What an upstream (pd_client) request was for
 typedef enum { S_CLAIM, S_REPORT, S_FLUSH } s_kind_t;
@@ -63,7 +72,7 @@ typedef struct {
     uint64_t request_id;      //  the appliance's request id
     int64_t deadline;         //  zclock_mono () time after which we answer timeout
     char key[S_KEY_TEXT + 1]; //  S_CLAIM: the claiming connection's CURVE key
-    int fd;                   //  S_CLAIM: the socket the claim came from (ZMQ_SRCFD)
+    s_peer_t peer;            //  S_CLAIM: where the claim came from
 } s_upstream_t;
 
 //  A connection whose appliance the front knows
@@ -253,8 +262,10 @@ s_ending_status (const char *type)
     return PD_OK;
 }
 
-//  Hand the front [END, appliance id, status] for each link-ending event
-static void
+//  Hand the front [END, appliance id, status] for each link-ending event.
+//  PD_OK, PD_E_TIMEOUT (nothing came), or the error that made the stream
+//  unreadable for now.
+static int
 s_follow (zsock_t *pipe, pd_stream_t *stream)
 {
     uint64_t seq = 0;
@@ -262,7 +273,7 @@ s_follow (zsock_t *pipe, pd_stream_t *stream)
     size_t size = 0;
     int rc = pd_stream_next (stream, &seq, &data, &size, S_FOLLOW_MS);
     if (rc != PD_OK)
-        return; //  a time-out, or history not readable now: calling again retries
+        return rc; //  calling again retries
     pd_event_t event = {0};
     if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK && event.subject) {
         int status = s_ending_status (event.type);
@@ -271,19 +282,22 @@ s_follow (zsock_t *pipe, pd_stream_t *stream)
     }
     pd_schema_clear (&pd_event_schema, &event);
     free (data);
+    return PD_OK;
 }
 
-//  From the stream's end: links opened from now on are ended by events to
-//  come. NULL (warned once) if the stream service cannot be read now.
-static pd_stream_t *
-s_follow_start (const char *broker, const char *endpoint, const pd_keys_pair_t *keys, bool *warned)
+//  Wait up to `ms` for $TERM on the pipe: true if it came
+static bool
+s_follower_stopped (zsock_t *pipe, int ms)
 {
-    pd_stream_t *stream = pd_stream_new_curve (broker, endpoint, PD_STREAM_AUDIT, 0, keys);
-    if (!stream && !*warned)
-        zsys_warning ("front: cannot follow %s yet; retrying every %d ms", PD_STREAM_AUDIT,
-                      S_RETRY_MS);
-    *warned = *warned || !stream;
-    return stream;
+    zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll (&item, 1, ms) == -1)
+        return errno != EINTR;
+    if (!(item.revents & ZMQ_POLLIN))
+        return false;
+    char *command = zstr_recv (pipe);
+    bool stop = !command || streq (command, "$TERM");
+    free (command);
+    return stop;
 }
 
 static void
@@ -297,30 +311,33 @@ s_follower_actor (zsock_t *pipe, void *arg)
     bool has_keys = front->broker_keys != NULL;
     if (has_keys)
         keys = *front->broker_keys;
-    //  The first attempt before the handshake: when the stream service is
-    //  up, the front binds only once revocations reach it
-    bool warned = false;
-    pd_stream_t *stream = s_follow_start (broker, endpoint, has_keys ? &keys : NULL, &warned);
-    int64_t retry_at = zclock_mono () + S_RETRY_MS;
     zsock_signal (pipe, 0);
 
+    //  From the stream's end; each time it is (re)opened, the front checks
+    //  the appliances it holds (FOLLOWING): a revocation may have come
+    //  while nobody followed. A stream that cannot be read is retried with
+    //  a back-off up to S_RETRY_MAX_MS.
+    pd_stream_t *stream = NULL;
+    int retry_ms = S_RETRY_MS;
+    bool warned = false;
     while (!zsys_interrupted) {
-        zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, stream ? 0 : S_FOLLOW_MS) == -1 && errno != EINTR)
+        if (!stream) {
+            stream =
+                pd_stream_new_curve (broker, endpoint, PD_STREAM_AUDIT, 0, has_keys ? &keys : NULL);
+            if (stream) {
+                zstr_send (pipe, "FOLLOWING");
+                retry_ms = S_RETRY_MS;
+            } else if (!warned) {
+                zsys_warning ("front: cannot follow %s yet; retrying", PD_STREAM_AUDIT);
+                warned = true;
+            }
+        }
+        int rc = stream ? s_follow (pipe, stream) : PD_E_UNAVAILABLE;
+        int wait = rc == PD_OK || rc == PD_E_TIMEOUT ? 0 : retry_ms;
+        if (wait)
+            retry_ms = retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : retry_ms * 2;
+        if (s_follower_stopped (pipe, wait))
             break;
-        if (item.revents & ZMQ_POLLIN) {
-            char *command = zstr_recv (pipe);
-            bool stop = !command || streq (command, "$TERM");
-            free (command);
-            if (stop)
-                break;
-        }
-        if (!stream && zclock_mono () >= retry_at) {
-            stream = s_follow_start (broker, endpoint, has_keys ? &keys : NULL, &warned);
-            retry_at = zclock_mono () + S_RETRY_MS;
-        }
-        if (stream)
-            s_follow (pipe, stream);
     }
     pd_stream_destroy (&stream);
     memset (&keys, 0, sizeof (keys));
@@ -488,13 +505,36 @@ s_conn_alive (const s_conn_t *conn)
            (s_socket_identity (conn->fd, &dev, &ino) && dev == conn->dev && ino == conn->ino);
 }
 
-//  The appliance's latest connection is `route`, read from socket `fd`
-static void
-s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key, int fd)
+//  Is `fd` the socket of a peer at `address` (the message's Peer-Address)?
+//  A message can be read after its connection closed and its descriptor
+//  went to a new connection: that one's peer is then most likely another
+//  host. (ipc peers have no address to compare.)
+static bool
+s_socket_of (int fd, const char *address)
+{
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof (peer);
+    if (getpeername (fd, (struct sockaddr *)&peer, &length) != 0)
+        return false;
+    char text[INET6_ADDRSTRLEN] = "";
+    if (peer.ss_family == AF_INET)
+        inet_ntop (AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, text, sizeof (text));
+    else if (peer.ss_family == AF_INET6)
+        inet_ntop (AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, text, sizeof (text));
+    else
+        return true;
+    return streq (text, address);
+}
+
+//  The appliance's latest connection is `route`, from `peer`. True if that
+//  is news: a connection the front did not know as the appliance's.
+static bool
+s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key,
+                  const s_peer_t *peer)
 {
     zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
     if (current && zframe_eq (current, route))
-        return;
+        return false;
     if (current) {
         char *old = zframe_strhex (current);
         zhashx_delete (self->connections, old);
@@ -506,10 +546,13 @@ s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const
     s_conn_t *conn = (s_conn_t *)zmalloc (sizeof (s_conn_t));
     snprintf (conn->appliance_id, sizeof (conn->appliance_id), "%s", appliance_id);
     snprintf (conn->key, sizeof (conn->key), "%s", key ? key : "");
-    conn->fd = s_socket_identity (fd, &conn->dev, &conn->ino) ? fd : -1;
+    bool known = peer->fd >= 0 && s_socket_of (peer->fd, peer->address) &&
+                 s_socket_identity (peer->fd, &conn->dev, &conn->ino);
+    conn->fd = known ? peer->fd : -1;
     char *hex = zframe_strhex (route);
     zhashx_update (self->connections, hex, conn);
     free (hex);
+    return true;
 }
 
 //  Send to an appliance; a gone peer (ZMQ_ROUTER_MANDATORY) is forgotten.
@@ -666,7 +709,7 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
         snprintf (pending->key, sizeof (pending->key), "%s", key);
     pending->request_id = request_id;
     pending->deadline = zclock_mono () + PD_FRONT_REQUEST_MS;
-    pending->fd = -1;
+    pending->peer.fd = -1;
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
     zhashx_update (self->upstream, key_text, pending);
@@ -691,7 +734,7 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
             pd_appliance_setup_t config = {0};
             if (pd_schema_decode (&pd_appliance_setup_schema, data, size, &config, NULL) == PD_OK)
                 s_remember_route (self, config.appliance_id, pending->route, pending->key,
-                                  pending->fd);
+                                  &pending->peer);
             pd_schema_clear (&pd_appliance_setup_schema, &config);
         }
         zframe_t *body = zframe_new (data, size);
@@ -789,8 +832,8 @@ s_flush (self_t *self)
 //  What appliances send
 
 static void
-s_on_claim (self_t *self, zframe_t *route, int fd, uint64_t request_id, const char *key,
-            zframe_t *frame)
+s_on_claim (self_t *self, zframe_t *route, const s_peer_t *peer, uint64_t request_id,
+            const char *key, zframe_t *frame)
 {
     if (!key) {
         s_reply_error (self, route, request_id, PD_E_EXISTS, NULL, "already claimed");
@@ -818,7 +861,7 @@ s_on_claim (self_t *self, zframe_t *route, int fd, uint64_t request_id, const ch
     s_upstream_t *pending =
         s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
     if (pending)
-        pending->fd = fd;
+        pending->peer = *peer;
     free (body);
 }
 
@@ -894,7 +937,8 @@ s_on_result (self_t *self, uint64_t request_id, const char *appliance_id, zframe
 //  One message from an appliance: frames[0] is its route, fd the socket it
 //  came from (-1: unknown)
 static void
-s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id, int fd)
+s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id,
+                const s_peer_t *peer)
 {
     zframe_t *route = frames[0];
     uint64_t request_id;
@@ -955,7 +999,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     }
     if (streq (type, "claim")) {
         //  A connection that claimed already is answered as a known key is
-        s_on_claim (self, route, fd, request_id, appliance_id ? NULL : key, frames[4]);
+        s_on_claim (self, route, peer, request_id, appliance_id ? NULL : key, frames[4]);
         return;
     }
     if (!appliance_id) {
@@ -964,7 +1008,14 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
             s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
         return;
     }
-    s_remember_route (self, appliance_id, route, key, fd);
+    if (s_remember_route (self, appliance_id, route, key, peer) && self->appliance_state &&
+        self->appliance_state (appliance_id, self->appliance_state_arg) == PD_E_GONE) {
+        //  A new connection of an appliance revoked meanwhile (ZAP admitted
+        //  it before, or the front was not following yet): end it
+        self->stats.refused++;
+        s_end_link (self, appliance_id, PD_E_APPLIANCE_REVOKED, "Appliance revoked");
+        return;
+    }
     if (streq (type, "heartbeat"))
         s_on_heartbeat (self, appliance_id, frames[4]);
     else if (streq (type, "report"))
@@ -981,7 +1032,7 @@ s_on_router (self_t *self)
         size_t count = 0;
         bool overflow = false;
         char user_id[S_MAX_USER_ID + S_MAX_ID] = "";
-        int fd = -1;
+        s_peer_t peer = {-1, ""};
         while (true) {
             zframe_t *frame = NULL;
             bool more = false;
@@ -995,7 +1046,10 @@ s_on_router (self_t *self)
                     const char *meta = zmq_msg_gets (&part, "User-Id");
                     if (meta && strlen (meta) < sizeof (user_id))
                         snprintf (user_id, sizeof (user_id), "%s", meta);
-                    fd = zmq_msg_get (&part, ZMQ_SRCFD);
+                    peer.fd = zmq_msg_get (&part, ZMQ_SRCFD);
+                    const char *address = zmq_msg_gets (&part, "Peer-Address");
+                    if (address && strlen (address) < sizeof (peer.address))
+                        snprintf (peer.address, sizeof (peer.address), "%s", address);
                     more = zmq_msg_more (&part);
                     frame = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
                 }
@@ -1020,7 +1074,7 @@ s_on_router (self_t *self)
         if (overflow)
             self->stats.refused++;
         else
-            s_on_appliance (self, frames, count, user_id, fd);
+            s_on_appliance (self, frames, count, user_id, &peer);
         for (size_t i = 0; i < count; i++)
             zframe_destroy (&frames[i]);
     }
@@ -1099,8 +1153,10 @@ s_on_command (self_t *self, pd_request_t *request)
         bool revoked = state == PD_E_GONE;
         s_worker_reply (self, request, revoked ? PD_E_APPLIANCE_REVOKED : PD_E_NOT_FOUND,
                         revoked ? "appliance revoked" : "no such appliance");
-        //  Its revocation's event may be on its way: end the link now
-        s_end_link (self, command.appliance_id, PD_E_APPLIANCE_REVOKED, "appliance revoked");
+        //  Its revocation's event may be on its way: end the link now (a
+        //  failed look-up ends nothing)
+        if (revoked)
+            s_end_link (self, command.appliance_id, PD_E_APPLIANCE_REVOKED, "Appliance revoked");
         pd_schema_clear (&pd_appliance_command_schema, &command);
         return;
     }
@@ -1209,18 +1265,45 @@ s_on_zap (self_t *self)
     }
 }
 
-//  A link-ending event's subject: [END, appliance id, status]
+//  Ask the store about every appliance connected now: end the links of
+//  those revoked (the follower just started following)
+static void
+s_check_connected (self_t *self)
+{
+    if (!self->appliance_state)
+        return;
+    zlistx_t *revoked = zlistx_new ();
+    zlistx_set_duplicator (revoked, s_string_dup);
+    zlistx_set_destructor (revoked, s_string_destroy);
+    for (void *route = zhashx_first (self->routes); route; route = zhashx_next (self->routes)) {
+        const char *appliance_id = (const char *)zhashx_cursor (self->routes);
+        if (self->appliance_state (appliance_id, self->appliance_state_arg) == PD_E_GONE)
+            zlistx_add_end (revoked, (void *)appliance_id);
+    }
+    for (char *id = (char *)zlistx_first (revoked); id; id = (char *)zlistx_next (revoked))
+        s_end_link (self, id, PD_E_APPLIANCE_REVOKED, pd_status_title (PD_E_APPLIANCE_REVOKED));
+    zlistx_destroy (&revoked);
+}
+
+//  From the follower: [END, appliance id, status] (a link-ending event's
+//  subject), or [FOLLOWING] (it reads the stream from now on)
 static void
 s_on_follower (self_t *self)
 {
-    char *command = NULL;
-    char *appliance_id = NULL;
-    int status = PD_E_GONE;
-    if (zsock_recv (self->follower, "ssi", &command, &appliance_id, &status) == 0 && command &&
-        streq (command, "END") && appliance_id)
-        s_end_link (self, appliance_id, status, pd_status_title (status));
+    zmsg_t *msg = zmsg_recv (self->follower);
+    char *command = msg ? zmsg_popstr (msg) : NULL;
+    if (command && streq (command, "END") && zmsg_size (msg) == 2) {
+        char *appliance_id = zmsg_popstr (msg);
+        char *status_text = zmsg_popstr (msg);
+        int status = status_text ? atoi (status_text) : PD_E_GONE;
+        if (appliance_id)
+            s_end_link (self, appliance_id, status, pd_status_title (status));
+        free (appliance_id);
+        free (status_text);
+    } else if (command && streq (command, "FOLLOWING"))
+        s_check_connected (self);
     free (command);
-    free (appliance_id);
+    zmsg_destroy (&msg);
 }
 
 //  ==========================================================================

@@ -525,6 +525,8 @@ s_run (s_sim_t *sims, long count, int64_t end)
             break;
         long wait = S_POLL_MAX_MS;
         for (long k = 0; k < active; k++) {
+            if (sims[which[k]].closed)
+                continue;
             int due = pd_appliance_due_ms (sims[which[k]].link);
             if (due < wait)
                 wait = due;

@@ -24,6 +24,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "pd_messages.h"
@@ -527,6 +528,8 @@ pd_appliance_due_ms (pd_appliance_t *self)
 {
     if (!self)
         return 0;
+    if (self->closed)
+        return INT_MAX; //  nothing is ever due on a closed link
     int64_t left = self->heartbeat_at - zclock_mono ();
     return left > 0 ? (int)left : 0;
 }

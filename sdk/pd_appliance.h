@@ -114,7 +114,8 @@ void *pd_appliance_sock (pd_appliance_t *self);
 //  stop, tell its operator, and not retry with this key.
 int pd_appliance_closed (pd_appliance_t *self, char *error, size_t error_size);
 
-//  Milliseconds until the next heartbeat is due (0: due now).
+//  Milliseconds until the next heartbeat is due (0: due now; INT_MAX once
+//  the link is closed).
 int pd_appliance_due_ms (pd_appliance_t *self);
 
 //  Counters since pd_appliance_new

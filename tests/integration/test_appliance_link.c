@@ -475,8 +475,10 @@ test_command_round_trip (void **state)
     assert_int_equal (s_call ("POST", revoke, s_fx.partner_key, NULL, &response), 200);
     assert_false (json_is_true (json_object_get (response.json, "online")));
     pd_test_http_clear (&response);
-    assert_int_equal (s_wait_closed (&poller, S_REPORT_MS), PD_E_APPLIANCE_REVOKED);
+    int closed = s_wait_closed (&poller, S_REPORT_MS);
+    atomic_store (&poller.stop, true); //  joined before asserting: it uses this frame
     pthread_join (thread, NULL);
+    assert_int_equal (closed, PD_E_APPLIANCE_REVOKED);
     char reason[128];
     assert_int_equal (pd_appliance_closed (poller.appliance, reason, sizeof (reason)),
                       PD_E_APPLIANCE_REVOKED);
@@ -493,8 +495,8 @@ test_command_round_trip (void **state)
     //  The front counts the link it closed and no longer counts it connected
     pd_test_http_t metrics;
     assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &metrics), 200);
-    const char *closed = strstr (metrics.body, "\npartnerd_front_closed ");
-    assert_true (closed && atoll (closed + strlen ("\npartnerd_front_closed ")) >= 1);
+    const char *closed_line = strstr (metrics.body, "\npartnerd_front_closed ");
+    assert_true (closed_line && atoll (closed_line + strlen ("\npartnerd_front_closed ")) >= 1);
     pd_test_http_clear (&metrics);
     pd_appliance_destroy (&poller.appliance);
     pthread_cond_destroy (&poller.closed_cond);

@@ -100,12 +100,36 @@ s_heartbeats (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     return PD_OK;
 }
 
-//  A revocation, as the claim actor records one: the audit event that the
-//  front follows
+//  Appliances revoked through the test actor: the front's appliance_state
+//  says PD_E_GONE for them (the store would), PD_OK for all others
+#define REVOKED_MAX 16
+static char s_revoked_ids[REVOKED_MAX][32];
+static int s_revoked_count;
+
+static int
+s_appliance_state (const char *appliance_id, void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock (&s_lock);
+    int state = PD_OK;
+    for (int i = 0; i < s_revoked_count; i++)
+        if (strcmp (s_revoked_ids[i], appliance_id) == 0)
+            state = PD_E_GONE;
+    pthread_mutex_unlock (&s_lock);
+    return state;
+}
+
+//  A revocation, as the claim actor records one: the appliance's state,
+//  then the audit event that the front follows
 static int
 s_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     const pd_appliance_ref_t *ref = request;
+    pthread_mutex_lock (&s_lock);
+    if (s_revoked_count < REVOKED_MAX)
+        snprintf (s_revoked_ids[s_revoked_count++], sizeof (s_revoked_ids[0]), "%s",
+                  ref->appliance_id);
+    pthread_mutex_unlock (&s_lock);
     pd_appliance_info_t *info = reply;
     pd_event_t event = {0};
     event.type = "appliance.revoked";
@@ -197,6 +221,7 @@ s_front_start (fixture_t *fx)
     config.flush_ms = FLUSH_MS;
     config.persist_ms = fx->persist_ms;
     config.stream = fx->stack->stream_endpoint;
+    config.appliance_state = s_appliance_state;
     return pd_front_new (&config);
 }
 
@@ -206,6 +231,7 @@ s_setup (void **state)
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     assert_non_null (fx);
     memset (&s_seen, 0, sizeof (s_seen));
+    s_revoked_count = 0;
     fx->stack = pd_test_stack_new ("test_pd_front");
     assert_non_null (fx->stack);
     snprintf (fx->front_endpoint, sizeof (fx->front_endpoint), "ipc://%s/front.ipc",
@@ -960,6 +986,26 @@ test_revocation_closes_link (void **state)
     pd_test_zmtp_destroy (&raw);
 }
 
+//  An appliance revoked before the front knew its connection (it had sent
+//  nothing yet): its first message ends its link
+static void
+test_revoked_before_first_message (void **state)
+{
+    fixture_t *fx = *state;
+    zsock_t *appliance = s_appliance (fx, s_known[7]);
+    s_revoke_send (fx, "app-7");
+    s_heartbeat (appliance, 1, "report");
+    char code[64];
+    assert_int_equal (s_expect_close (appliance, code, sizeof (code)), PD_E_APPLIANCE_REVOKED);
+    assert_string_equal (code, "appliance_revoked");
+    pd_front_stats_t stats = s_stats (fx);
+    assert_int_equal (stats.closed, 1);
+    assert_true (stats.refused >= 1);
+    //  The report was not answered, nor sent on to the claim service
+    assert_int_equal (s_seen_int (&s_seen.statuses), 0);
+    zsock_destroy (&appliance);
+}
+
 //  A connection that went away stops counting as connected, though libzmq
 //  told the front nothing (its sockets are checked every few seconds)
 static void
@@ -1121,6 +1167,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_command_unconnected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_revocation_closes_link, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_gone_connection_forgotten, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_revoked_before_first_message, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_zap_before_bind, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_one_front_per_process, s_setup, s_teardown),
         cmocka_unit_test (test_front_key_permissions_match),

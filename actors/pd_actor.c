@@ -38,10 +38,15 @@ typedef struct {
     size_t size;
 } s_emitted_t;
 
+//  Publish one committed event: PD_OK or the reason it was not sent
+typedef int (s_publish_fn) (void *arg, const char *stream, uint64_t seq, const uint8_t *data,
+                            size_t size);
+
 struct _pd_ctx_t {
-    pd_store_t *store;               //  shared store (not owned)
-    const pd_config_t *config;       //  settings (not owned)
-    pd_worker_t *worker;             //  where events are published (not owned)
+    pd_store_t *store;         //  shared store (not owned)
+    const pd_config_t *config; //  settings (not owned)
+    s_publish_fn *publish;     //  where events are published
+    void *publish_arg;
     const pd_principal_t *principal; //  the header's, or s_public (not owned)
     int64_t now;                     //  wall clock at the request's start, ms
     const char *source;              //  the header's source, or "" (not owned)
@@ -193,12 +198,31 @@ s_text_clean (char *text)
 //  ------------------------------------------------------------------------
 //  Replies
 
-//  Answer with an error body {code, detail, field, retry_after}. The detail
-//  is the one pd_ctx_fail or the decoder gave, else the status title;
-//  retry_after is left out when 0.
+//  What one request is answered: its status and body (malloc'd, may be
+//  NULL when empty)
+typedef struct {
+    int status;
+    uint8_t *body;
+    size_t size;
+} s_answer_t;
+
+//  Where a request is served: the actor, its state for this request, and
+//  where its events go
+typedef struct {
+    const pd_actor_def_t *def;
+    void *state;
+    pd_store_t *store;
+    const pd_config_t *config;
+    s_publish_fn *publish;
+    void *publish_arg;
+} s_server_t;
+
+//  An error body {code, detail, field, retry_after}. The detail is the one
+//  pd_ctx_fail or the decoder gave, else the status title; retry_after is
+//  left out when 0.
 static void
-s_reply_error (self_t *self, pd_request_t **request_p, int status, const char *field,
-               const char *detail, int retry_after)
+s_answer_error (const s_server_t *server, s_answer_t *answer, int status, const char *field,
+                const char *detail, int retry_after)
 {
     pd_error_t error = {0};
     error.code = (char *)pd_status_code (status);
@@ -208,36 +232,31 @@ s_reply_error (self_t *self, pd_request_t **request_p, int status, const char *f
         error.retry_after = retry_after;
         PD_MARK (&error, error, retry_after);
     }
-    uint8_t *body = NULL;
-    size_t size = 0;
-    if (pd_schema_encode (&pd_error_schema, &error, &body, &size) != PD_OK)
-        zsys_error ("actor: %s cannot encode an error body rc=%s", self->def->service,
+    free (answer->body);
+    answer->body = NULL;
+    answer->size = 0;
+    answer->status = status;
+    if (pd_schema_encode (&pd_error_schema, &error, &answer->body, &answer->size) != PD_OK)
+        zsys_error ("actor: %s cannot encode an error body rc=%s", server->def->service,
                     pd_status_code (status));
-    if (pd_worker_reply (self->worker, request_p, status, body, size) != PD_OK)
-        zsys_warning ("actor: %s reply not sent rc=%s", self->def->service,
-                      pd_status_code (status));
-    free (body);
 }
 
 static void
-s_reply_ok (self_t *self, pd_request_t **request_p, const pd_schema_t *schema, const void *record)
+s_answer_ok (const s_server_t *server, s_answer_t *answer, const pd_schema_t *schema,
+             const void *record)
 {
     //  A reply its receiver would refuse is the handler's bug: say where
-    uint8_t *body = NULL;
-    size_t size = 0;
     pd_schema_error_t error = {0};
     int rc = pd_schema_validate (schema, record, &error);
     if (rc == PD_OK)
-        rc = pd_schema_encode (schema, record, &body, &size);
+        rc = pd_schema_encode (schema, record, &answer->body, &answer->size);
     if (rc != PD_OK) {
-        zsys_error ("actor: %s invalid %s reply field=%s rc=%s", self->def->service, schema->name,
+        zsys_error ("actor: %s invalid %s reply field=%s rc=%s", server->def->service, schema->name,
                     error.field, pd_status_code (rc));
-        s_reply_error (self, request_p, PD_E_INTERNAL, NULL, NULL, 0);
+        s_answer_error (server, answer, PD_E_INTERNAL, NULL, NULL, 0);
         return;
     }
-    if (pd_worker_reply (self->worker, request_p, PD_OK, body, size) != PD_OK)
-        zsys_warning ("actor: %s reply not sent", self->def->service);
-    free (body);
+    answer->status = PD_OK;
 }
 
 //  ------------------------------------------------------------------------
@@ -270,8 +289,10 @@ s_status_normal (int status)
     return status > 0 ? PD_E_INTERNAL : pd_status_from_wire (pd_status_to_wire (status));
 }
 
+//  Answer one request: header and body as the broker delivers them
 static void
-s_serve (self_t *self, pd_request_t *request)
+s_handle (const s_server_t *server, const uint8_t *header_data, size_t header_size,
+          const uint8_t *body_data, size_t body_size, s_answer_t *answer)
 {
     //  An empty body is an empty map, so that a message without fields can
     //  be sent without one, and a missing field is reported as missing
@@ -285,63 +306,62 @@ s_serve (self_t *self, pd_request_t *request)
     pd_ctx_t ctx = {0};
     bool snapshot = false;
 
-    int rc = pd_schema_decode (&pd_header_schema, request->header, request->header_size, &header,
-                               &error);
+    int rc = pd_schema_decode (&pd_header_schema, header_data, header_size, &header, &error);
     if (rc != PD_OK) {
         char field[sizeof (error.field)]; //  fits the error record's field
         snprintf (field, sizeof (field), "header%s%.*s", error.field[0] ? "." : "",
                   (int)(sizeof (field) - sizeof ("header.")), error.field);
-        s_reply_error (self, &request, PD_E_PROTOCOL, field,
-                       error.detail[0] ? error.detail : "invalid request header", 0);
+        s_answer_error (server, answer, PD_E_PROTOCOL, field,
+                        error.detail[0] ? error.detail : "invalid request header", 0);
         goto cleanup;
     }
     message = pd_message_find (header.type);
-    pd_handler_fn *handle = s_handler (self->def, header.type);
-    if (!message || !handle || strcmp (message->service, self->def->service) != 0) {
-        s_reply_error (self, &request, PD_E_UNKNOWN_TYPE, "type", "unknown message type", 0);
+    pd_handler_fn *handle = s_handler (server->def, header.type);
+    if (!message || !handle || strcmp (message->service, server->def->service) != 0) {
+        s_answer_error (server, answer, PD_E_UNKNOWN_TYPE, "type", "unknown message type", 0);
         goto cleanup;
     }
     //  One snapshot for the caller's credential and the handler's reads
-    snapshot = pd_store_read_begin (self->store) == PD_OK;
+    snapshot = pd_store_read_begin (server->store) == PD_OK;
     ctx.now = zclock_time ();
     ctx.source = header.source ? header.source : "";
     int retry_after = 0;
-    rc = pd_caller_judge (self->store, self->config, &header, ctx.now, &error, &retry_after);
+    rc = pd_caller_judge (server->store, server->config, &header, ctx.now, &error, &retry_after);
     if (rc != PD_OK) {
-        s_reply_error (self, &request, rc, error.field, error.detail, retry_after);
+        s_answer_error (server, answer, rc, error.field, error.detail, retry_after);
         goto cleanup;
     }
     ctx.principal = header.principal ? header.principal : &s_public;
     req_record = calloc (1, message->request->size);
     reply_record = calloc (1, message->reply->size);
     if (!req_record || !reply_record) {
-        s_reply_error (self, &request, PD_E_INTERNAL, NULL, NULL, 0);
+        s_answer_error (server, answer, PD_E_INTERNAL, NULL, NULL, 0);
         goto cleanup;
     }
-    const uint8_t *body = request->body_size ? request->body : s_empty_map;
-    size_t body_size = request->body_size ? request->body_size : sizeof (s_empty_map);
-    rc = pd_schema_decode (message->request, body, body_size, req_record, &error);
+    const uint8_t *body = body_size ? body_data : s_empty_map;
+    rc = pd_schema_decode (message->request, body, body_size ? body_size : sizeof (s_empty_map),
+                           req_record, &error);
     if (rc != PD_OK) {
-        s_reply_error (self, &request, error.status ? error.status : rc, error.field, error.detail,
-                       0);
+        s_answer_error (server, answer, error.status ? error.status : rc, error.field, error.detail,
+                        0);
         goto cleanup;
     }
 
-    ctx.store = self->store;
-    ctx.config = self->config;
-    ctx.worker = self->worker;
-    rc = s_status_normal (handle (self->state, &ctx, req_record, reply_record));
+    ctx.store = server->store;
+    ctx.config = server->config;
+    ctx.publish = server->publish;
+    ctx.publish_arg = server->publish_arg;
+    rc = s_status_normal (handle (server->state, &ctx, req_record, reply_record));
     if (rc == PD_OK)
-        s_reply_ok (self, &request, message->reply, reply_record);
+        s_answer_ok (server, answer, message->reply, reply_record);
     else if (ctx.fail.status == rc)
-        s_reply_error (self, &request, rc, ctx.fail.field, ctx.fail.detail, ctx.retry_after);
+        s_answer_error (server, answer, rc, ctx.fail.field, ctx.fail.detail, ctx.retry_after);
     else
-        s_reply_error (self, &request, rc, NULL, NULL, ctx.retry_after);
+        s_answer_error (server, answer, rc, NULL, NULL, ctx.retry_after);
 
 cleanup:
     if (snapshot)
-        pd_store_read_end (self->store);
-    pd_request_destroy (&request);
+        pd_store_read_end (server->store);
     s_ctx_reset (&ctx);
     if (message) {
         if (req_record)
@@ -352,6 +372,29 @@ cleanup:
     free (req_record);
     free (reply_record);
     pd_schema_clear (&pd_header_schema, &header);
+}
+
+//  Events of the actor thread go out through its worker
+static int
+s_worker_publish (void *arg, const char *stream, uint64_t seq, const uint8_t *data, size_t size)
+{
+    return pd_worker_publish ((pd_worker_t *)arg, stream, seq, data, size);
+}
+
+//  Serve one request from the broker on the actor's thread
+static void
+s_serve (self_t *self, pd_request_t *request)
+{
+    s_server_t server = {self->def,    self->state,      self->store,
+                         self->config, s_worker_publish, self->worker};
+    s_answer_t answer = {0};
+    s_handle (&server, request->header, request->header_size, request->body, request->body_size,
+              &answer);
+    if (pd_worker_reply (self->worker, &request, answer.status, answer.body, answer.size) != PD_OK)
+        zsys_warning ("actor: %s reply not sent rc=%s", self->def->service,
+                      pd_status_code (answer.status));
+    pd_request_destroy (&request);
+    free (answer.body);
 }
 
 //  The principal of timed work
@@ -367,7 +410,8 @@ s_tick (self_t *self)
     pd_ctx_t ctx = {0};
     ctx.store = self->store;
     ctx.config = self->config;
-    ctx.worker = self->worker;
+    ctx.publish = s_worker_publish;
+    ctx.publish_arg = self->worker;
     ctx.principal = &s_system;
     ctx.now = zclock_time ();
     ctx.source = "";
@@ -585,8 +629,9 @@ pd_ctx_commit (pd_ctx_t *ctx, pd_store_batch_t *batch)
         if (rc == PD_OK) {
             uint64_t seq = pd_store_batch_seq (batch, entry->append_index);
             //  Not published is not lost: followers read it from history
-            if (seq == 0 || pd_worker_publish (ctx->worker, entry->stream, seq, entry->data,
-                                               entry->size) != PD_OK)
+            if (seq == 0 || !ctx->publish ||
+                ctx->publish (ctx->publish_arg, entry->stream, seq, entry->data, entry->size) !=
+                    PD_OK)
                 zsys_warning ("actor: event not published stream=%s seq=%" PRIu64, entry->stream,
                               seq);
         }

@@ -23,7 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "pd_caller.h"
+#include "pd_client.h"
 #include "pd_worker.h"
 
 //  event.actor holds at most this many bytes ("partner:" + a 64-byte id fits)
@@ -480,6 +483,132 @@ pd_actor_new (const pd_actor_def_t *def, const pd_actor_config_t *config)
     if (actor && zsock_wait (actor) != 0)
         zactor_destroy (&actor);
     return actor;
+}
+
+//  ------------------------------------------------------------------------
+//  Serving in the caller's thread
+
+struct _pd_actor_local_t {
+    const pd_actor_def_t *def;
+    pd_store_t *store;
+    const pd_config_t *config; //  the caller's, or own_config
+    pd_config_t *own_config;
+    pthread_mutex_t lock; //  guards idle, idle_count, busy
+    void **idle;          //  states made and free now (max entries)
+    size_t idle_count;
+    size_t busy; //  calls running
+    size_t max;
+    pthread_mutex_t publish_lock; //  guards publisher (one socket, many threads)
+    pd_client_t *publisher;       //  events out to the broker
+};
+
+//  Events of local calls: one broker connection for all threads
+static int
+s_local_publish (void *arg, const char *stream, uint64_t seq, const uint8_t *data, size_t size)
+{
+    pd_actor_local_t *self = (pd_actor_local_t *)arg;
+    pthread_mutex_lock (&self->publish_lock);
+    int rc = pd_client_publish (self->publisher, stream, seq, data, size);
+    pthread_mutex_unlock (&self->publish_lock);
+    return rc;
+}
+
+pd_actor_local_t *
+pd_actor_local_new (const pd_actor_def_t *def, const pd_actor_config_t *config, int max)
+{
+    assert (def && config && config->broker && config->store);
+    if (def->own_threads_only)
+        return NULL;
+    pd_actor_local_t *self = calloc (1, sizeof (pd_actor_local_t));
+    if (!self)
+        return NULL;
+    self->def = def;
+    self->store = config->store;
+    self->max = max > 0 ? (size_t)max : PD_ACTOR_LOCAL_MAX;
+    self->idle = calloc (self->max, sizeof (void *));
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_mutex_init (&self->publish_lock, NULL);
+    self->config = config->config;
+    if (!self->config) {
+        char error[256];
+        self->config = self->own_config = pd_config_new (NULL, error, sizeof (error));
+    }
+    self->publisher = pd_client_new_curve (config->broker, config->broker_keys);
+    if (!self->idle || !self->config || !self->publisher) {
+        zsys_error ("actor: %s cannot serve locally", def->service);
+        pd_actor_local_destroy (&self);
+    }
+    return self;
+}
+
+void
+pd_actor_local_destroy (pd_actor_local_t **self_p)
+{
+    assert (self_p);
+    pd_actor_local_t *self = *self_p;
+    if (!self)
+        return;
+    assert (self->busy == 0); //  callers are done
+    for (size_t i = 0; i < self->idle_count; i++)
+        if (self->def->state_destroy)
+            self->def->state_destroy (&self->idle[i]);
+    free (self->idle);
+    pd_client_destroy (&self->publisher);
+    pd_config_destroy (&self->own_config);
+    pthread_mutex_destroy (&self->publish_lock);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+pd_actor_local_service (const pd_actor_local_t *self)
+{
+    assert (self);
+    return self->def->service;
+}
+
+int
+pd_actor_local_serve (pd_actor_local_t *self, const void *header, size_t header_size,
+                      const void *body, size_t body_size, int *status, uint8_t **reply,
+                      size_t *reply_size)
+{
+    assert (self && status && reply && reply_size);
+    *reply = NULL;
+    *reply_size = 0;
+    //  A state free now, or the right to make one
+    pthread_mutex_lock (&self->lock);
+    if (self->busy == self->max) {
+        pthread_mutex_unlock (&self->lock);
+        return PD_E_BUSY;
+    }
+    self->busy++;
+    void *state = self->idle_count ? self->idle[--self->idle_count] : NULL;
+    bool fresh = !state;
+    pthread_mutex_unlock (&self->lock);
+    if (fresh && self->def->state_new) {
+        state = self->def->state_new (self->store, self->config);
+        if (!state) {
+            pthread_mutex_lock (&self->lock);
+            self->busy--;
+            pthread_mutex_unlock (&self->lock);
+            return PD_E_BUSY; //  the actor's own threads may still serve it
+        }
+    }
+    s_server_t server = {self->def,    state,           self->store,
+                         self->config, s_local_publish, (void *)self};
+    s_answer_t answer = {0};
+    s_handle (&server, header, header_size, body, body_size, &answer);
+    *status = answer.status;
+    *reply = answer.body;
+    *reply_size = answer.size;
+
+    pthread_mutex_lock (&self->lock);
+    if (state)
+        self->idle[self->idle_count++] = state; //  busy counted it: there is room
+    self->busy--;
+    pthread_mutex_unlock (&self->lock);
+    return PD_OK;
 }
 
 //  ------------------------------------------------------------------------

@@ -78,6 +78,10 @@ typedef struct {
     //  whose requests commit under load (claims) runs more: their commits
     //  then share one fsync (pd_store's group commit).
     int min_instances;
+    //  Serve only on the actor's own threads, never in a caller's
+    //  (pd_actor_local): for actors whose handlers wait on the outside
+    //  world or whose state should not be multiplied
+    bool own_threads_only;
 } pd_actor_def_t;
 
 //  How many instances of `def` a process that runs `instances` of each
@@ -98,6 +102,36 @@ typedef struct {
 //  Start an actor thread. Returns once it is connected and its state made,
 //  NULL if set-up failed. Stop it with zactor_destroy (sends $TERM).
 zactor_t *pd_actor_new (const pd_actor_def_t *def, const pd_actor_config_t *config);
+
+//  --- Serving in the caller's thread ---------------------------------------
+//  A process that runs an actor can also serve its requests in the thread
+//  that has them (the gateway's): the same header and body decoding, caller
+//  judgment, snapshot, handler, reply check and error bodies as the actor's
+//  own threads, without the two hand-offs through the broker. States are
+//  made by def->state_new as concurrent calls need them (at most `max`)
+//  and reused; timed work (ticks) stays with the actor's threads. Events
+//  are published through the broker after their commit, as the actor
+//  threads' are (pd_client_publish).
+typedef struct _pd_actor_local_t pd_actor_local_t;
+
+//  For `def` (NULL if def->own_threads_only), on config's store, settings
+//  and broker; max: calls at once (0: PD_ACTOR_LOCAL_MAX). NULL on failure.
+#define PD_ACTOR_LOCAL_MAX 64
+pd_actor_local_t *pd_actor_local_new (const pd_actor_def_t *def, const pd_actor_config_t *config,
+                                      int max);
+void pd_actor_local_destroy (pd_actor_local_t **self_p);
+
+//  The service it serves
+const char *pd_actor_local_service (const pd_actor_local_t *self);
+
+//  Serve one request (header and body as a broker request carries them) in
+//  the calling thread. PD_OK with the answer's status in *status and its
+//  body in *reply (malloc'd, caller frees; may be NULL when empty), or
+//  PD_E_BUSY when `max` calls run already (ask the broker instead).
+//  Thread-safe.
+int pd_actor_local_serve (pd_actor_local_t *self, const void *header, size_t header_size,
+                          const void *body, size_t body_size, int *status, uint8_t **reply,
+                          size_t *reply_size);
 
 //  --- What a handler may use ------------------------------------------------
 

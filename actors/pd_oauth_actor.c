@@ -769,4 +769,6 @@ static const pd_handler_t s_handlers[] = {
 const pd_actor_def_t pd_oauth_actor = {.service = "oauth",
                                        .handlers = s_handlers,
                                        .state_new = s_state_new,
-                                       .state_destroy = s_state_destroy};
+                                       .state_destroy = s_state_destroy,
+                                       //  provider calls take seconds; JWKS cached per state
+                                       .own_threads_only = true};

@@ -691,7 +691,8 @@ s_on_publish (self_t *self, zframe_t **frame, size_t count)
     }
 }
 
-//  HEARTBEAT, DISCONNECT, REPLY, PUBLISH: from registered workers only
+//  HEARTBEAT, DISCONNECT, REPLY: from registered workers only; PUBLISH
+//  from any peer that may publish (a worker, or pd_client_publish)
 static void
 s_on_worker_command (self_t *self, s_peer_t peer, zframe_t *route, int command, zframe_t **frame,
                      size_t count)
@@ -706,6 +707,12 @@ s_on_worker_command (self_t *self, s_peer_t peer, zframe_t *route, int command, 
     }
     if (command == PD_PDP_PUBLISH && !peer.trusted && !pd_keys_may_publish (peer.entry)) {
         self->stats.refused++;
+        return;
+    }
+    if (!worker && command == PD_PDP_PUBLISH) {
+        //  Events committed outside an actor thread (pd_client_publish: the
+        //  gateway serving a local actor); the right was checked above
+        s_on_publish (self, frame, count);
         return;
     }
     if (!worker) {

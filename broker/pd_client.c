@@ -95,6 +95,29 @@ pd_client_send (pd_client_t *self, const char *service, const void *header, size
     return PD_OK;
 }
 
+int
+pd_client_publish (pd_client_t *self, const char *stream, uint64_t seq, const void *event,
+                   size_t size)
+{
+    assert (self && stream && event);
+    size_t stream_size = strlen (stream);
+    if (stream_size == 0 || stream_size > PD_PROTO_MAX_STREAM || size > PD_PROTO_MAX_MSG_SIZE)
+        return PD_E_BAD_REQUEST;
+    if (self->sndtimeo != 0) {
+        zsock_set_sndtimeo (self->sock, 0);
+        self->sndtimeo = 0;
+    }
+    zmsg_t *msg = pd_proto_msg (PD_PDP_PUBLISH);
+    zmsg_addmem (msg, stream, stream_size);
+    zmsg_append (msg, &(zframe_t *){pd_proto_u64 (seq)});
+    zmsg_addmem (msg, event, size);
+    if (zmsg_send (&msg, self->sock)) {
+        zmsg_destroy (&msg);
+        return PD_E_UNAVAILABLE;
+    }
+    return PD_OK;
+}
+
 //  Take one REPLY off the socket, if one is there. 1 with the outputs set,
 //  0 if nothing (or only non-replies) was read.
 static int

@@ -66,6 +66,14 @@ int pd_client_request (pd_client_t *self, const char *service, const void *heade
 //  that serve others (the appliance front).
 void pd_client_set_never_block (pd_client_t *self);
 
+//  Publish an event the caller committed (stream, its sequence number, the
+//  encoded event), as an actor's worker does: the broker passes it to the
+//  stream socket. Only peers that may publish are heard (inproc peers, keys
+//  of role actor); the broker answers nothing. Never blocks: PD_OK, or
+//  PD_E_UNAVAILABLE if the message could not be queued.
+int pd_client_publish (pd_client_t *self, const char *stream, uint64_t seq, const void *event,
+                       size_t size);
+
 //  The socket, for polling several clients at once (benchmarks).
 zsock_t *pd_client_sock (pd_client_t *self);
 

@@ -124,6 +124,8 @@ struct _pd_gateway_t {
     int port; //  TCP port listened on
     //  CURVE credentials for the broker, NULL if none
     pd_keys_pair_t *broker_keys;
+    pd_gateway_local_fn *local; //  services of this process, served in the worker thread
+    void *local_arg;
     s_pool_t pool;   //  broker clients
     bool pool_ready; //  its mutex and condition variable are initialised
 };
@@ -250,9 +252,7 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
 {
     *reply = NULL;
     *reply_size = 0;
-    pd_client_t *client = s_client_take (req->gateway, req->gateway->timeout_ms);
-    if (!client)
-        return PD_E_UNAVAILABLE;
+    pd_gateway_t *gateway = req->gateway;
 
     //  Borrowed strings: the header is encoded, never cleared
     pd_header_t header = {0};
@@ -268,10 +268,24 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
     int rc = pd_schema_encode (&pd_header_schema, &header, &header_data, &header_size);
     if (rc == PD_OK)
         rc = pd_schema_encode (schema, record, &body_data, &body_size);
-    if (rc == PD_OK)
-        rc = pd_client_request (client, service, header_data, header_size, body_data, body_size,
-                                req->gateway->timeout_ms, reply, reply_size);
-    s_client_give (req->gateway, client);
+    //  In this process if it runs the service (no broker hand-offs), else
+    //  through the broker; a local service that is busy goes there too
+    bool served = false;
+    if (rc == PD_OK && gateway->local) {
+        int status = PD_OK;
+        served = gateway->local (gateway->local_arg, service, header_data, header_size, body_data,
+                                 body_size, &status, reply, reply_size) == PD_OK;
+        if (served)
+            rc = status;
+    }
+    if (rc == PD_OK && !served) {
+        pd_client_t *client = s_client_take (gateway, gateway->timeout_ms);
+        rc = client ? pd_client_request (client, service, header_data, header_size, body_data,
+                                         body_size, gateway->timeout_ms, reply, reply_size)
+                    : PD_E_UNAVAILABLE;
+        if (client)
+            s_client_give (gateway, client);
+    }
     if (header_data)
         OPENSSL_cleanse (header_data, header_size); //  the credential's hashes
     free (header_data);
@@ -1157,6 +1171,8 @@ pd_gateway_new (const pd_gateway_config_t *config)
         return NULL;
     self->broker = strdup (config->broker);
     self->broker_keys = pd_keys_pair_dup (config->broker_keys);
+    self->local = config->local;
+    self->local_arg = config->local_arg;
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;

@@ -69,6 +69,15 @@ typedef struct _pd_gateway_t pd_gateway_t;
 #define PD_GATEWAY_API_VERSION        "0.1.0" //  info.version of /openapi.json
 #define PD_GATEWAY_CORS_MAX_AGE       600     //  seconds a browser may cache a preflight
 
+//  Serve one broker request in the calling (worker) thread, when this
+//  process runs the service: header and body as the broker would carry
+//  them. PD_OK with the answer's status in *status and its body in *reply
+//  (malloc'd; caller frees); any other return (PD_E_UNAVAILABLE: not
+//  here, PD_E_BUSY) sends the request through the broker instead.
+typedef int (pd_gateway_local_fn) (void *arg, const char *service, const void *header,
+                                   size_t header_size, const void *body, size_t body_size,
+                                   int *status, uint8_t **reply, size_t *reply_size);
+
 typedef struct {
     const char *listen;          //  "HOST:PORT" (port 0 = any free port)
     const char *broker;          //  broker services endpoint
@@ -91,6 +100,10 @@ typedef struct {
     //  CURVE credentials for the broker (role gateway); NULL = none (inproc,
     //  or a private ipc broker). Copied.
     const pd_keys_pair_t *broker_keys;
+    //  Services of this process served in the worker thread (optional:
+    //  NULL sends every request through the broker)
+    pd_gateway_local_fn *local;
+    void *local_arg;
 } pd_gateway_config_t;
 
 //  Cookie names; with cookie_secure each gets the prefix "__Host-" (the

@@ -654,6 +654,7 @@ main (int argc, char **argv)
     zactor_t *actors[S_MAX_ACTORS] = {NULL};
     size_t actor_count = 0;
     pd_gateway_t *gateway = NULL;
+    pd_actors_local_t *local = NULL;
     pd_front_t *front = NULL;
     pd_keys_cluster_t *cluster = NULL;
     pd_keys_pair_t keys;
@@ -764,8 +765,18 @@ main (int argc, char **argv)
         printf ("partnerd: appliance front on %s, server key %s\n", options.appliance_bind,
                 front_public);
     }
+    if (run_gateway && run_actors && settings->http_local_actors) {
+        //  The gateway serves this process's actors in its own threads
+        pd_actor_config_t actor_config = {
+            .broker = connect, .broker_keys = broker_keys, .store = store, .config = settings};
+        local = pd_actors_local_new (NULL, 0, &actor_config);
+        if (!local)
+            goto cleanup;
+    }
     if (run_gateway) {
         pd_gateway_config_t config = {.listen = options.http,
+                                      .local = local ? pd_actors_local_serve : NULL,
+                                      .local_arg = local,
                                       .broker = connect,
                                       .broker_keys = broker_keys,
                                       .threads = http_connections,
@@ -790,6 +801,7 @@ main (int argc, char **argv)
 
 cleanup:
     pd_gateway_destroy (&gateway);
+    pd_actors_local_destroy (&local);
     pd_front_destroy (&front);
     s_stop_actors (actors, actor_count);
     pd_store_destroy (&store);

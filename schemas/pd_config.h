@@ -48,6 +48,9 @@ extern "C" {
        "Time a client has to send a request's head; also each read and write")                     \
     X (http_idle_timeout_ms, INT, "2000", false, "How long an idle keep-alive connection is kept") \
     X (http_body_timeout_ms, INT, "10000", false, "Time a client has to send a request's body")    \
+    X (http_local_actors, BOOL, "true", false,                                                     \
+       "The gateway serves requests for the actors of its own process in its worker threads (the " \
+       "same checks, no broker hand-offs); false sends every request through the broker")          \
     X (http_body_min_rate, INT, "1024", false,                                                     \
        "Bytes per second a request body must average after its first second")                      \
     X (trusted_proxies, STR, "", false,                                                            \

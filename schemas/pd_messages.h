@@ -687,7 +687,8 @@ typedef enum { PD_PDP_CLIENT, PD_PDP_WORKER, PD_PDP_BROKER } pd_pdp_peer_t;
     X (REPLY, BROKER, CLIENT, false, 3, "request_id (u64), status (u16), body (msgpack)")          \
     X (HEARTBEAT, WORKER, BROKER, true, 0, "none")                                                 \
     X (DISCONNECT, WORKER, BROKER, true, 0, "none")                                                \
-    X (PUBLISH, WORKER, BROKER, false, 3, "stream (name), seq (u64), event (msgpack)")
+    X (PUBLISH, WORKER, BROKER, false, 3, "stream (name), seq (u64), event (msgpack)")             \
+    X (PUBLISH, CLIENT, BROKER, false, 3, "stream (name), seq (u64), event (msgpack)")
 
 typedef struct {
     const char *name; //  "READY"

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +55,36 @@ s_test_state_destroy (void **self_p)
     *self_p = NULL;
 }
 
+//  Calls of id "wait" block until s_release (test_served_in_caller_thread)
+static pthread_mutex_t s_wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_wait_cond = PTHREAD_COND_INITIALIZER;
+static int s_waiting;   //  calls blocked now
+static bool s_released; //  let them go
+
+static void
+s_release (void)
+{
+    pthread_mutex_lock (&s_wait_lock);
+    s_released = true;
+    pthread_cond_broadcast (&s_wait_cond);
+    pthread_mutex_unlock (&s_wait_lock);
+}
+
 static int
 s_partner_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
     test_state_t *self = state;
     const pd_partner_ref_t *ref = request;
     pd_partner_t *partner = reply;
+    if (strcmp (ref->id, "wait") == 0) {
+        pthread_mutex_lock (&s_wait_lock);
+        s_waiting++;
+        pthread_cond_broadcast (&s_wait_cond);
+        while (!s_released)
+            pthread_cond_wait (&s_wait_cond, &s_wait_lock);
+        s_waiting--;
+        pthread_mutex_unlock (&s_wait_lock);
+    }
     if (strcmp (ref->id, "missing") == 0)
         return pd_ctx_fail (ctx, PD_E_NOT_FOUND, "id", "no partner %s", ref->id);
     //  Handler bugs and awkward details, for test_handler_bugs
@@ -570,6 +595,113 @@ test_event_published (void **state)
     zsock_destroy (&sub);
 }
 
+//  pd_actor_local: one request served in the calling thread
+typedef struct {
+    pd_actor_local_t *local;
+    const char *id;
+    int rc;     //  what pd_actor_local_serve returned
+    int status; //  the answer's status
+    pd_partner_t partner;
+} s_local_call_t;
+
+static void *
+s_local_call (void *arg)
+{
+    s_local_call_t *call = arg;
+    s_pack_t header, body;
+    s_header (&header, "partner.get", "admin");
+    s_body (&body, "id", call->id);
+    uint8_t *reply = NULL;
+    size_t reply_size = 0;
+    call->rc =
+        pd_actor_local_serve (call->local, header.buffer.data, header.buffer.size, body.buffer.data,
+                              body.buffer.size, &call->status, &reply, &reply_size);
+    if (call->rc == PD_OK && call->status == PD_OK)
+        pd_schema_decode (&pd_partner_schema, reply, reply_size, &call->partner, NULL);
+    else if (call->rc == PD_OK)
+        s_assert_error (reply, reply_size, call->status, "id", NULL);
+    free (reply);
+    msgpack_sbuffer_destroy (&header.buffer);
+    msgpack_sbuffer_destroy (&body.buffer);
+    return NULL;
+}
+
+//  The same answers in the caller's thread as through the broker, the
+//  events published after their commit, and at most `max` calls at once
+static void
+test_served_in_caller_thread (void **state)
+{
+    fixture_t *fx = *state;
+    pd_actor_config_t config = {0};
+    config.broker = fx->stack->endpoint;
+    config.store = fx->stack->store;
+    pd_actor_local_t *local = pd_actor_local_new (&s_test_actor, &config, 2);
+    assert_non_null (local);
+    assert_string_equal (pd_actor_local_service (local), "partners");
+
+    zsock_t *sub = zsock_new_sub (fx->stack->stream_endpoint, PD_STREAM_AUDIT);
+    assert_non_null (sub);
+    uint64_t seq = 0;
+    zframe_t *event = NULL;
+    int attempts = 0;
+    s_local_call_t call = {local, "prt_local", 0, 0, {0}};
+    do { //  until the subscription reached the broker
+        pd_schema_clear (&pd_partner_schema, &call.partner);
+        s_local_call (&call);
+        assert_int_equal (call.rc, PD_OK);
+        assert_int_equal (call.status, PD_OK);
+        assert_true (++attempts < 100);
+    } while (!s_sub_recv (sub, 100, &seq, &event));
+    assert_string_equal (call.partner.id, "prt_local");
+    assert_string_equal (call.partner.contact_email, "ops@example.com");
+    pd_schema_clear (&pd_partner_schema, &call.partner);
+    pd_event_t live = {0};
+    assert_int_equal (
+        pd_schema_decode (&pd_event_schema, zframe_data (event), zframe_size (event), &live, NULL),
+        PD_OK);
+    assert_string_equal (live.subject, "prt_local");
+    pd_schema_clear (&pd_event_schema, &live);
+    zframe_destroy (&event);
+    zsock_destroy (&sub);
+
+    //  Errors are answered as the actor thread answers them
+    s_local_call_t missing = {local, "missing", 0, 0, {0}};
+    s_local_call (&missing);
+    assert_int_equal (missing.rc, PD_OK);
+    assert_int_equal (missing.status, PD_E_NOT_FOUND);
+
+    //  Two calls at once take both places: a third is sent elsewhere
+    s_released = false;
+    s_local_call_t waiting[2] = {{local, "wait", 0, 0, {0}}, {local, "wait", 0, 0, {0}}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal (pthread_create (&threads[i], NULL, s_local_call, &waiting[i]), 0);
+    pthread_mutex_lock (&s_wait_lock);
+    while (s_waiting < 2)
+        pthread_cond_wait (&s_wait_cond, &s_wait_lock);
+    pthread_mutex_unlock (&s_wait_lock);
+    s_local_call_t third = {local, "prt_3", 0, 0, {0}};
+    s_local_call (&third);
+    assert_int_equal (third.rc, PD_E_BUSY);
+    s_release ();
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal (pthread_join (threads[i], NULL), 0);
+        assert_int_equal (waiting[i].rc, PD_OK);
+        assert_int_equal (waiting[i].status, PD_OK);
+        pd_schema_clear (&pd_partner_schema, &waiting[i].partner);
+    }
+    s_local_call (&third);
+    assert_int_equal (third.rc, PD_OK);
+    pd_schema_clear (&pd_partner_schema, &third.partner);
+    pd_actor_local_destroy (&local);
+    assert_null (local);
+
+    //  An actor that keeps to its own threads is never served here
+    pd_actor_def_t own = s_test_actor;
+    own.own_threads_only = true;
+    assert_null (pd_actor_local_new (&own, &config, 0));
+}
+
 static void
 test_actor_stops_cleanly (void **state)
 {
@@ -729,6 +861,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_principal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_event_published, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_actor_stops_cleanly, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_served_in_caller_thread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_two_actors_one_service, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ticks_run_on_time_as_the_system, s_setup, s_teardown),
         cmocka_unit_test (test_registry),

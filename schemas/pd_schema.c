@@ -823,8 +823,10 @@ s_compare_keys (const void *a, const void *b)
     return key_a->size > 0 ? memcmp (key_a->ptr, key_b->ptr, key_a->size) : 0;
 }
 
-//  Keys must be strings and unique. The check sorts pointers to the keys;
-//  the scan proved there are fewer keys than input bytes.
+//  Keys must be strings and unique. The check compares a few keys pairwise
+//  and sorts pointers to more; the scan proved there are fewer keys than
+//  input bytes.
+#define S_FEW_KEYS 16
 static int
 s_check_keys (const pd_schema_t *schema, const msgpack_object *map, const char *path,
               pd_schema_error_t *err)
@@ -835,6 +837,23 @@ s_check_keys (const pd_schema_t *schema, const msgpack_object *map, const char *
             return pd_schema_fail (err, PD_E_MALFORMED, path, "has a key that is not a string");
     if (count < 2)
         return PD_OK;
+    if (count <= S_FEW_KEYS) {
+        //  The common case: a few keys, compared pairwise (no allocation)
+        for (uint32_t i = 1; i < count; i++)
+            for (uint32_t j = 0; j < i; j++) {
+                const msgpack_object_str *a = &map->via.map.ptr[j].key.via.str;
+                const msgpack_object_str *b = &map->via.map.ptr[i].key.via.str;
+                if (s_compare_keys (&a, &b) != 0)
+                    continue;
+                const pd_field_t *field = s_field_n (schema, b->ptr, b->size, NULL);
+                char field_path[S_PATH_MAX];
+                if (field)
+                    s_path_name (field_path, path, field->name);
+                return pd_schema_fail (err, PD_E_MALFORMED, field ? field_path : path,
+                                       "a key appears twice");
+            }
+        return PD_OK;
+    }
 
     const msgpack_object_str **keys = malloc (count * sizeof (*keys));
     if (!keys)

@@ -801,17 +801,21 @@ test_decode_rejects_duplicate_keys (void **state)
                            builder.buffer.size, PD_E_MALFORMED, "cursor");
     msgpack_sbuffer_destroy (&builder.buffer);
 
-    //  Unknown keys may not repeat either, among many
-    enum { KEYS = 100 };
-    packer = s_builder_start (&builder, KEYS);
-    for (int i = 0; i < KEYS; i++) {
-        char key[16];
-        snprintf (key, sizeof (key), "k%d", i == KEYS - 1 ? 42 : i);
-        s_pack_text (packer, key, "v");
+    //  Unknown keys may not repeat either, among few (compared pairwise) or
+    //  many (sorted)
+    static const int sizes[] = {3, 16, 17, 100};
+    for (size_t n = 0; n < sizeof (sizes) / sizeof (sizes[0]); n++) {
+        int keys = sizes[n];
+        packer = s_builder_start (&builder, (uint32_t)keys);
+        for (int i = 0; i < keys; i++) {
+            char key[16];
+            snprintf (key, sizeof (key), "k%d", i == keys - 1 ? 1 : i);
+            s_pack_text (packer, key, "v");
+        }
+        s_expect_decode_error (&pd_partner_list_schema, (const uint8_t *)builder.buffer.data,
+                               builder.buffer.size, PD_E_MALFORMED, "");
+        msgpack_sbuffer_destroy (&builder.buffer);
     }
-    s_expect_decode_error (&pd_partner_list_schema, (const uint8_t *)builder.buffer.data,
-                           builder.buffer.size, PD_E_MALFORMED, "");
-    msgpack_sbuffer_destroy (&builder.buffer);
 }
 
 static void

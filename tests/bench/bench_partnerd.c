@@ -362,6 +362,14 @@ s_ratio (double a, double b)
     return b > 0 ? a / b : 0;
 }
 
+//  One target: what, the ratio measured, met or missed (with its cause)
+static void
+s_print_target (const char *label, double ratio, bool met, const char *cause)
+{
+    printf ("  %-62s %6.2fx  %s%s%s\n", label, ratio, met ? "met" : "missed",
+            !met && cause ? ": " : "", !met && cause ? cause : "");
+}
+
 static void
 s_print_ratio (const char *label, const s_row_t *a, const s_row_t *b)
 {
@@ -1417,11 +1425,34 @@ main (int argc, char **argv)
             }
         }
     }
-    free (stores);
     if (http.partnerd.done)
         printf ("\npartnerd's own CPU: %.1f us per HTTP request (its row's cpu us/op adds the "
                 "load generator's); the other rows count every thread, all in this process.\n",
                 http.partnerd.server_cpu_us_per_op);
+
+    //  The targets of issue 8, judged on this run's ratios
+    printf ("\ntargets (each a ratio of this run):\n");
+    double ratio = s_ratio (http.partnerd.ops_per_s, http.bare.ops_per_s);
+    s_print_target ("http GET /api/partners/me ops/s >= 0.6x bare", ratio, ratio >= 0.6, NULL);
+    ratio = s_ratio (http.partnerd.p99_ms, http.bare.p99_ms);
+    s_print_target ("http p99 <= 2x bare", ratio, ratio > 0 && ratio <= 2.0, NULL);
+    ratio = s_ratio (rows[S_BROKER_WINDOW_CREDIT].ops_per_s, rows[S_RELAY_WINDOW].ops_per_s);
+    s_print_target ("broker 64 in flight >= 0.7x bare 2-hop relay", ratio, ratio >= 0.7,
+                    "per-message work in the broker thread: CZMQ frames and hash keys per "
+                    "message, request table and deadline heap (tests/bench/README.md)");
+    if (options.store_size_count > 1) {
+        int last = options.store_size_count - 1;
+        double worst = 0;
+        for (int r = 0; r < S_STORE_ROWS; r++) {
+            double each = s_ratio (stores[last].rows[r].ops_per_s, stores[0].rows[r].ops_per_s);
+            worst = r == 0 || each < worst ? each : worst;
+        }
+        char label[96];
+        snprintf (label, sizeof (label), "store: ops/s at %ld records >= 0.8x at %ld (worst row)",
+                  options.store_sizes[last], options.store_sizes[0]);
+        s_print_target (label, worst, worst >= 0.8, NULL);
+    }
+    free (stores);
 
     mg_exit_library ();
     curl_global_cleanup ();

@@ -109,8 +109,7 @@ typedef struct {
     zhashx_t *ending;         //  route (hex) -> s_conn_t *: links the front is closing
     zactor_t *follower;       //  link-ending events from the audit stream; NULL: none
     int64_t liveness_at;      //  next check of the connections' sockets
-    zhashx_t *beats;          //  appliance id -> pd_heartbeat_t *, latest since last flush
-    zhashx_t *sent;           //  appliance id -> s_sent_t *, its last heartbeat sent upstream
+    zhashx_t *beats;          //  appliance id -> s_beat_t *: its heartbeats
     int persist_ms;           //  a heartbeat that changes nothing is sent this seldom
     zhashx_t *upstream;       //  client request id (decimal) -> s_upstream_t *
     zhashx_t *commands;       //  command request id (decimal) -> s_command_t *
@@ -119,11 +118,18 @@ typedef struct {
     bool terminated;          //  $TERM received
 } self_t;
 
-//  The last heartbeat of an appliance that went upstream
+//  An appliance's heartbeats: the last one sent upstream, and the one that
+//  waits for the next flush, kept as it came (decoded only then)
 typedef struct {
-    int64_t at;      //  when the front received it
-    uint64_t digest; //  of its status and software version
-} s_sent_t;
+    int64_t sent_at;      //  when the front received the last one sent (0: none yet)
+    uint64_t sent_digest; //  its body's digest
+    bool pending;         //  one waits for the next flush
+    int64_t at;           //  when the front received it
+    uint64_t digest;      //  of its body
+    uint8_t *body;        //  its body (msgpack appliance_report), size bytes
+    size_t size;
+    size_t capacity; //  of body
+} s_beat_t;
 
 //  ==========================================================================
 //  ZAP verdicts (pd_zap calls them in its thread)
@@ -371,11 +377,11 @@ s_command_destroy (void **item)
 }
 
 static void
-s_heartbeat_destroy (void **item)
+s_beat_destroy (void **item)
 {
-    pd_heartbeat_t *self = (pd_heartbeat_t *)*item;
+    s_beat_t *self = (s_beat_t *)*item;
     if (self) {
-        pd_schema_clear (&pd_heartbeat_schema, self);
+        free (self->body);
         free (self);
         *item = NULL;
     }
@@ -467,8 +473,7 @@ s_forget_conn (self_t *self, const char *hex)
     zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, conn->appliance_id);
     char *current_hex = current ? zframe_strhex (current) : NULL;
     if (current_hex && streq (current_hex, hex)) {
-        zhashx_delete (self->beats, conn->appliance_id);
-        zhashx_delete (self->sent, conn->appliance_id); //  its next heartbeat is news
+        zhashx_delete (self->beats, conn->appliance_id); //  its next heartbeat is news
         zhashx_delete (self->routes, conn->appliance_id);
     }
     free (current_hex);
@@ -758,74 +763,74 @@ s_on_client (self_t *self)
     }
 }
 
-//  Send the heartbeats gathered since the last flush, PD_FRONT_FLUSH_MAX
-//  per request
-//  FNV-1a over a heartbeat's status and software version
+//  FNV-1a over a heartbeat's body as it came: the same bytes, the same
+//  heartbeat (another encoding of the same values only costs a write)
 static uint64_t
-s_digest (const pd_heartbeat_t *beat)
+s_digest (const uint8_t *data, size_t size)
 {
     uint64_t hash = 1469598103934665603ULL;
-    const char *parts[] = {beat->status ? beat->status : "", "\n",
-                           beat->software_version ? beat->software_version : ""};
-    for (size_t i = 0; i < sizeof (parts) / sizeof (parts[0]); i++)
-        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
-            hash = (hash ^ *p) * 1099511628211ULL;
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ data[i]) * 1099511628211ULL;
     return hash;
 }
 
-//  Does this heartbeat go upstream: the appliance's first, a change, or
-//  persist_ms after the last one that went? Remembers it if so.
-static bool
-s_heartbeat_news (self_t *self, const pd_heartbeat_t *beat)
-{
-    uint64_t digest = s_digest (beat);
-    s_sent_t *sent = (s_sent_t *)zhashx_lookup (self->sent, beat->appliance_id);
-    if (sent && sent->digest == digest && beat->at - sent->at < self->persist_ms)
-        return false;
-    if (!sent) {
-        sent = (s_sent_t *)zmalloc (sizeof (s_sent_t));
-        zhashx_insert (self->sent, beat->appliance_id, sent);
-    }
-    sent->at = beat->at;
-    sent->digest = digest;
-    return true;
-}
-
+//  Send the heartbeats waiting, PD_FRONT_FLUSH_MAX per request: each
+//  decoded now (a malformed one is refused here)
 static void
 s_flush (self_t *self)
 {
-    size_t total = zhashx_size (self->beats);
-    if (total == 0)
-        return;
-    size_t capacity = total < PD_FRONT_FLUSH_MAX ? total : PD_FRONT_FLUSH_MAX;
-    pd_heartbeat_t *items = (pd_heartbeat_t *)calloc (capacity, sizeof (pd_heartbeat_t));
-    assert (items);
-    pd_heartbeat_t *beat = (pd_heartbeat_t *)zhashx_first (self->beats);
-    while (beat) {
-        size_t count = 0;
-        while (beat && count < capacity) {
-            if (s_heartbeat_news (self, beat))
-                items[count++] = *beat; //  shallow: the hash owns the strings
-            beat = (pd_heartbeat_t *)zhashx_next (self->beats);
+    static const uint8_t s_empty_map[] = {0x80};
+    size_t capacity = PD_FRONT_FLUSH_MAX;
+    pd_heartbeat_t *items = NULL;
+    size_t count = 0;
+    s_beat_t *beat = (s_beat_t *)zhashx_first (self->beats);
+    while (true) {
+        if (beat && beat->pending) {
+            beat->pending = false;
+            pd_appliance_report_t report = {0};
+            int rc = pd_schema_decode (
+                &pd_appliance_report_schema, beat->size ? beat->body : s_empty_map,
+                beat->size ? beat->size : sizeof (s_empty_map), &report, NULL);
+            if (rc == PD_OK && !items)
+                items = (pd_heartbeat_t *)calloc (capacity, sizeof (pd_heartbeat_t));
+            if (rc == PD_OK && items) {
+                pd_heartbeat_t *item = &items[count++];
+                item->appliance_id = strdup ((const char *)zhashx_cursor (self->beats));
+                item->at = beat->at;
+                PD_MARK (item, heartbeat, at);
+                item->status = report.status; //  moved
+                item->software_version = report.software_version;
+                report.status = report.software_version = NULL;
+                beat->sent_at = beat->at;
+                beat->sent_digest = beat->digest;
+            } else
+                self->stats.refused++;
+            pd_schema_clear (&pd_appliance_report_schema, &report);
         }
-        if (count == 0)
+        if (beat)
+            beat = (s_beat_t *)zhashx_next (self->beats);
+        if (count == capacity || (!beat && count > 0)) {
+            pd_heartbeats_t batch = {0};
+            batch.items.size = count;
+            batch.items.items = items;
+            uint8_t *body = NULL;
+            size_t body_size = 0;
+            int rc = pd_schema_encode (&pd_heartbeats_schema, &batch, &body, &body_size);
+            if (rc == PD_OK) {
+                s_upstream (self, S_FLUSH, "appliance.heartbeats", NULL, NULL, body, body_size,
+                            NULL, 0);
+                self->stats.flushes++;
+            } else
+                zsys_error ("front: heartbeats not encoded rc=%s", pd_status_code (rc));
+            free (body);
+            for (size_t i = 0; i < count; i++)
+                pd_schema_clear (&pd_heartbeat_schema, &items[i]);
+            count = 0;
+        }
+        if (!beat)
             break;
-        pd_heartbeats_t batch = {0};
-        batch.items.size = count;
-        batch.items.items = items;
-        uint8_t *body = NULL;
-        size_t body_size = 0;
-        int rc = pd_schema_encode (&pd_heartbeats_schema, &batch, &body, &body_size);
-        if (rc == PD_OK) {
-            s_upstream (self, S_FLUSH, "appliance.heartbeats", NULL, NULL, body, body_size, NULL,
-                        0);
-            self->stats.flushes++;
-        } else
-            zsys_error ("front: heartbeats not encoded rc=%s", pd_status_code (rc));
-        free (body);
     }
     free (items);
-    zhashx_purge (self->beats);
 }
 
 //  ==========================================================================
@@ -882,24 +887,41 @@ s_on_report (self_t *self, zframe_t *route, uint64_t request_id, const char *app
                 zframe_size (frame), route, request_id);
 }
 
+//  Keep a heartbeat for the next flush if it is news: the appliance's
+//  first (of this connection), a change, or persist_ms after the last one
+//  that went. Not decoded here: most heartbeats change nothing.
 static void
 s_on_heartbeat (self_t *self, const char *appliance_id, zframe_t *frame)
 {
-    pd_appliance_report_t report = {0};
-    if (s_decode (&pd_appliance_report_schema, frame, &report, NULL) != PD_OK) {
-        self->stats.refused++;
+    self->stats.heartbeats++;
+    const uint8_t *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    uint64_t digest = s_digest (data, size);
+    int64_t now = zclock_time ();
+    s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat) {
+        beat = (s_beat_t *)zmalloc (sizeof (s_beat_t));
+        zhashx_insert (self->beats, appliance_id, beat);
+    } else if (beat->sent_at && beat->sent_digest == digest &&
+               now - beat->sent_at < self->persist_ms) {
+        beat->pending = false; //  back to what was sent: nothing to write
         return;
     }
-    self->stats.heartbeats++;
-    pd_heartbeat_t *beat = (pd_heartbeat_t *)zmalloc (sizeof (pd_heartbeat_t));
-    beat->appliance_id = strdup (appliance_id);
-    beat->at = zclock_time ();
-    PD_MARK (beat, heartbeat, at);
-    beat->status = report.status; //  moved
-    beat->software_version = report.software_version;
-    report.status = report.software_version = NULL;
-    pd_schema_clear (&pd_appliance_report_schema, &report);
-    zhashx_update (self->beats, appliance_id, beat);
+    if (size > beat->capacity) {
+        uint8_t *body = (uint8_t *)realloc (beat->body, size);
+        if (!body) {
+            self->stats.refused++;
+            return;
+        }
+        beat->body = body;
+        beat->capacity = size;
+    }
+    if (size)
+        memcpy (beat->body, data, size);
+    beat->size = size;
+    beat->digest = digest;
+    beat->at = now;
+    beat->pending = true;
 }
 
 //  [status, body] answering command `request_id`
@@ -1347,7 +1369,6 @@ s_self_destroy (self_t **self_p)
     zhashx_destroy (&self->commands);
     zhashx_destroy (&self->upstream);
     zhashx_destroy (&self->beats);
-    zhashx_destroy (&self->sent);
     zhashx_destroy (&self->ending);
     zhashx_destroy (&self->connections);
     zhashx_destroy (&self->routes);
@@ -1403,8 +1424,7 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->routes = s_hash_new (s_frame_destroy);
     self->connections = s_hash_new (s_free_destroy);
     self->ending = s_hash_new (s_free_destroy);
-    self->beats = s_hash_new (s_heartbeat_destroy);
-    self->sent = s_hash_new (s_free_destroy);
+    self->beats = s_hash_new (s_beat_destroy);
     self->persist_ms = config->persist_ms > 0 ? config->persist_ms : 0;
     self->upstream = s_hash_new (s_upstream_destroy);
     self->commands = s_hash_new (s_command_destroy);

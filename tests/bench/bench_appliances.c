@@ -141,6 +141,7 @@ typedef struct {
     int rounds;     //  claim rounds
     int rate;       //  connects per second
     int io_threads; //  libzmq I/O threads of each server
+    bool bare_zap;  //  -z: the bare server has a ZAP handler that admits every key
 } s_options_t;
 
 static void
@@ -149,8 +150,9 @@ s_usage (FILE *out)
     fprintf (
         out,
         "usage: bench_appliances [-n N[,N...]] [-w WINDOW_SECONDS] [-k CLAIMS] [-c IN_FLIGHT]\n"
-        "                        [-r ROUNDS] [-R CONNECTS_PER_SECOND] [-t IO_THREADS]\n"
-        "defaults: -n %s -w %.0f -k %d -c %d -r %d -R %d -t 2\n",
+        "                        [-r ROUNDS] [-R CONNECTS_PER_SECOND] [-t IO_THREADS] [-z]\n"
+        "defaults: -n %s -w %.0f -k %d -c %d -r %d -R %d -t 2\n"
+        "-z: the bare server runs a ZAP handler that admits every key (what ZAP costs libzmq)\n",
         S_DEFAULT_NS, S_DEFAULT_WINDOW, S_DEFAULT_CLAIMS, S_DEFAULT_IN_FLIGHT, S_DEFAULT_ROUNDS,
         S_DEFAULT_RATE);
 }
@@ -195,8 +197,11 @@ s_parse (int argc, char **argv, s_options_t *options)
     if (s_parse_ns (S_DEFAULT_NS, options) != 0)
         return -1;
     int opt;
-    while ((opt = getopt (argc, argv, "n:w:k:c:r:R:t:h")) != -1) {
+    while ((opt = getopt (argc, argv, "n:w:k:c:r:R:t:zh")) != -1) {
         switch (opt) {
+        case 'z':
+            options->bare_zap = true;
+            break;
         case 'n':
             if (s_parse_ns (optarg, options) != 0)
                 return -1;
@@ -408,6 +413,7 @@ static s_keypair_t *s_keys; //  [0, n_max): heartbeating; then claims, round by 
 static size_t s_key_count;
 static int s_n_max;          //  appliances of the heartbeat population
 static int s_io_threads = 1; //  libzmq I/O threads of each server
+static bool s_bare_zap;      //  the bare server runs a ZAP handler (-z)
 
 static void
 s_mac (size_t index, char *mac, size_t size)
@@ -802,6 +808,35 @@ s_bare_drain (void *router, const uint8_t *answer, size_t answer_size, s_bare_co
     }
 }
 
+//  -z: a ZAP handler (RFC 27) in the bare server's context that admits
+//  every key, so that what ZAP itself costs libzmq can be told apart
+static void *
+s_bare_zap_thread (void *arg)
+{
+    void *handler = arg;
+    while (true) {
+        char parts[8][256];
+        int count = 0, more = 1;
+        while (more) {
+            int size = zmq_recv (handler, count < 8 ? parts[count] : parts[7], 255, 0);
+            if (size < 0)
+                return NULL; //  the context is terminated
+            if (count < 8)
+                parts[count][size < 255 ? size : 255] = 0;
+            count++;
+            size_t length = sizeof (more);
+            zmq_getsockopt (handler, ZMQ_RCVMORE, &more, &length);
+        }
+        const char *request_id = count > 1 ? parts[1] : "";
+        zmq_send (handler, "1.0", 3, ZMQ_SNDMORE);
+        zmq_send (handler, request_id, strlen (request_id), ZMQ_SNDMORE);
+        zmq_send (handler, "200", 3, ZMQ_SNDMORE);
+        zmq_send (handler, "OK", 2, ZMQ_SNDMORE);
+        zmq_send (handler, "bench", 5, ZMQ_SNDMORE);
+        zmq_send (handler, "", 0, 0);
+    }
+}
+
 static int
 s_bare_main (s_chan_t *chan)
 {
@@ -810,6 +845,16 @@ s_bare_main (s_chan_t *chan)
     void *context = zmq_ctx_new ();
     if (context)
         zmq_ctx_set (context, ZMQ_IO_THREADS, s_io_threads);
+    if (context && s_bare_zap) {
+        void *handler = zmq_socket (context, ZMQ_REP);
+        pthread_t zap_thread;
+        if (!handler || zmq_bind (handler, "inproc://zeromq.zap.01") != 0 ||
+            pthread_create (&zap_thread, NULL, s_bare_zap_thread, handler) != 0) {
+            s_chan_write (chan, "failed");
+            return 1;
+        }
+        pthread_detach (zap_thread);
+    }
     void *router = context ? zmq_socket (context, ZMQ_ROUTER) : NULL;
     int port = -1;
     uint8_t *answer = NULL;
@@ -828,6 +873,8 @@ s_bare_main (s_chan_t *chan)
         s_bare_option_int (router, ZMQ_SNDHWM, PD_PROTO_HWM);
         s_bare_option_int (router, ZMQ_RCVHWM, PD_PROTO_HWM);
         s_bare_option_int (router, ZMQ_LINGER, 0);
+        if (s_bare_zap)
+            zmq_setsockopt (router, ZMQ_ZAP_DOMAIN, "bench", 5);
         char endpoint[256];
         size_t size = sizeof (endpoint);
         if (zmq_bind (router, "tcp://127.0.0.1:*") == 0 &&
@@ -1724,6 +1771,7 @@ main (int argc, char **argv)
     s_raise_nofile (); //  inherited by the children
     s_n_max = options.ns[options.n_count - 1];
     s_io_threads = options.io_threads;
+    s_bare_zap = options.bare_zap;
     int children_count = (2 * s_n_max + S_SOCKETS_PER_CHILD - 1) / S_SOCKETS_PER_CHILD;
     int claim_threads = options.in_flight;
     if (children_count < 1)

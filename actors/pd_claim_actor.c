@@ -317,6 +317,8 @@ s_online (const pd_config_t *config, const pd_appliance_info_t *appliance, int64
 static void
 s_appliance_view (pd_ctx_t *ctx, pd_appliance_info_t *appliance)
 {
+    if (appliance->token_hash.data)
+        OPENSSL_cleanse (appliance->token_hash.data, appliance->token_hash.size);
     free (appliance->token_hash.data);
     appliance->token_hash.data = NULL;
     appliance->token_hash.size = 0;

@@ -711,7 +711,9 @@ s_on_worker_command (self_t *self, s_peer_t peer, zframe_t *route, int command, 
     }
     if (!worker && command == PD_PDP_PUBLISH) {
         //  Events committed outside an actor thread (pd_client_publish: the
-        //  gateway serving a local actor); the right was checked above
+        //  gateway serving a local actor), or by a worker whose registration
+        //  expired (its next heartbeat learns that); the right was checked
+        //  above
         s_on_publish (self, frame, count);
         return;
     }

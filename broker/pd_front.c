@@ -17,22 +17,17 @@
       subject of each link-ending event (PD_LINK_ENDING_EVENTS).
 
     Connections: libzmq tells a ROUTER nothing when a peer goes, and has no
-    call to drop one. The front learns the socket each message came from
-    (ZMQ_SRCFD, read with the routing id) and that socket's identity (its
-    inode: a reused descriptor number is another socket). To end a link it
-    sends `close`, then shuts that socket down (shutdown(2)); libzmq sees a
-    peer that went and cleans up. Every S_LIVENESS_MS the front checks the
-    sockets of its connections and forgets those that are gone, so
-    `connected` counts live connections.
-
-    The wire protocol (PDA1) is schemas/PROTOCOL.md, section 16.
+    call to drop one. A route the front has not heard from for silent_ms is
+    forgotten (`connected` counts the others). To end a link the front sends
+    `close`, forgets the route and drops what that connection still sends;
+    a conforming appliance disconnects. (Shutting the socket down under
+    libzmq was tried and dropped: the descriptor a message names may belong
+    to another connection by the time the message is read.)
 */
 #include "pd_front.h"
 
 #include <inttypes.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "pd_client.h"
 #include "pd_messages.h"
@@ -40,28 +35,21 @@
 #include "pd_worker.h"
 #include "pd_zap.h"
 
-#define S_Z85_SIZE     40 //  a CURVE key in Z85
-#define S_MAX_FRAMES   6  //  route + the longest PDA1 message (result)
-#define S_MAX_USER_ID  (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
-#define S_MAX_ID       (PD_ID_MAX + 1) //  an appliance id and its NUL
-#define S_BATCH        1000
-#define S_SWEEP_MS     100   //  how often deadlines are checked
-#define S_LIVENESS_MS  5000  //  how often the sockets of connections are checked
-#define S_CLOSE_MS     200   //  a `close` is sent this long before the socket is shut down
-#define S_ENDED_MS     10000 //  a closed link's late messages are dropped this long
+#define S_Z85_SIZE    40 //  a CURVE key in Z85
+#define S_MAX_FRAMES  6  //  route + the longest PDA1 message (result)
+#define S_MAX_USER_ID (sizeof (PD_FRONT_USER_KEY) + S_Z85_SIZE)
+#define S_MAX_ID      (PD_ID_MAX + 1) //  an appliance id and its NUL
+#define S_BATCH       1000
+#define S_SWEEP_MS    100  //  how often deadlines are checked
+#define S_LIVENESS_MS 1000 //  how often silent routes are looked for
+//  A closed link's messages are dropped this long; later ones find the
+//  appliance's state checked again (s_on_appliance)
+#define S_ENDED_MS     600000
 #define S_FOLLOW_MS    200   //  the follower's longest wait (its $TERM latency)
 #define S_RETRY_MS     1000  //  the follower's first wait for an unreadable stream
 #define S_RETRY_MAX_MS 30000 //  ...doubling up to this
 
-#define S_KEY_TEXT    40 //  a CURVE key in Z85
-#define S_ADDRESS_MAX 64 //  bytes of a Peer-Address (an IPv6 address in text)
-
-//  Where a message came from: the socket libzmq read it from (ZMQ_SRCFD,
-//  -1: unknown) and the peer's address (Peer-Address; "" for ipc)
-typedef struct {
-    int fd;
-    char address[S_ADDRESS_MAX];
-} s_peer_t;
+#define S_KEY_TEXT 40 //  a CURVE key in Z85
 
 //  What an upstream (pd_client) request was for
 typedef enum { S_CLAIM, S_REPORT, S_FLUSH } s_kind_t;
@@ -72,18 +60,13 @@ typedef struct {
     uint64_t request_id;      //  the appliance's request id
     int64_t deadline;         //  zclock_mono () time after which we answer timeout
     char key[S_KEY_TEXT + 1]; //  S_CLAIM: the claiming connection's CURVE key
-    s_peer_t peer;            //  S_CLAIM: where the claim came from
 } s_upstream_t;
 
 //  A connection whose appliance the front knows
 typedef struct {
     char appliance_id[S_MAX_ID];
     char key[S_KEY_TEXT + 1]; //  the CURVE key that claimed on it ("" for ZAP-known keys)
-    int fd;                   //  the socket libzmq reads it from; -1: unknown
-    dev_t dev;                //  that socket's identity
-    ino_t ino;
-    int64_t close_at;  //  ending: when to shut the socket down (0: done)
-    int64_t forget_at; //  ending: when to forget it
+    int64_t forget_at;        //  ending: when to forget it
 } s_conn_t;
 
 typedef struct {
@@ -108,7 +91,8 @@ typedef struct {
     zhashx_t *connections;    //  route (hex) -> s_conn_t *: connections known to be whose
     zhashx_t *ending;         //  route (hex) -> s_conn_t *: links the front is closing
     zactor_t *follower;       //  link-ending events from the audit stream; NULL: none
-    int64_t liveness_at;      //  next check of the connections' sockets
+    int64_t liveness_at;      //  next look for silent routes
+    int silent_ms;            //  a route not heard from this long is forgotten
     zhashx_t *beats;          //  appliance id -> s_beat_t *: its heartbeats
     int persist_ms;           //  a heartbeat that changes nothing is sent this seldom
     zhashx_t *upstream;       //  client request id (decimal) -> s_upstream_t *
@@ -121,6 +105,7 @@ typedef struct {
 //  An appliance's heartbeats: the last one sent upstream, and the one that
 //  waits for the next flush, kept as it came (decoded only then)
 typedef struct {
+    int64_t seen;         //  zclock_mono () of the appliance's last message
     int64_t sent_at;      //  when the front received the last one sent (0: none yet)
     uint64_t sent_digest; //  its body's digest
     bool pending;         //  one waits for the next flush
@@ -488,57 +473,27 @@ s_forget_route (self_t *self, zframe_t *route)
     free (hex);
 }
 
-//  Which socket `fd` is now: false if it is none
-static bool
-s_socket_identity (int fd, dev_t *dev, ino_t *ino)
+//  The appliance's heartbeats and last message (made on first use)
+static s_beat_t *
+s_beat_of (self_t *self, const char *appliance_id)
 {
-    struct stat info;
-    if (fd < 0 || fstat (fd, &info) != 0 || !S_ISSOCK (info.st_mode))
-        return false;
-    *dev = info.st_dev;
-    *ino = info.st_ino;
-    return true;
+    s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat) {
+        beat = (s_beat_t *)zmalloc (sizeof (s_beat_t));
+        zhashx_insert (self->beats, appliance_id, beat);
+    }
+    return beat;
 }
 
-//  Is the connection's socket still the one it was?
+//  The appliance's latest connection is `route`; it was heard from now.
+//  True if that is news: a connection the front did not know as its own.
 static bool
-s_conn_alive (const s_conn_t *conn)
-{
-    dev_t dev;
-    ino_t ino;
-    return conn->fd < 0 ||
-           (s_socket_identity (conn->fd, &dev, &ino) && dev == conn->dev && ino == conn->ino);
-}
-
-//  Is `fd` the socket of a peer at `address` (the message's Peer-Address)?
-//  A message can be read after its connection closed and its descriptor
-//  went to a new connection: that one's peer is then most likely another
-//  host. (ipc peers have no address to compare.)
-static bool
-s_socket_of (int fd, const char *address)
-{
-    struct sockaddr_storage peer;
-    socklen_t length = sizeof (peer);
-    if (getpeername (fd, (struct sockaddr *)&peer, &length) != 0)
-        return false;
-    char text[INET6_ADDRSTRLEN] = "";
-    if (peer.ss_family == AF_INET)
-        inet_ntop (AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, text, sizeof (text));
-    else if (peer.ss_family == AF_INET6)
-        inet_ntop (AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, text, sizeof (text));
-    else
-        return true;
-    return streq (text, address);
-}
-
-//  The appliance's latest connection is `route`, from `peer`. True if that
-//  is news: a connection the front did not know as the appliance's.
-static bool
-s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key,
-                  const s_peer_t *peer)
+s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const char *key)
 {
     zframe_t *current = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
-    if (current && zframe_eq (current, route))
+    bool same = current && zframe_eq (current, route);
+    s_beat_of (self, appliance_id)->seen = zclock_mono ();
+    if (same)
         return false;
     if (current) {
         char *old = zframe_strhex (current);
@@ -551,9 +506,6 @@ s_remember_route (self_t *self, const char *appliance_id, zframe_t *route, const
     s_conn_t *conn = (s_conn_t *)zmalloc (sizeof (s_conn_t));
     snprintf (conn->appliance_id, sizeof (conn->appliance_id), "%s", appliance_id);
     snprintf (conn->key, sizeof (conn->key), "%s", key ? key : "");
-    bool known = peer->fd >= 0 && s_socket_of (peer->fd, peer->address) &&
-                 s_socket_identity (peer->fd, &conn->dev, &conn->ino);
-    conn->fd = known ? peer->fd : -1;
     char *hex = zframe_strhex (route);
     zhashx_update (self->connections, hex, conn);
     free (hex);
@@ -606,9 +558,9 @@ s_reply_error (self_t *self, zframe_t *route, uint64_t request_id, int status, c
     s_reply (self, route, request_id, status, &body);
 }
 
-//  End an appliance's link: tell it why (`close`), forget it at once (no
-//  command, not connected, its messages dropped), shut its socket down
-//  S_CLOSE_MS later (s_sweep_ending). False if it had no live connection.
+//  End an appliance's link: tell it why (`close`), and forget it at once
+//  (no command, not connected; what that connection still sends is dropped
+//  for S_ENDED_MS). False if it had no live connection.
 static bool
 s_end_link (self_t *self, const char *appliance_id, int status, const char *detail)
 {
@@ -622,8 +574,7 @@ s_end_link (self_t *self, const char *appliance_id, int status, const char *deta
         s_conn_t *ending = (s_conn_t *)zmalloc (sizeof (s_conn_t));
         *ending = *conn;
         int64_t now = zclock_mono ();
-        ending->close_at = now + S_CLOSE_MS;
-        ending->forget_at = now + S_CLOSE_MS + S_ENDED_MS;
+        ending->forget_at = now + S_ENDED_MS;
         zhashx_update (self->ending, hex, ending);
     }
     zmsg_t *msg = s_pda1_msg ("close", 0);
@@ -639,44 +590,55 @@ s_end_link (self_t *self, const char *appliance_id, int status, const char *deta
     return true;
 }
 
-//  Shut down the sockets of links whose `close` had time to go, and forget
-//  links closed S_ENDED_MS ago
+//  Forget links closed S_ENDED_MS ago: a message on such a connection is
+//  then a new route again, and the appliance's state ends it (s_on_appliance)
 static void
 s_sweep_ending (self_t *self, int64_t now)
 {
+    if (zhashx_size (self->ending) == 0)
+        return;
     zlistx_t *done = zlistx_new ();
     zlistx_set_duplicator (done, s_string_dup);
     zlistx_set_destructor (done, s_string_destroy);
     for (s_conn_t *conn = (s_conn_t *)zhashx_first (self->ending); conn;
-         conn = (s_conn_t *)zhashx_next (self->ending)) {
-        if (conn->close_at && now >= conn->close_at) {
-            //  Only the very socket the link used: its number may be another's now
-            if (conn->fd >= 0 && s_conn_alive (conn))
-                shutdown (conn->fd, SHUT_RDWR);
-            conn->close_at = 0;
-        }
+         conn = (s_conn_t *)zhashx_next (self->ending))
         if (now >= conn->forget_at)
             zlistx_add_end (done, (void *)zhashx_cursor (self->ending));
-    }
     for (char *key = (char *)zlistx_first (done); key; key = (char *)zlistx_next (done))
         zhashx_delete (self->ending, key);
     zlistx_destroy (&done);
 }
 
-//  Forget connections whose socket is gone (libzmq does not say)
+//  Forget the routes of appliances not heard from for silent_ms: their
+//  connection is gone or dead (libzmq does not say which); the next message
+//  makes it known again. (The binding of a connection that claimed stays:
+//  one small entry per claim made on a connection.)
 static void
-s_sweep_liveness (self_t *self)
+s_sweep_liveness (self_t *self, int64_t now)
 {
-    zlistx_t *gone = zlistx_new ();
-    zlistx_set_duplicator (gone, s_string_dup);
-    zlistx_set_destructor (gone, s_string_destroy);
-    for (s_conn_t *conn = (s_conn_t *)zhashx_first (self->connections); conn;
-         conn = (s_conn_t *)zhashx_next (self->connections))
-        if (!s_conn_alive (conn))
-            zlistx_add_end (gone, (void *)zhashx_cursor (self->connections));
-    for (char *hex = (char *)zlistx_first (gone); hex; hex = (char *)zlistx_next (gone))
-        s_forget_conn (self, hex);
-    zlistx_destroy (&gone);
+    zlistx_t *silent = zlistx_new ();
+    zlistx_set_duplicator (silent, s_string_dup);
+    zlistx_set_destructor (silent, s_string_destroy);
+    for (s_beat_t *beat = (s_beat_t *)zhashx_first (self->beats); beat;
+         beat = (s_beat_t *)zhashx_next (self->beats))
+        if (now - beat->seen > self->silent_ms)
+            zlistx_add_end (silent, (void *)zhashx_cursor (self->beats));
+    for (char *id = (char *)zlistx_first (silent); id; id = (char *)zlistx_next (silent)) {
+        zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, id);
+        if (route) {
+            //  A connection that claimed keeps what it claimed: if it speaks
+            //  again it is still that appliance (ZAP knows its key as the
+            //  appliance's only from its next connection on)
+            char *hex = zframe_strhex (route);
+            const s_conn_t *conn = (const s_conn_t *)zhashx_lookup (self->connections, hex);
+            if (conn && !*conn->key)
+                zhashx_delete (self->connections, hex);
+            free (hex);
+            zhashx_delete (self->routes, id);
+        }
+        zhashx_delete (self->beats, id);
+    }
+    zlistx_destroy (&silent);
 }
 
 //  ==========================================================================
@@ -714,7 +676,6 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
         snprintf (pending->key, sizeof (pending->key), "%s", key);
     pending->request_id = request_id;
     pending->deadline = zclock_mono () + PD_FRONT_REQUEST_MS;
-    pending->peer.fd = -1;
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
     zhashx_update (self->upstream, key_text, pending);
@@ -738,8 +699,7 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
             //  From now on this connection is the appliance's
             pd_appliance_setup_t config = {0};
             if (pd_schema_decode (&pd_appliance_setup_schema, data, size, &config, NULL) == PD_OK)
-                s_remember_route (self, config.appliance_id, pending->route, pending->key,
-                                  &pending->peer);
+                s_remember_route (self, config.appliance_id, pending->route, pending->key);
             pd_schema_clear (&pd_appliance_setup_schema, &config);
         }
         zframe_t *body = zframe_new (data, size);
@@ -837,8 +797,7 @@ s_flush (self_t *self)
 //  What appliances send
 
 static void
-s_on_claim (self_t *self, zframe_t *route, const s_peer_t *peer, uint64_t request_id,
-            const char *key, zframe_t *frame)
+s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key, zframe_t *frame)
 {
     if (!key) {
         s_reply_error (self, route, request_id, PD_E_EXISTS, NULL, "already claimed");
@@ -865,8 +824,7 @@ s_on_claim (self_t *self, zframe_t *route, const s_peer_t *peer, uint64_t reques
     self->stats.claims++;
     s_upstream_t *pending =
         s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
-    if (pending)
-        pending->peer = *peer;
+    (void)pending;
     free (body);
 }
 
@@ -959,8 +917,7 @@ s_on_result (self_t *self, uint64_t request_id, const char *appliance_id, zframe
 //  One message from an appliance: frames[0] is its route, fd the socket it
 //  came from (-1: unknown)
 static void
-s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id,
-                const s_peer_t *peer)
+s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_id)
 {
     zframe_t *route = frames[0];
     uint64_t request_id;
@@ -1021,7 +978,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     }
     if (streq (type, "claim")) {
         //  A connection that claimed already is answered as a known key is
-        s_on_claim (self, route, peer, request_id, appliance_id ? NULL : key, frames[4]);
+        s_on_claim (self, route, request_id, appliance_id ? NULL : key, frames[4]);
         return;
     }
     if (!appliance_id) {
@@ -1030,7 +987,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
             s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
         return;
     }
-    if (s_remember_route (self, appliance_id, route, key, peer) && self->appliance_state &&
+    if (s_remember_route (self, appliance_id, route, key) && self->appliance_state &&
         self->appliance_state (appliance_id, self->appliance_state_arg) == PD_E_GONE) {
         //  A new connection of an appliance revoked meanwhile (ZAP admitted
         //  it before, or the front was not following yet): end it
@@ -1054,7 +1011,6 @@ s_on_router (self_t *self)
         size_t count = 0;
         bool overflow = false;
         char user_id[S_MAX_USER_ID + S_MAX_ID] = "";
-        s_peer_t peer = {-1, ""};
         while (true) {
             zframe_t *frame = NULL;
             bool more = false;
@@ -1068,10 +1024,6 @@ s_on_router (self_t *self)
                     const char *meta = zmq_msg_gets (&part, "User-Id");
                     if (meta && strlen (meta) < sizeof (user_id))
                         snprintf (user_id, sizeof (user_id), "%s", meta);
-                    peer.fd = zmq_msg_get (&part, ZMQ_SRCFD);
-                    const char *address = zmq_msg_gets (&part, "Peer-Address");
-                    if (address && strlen (address) < sizeof (peer.address))
-                        snprintf (peer.address, sizeof (peer.address), "%s", address);
                     more = zmq_msg_more (&part);
                     frame = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
                 }
@@ -1096,7 +1048,7 @@ s_on_router (self_t *self)
         if (overflow)
             self->stats.refused++;
         else
-            s_on_appliance (self, frames, count, user_id, &peer);
+            s_on_appliance (self, frames, count, user_id);
         for (size_t i = 0; i < count; i++)
             zframe_destroy (&frames[i]);
     }
@@ -1318,7 +1270,10 @@ s_on_follower (self_t *self)
         char *appliance_id = zmsg_popstr (msg);
         char *status_text = zmsg_popstr (msg);
         int status = status_text ? atoi (status_text) : PD_E_GONE;
-        if (appliance_id)
+        //  The store must agree (an event is only as good as its publisher)
+        if (appliance_id &&
+            (!self->appliance_state ||
+             self->appliance_state (appliance_id, self->appliance_state_arg) == PD_E_GONE))
             s_end_link (self, appliance_id, status, pd_status_title (status));
         free (appliance_id);
         free (status_text);
@@ -1501,6 +1456,7 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->flush_at = now + self->flush_ms;
     self->sweep_at = now + S_SWEEP_MS;
     self->liveness_at = now + S_LIVENESS_MS;
+    self->silent_ms = config->silent_ms > 0 ? config->silent_ms : PD_FRONT_SILENT_MS;
     return self;
 }
 
@@ -1564,7 +1520,7 @@ s_front_actor (zsock_t *pipe, void *args)
             self->sweep_at = now + S_SWEEP_MS;
         }
         if (now >= self->liveness_at) {
-            s_sweep_liveness (self);
+            s_sweep_liveness (self, now);
             self->liveness_at = now + S_LIVENESS_MS;
         }
     }

@@ -22,10 +22,11 @@
     connected appliance and answers with its result, or PD_E_UNAVAILABLE
     if that appliance is not connected.
     Link ends: the front follows the audit stream; an event of
-    PD_LINK_ENDING_EVENTS (a revocation) closes its subject's live
-    connection at once: a PDA1 `close` with the reason, then the TCP (or
-    ipc) connection is shut down under libzmq, which has no call to drop
-    one ROUTER peer. The appliance's reconnections are refused at ZAP.
+    PD_LINK_ENDING_EVENTS (a revocation) that the store confirms ends its
+    subject's live link at once: a PDA1 `close` with the reason, no
+    command any more, nothing it sends read; the appliance disconnects
+    (libzmq has no call to drop one ROUTER peer) and its reconnections are
+    refused at ZAP.
 
     The wire protocol (PDA1) is specified in schemas/PROTOCOL.md. The front
     runs in its own thread (zactor); it knows no store.
@@ -68,6 +69,7 @@ typedef struct _pd_front_t pd_front_t;
 #define PD_FRONT_COMMAND_CREDIT 100              //  appliance.command requests in flight
 #define PD_FRONT_MAX_TYPE       PD_LINK_TYPE_MAX //  bytes of a PDA1 type frame
 #define PD_FRONT_HEARTBEAT_MS   10000            //  how often appliances SHOULD heartbeat
+#define PD_FRONT_SILENT_MS      30000            //  not heard from: not connected (3 heartbeats)
 
 //  One front per process: its ZAP domain is registered once at the
 //  process's ZAP handler (pd_zap), shared with the broker's CURVE sockets.
@@ -106,6 +108,8 @@ typedef struct {
                         //  per appliance; 0 = every flush
     const char *stream; //  the broker's event stream (XPUB) endpoint, followed for link
                         //  ends; NULL = none (revocations end links at reconnection only)
+    int silent_ms;      //  an appliance not heard from this long is not connected;
+                        //  0 = PD_FRONT_SILENT_MS
     //  CURVE credentials for the broker (role front); NULL = none (inproc,
     //  or a private ipc broker). Copied.
     const pd_keys_pair_t *broker_keys;
@@ -117,7 +121,7 @@ void pd_front_destroy (pd_front_t **self_p);
 
 //  Counters (for metrics and benchmarks)
 typedef struct {
-    uint64_t connected;  //  appliances with a live connection now
+    uint64_t connected;  //  appliances heard from within silent_ms
     uint64_t heartbeats; //  heartbeats received
     uint64_t flushes;    //  appliance.heartbeats requests sent
     uint64_t claims;     //  claims forwarded

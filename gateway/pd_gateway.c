@@ -126,8 +126,10 @@ struct _pd_gateway_t {
     pd_keys_pair_t *broker_keys;
     pd_gateway_local_fn *local; //  services of this process, served in the worker thread
     void *local_arg;
-    s_pool_t pool;   //  broker clients
-    bool pool_ready; //  its mutex and condition variable are initialised
+    atomic_uint_fast64_t calls_local;  //  service calls served in the worker thread
+    atomic_uint_fast64_t calls_broker; //  ...and through the broker
+    s_pool_t pool;                     //  broker clients
+    bool pool_ready;                   //  its mutex and condition variable are initialised
 };
 
 //  One request being served
@@ -278,6 +280,8 @@ s_call (s_request_t *req, const char *service, const char *type, pd_principal_t 
         if (served)
             rc = status;
     }
+    if (rc == PD_OK || served)
+        atomic_fetch_add (served ? &gateway->calls_local : &gateway->calls_broker, 1);
     if (rc == PD_OK && !served) {
         pd_client_t *client = s_client_take (gateway, gateway->timeout_ms);
         rc = client ? pd_client_request (client, service, header_data, header_size, body_data,
@@ -682,6 +686,8 @@ s_forward (s_request_t *req, const pd_route_t *route, const pd_message_t *messag
     if (result)
         pd_schema_clear (message->reply, result);
     free (result);
+    if (reply)
+        OPENSSL_cleanse (reply, reply_size); //  session tokens, bindings
     free (reply);
     return rc;
 }
@@ -826,20 +832,26 @@ s_serve_metrics (s_request_t *req)
     pd_admission_stats_t stats;
     pd_admission_stats (req->gateway->admission, &stats);
     char *text =
-        requests
-            ? zsys_sprintf (
-                  "%s"
-                  "# HELP partnerd_http_connections HTTP connections held now.\n"
-                  "# TYPE partnerd_http_connections gauge\n"
-                  "partnerd_http_connections %" PRIu64 "\n"
-                  "# HELP partnerd_http_connections_total HTTP connections by "
-                  "admission verdict.\n"
-                  "# TYPE partnerd_http_connections_total counter\n"
-                  "partnerd_http_connections_total{verdict=\"admitted\"} %" PRIu64 "\n"
-                  "partnerd_http_connections_total{verdict=\"refused_total\"} %" PRIu64 "\n"
-                  "partnerd_http_connections_total{verdict=\"refused_client\"} %" PRIu64 "\n",
-                  requests, stats.open, stats.admitted, stats.refused_total, stats.refused_client)
-            : NULL;
+        requests ? zsys_sprintf (
+                       "%s"
+                       "# HELP partnerd_http_connections HTTP connections held now.\n"
+                       "# TYPE partnerd_http_connections gauge\n"
+                       "partnerd_http_connections %" PRIu64 "\n"
+                       "# HELP partnerd_http_connections_total HTTP connections by "
+                       "admission verdict.\n"
+                       "# TYPE partnerd_http_connections_total counter\n"
+                       "partnerd_http_connections_total{verdict=\"admitted\"} %" PRIu64 "\n"
+                       "partnerd_http_connections_total{verdict=\"refused_total\"} %" PRIu64 "\n"
+                       "partnerd_http_connections_total{verdict=\"refused_client\"} %" PRIu64 "\n"
+                       "# HELP partnerd_http_calls_total Service calls of HTTP requests, by where "
+                       "they were served (local: in the worker thread; broker).\n"
+                       "# TYPE partnerd_http_calls_total counter\n"
+                       "partnerd_http_calls_total{path=\"local\"} %" PRIu64 "\n"
+                       "partnerd_http_calls_total{path=\"broker\"} %" PRIu64 "\n",
+                       requests, stats.open, stats.admitted, stats.refused_total,
+                       stats.refused_client, (uint64_t)atomic_load (&req->gateway->calls_local),
+                       (uint64_t)atomic_load (&req->gateway->calls_broker))
+                 : NULL;
     if (text) {
         s_component_metrics (req, PD_PROTO_SERVICE_STATS, PD_PROTO_SERVICE_STATS,
                              &pd_broker_counters_schema, "broker", &text);

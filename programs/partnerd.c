@@ -757,7 +757,8 @@ main (int argc, char **argv)
                                     .caller_arg = &caller_arg,
                                     .flush_ms = (int)settings->heartbeat_flush_ms,
                                     .persist_ms = s_persist_ms (settings),
-                                    .stream = all_in_one ? S_INPROC_STREAM : options.stream};
+                                    .stream = all_in_one ? S_INPROC_STREAM : options.stream,
+                                    .silent_ms = (int)settings->appliance_offline_after_s * 1000};
         front = pd_front_new (&config);
         memset (front_secret, 0, sizeof (front_secret)); //  the CURVE socket holds it now
         if (!front)

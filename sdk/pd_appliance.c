@@ -362,9 +362,14 @@ s_on_close (pd_appliance_t *self, const s_incoming_t *incoming)
 {
     if (self->closed)
         return;
-    self->closed = incoming->status != PD_OK ? incoming->status : PD_E_GONE;
+    //  Never 0 nor -1 (poll's "interrupted"), whatever the server says
+    self->closed = incoming->status < -1 ? incoming->status : PD_E_GONE;
     s_error_detail (incoming->body, self->closed, self->closed_detail,
                     sizeof (self->closed_detail));
+    //  The detail is for an operator's screen: no control characters
+    for (char *c = self->closed_detail; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7F)
+            *c = '?';
     if (self->endpoint)
         zsock_disconnect (self->sock, "%s", self->endpoint);
 }

@@ -427,6 +427,10 @@ test_health_metrics_and_audit (void **state)
     assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &response), 200);
     assert_non_null (strstr (response.body, "partnerd_http_requests_total{"));
     assert_non_null (strstr (response.body, "route=\"POST /api/partners\""));
+    //  The all-in-one process serves its actors in the gateway's threads
+    const char *local = strstr (response.body, "partnerd_http_calls_total{path=\"local\"} ");
+    assert_non_null (local);
+    assert_true (atoll (strchr (local, '}') + 2) >= 1);
     pd_test_http_clear (&response);
 
     //  Every create was appended to the audit stream, in order from 1

@@ -252,6 +252,15 @@ test_split_layout_over_curve (void **state)
     char key[128];
     s_create_partner ("Split", key, sizeof (key));
     assert_int_equal (s_get_me (key), 200);
+    //  A gateway alone sends every call through the broker
+    char url[256];
+    snprintf (url, sizeof (url), "%s/metrics", s_fx.base);
+    pd_test_http_t metrics;
+    assert_int_equal (pd_test_http ("GET", url, NULL, NULL, NULL, &metrics), 0);
+    assert_non_null (strstr (metrics.body, "partnerd_http_calls_total{path=\"local\"} 0\n"));
+    const char *broker = strstr (metrics.body, "partnerd_http_calls_total{path=\"broker\"} ");
+    assert_true (broker && atoll (strchr (broker, '}') + 2) >= 2);
+    pd_test_http_clear (&metrics);
 
     //  The operator's tail key reads the audit stream from the start
     char output[S_OUTPUT_MAX];

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -34,14 +33,6 @@ struct _pd_test_zmtp_t {
     uint64_t nonce;                           //  our last short nonce
     int timeout_ms;                           //  of the read in progress
 };
-
-static int64_t
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static void
 s_put64 (uint8_t *out, uint64_t value)
@@ -270,20 +261,4 @@ pd_test_zmtp_recv (pd_test_zmtp_t *self, uint8_t parts[][PD_TEST_ZMTP_MAX_PART],
         sizes[count++] = part;
     }
     return (int)count;
-}
-
-bool
-pd_test_zmtp_closed (pd_test_zmtp_t *self, int timeout_ms)
-{
-    int64_t deadline = s_now_ms () + timeout_ms;
-    while (true) {
-        int64_t left = deadline - s_now_ms ();
-        struct pollfd item = {self->fd, POLLIN, 0};
-        if (left <= 0 || poll (&item, 1, (int)left) <= 0)
-            return false;
-        uint8_t byte[512];
-        ssize_t n = recv (self->fd, byte, sizeof (byte), 0);
-        if (n <= 0)
-            return true; //  EOF, or reset
-    }
 }

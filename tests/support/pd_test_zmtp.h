@@ -36,7 +36,4 @@ int pd_test_zmtp_send (pd_test_zmtp_t *self, const void *const parts[], const si
 int pd_test_zmtp_recv (pd_test_zmtp_t *self, uint8_t parts[][PD_TEST_ZMTP_MAX_PART], size_t sizes[],
                        size_t max, int timeout_ms);
 
-//  Did the server close the connection within timeout_ms? True once the
-//  stream ends (EOF or reset) with nothing more readable than what came.
-bool pd_test_zmtp_closed (pd_test_zmtp_t *self, int timeout_ms);
 #endif

@@ -1730,7 +1730,8 @@ s_print_n (int n, const s_n_row_t rows[S_SERVERS])
             pd->window_s);
 }
 
-static void
+//  Prints the claim rows; returns the ratio of durable claims to the echo
+static double
 s_print_claims (const s_options_t *options, s_claim_row_t rows[S_SERVERS])
 {
     double rate[S_SERVERS], p50[S_SERVERS], p99[S_SERVERS];
@@ -1754,6 +1755,15 @@ s_print_claims (const s_options_t *options, s_claim_row_t rows[S_SERVERS])
                 "each\n",
                 rows[S_PARTNERD].transactions,
                 (double)rows[S_PARTNERD].batches / (double)rows[S_PARTNERD].transactions);
+    return s_ratio (rate[S_PARTNERD], rate[S_BARE]);
+}
+
+//  One target of issue 8: what, the ratio measured, met or missed (cause)
+static void
+s_print_target (const char *label, double ratio, bool met, const char *cause)
+{
+    printf ("  %-58s %6.2fx  %s%s%s\n", label, ratio, met ? "met" : "missed",
+            !met && cause ? ": " : "", !met && cause ? cause : "");
 }
 
 //  --------------------------------------------------------------------------
@@ -1884,7 +1894,28 @@ main (int argc, char **argv)
     for (int step = 0; step < options.n_count; step++)
         if (rows[step][S_PARTNERD].done || rows[step][S_BARE].done)
             s_print_n (options.ns[step], rows[step]);
-    s_print_claims (&options, claim_rows);
+    double claims = s_print_claims (&options, claim_rows);
+    //  The targets of issue 8, for the largest population measured
+    int last = options.n_count - 1;
+    const s_n_row_t *bare = &rows[last][S_BARE], *pd = &rows[last][S_PARTNERD];
+    if (bare->done && pd->done) {
+        double per_hb_bare = bare->heartbeats ? bare->cpu_s / (double)bare->heartbeats : 0;
+        double per_hb_pd = pd->heartbeats ? pd->cpu_s / (double)pd->heartbeats : 0;
+        double rss = s_ratio (pd->rss_per_conn_kib, bare->rss_per_conn_kib);
+        double cpu = s_ratio (per_hb_pd, per_hb_bare);
+        const char *base = options.bare_zap ? "bare with ZAP" : "bare (no ZAP)";
+        char label[96];
+        printf ("\ntargets at %d appliances, against %s:\n", options.ns[last], base);
+        snprintf (label, sizeof (label), "RSS per connection <= 1.25x");
+        s_print_target (label, rss, rss > 0 && rss <= 1.25,
+                        "libzmq's ZAP pipe per CURVE session, ~10 KiB (compare with -z)");
+        snprintf (label, sizeof (label), "server CPU per heartbeat <= 1.25x");
+        s_print_target (label, cpu, cpu > 0 && cpu <= 1.25,
+                        "ZAP metadata and the front's frame handling per message (compare "
+                        "with -z)");
+    }
+    s_print_target ("durable claims >= 0.8x the bare echo", claims, claims >= 0.8,
+                    "CPU-bound: ZAP, a broker round trip and record encodes per claim");
     printf ("\nRSS/conn: server VmRSS (and its anonymous part) after N connected, less before "
             "any, over the connections established; cpu/connect: server CPU per connection "
             "established (handshake, ZAP for partnerd, first heartbeat, failed attempts); "

@@ -1002,23 +1002,32 @@ s_appliance_config (void *state, pd_ctx_t *ctx, const void *request, void *reply
     return rc;
 }
 
+//  Load the appliance `ref` names into *appliance if it is one of the
+//  partner's, at that site; another partner's, or one of another site, is
+//  not found (recorded as the failure)
+static int
+s_partner_appliance (pd_ctx_t *ctx, const char *partner_id, const pd_appliance_ref_t *ref,
+                     pd_appliance_info_t *appliance)
+{
+    int rc =
+        pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, ref->appliance_id, appliance);
+    if (rc == PD_OK && (strcmp (appliance->partner_id, partner_id) != 0 ||
+                        strcmp (appliance->site_id, ref->site_id) != 0))
+        rc = PD_E_NOT_FOUND;
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, "appliance_id", "no appliance %s", ref->appliance_id);
+    return rc;
+}
+
 //  One appliance of one of the partner's sites, as replies show it
 static int
 s_appliance_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
-    const pd_appliance_ref_t *req = request;
     pd_appliance_info_t *appliance = reply;
     const char *partner_id = s_partner_of (ctx);
     if (!partner_id)
         return s_partners_only (ctx);
-    int rc =
-        pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, req->appliance_id, appliance);
-    //  Another partner's appliance, or one of another site: not found
-    if (rc == PD_OK && (strcmp (appliance->partner_id, partner_id) != 0 ||
-                        strcmp (appliance->site_id, req->site_id) != 0))
-        rc = PD_E_NOT_FOUND;
-    if (rc == PD_E_NOT_FOUND)
-        return pd_ctx_fail (ctx, rc, "appliance_id", "no appliance %s", req->appliance_id);
+    int rc = s_partner_appliance (ctx, partner_id, request, appliance);
     if (rc == PD_OK)
         s_appliance_view (ctx, appliance);
     return rc;
@@ -1035,13 +1044,7 @@ s_appliance_revoke (void *state, pd_ctx_t *ctx, const void *request, void *reply
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < S_RETRIES && rc == PD_E_CONFLICT; attempt++) {
         pd_schema_clear (&pd_appliance_info_schema, appliance);
-        rc =
-            pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, req->appliance_id, appliance);
-        if (rc == PD_OK && (strcmp (appliance->partner_id, partner_id) != 0 ||
-                            strcmp (appliance->site_id, req->site_id) != 0))
-            rc = PD_E_NOT_FOUND;
-        if (rc == PD_E_NOT_FOUND)
-            return pd_ctx_fail (ctx, rc, "appliance_id", "no appliance %s", req->appliance_id);
+        rc = s_partner_appliance (ctx, partner_id, req, appliance);
         if (rc != PD_OK)
             return rc;
         if (strcmp (appliance->status, "active") != 0)

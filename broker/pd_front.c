@@ -646,8 +646,7 @@ s_sweep_liveness (self_t *self, int64_t now)
 
 //  Send a request for an appliance (or a flush, route NULL); its reply is
 //  matched in s_on_client. Answers the appliance at once if it cannot go.
-//  Returns the pending request, NULL if it did not go.
-static s_upstream_t *
+static void
 s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance_id,
             const char *key, const void *body, size_t body_size, zframe_t *route,
             uint64_t request_id)
@@ -667,7 +666,7 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
             s_reply_error (self, route, request_id, rc, NULL, "cannot reach the service");
         else
             zsys_warning ("front: %s not sent rc=%s", type, pd_status_code (rc));
-        return NULL;
+        return;
     }
     s_upstream_t *pending = (s_upstream_t *)zmalloc (sizeof (s_upstream_t));
     pending->kind = kind;
@@ -679,7 +678,6 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
     zhashx_update (self->upstream, key_text, pending);
-    return pending;
 }
 
 //  A reply from a service
@@ -822,9 +820,7 @@ s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key,
         return;
     }
     self->stats.claims++;
-    s_upstream_t *pending =
-        s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
-    (void)pending;
+    s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
     free (body);
 }
 

@@ -326,7 +326,7 @@ s_handle (const s_server_t *server, const uint8_t *header_data, size_t header_si
     }
     //  One snapshot for the caller's credential and the handler's reads
     snapshot = pd_store_read_begin (server->store) == PD_OK;
-    ctx.now = zclock_time ();
+    ctx.now = pd_config_now (server->config);
     ctx.source = header.source ? header.source : "";
     int retry_after = 0;
     rc = pd_caller_judge (server->store, server->config, &header, ctx.now, &error, &retry_after);
@@ -416,7 +416,7 @@ s_tick (self_t *self)
     ctx.publish = s_worker_publish;
     ctx.publish_arg = self->worker;
     ctx.principal = &s_system;
-    ctx.now = zclock_time ();
+    ctx.now = pd_config_now (self->config);
     ctx.source = "";
     int rc = s_status_normal (self->def->tick (self->state, &ctx));
     if (rc != PD_OK)
@@ -439,8 +439,9 @@ s_actor_task (zsock_t *pipe, void *arg)
     if (!self)
         return;
 
-    bool ticks = self->def->tick && self->def->tick_ms > 0;
-    int64_t next_tick = ticks ? zclock_mono () + self->def->tick_ms : -1;
+    int tick_ms = self->def->tick_ms_of ? self->def->tick_ms_of (self->config) : self->def->tick_ms;
+    bool ticks = self->def->tick && tick_ms > 0;
+    int64_t next_tick = ticks ? zclock_mono () + tick_ms : -1;
     bool terminated = false;
     while (!terminated) {
         pd_request_t *request = NULL;
@@ -450,7 +451,7 @@ s_actor_task (zsock_t *pipe, void *arg)
         if (ticks && zclock_mono () >= next_tick) {
             //  Due, whether the wait timed out or requests kept coming
             s_tick (self);
-            next_tick = zclock_mono () + self->def->tick_ms;
+            next_tick = zclock_mono () + tick_ms;
         }
         if (rc == PD_OK || rc == PD_E_TIMEOUT)
             continue;
@@ -651,6 +652,26 @@ pd_ctx_allowed (pd_ctx_t *ctx, const char *kind)
     return allowed;
 }
 
+const char *
+pd_ctx_partner_id (pd_ctx_t *ctx)
+{
+    const pd_principal_t *principal = ctx->principal;
+    return strcmp (principal->kind, "partner") == 0 && principal->partner_id &&
+                   *principal->partner_id
+               ? principal->partner_id
+               : NULL;
+}
+
+const char *
+pd_ctx_appliance_id (pd_ctx_t *ctx)
+{
+    const pd_principal_t *principal = ctx->principal;
+    return strcmp (principal->kind, "appliance") == 0 && principal->appliance_id &&
+                   *principal->appliance_id
+               ? principal->appliance_id
+               : NULL;
+}
+
 int64_t
 pd_ctx_now (pd_ctx_t *ctx)
 {
@@ -741,11 +762,28 @@ pd_ctx_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *stream, const p
     return PD_OK;
 }
 
+//  Forget the events emitted into `batch`; publish them first if rc is PD_OK
+static void s_emitted_settle (pd_ctx_t *ctx, pd_store_batch_t *batch, int rc);
+
 int
 pd_ctx_commit (pd_ctx_t *ctx, pd_store_batch_t *batch)
 {
     assert (ctx && batch);
     int rc = pd_store_commit (ctx->store, batch);
+    s_emitted_settle (ctx, batch, rc);
+    return rc;
+}
+
+void
+pd_ctx_discard (pd_ctx_t *ctx, pd_store_batch_t *batch)
+{
+    assert (ctx && batch);
+    s_emitted_settle (ctx, batch, PD_E_INTERNAL);
+}
+
+static void
+s_emitted_settle (pd_ctx_t *ctx, pd_store_batch_t *batch, int rc)
+{
     //  Publish this batch's events if it committed, forget them either way;
     //  keep the others, in order
     size_t kept = 0;
@@ -768,7 +806,6 @@ pd_ctx_commit (pd_ctx_t *ctx, pd_store_batch_t *batch)
         free (entry->data);
     }
     ctx->emitted_count = kept;
-    return rc;
 }
 
 const char *
@@ -778,8 +815,15 @@ pd_ctx_actor (pd_ctx_t *ctx)
     const char *id = NULL;
     if (streq (principal->kind, "admin"))
         id = principal->key_id;
-    else if (streq (principal->kind, "partner"))
+    else if (streq (principal->kind, "partner") && principal->user_id && *principal->user_id) {
+        //  A partner's user, signed in: who it is, and for whom
+        snprintf (ctx->actor, sizeof (ctx->actor), "user:%s@%s", principal->user_id,
+                  principal->partner_id ? principal->partner_id : "");
+        return ctx->actor;
+    } else if (streq (principal->kind, "partner"))
         id = principal->partner_id;
+    else if (streq (principal->kind, "appliance"))
+        id = principal->appliance_id;
     if (id && *id)
         snprintf (ctx->actor, sizeof (ctx->actor), "%s:%s", principal->kind, id);
     else

@@ -72,7 +72,8 @@ typedef struct {
     //  actor's thread, between requests, as the principal {kind "admin",
     //  key_id "system"}. Every instance ticks; make ticks idempotent.
     int tick_ms;
-    int (*tick) (void *state, pd_ctx_t *ctx); //  may be NULL
+    int (*tick) (void *state, pd_ctx_t *ctx);      //  may be NULL
+    int (*tick_ms_of) (const pd_config_t *config); //  tick_ms from a setting (may be NULL)
     //  Instances to run at least (0: as many as every actor). One instance
     //  serves one request at a time and waits for its commit, so an actor
     //  whose requests commit under load (claims) runs more: their commits
@@ -150,7 +151,14 @@ const pd_principal_t *pd_ctx_principal (pd_ctx_t *ctx);
 //          return PD_E_FORBIDDEN;
 bool pd_ctx_allowed (pd_ctx_t *ctx, const char *kind);
 
-//  Milliseconds since the Unix epoch, the request's "now".
+//  The calling partner's id (kind "partner" naming one), NULL otherwise
+const char *pd_ctx_partner_id (pd_ctx_t *ctx);
+
+//  The calling appliance's id (kind "appliance" naming one), NULL otherwise
+const char *pd_ctx_appliance_id (pd_ctx_t *ctx);
+
+//  Milliseconds since the Unix epoch, the request's "now" (pd_config_now:
+//  the settings' clock, which tests move on).
 int64_t pd_ctx_now (pd_ctx_t *ctx);
 
 //  Where the request came from: the header's `source` (the gateway puts the
@@ -184,8 +192,13 @@ int pd_ctx_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *stream,
 //  Returns the store's status.
 int pd_ctx_commit (pd_ctx_t *ctx, pd_store_batch_t *batch);
 
-//  A description of the caller for audit events ("admin:pda_1a2b3c4d"),
-//  valid until the request ends.
+//  Give up a batch without committing it: forget the events emitted into
+//  it (call before destroying a batch you emitted into and did not commit).
+void pd_ctx_discard (pd_ctx_t *ctx, pd_store_batch_t *batch);
+
+//  A description of the caller for audit events ("admin:pda_1a2b3c4d",
+//  "partner:prt_..", "user:usr_..@prt_..", "appliance:apl_.."), valid until
+//  the request ends.
 const char *pd_ctx_actor (pd_ctx_t *ctx);
 
 #ifdef __cplusplus

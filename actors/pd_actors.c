@@ -6,19 +6,17 @@
 
 #include "pd_auth_actor.h"
 #include "pd_claim_actor.h"
+#include "pd_escalation_actor.h"
 #include "pd_oauth_actor.h"
 #include "pd_partners_actor.h"
+#include "pd_sla_actor.h"
 #include "pd_stream_actor.h"
 #include "pd_users_actor.h"
 
 const pd_actor_def_t *const pd_actors_all[] = {
-    &pd_auth_actor,
-    &pd_partners_actor,
-    &pd_stream_actor,
-    &pd_users_actor,
-    &pd_oauth_actor,
-    &pd_claim_actor,
-    NULL,
+    &pd_auth_actor,       &pd_partners_actor, &pd_stream_actor,
+    &pd_users_actor,      &pd_oauth_actor,    &pd_claim_actor,
+    &pd_escalation_actor, &pd_sla_actor,      NULL,
 };
 
 const pd_actor_def_t *

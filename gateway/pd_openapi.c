@@ -48,6 +48,12 @@ s_openapi_field (const pd_field_t *field, json_t *components)
     json_t *schema = NULL;
     switch (field->type) {
     case PD_T_STR:
+        if (field->format == PD_FMT_JSON) {
+            //  Text or an object, kept as given (its compact JSON within maxLength bytes)
+            schema = json_pack ("{s:[{s:s},{s:s}], s:s}", "oneOf", "type", "string", "type",
+                                "object", "description", "text, or a JSON object");
+            break;
+        }
         schema = json_pack ("{s:s}", "type", "string");
         if (field->min > 0)
             json_object_set_new (schema, "minLength", json_integer (field->min));

@@ -78,7 +78,24 @@
     X ("POST", "/api/partners/me/sites/{site_id}/appliances/{appliance_id}/revoke",                \
        "appliance.revoke", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)                                  \
     X ("POST", "/api/admin/appliances/{appliance_id}/command", "appliance.command",                \
-       PD_ACCESS_ADMIN, 200, 0, NULL, NULL)
+       PD_ACCESS_ADMIN, 200, 0, NULL, NULL)                                                        \
+    X ("POST", "/api/escalations", "escalation.create", PD_ACCESS_APPLIANCE, 200, 0, NULL, NULL)   \
+    X ("GET", "/api/partners/me/escalations", "escalation.list", PD_ACCESS_PARTNER, 200, 0, NULL,  \
+       NULL)                                                                                       \
+    X ("GET", "/api/partners/me/escalations/{id}", "escalation.get", PD_ACCESS_PARTNER, 200, 0,    \
+       NULL, NULL)                                                                                 \
+    X ("POST", "/api/partners/me/escalations/{id}/acknowledge", "escalation.acknowledge",          \
+       PD_ACCESS_PARTNER, 200, 0, NULL, NULL)                                                      \
+    X ("POST", "/api/partners/me/escalations/{id}/resolve", "escalation.resolve",                  \
+       PD_ACCESS_PARTNER, 200, 0, NULL, NULL)                                                      \
+    X ("GET", "/api/admin/escalations", "escalation.list", PD_ACCESS_ADMIN, 200, 0, NULL, NULL)    \
+    X ("GET", "/api/admin/escalations/{id}", "escalation.get", PD_ACCESS_ADMIN, 200, 0, NULL,      \
+       NULL)                                                                                       \
+    X ("GET", "/api/partners/me/sla/definitions", "sla.definitions", PD_ACCESS_PARTNER, 200, 0,    \
+       NULL, NULL)                                                                                 \
+    X ("PUT", "/api/partners/me/sla/definitions", "sla.define", PD_ACCESS_PARTNER, 200, 0, NULL,   \
+       NULL)                                                                                       \
+    X ("GET", "/api/partners/me/sla/metrics", "sla.metrics", PD_ACCESS_PARTNER, 200, 0, NULL, NULL)
 
 #define S_ROUTE(method, path, type, access, success, flags, location, binding)                     \
     {method, path, type, access, success, flags, location, binding},

@@ -1,12 +1,15 @@
 /*  partnerctl - operator tool
 
-    partnerctl tail STREAM [--from SEQ] [--count N]   follow an event stream
+    partnerctl tail STREAM [--from SEQ] [--count N] [--partner P] [--site S]
+                   [--priority P1,P2] [--json]      follow an event stream
     partnerctl backup --data DIR --to DIR             consistent store copy
     partnerctl keys init DIR                          cluster keys for the broker
     partnerctl keys add DIR NAME --role ROLE          a key for one process
 
-    tail prints one JSON object per event, {"seq": N, ...event fields}, in
-    order, each exactly once: first the history from --from, then live.
+    tail prints one line per event, in order, each exactly once: first the
+    history from --from, then live; a readable line, or with --json the
+    JSON object {"seq": N, ...event fields}. The filters keep the events of
+    one partner, one site, some priorities.
 */
 #include <getopt.h>
 #include <signal.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <czmq.h>
 
@@ -30,14 +34,14 @@
 
 static const char s_usage[] =
     "usage: partnerctl tail STREAM [--from SEQ] [--count N] [--broker EP] [--stream EP]\n"
-    "                       [--key FILE]\n"
+    "                       [--key FILE] [--partner ID] [--site ID] [--priority P1,P2] [--json]\n"
     "       partnerctl backup --data DIR --to DIR\n"
     "       partnerctl keys init DIR\n"
     "       partnerctl keys add DIR NAME --role ROLE [--services a,b]\n"
     "\n"
     "tail      follow an event stream (e.g. " PD_STREAM_AUDIT "): the events from --from on\n"
-    "          (default: only new ones), then live, one JSON object a line;\n"
-    "          stops after --count events, or on SIGINT/SIGTERM\n"
+    "          (default: only new ones), then live, one line each (--json: a JSON\n"
+    "          object); stops after --count events shown, or on SIGINT/SIGTERM\n"
     "backup    copy the store in --data, compacted and consistent even under\n"
     "          load, into directory --to (created if missing; must hold no store)\n"
     "keys      init: make DIR (mode 0700) with the broker's keypair (" PD_KEYS_BROKER_FILE ")\n"
@@ -52,6 +56,10 @@ static const char s_usage[] =
     "  --stream EP   broker stream endpoint     [" S_DEFAULT_STREAM "]\n"
     "  --from SEQ    first sequence number (1 = the whole history)\n"
     "  --count N     stop after N events\n"
+    "  --partner ID  only events of this partner\n"
+    "  --site ID     only events of this site\n"
+    "  --priority L  only events of these priorities (P1,P2)\n"
+    "  --json        JSON lines instead of readable ones\n"
     "  --key FILE    CURVE key file (role tail) for a broker with cluster keys\n"
     "  --role ROLE   keys add: gateway, actor, front or tail\n"
     "  --services S  keys add, role actor: the services it may serve, a,b,c\n"
@@ -72,6 +80,10 @@ typedef struct {
     const char *services; //  keys add
     const char *action;   //  keys: init or add
     const char *name;     //  keys add: the process's name
+    const char *partner;  //  tail filters
+    const char *site;
+    const char *priority;
+    bool json;
 } s_options_t;
 
 static int
@@ -86,6 +98,10 @@ s_parse (int argc, char **argv, s_options_t *options)
                                            {"key", required_argument, NULL, 'k'},
                                            {"role", required_argument, NULL, 'r'},
                                            {"services", required_argument, NULL, 'S'},
+                                           {"partner", required_argument, NULL, 'P'},
+                                           {"site", required_argument, NULL, 'I'},
+                                           {"priority", required_argument, NULL, 'R'},
+                                           {"json", no_argument, NULL, 'j'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
     *options = (s_options_t){.broker = S_DEFAULT_BROKER, .stream_endpoint = S_DEFAULT_STREAM};
@@ -119,6 +135,18 @@ s_parse (int argc, char **argv, s_options_t *options)
         case 'S':
             options->services = optarg;
             break;
+        case 'P':
+            options->partner = optarg;
+            break;
+        case 'I':
+            options->site = optarg;
+            break;
+        case 'R':
+            options->priority = optarg;
+            break;
+        case 'j':
+            options->json = true;
+            break;
         case 'h':
             return 1;
         default:
@@ -151,21 +179,93 @@ s_parse (int argc, char **argv, s_options_t *options)
     return -1;
 }
 
-//  Print one event as a JSON line with its sequence number first
+//  Is `word` one of the comma-separated words of `list`?
+static bool
+s_listed (const char *list, const char *word)
+{
+    size_t length = strlen (word);
+    for (const char *at = list; at && *at;) {
+        const char *comma = strchr (at, ',');
+        size_t size = comma ? (size_t)(comma - at) : strlen (at);
+        if (size == length && memcmp (at, word, size) == 0)
+            return true;
+        at = comma ? comma + 1 : NULL;
+    }
+    return false;
+}
+
+//  Does the event pass the filters?
+static bool
+s_wanted (const s_options_t *options, const pd_event_t *event)
+{
+    if (options->partner && (!event->partner_id || strcmp (event->partner_id, options->partner)))
+        return false;
+    if (options->site && (!event->site_id || strcmp (event->site_id, options->site)))
+        return false;
+    if (options->priority && (!event->priority || !s_listed (options->priority, event->priority)))
+        return false;
+    return true;
+}
+
+//  One readable line: "#12 2026-12-07T20:30:00.123Z escalation.opened P1
+//  esc_... site=... count=1 by appliance:... - title"
 static void
-s_print_event (uint64_t seq, const uint8_t *data, size_t size)
+s_print_line (uint64_t seq, const pd_event_t *event)
+{
+    char when[32] = "-";
+    if (PD_HAS (event, event, at)) {
+        time_t seconds = (time_t)(event->at / 1000);
+        struct tm tm;
+        gmtime_r (&seconds, &tm);
+        size_t n = strftime (when, sizeof (when), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf (when + n, sizeof (when) - n, ".%03dZ", (int)(event->at % 1000));
+    }
+    printf ("#%" PRIu64 " %s %s", seq, when, event->type);
+    if (event->priority)
+        printf (" %s", event->priority);
+    if (event->subject)
+        printf (" %s", event->subject);
+    if (event->status)
+        printf (" status=%s", event->status);
+    if (event->target)
+        printf (" target=%s", event->target);
+    if (event->partner_id)
+        printf (" partner=%s", event->partner_id);
+    if (event->site_id)
+        printf (" site=%s", event->site_id);
+    if (PD_HAS (event, event, count) && event->count > 1)
+        printf (" count=%" PRId64, event->count);
+    if (event->actor)
+        printf (" by %s", event->actor);
+    if (event->detail)
+        printf (" - %s", event->detail);
+    putchar ('\n');
+}
+
+//  Print one event (if it passes the filters); true if it was printed
+static bool
+s_print_event (const s_options_t *options, uint64_t seq, const uint8_t *data, size_t size)
 {
     pd_event_t event = {0};
-    char *json = NULL;
-    if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK)
-        json = pd_schema_to_json (&pd_event_schema, &event);
-    if (json && json[0] == '{' && json[1] != '}')
-        printf ("{\"seq\":%" PRIu64 ",%s\n", seq, json + 1);
-    else
-        printf ("{\"seq\":%" PRIu64 ",\"error\":\"undecodable event\"}\n", seq);
+    bool printed = true;
+    if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) != PD_OK) {
+        printf (options->json ? "{\"seq\":%" PRIu64 ",\"error\":\"undecodable event\"}\n"
+                              : "#%" PRIu64 " (undecodable event)\n",
+                seq);
+    } else if (!s_wanted (options, &event))
+        printed = false;
+    else if (options->json) {
+        char *json = pd_schema_to_json (&pd_event_schema, &event);
+        if (json && json[0] == '{' && json[1] != '}')
+            printf ("{\"seq\":%" PRIu64 ",%s\n", seq, json + 1);
+        else
+            printf ("{\"seq\":%" PRIu64 ",\"error\":\"undecodable event\"}\n", seq);
+        free (json);
+    } else
+        s_print_line (seq, &event);
     fflush (stdout);
-    free (json);
     pd_schema_clear (&pd_event_schema, &event);
+    return printed;
 }
 
 static int
@@ -196,8 +296,8 @@ s_tail (const s_options_t *options)
         size_t size = 0;
         int rc = pd_stream_next (stream, &seq, &event, &size, S_POLL_MS);
         if (rc == PD_OK) {
-            s_print_event (seq, event, size);
-            printed++;
+            if (s_print_event (options, seq, event, size))
+                printed++;
         } else if (rc != PD_E_TIMEOUT) {
             fprintf (stderr, "partnerctl: %s: %s\n", options->stream, pd_status_code (rc));
             status = EXIT_FAILURE;

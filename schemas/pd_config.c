@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S_LINE_MAX 4096
@@ -180,6 +181,21 @@ pd_config_destroy (pd_config_t **self_p)
             free (*(char **)((char *)self + s_keys[i].offset));
     free (self);
     *self_p = NULL;
+}
+
+int64_t
+pd_config_now (const pd_config_t *self)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return self ? ms + __atomic_load_n (&self->clock_skew_ms, __ATOMIC_RELAXED) : ms;
+}
+
+void
+pd_config_clock_advance (pd_config_t *self, int64_t ms)
+{
+    __atomic_add_fetch (&self->clock_skew_ms, ms, __ATOMIC_RELAXED);
 }
 
 void

@@ -94,7 +94,18 @@ extern "C" {
     X (oauth_starts_per_source, INT, "60", false,                                                  \
        "OAuth sign-ins started per client address in a window (each stores a pending state)")      \
     X (appliance_public_key, STR, "", false,                                                       \
-       "the appliance front's CURVE public key (Z85); set by partnerd from its key file")
+       "the appliance front's CURVE public key (Z85); set by partnerd from its key file")          \
+    X (escalation_reopen_window_s, INT, "3600", false,                                             \
+       "A repeat of a resolved ticket's dedup key within this many seconds of its resolution "     \
+       "re-opens it; later, it opens a new ticket")                                                \
+    X (sla_tick_ms, INT, "500", false,                                                             \
+       "How often the SLA timer looks for due deadlines (the most a deadline fires late)")         \
+    X (sse_max_streams, INT, "64", false,                                                          \
+       "Live event streams (text/event-stream) the gateway holds at once; beyond it 503 with "     \
+       "Retry-After, so followers never take every HTTP worker")                                   \
+    X (clock_skew_ms, INT, "0", false,                                                             \
+       "Drills and tests only: milliseconds added to the wall clock of every actor's \"now\" "     \
+       "(deadlines, expiry); 0 in production")
 
 //  Each setting's index, for pd_config_given
 typedef enum {
@@ -123,6 +134,14 @@ typedef struct {
 //  unknown name, a value of the wrong type, a secret in a readable file).
 pd_config_t *pd_config_new (const char *path, char *error, size_t error_size);
 void pd_config_destroy (pd_config_t **self_p);
+
+//  The actors' clock: milliseconds since the Unix epoch (UTC), the wall
+//  clock plus clock_skew_ms. Thread-safe.
+int64_t pd_config_now (const pd_config_t *self);
+
+//  Move that clock on by `ms` (tests: time-dependent logic without
+//  sleeps). Thread-safe against pd_config_now.
+void pd_config_clock_advance (pd_config_t *self, int64_t ms);
 
 //  Describe every setting (for --help-config).
 void pd_config_describe (FILE *out);

@@ -348,7 +348,13 @@ extern "C" {
     STR (R, partner_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
     STR (R, subject, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
     STR (R, actor, 0, 0, 128, PD_FMT_TEXT, NULL)                                                   \
-    STR (R, detail, 0, 0, 1024, PD_FMT_TEXT, NULL)
+    STR (R, detail, 0, 0, 1024, PD_FMT_TEXT, NULL)                                                 \
+    STR (R, site_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, appliance_id, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                     \
+    STR (R, priority, 0, 0, 2, PD_FMT_ENUM, PD_PRIORITIES)                                         \
+    STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_ESCALATION_STATUSES)                                 \
+    STR (R, target, 0, 0, 16, PD_FMT_ENUM, PD_SLA_TARGETS)                                         \
+    INT (R, count, 0, 0, INT64_MAX)
 
 #define PD_STREAM_READ_MAX 1000
 
@@ -521,6 +527,203 @@ extern "C" {
     STR (R, output, 0, 0, 65536, PD_FMT_TEXT, NULL)
 
 //  ------------------------------------------------------------------------
+//  Escalations and SLAs (seed: Escalation Endpoints, escalation engine)
+
+#define PD_PRIORITIES          "P1|P2|P3|P4"
+#define PD_PRIORITY_INPUTS     "P1|P2|P3|P4|critical|high|medium|low"
+#define PD_ESCALATION_STATUSES "open|acknowledged|resolved"
+#define PD_SLA_TARGETS         "response|resolution"
+#define PD_WEEKDAYS            "mon|tue|wed|thu|fri|sat|sun"
+#define PD_DEDUP_KEY_MAX       255
+#define PD_NOTE_MAX            4096
+#define PD_DETAILS_MAX         16384
+#define PD_SLA_TARGET_MAX_S    31536000 //  a year
+#define PD_SLA_WARNING_DEFAULT 80       //  percent of a target
+
+//  An L3 escalation: POST /api/escalations (appliance token) or the link's
+//  `escalate`. Partner, site and appliance come from the caller, never from
+//  here. priority P1..P4, or critical|high|medium|low (P1..P4). details:
+//  text, or a JSON object. dedup_key: repeats of an open ticket of the
+//  same site count on it (PROTOCOL.md section 17).
+#define PD_FIELDS_escalation_input(R, STR, INT, BOOL, BIN, OBJ, LIST)                              \
+    STR (R, priority, PD_F_REQUIRED, 2, 8, PD_FMT_ENUM, PD_PRIORITY_INPUTS)                        \
+    STR (R, title, PD_F_REQUIRED, 1, 200, PD_FMT_TEXT, NULL)                                       \
+    STR (R, details, 0, 0, PD_DETAILS_MAX, PD_FMT_JSON, NULL)                                      \
+    STR (R, category, 0, 1, 64, PD_FMT_TOKEN, NULL)                                                \
+    STR (R, dedup_key, 0, 1, PD_DEDUP_KEY_MAX, PD_FMT_TEXT, NULL)                                  \
+    STR (R, incident_id, 0, 1, 128, PD_FMT_TEXT, NULL)                                             \
+    STR (R, host, 0, 0, 253, PD_FMT_TEXT, NULL)
+
+//  Its answer: the ticket, and whether this escalation opened it (created),
+//  re-opened it (reopened) or counted on it (neither)
+#define PD_FIELDS_escalation_receipt(R, STR, INT, BOOL, BIN, OBJ, LIST)                            \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
+    BOOL (R, created, 0)                                                                           \
+    BOOL (R, reopened, 0)                                                                          \
+    STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_ESCALATION_STATUSES)                                 \
+    INT (R, occurrence_count, 0, 0, INT64_MAX)
+
+//  One priority's SLA: targets from the ticket's opening (response: until
+//  acknowledged; resolution: until resolved), the warning at a percentage
+//  of each, counted around the clock or in the partner's business hours
+#define PD_FIELDS_sla_terms(R, STR, INT, BOOL, BIN, OBJ, LIST)                                     \
+    STR (R, priority, PD_F_REQUIRED, 2, 2, PD_FMT_ENUM, PD_PRIORITIES)                             \
+    INT (R, response_s, PD_F_REQUIRED, 1, PD_SLA_TARGET_MAX_S)                                     \
+    INT (R, resolution_s, PD_F_REQUIRED, 1, PD_SLA_TARGET_MAX_S)                                   \
+    INT (R, warning_percent, 0, 1, 99)                                                             \
+    BOOL (R, business_hours, 0)
+
+//  Business hours: a weekly schedule in an IANA time zone, minus holidays
+//  (local dates). start/end are local "HH:MM", end after start (24:00 is
+//  the day's end).
+#define PD_FIELDS_business_day(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, day, PD_F_REQUIRED, 3, 3, PD_FMT_ENUM, PD_WEEKDAYS)                                    \
+    STR (R, start, PD_F_REQUIRED, 5, 5, PD_FMT_TEXT, NULL)                                         \
+    STR (R, end, PD_F_REQUIRED, 5, 5, PD_FMT_TEXT, NULL)
+#define PD_FIELDS_holiday(R, STR, INT, BOOL, BIN, OBJ, LIST)                                       \
+    STR (R, date, PD_F_REQUIRED, 10, 10, PD_FMT_TEXT, NULL) /* YYYY-MM-DD */
+#define PD_FIELDS_sla_calendar(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, timezone, PD_F_REQUIRED, 1, 64, PD_FMT_TEXT, NULL)                                     \
+    LIST (R, week, 0, business_day, 21)                                                            \
+    LIST (R, holidays, 0, holiday, 400)
+
+//  GET/PUT /api/partners/me/sla/definitions; stored (table
+//  "sla_definitions", key = partner id). A PUT's definitions replace
+//  those of their priorities; a calendar, if given, replaces the calendar.
+#define PD_FIELDS_sla_policy(R, STR, INT, BOOL, BIN, OBJ, LIST)                                    \
+    LIST (R, definitions, 0, sla_terms, 4)                                                         \
+    OBJ (R, calendar, 0, sla_calendar)                                                             \
+    INT (R, updated_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+
+//  Stored (table "escalations", key = id) and the answer of escalation.*.
+//  Ids sort newest first. `sla` and `calendar` are the terms the ticket
+//  opened under (or re-opened under), kept with it; the *_due_at and
+//  *_warn_at times are its pending deadlines (absent once met, cancelled
+//  or fired). `timeline` is filled by escalation.get only.
+#define PD_FIELDS_escalation(R, STR, INT, BOOL, BIN, OBJ, LIST)                                    \
+    STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
+    STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)             \
+    STR (R, site_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                \
+    STR (R, appliance_id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
+    STR (R, priority, PD_F_SERVER | PD_F_REQUIRED, 2, 2, PD_FMT_ENUM, PD_PRIORITIES)               \
+    STR (R, title, PD_F_SERVER | PD_F_REQUIRED, 1, 200, PD_FMT_TEXT, NULL)                         \
+    STR (R, details, PD_F_SERVER, 0, PD_DETAILS_MAX, PD_FMT_JSON, NULL)                            \
+    STR (R, category, PD_F_SERVER, 0, 64, PD_FMT_TOKEN, NULL)                                      \
+    STR (R, dedup_key, PD_F_SERVER, 0, PD_DEDUP_KEY_MAX, PD_FMT_TEXT, NULL)                        \
+    STR (R, incident_id, PD_F_SERVER, 0, 128, PD_FMT_TEXT, NULL)                                   \
+    STR (R, host, PD_F_SERVER, 0, 253, PD_FMT_TEXT, NULL)                                          \
+    STR (R, status, PD_F_SERVER | PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_ESCALATION_STATUSES)       \
+    INT (R, occurrence_count, PD_F_SERVER, 0, INT64_MAX)                                           \
+    INT (R, created_at, PD_F_SERVER, 0, INT64_MAX)                                                 \
+    INT (R, last_seen_at, PD_F_SERVER, 0, INT64_MAX)                                               \
+    INT (R, acknowledged_at, PD_F_SERVER, 0, INT64_MAX)                                            \
+    STR (R, acknowledged_by, PD_F_SERVER, 0, 128, PD_FMT_TEXT, NULL)                               \
+    INT (R, resolved_at, PD_F_SERVER, 0, INT64_MAX)                                                \
+    STR (R, resolved_by, PD_F_SERVER, 0, 128, PD_FMT_TEXT, NULL)                                   \
+    STR (R, resolution_note, PD_F_SERVER, 0, PD_NOTE_MAX, PD_FMT_TEXT, NULL)                       \
+    INT (R, reopened_at, PD_F_SERVER, 0, INT64_MAX)                                                \
+    INT (R, reopen_count, PD_F_SERVER, 0, INT64_MAX)                                               \
+    OBJ (R, sla, PD_F_SERVER, sla_terms)                                                           \
+    OBJ (R, calendar, PD_F_SERVER, sla_calendar)                                                   \
+    INT (R, response_warn_at, PD_F_SERVER, 0, INT64_MAX)                                           \
+    INT (R, response_due_at, PD_F_SERVER, 0, INT64_MAX)                                            \
+    INT (R, resolution_warn_at, PD_F_SERVER, 0, INT64_MAX)                                         \
+    INT (R, resolution_due_at, PD_F_SERVER, 0, INT64_MAX)                                          \
+    BOOL (R, response_breached, PD_F_SERVER)                                                       \
+    BOOL (R, resolution_breached, PD_F_SERVER)                                                     \
+    INT (R, entries, PD_F_SERVER, 0, INT64_MAX) /* timeline entries written */                     \
+    LIST (R, timeline, PD_F_SERVER, escalation_entry, PD_PAGE_LIMIT_MAX)                           \
+    INT (R, version, PD_F_SERVER, 0, INT64_MAX)
+
+//  One step of a ticket's life (table "escalation_timeline", key
+//  "<ticket id>/<entry number, 8 digits>"): who did what when
+#define PD_ESCALATION_ACTIONS "opened|acknowledged|resolved|reopened|sla.warning|sla.breached"
+#define PD_FIELDS_escalation_entry(R, STR, INT, BOOL, BIN, OBJ, LIST)                              \
+    INT (R, at, PD_F_REQUIRED, 0, INT64_MAX)                                                       \
+    STR (R, action, PD_F_REQUIRED, 1, 32, PD_FMT_ENUM, PD_ESCALATION_ACTIONS)                      \
+    STR (R, by, 0, 0, 128, PD_FMT_TEXT, NULL)                                                      \
+    STR (R, note, 0, 0, PD_NOTE_MAX, PD_FMT_TEXT, NULL)
+
+//  Table "escalation_keys", key "<site id>/<dedup key>": the ticket that
+//  the site's dedup key counts on now (a record, so that replacing it is
+//  version-checked)
+#define PD_FIELDS_escalation_key(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, ticket_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_escalation_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+//  POST .../{id}/acknowledge (note optional) and .../{id}/resolve (note
+//  required: the resolution)
+#define PD_FIELDS_escalation_ack(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
+    STR (R, note, 0, 0, PD_NOTE_MAX, PD_FMT_TEXT, NULL)
+#define PD_FIELDS_escalation_resolve(R, STR, INT, BOOL, BIN, OBJ, LIST)                            \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
+    STR (R, note, PD_F_REQUIRED, 1, PD_NOTE_MAX, PD_FMT_TEXT, NULL)
+
+//  GET /api/partners/me/escalations and /api/admin/escalations (partner_id:
+//  admins only); since/until bound created_at (ms, until exclusive)
+#define PD_FIELDS_escalation_list(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    STR (R, status, 0, 0, 16, PD_FMT_ENUM, PD_ESCALATION_STATUSES)                                 \
+    STR (R, priority, 0, 2, 2, PD_FMT_ENUM, PD_PRIORITIES)                                         \
+    STR (R, site_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, partner_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
+    INT (R, since, 0, 0, INT64_MAX)                                                                \
+    INT (R, until, 0, 0, INT64_MAX)                                                                \
+    INT (R, limit, 0, 1, PD_PAGE_LIMIT_MAX)                                                        \
+    STR (R, cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+#define PD_FIELDS_escalation_page(R, STR, INT, BOOL, BIN, OBJ, LIST)                               \
+    LIST (R, items, 0, escalation, PD_PAGE_LIMIT_MAX)                                              \
+    STR (R, next_cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+//  A pending SLA deadline (table "sla_deadlines", key "<due_at, 15
+//  digits>/<ticket id>/<kind>", so that the due ones are a scan's first):
+//  the SLA timer fires it once, deleting it in the same transaction
+#define PD_SLA_DEADLINE_KINDS "response_warning|response|resolution_warning|resolution"
+#define PD_FIELDS_sla_deadline(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, ticket_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                            \
+    STR (R, kind, PD_F_REQUIRED, 1, 32, PD_FMT_ENUM, PD_SLA_DEADLINE_KINDS)                        \
+    INT (R, due_at, PD_F_REQUIRED, 0, INT64_MAX)
+
+//  GET /api/partners/me/sla/metrics?from&to&site_id: tickets opened in
+//  [from, to) (ms; default the last 30 days), by priority, recomputed
+//  from the escalation stream
+#define PD_FIELDS_sla_metrics_query(R, STR, INT, BOOL, BIN, OBJ, LIST)                             \
+    INT (R, from, 0, 0, INT64_MAX)                                                                 \
+    INT (R, to, 0, 0, INT64_MAX)                                                                   \
+    STR (R, site_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+//  Times in ms; *_within_percent: of the tickets with that target met or
+//  missed so far (acknowledged / resolved, or breached), the share met,
+//  rounded down (absent when there is none)
+#define PD_FIELDS_sla_metric(R, STR, INT, BOOL, BIN, OBJ, LIST)                                    \
+    STR (R, priority, PD_F_REQUIRED, 2, 2, PD_FMT_ENUM, PD_PRIORITIES)                             \
+    INT (R, tickets, 0, 0, INT64_MAX)                                                              \
+    INT (R, acknowledged, 0, 0, INT64_MAX)                                                         \
+    INT (R, resolved, 0, 0, INT64_MAX)                                                             \
+    INT (R, mtta_mean_ms, 0, 0, INT64_MAX)                                                         \
+    INT (R, mtta_p50_ms, 0, 0, INT64_MAX)                                                          \
+    INT (R, mtta_p90_ms, 0, 0, INT64_MAX)                                                          \
+    INT (R, mttr_mean_ms, 0, 0, INT64_MAX)                                                         \
+    INT (R, mttr_p50_ms, 0, 0, INT64_MAX)                                                          \
+    INT (R, mttr_p90_ms, 0, 0, INT64_MAX)                                                          \
+    INT (R, response_met, 0, 0, INT64_MAX)                                                         \
+    INT (R, resolution_met, 0, 0, INT64_MAX)                                                       \
+    INT (R, response_within_percent, 0, 0, 100)                                                    \
+    INT (R, resolution_within_percent, 0, 0, 100)                                                  \
+    INT (R, response_breaches, 0, 0, INT64_MAX)                                                    \
+    INT (R, resolution_breaches, 0, 0, INT64_MAX)
+
+#define PD_FIELDS_sla_metrics(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    INT (R, from, 0, 0, INT64_MAX)                                                                 \
+    INT (R, to, 0, 0, INT64_MAX)                                                                   \
+    LIST (R, items, 0, sla_metric, 4)                                                              \
+    INT (R, events, 0, 0, INT64_MAX) /* stream events read */
+
+//  ------------------------------------------------------------------------
 //  Component counters (GET /metrics renders every field of these)
 
 //  The broker's ($broker.stats, built by the broker itself)
@@ -604,6 +807,25 @@ extern "C" {
     X (heartbeats)                                                                                 \
     X (appliance_command)                                                                          \
     X (command_result)                                                                             \
+    X (escalation_input)                                                                           \
+    X (escalation_receipt)                                                                         \
+    X (sla_terms)                                                                                  \
+    X (business_day)                                                                               \
+    X (holiday)                                                                                    \
+    X (sla_calendar)                                                                               \
+    X (sla_policy)                                                                                 \
+    X (escalation_entry)                                                                           \
+    X (escalation)                                                                                 \
+    X (escalation_key)                                                                             \
+    X (escalation_ref)                                                                             \
+    X (escalation_ack)                                                                             \
+    X (escalation_resolve)                                                                         \
+    X (escalation_list)                                                                            \
+    X (escalation_page)                                                                            \
+    X (sla_deadline)                                                                               \
+    X (sla_metrics_query)                                                                          \
+    X (sla_metric)                                                                                 \
+    X (sla_metrics)                                                                                \
     X (broker_counters)                                                                            \
     X (front_counters)                                                                             \
     X (event)                                                                                      \
@@ -653,7 +875,15 @@ extern "C" {
     X ("site.list", "claim", provision_list, site_page)                                            \
     X ("site.get", "claim", site_ref, site)                                                        \
     X ("appliance.command", "appliances", appliance_command, command_result)                       \
-    X ("front.stats", "appliances", empty, front_counters)
+    X ("front.stats", "appliances", empty, front_counters)                                         \
+    X ("escalation.create", "escalation", escalation_input, escalation_receipt)                    \
+    X ("escalation.list", "escalation", escalation_list, escalation_page)                          \
+    X ("escalation.get", "escalation", escalation_ref, escalation)                                 \
+    X ("escalation.acknowledge", "escalation", escalation_ack, escalation)                         \
+    X ("escalation.resolve", "escalation", escalation_resolve, escalation)                         \
+    X ("sla.definitions", "sla", empty, sla_policy)                                                \
+    X ("sla.define", "sla", sla_policy, sla_policy)                                                \
+    X ("sla.metrics", "sla", sla_metrics_query, sla_metrics)
 
 //  The PDP/1 commands of the services socket (schemas/PROTOCOL.md section 3):
 //  X (command, code). Frame 1 of every message is the code, one byte.
@@ -774,7 +1004,13 @@ const pd_link_type_t *pd_link_type_find (const void *name, size_t size);
     X (appliances_by_site, NULL) /* PD_OWNER_INDEXES */                                            \
     X (provisions_by_partner, NULL)                                                                \
     X (sites_by_partner, NULL)                                                                     \
-    X (users_by_partner, NULL)
+    X (users_by_partner, NULL)                                                                     \
+    X (escalations, &pd_escalation_schema)               /* id -> escalation */                    \
+    X (escalation_keys, &pd_escalation_key_schema)       /* site id/dedup key -> escalation_key */ \
+    X (escalation_timeline, &pd_escalation_entry_schema) /* ticket id/entry -> escalation_entry */ \
+    X (escalations_by_partner, NULL)                     /* PD_OWNER_INDEXES */                    \
+    X (sla_definitions, &pd_sla_policy_schema)           /* partner id -> sla_policy */            \
+    X (sla_deadlines, &pd_sla_deadline_schema)           /* due/ticket id/kind -> sla_deadline */
 
 //  Owner indexes: a table's records by the owner a field names, so that an
 //  owner's list is a prefix scan, whatever the number of records of other
@@ -786,15 +1022,18 @@ const pd_link_type_t *pd_link_type_find (const void *name, size_t size);
     X (appliances_by_site, appliances, site_id, 2)                                                 \
     X (provisions_by_partner, provisions, partner_id, 3)                                           \
     X (sites_by_partner, sites, partner_id, 3)                                                     \
-    X (users_by_partner, users, partner_id, 3)
+    X (users_by_partner, users, partner_id, 3)                                                     \
+    X (escalations_by_partner, escalations, partner_id, 4)
 
 //  Stream names
-#define PD_STREAM_AUDIT "audit"
+#define PD_STREAM_AUDIT       "audit"
+#define PD_STREAM_ESCALATIONS "escalations" //  every ticket event (PROTOCOL.md section 17)
 
 //  Version of the stored layout; bump with a migration in pd_store's hook
 //  2: appliances_by_site (built from the appliances of a version 1 store)
 //  3: provisions_by_partner, sites_by_partner, users_by_partner
-#define PD_STORE_SCHEMA_VERSION 3
+//  4: escalations_by_partner (with the escalation tables, empty before)
+#define PD_STORE_SCHEMA_VERSION 4
 
 //  ------------------------------------------------------------------------
 //  Generated declarations

@@ -387,6 +387,16 @@ s_check_str (const pd_field_t *field, const char *text, const char *path, pd_sch
             return pd_schema_fail (err, PD_E_INVALID_FIELD, path, "must be one of %s",
                                    field->choices ? field->choices : "(none)");
         break;
+    case PD_FMT_JSON: {
+        json_t *value = pd_json_load (text, length, PD_SCHEMA_MAX_DEPTH,
+                                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+        bool ok = value && (json_is_object (value) || json_is_string (value));
+        json_decref (value);
+        if (!ok)
+            return pd_schema_fail (err, PD_E_INVALID_FIELD, path,
+                                   "must be the JSON text of a string or an object");
+        break;
+    }
     }
     return PD_OK;
 }
@@ -1044,8 +1054,18 @@ s_from_json_field (const pd_field_t *field, json_t *value, void *member, const c
 {
     switch (field->type) {
     case PD_T_STR:
+        if (field->format == PD_FMT_JSON && (json_is_object (value) || json_is_string (value))) {
+            char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!text)
+                return pd_schema_fail (err, PD_E_INTERNAL, path, "out of memory");
+            int rc = s_copy_text (member, text, strlen (text), path, err);
+            free (text);
+            return rc;
+        }
         if (!json_is_string (value))
-            return pd_schema_fail (err, PD_E_INVALID_FIELD, path, "must be a string");
+            return pd_schema_fail (err, PD_E_INVALID_FIELD, path,
+                                   field->format == PD_FMT_JSON ? "must be a string or an object"
+                                                                : "must be a string");
         return s_copy_text (member, json_string_value (value), json_string_length (value), path,
                             err);
     case PD_T_INT:
@@ -1175,6 +1195,12 @@ s_to_json_value (const pd_field_t *field, const void *member)
 {
     switch (field->type) {
     case PD_T_STR:
+        if (field->format == PD_FMT_JSON) {
+            const char *text = *(char *const *)member;
+            json_t *value = pd_json_load (text, strlen (text), PD_SCHEMA_MAX_DEPTH,
+                                          JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+            return value ? value : json_string (text);
+        }
         return json_string (*(char *const *)member);
     case PD_T_INT:
         return json_integer ((json_int_t) * (const int64_t *)member);

@@ -73,7 +73,10 @@ typedef enum {
     PD_FMT_EMAIL, //  local@domain, no spaces, one @, a dot in the domain
     PD_FMT_URL,   //  http:// or https:// followed by at least one char, no spaces
     PD_FMT_COLOR, //  #rgb or #rrggbb
-    PD_FMT_ENUM   //  one of the '|'-separated words in field->choices
+    PD_FMT_ENUM,  //  one of the '|'-separated words in field->choices
+    PD_FMT_JSON   //  the compact JSON text of a string or an object (nesting within
+                  //  PD_SCHEMA_MAX_DEPTH): JSON input takes either and keeps its text,
+                  //  JSON output embeds it as what it is; max = bytes of the text
 } pd_format_t;
 
 typedef struct {

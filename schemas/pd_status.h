@@ -75,7 +75,9 @@ extern "C" {
     X (PD_E_PARTNER_INACTIVE, 28, "partner_inactive", 403, "Partner not active",                   \
        "The code's partner is suspended, pending or rejected: nothing can be claimed now.")        \
     X (PD_E_APPLIANCE_REVOKED, 29, "appliance_revoked", 410, "Appliance revoked",                  \
-       "Its partner revoked the appliance: its key is refused and its link is closed.")
+       "Its partner revoked the appliance: its key is refused and its link is closed.")            \
+    X (PD_E_INVALID_STATE, 30, "invalid_transition", 409, "Not allowed in this state",             \
+       "The object's state does not allow the change (acknowledging a resolved ticket).")
 
 typedef enum {
 #define PD_STATUS_ENUM(name, num, code, http, title, meaning) name = -(num),

@@ -484,6 +484,26 @@ pd_instance_start (pd_instance_t *self, const char *settings, int timeout_ms)
 }
 
 int
+pd_instance_restart (pd_instance_t *self, int signal, const char *settings, int timeout_ms)
+{
+    if (self->server)
+        pd_proc_stop (&self->server, signal);
+    char config[512];
+    snprintf (config, sizeof (config), "%s/partnerd.conf", self->dir);
+    FILE *file = fopen (config, "a");
+    if (!file)
+        return -1;
+    fprintf (file, "\n%s\n", settings ? settings : "");
+    if (fclose (file) != 0)
+        return -1;
+    const char *http = self->base + strlen ("http://");
+    const char *args[] = {"--config",         config,         "--data", self->dir, "--http", http,
+                          "--appliance-bind", self->endpoint, NULL};
+    self->server = pd_proc_start (args, timeout_ms);
+    return self->server ? 0 : -1;
+}
+
+int
 pd_instance_stop (pd_instance_t *self)
 {
     int status = self->server ? pd_proc_stop (&self->server, SIGTERM) : -1;

@@ -60,6 +60,11 @@ typedef struct {
 //  admin key is read. 0 or -1.
 int pd_instance_start (pd_instance_t *self, const char *settings, int timeout_ms);
 
+//  Stop it with `signal` (SIGKILL: a crash) and start it again on the same
+//  data directory, ports and settings file, with `settings` (may be NULL)
+//  appended to that file (later lines win). 0 or -1.
+int pd_instance_restart (pd_instance_t *self, int signal, const char *settings, int timeout_ms);
+
 //  Stop it with SIGTERM and remove its directory: the exit status (0 =
 //  clean, and under the sanitizers no leaks), -1 if it was not running.
 int pd_instance_stop (pd_instance_t *self);

@@ -238,8 +238,9 @@ s_raw_worker (const char *key_path, const char *service)
 static int
 s_tail (const char *key_path, char *output, size_t size)
 {
-    const char *args[] = {"tail",    "audit",    "--from",    "1",     "--count", "1", "--broker",
-                          s_fx.bind, "--stream", s_fx.stream, "--key", key_path,  NULL};
+    const char *args[] = {"tail",  "audit",    "--from",  "1",        "--count",
+                          "1",     "--broker", s_fx.bind, "--stream", s_fx.stream,
+                          "--key", key_path,   "--json",  NULL};
     return pd_run (PARTNERCTL_BIN, args, output, size, S_RUN_MS);
 }
 

@@ -792,9 +792,9 @@ test_registry (void **state)
     size_t count = 0;
     for (const pd_actor_def_t *const *def = pd_actors_all; *def; def++, count++)
         assert_ptr_equal (pd_actors_find ((*def)->service), *def);
-    assert_int_equal (count, 6);
+    assert_int_equal (count, 8);
     assert_ptr_equal (pd_actors_find ("stream"), &pd_stream_actor);
-    const char *services[] = {"auth", "partners", "users", "oauth", "claim"};
+    const char *services[] = {"auth", "partners", "users", "oauth", "claim", "escalation", "sla"};
     for (size_t i = 0; i < sizeof (services) / sizeof (services[0]); i++)
         assert_non_null (pd_actors_find (services[i]));
     assert_null (pd_actors_find ("nope"));

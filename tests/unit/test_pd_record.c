@@ -255,7 +255,7 @@ test_owner_indexes_declared (void **state)
         assert_int_equal (field->type, PD_T_STR);
         assert_true (index->since >= 2 && index->since <= PD_STORE_SCHEMA_VERSION);
     }
-    assert_int_equal (count, 4);
+    assert_int_equal (count, 5);
 }
 
 //  A store of layout version 1 (no owner index) opened at the current one:

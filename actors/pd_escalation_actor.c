@@ -1,0 +1,465 @@
+/*  pd_escalation_actor - L3 escalation tickets from appliances
+    (see pd_escalation_actor.h)
+*/
+#include "pd_escalation_actor.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pd_record.h"
+#include "pd_sla.h"
+#include "pd_ticket.h"
+#include "pd_token.h"
+
+#define S_TICKET_TYPE    "esc"
+#define S_RANDOM_LENGTH  10
+#define S_ID_SIZE        (PD_ID_MAX + 1)
+#define S_KEY_SIZE       (PD_ID_MAX + 1 + PD_DEDUP_KEY_MAX + 1)
+#define S_ENTRY_KEY_SIZE (PD_ID_MAX + 16)          //  "<ticket id>/" prefix of its timeline
+#define S_TIME_MAX       UINT64_C (0xFFFFFFFFFFFF) //  48 bits of ms: until the year 10889
+
+//  Priority words appliances may send, and the priority each means
+static const struct {
+    const char *word;
+    const char *priority;
+} s_priority_words[] = {
+    {"critical", "P1"},
+    {"high", "P2"},
+    {"medium", "P3"},
+    {"low", "P4"},
+};
+
+static const char *
+s_priority (const char *input)
+{
+    for (size_t i = 0; i < sizeof (s_priority_words) / sizeof (s_priority_words[0]); i++)
+        if (strcmp (input, s_priority_words[i].word) == 0)
+            return s_priority_words[i].priority;
+    return input; //  P1..P4 (the schema let nothing else through)
+}
+
+//  A ticket id that sorts newest first: 12 hex digits of the time counted
+//  down, then random characters (two tickets of one millisecond differ)
+static int
+s_ticket_id (int64_t now, char *id, size_t size)
+{
+    char random[S_ID_SIZE];
+    int rc = pd_token_random_id (S_TICKET_TYPE, S_RANDOM_LENGTH, random, sizeof (random));
+    if (rc != PD_OK)
+        return rc;
+    uint64_t down = S_TIME_MAX - ((uint64_t)now & S_TIME_MAX);
+    int length = snprintf (id, size, S_TICKET_TYPE "_%012" PRIx64 "%s", down,
+                           random + strlen (S_TICKET_TYPE) + 1);
+    return length > 0 && (size_t)length < size ? PD_OK : PD_E_INTERNAL;
+}
+
+static void
+s_clear_str (char **field)
+{
+    free (*field);
+    *field = NULL;
+}
+
+//  Load ticket `id` if the caller may see it: its partner, or an admin.
+//  Another partner's ticket is not found.
+static int
+s_ticket_own (pd_ctx_t *ctx, const char *id, pd_escalation_t *ticket)
+{
+    const char *partner_id = pd_ctx_partner_id (ctx);
+    bool admin = strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
+    if (!partner_id && !admin)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners and admins only");
+    int rc = pd_record_load (pd_ctx_store (ctx), &pd_table_escalations, id, ticket);
+    if (rc == PD_OK && partner_id && strcmp (ticket->partner_id, partner_id) != 0) {
+        pd_schema_clear (&pd_escalation_schema, ticket);
+        rc = PD_E_NOT_FOUND;
+    }
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, rc, "id", "no such ticket");
+    return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  escalation.create
+
+typedef struct {
+    const pd_escalation_input_t *input;
+    const char *priority;
+    const pd_appliance_info_t *appliance;
+    const char *by; //  "appliance:<id>"
+    pd_escalation_receipt_t *receipt;
+} s_raise_t;
+
+//  A new ticket for the escalation, its clocks started under the SLA of
+//  its partner and priority now
+static int
+s_ticket_new (pd_ctx_t *ctx, const s_raise_t *raise, pd_escalation_t *ticket)
+{
+    int64_t now = pd_ctx_now (ctx);
+    const pd_escalation_input_t *in = raise->input;
+    char id[S_ID_SIZE];
+    int rc = s_ticket_id (now, id, sizeof (id));
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->id, id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->partner_id, raise->appliance->partner_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->site_id, raise->appliance->site_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->appliance_id, raise->appliance->id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->priority, raise->priority);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->title, in->title);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->details, in->details);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->category, in->category);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->dedup_key, in->dedup_key);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->incident_id, in->incident_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->host, in->host);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->status, "open");
+    ticket->occurrence_count = 1;
+    ticket->created_at = ticket->last_seen_at = now;
+    PD_MARK (ticket, escalation, occurrence_count);
+    PD_MARK (ticket, escalation, created_at);
+    PD_MARK (ticket, escalation, last_seen_at);
+    //  The terms it opens under, kept with it
+    pd_sla_policy_t policy = {0};
+    if (rc == PD_OK)
+        rc = pd_sla_policy_load (pd_ctx_store (ctx), ticket->partner_id, &policy, NULL);
+    const pd_sla_terms_t *terms =
+        rc == PD_OK ? pd_sla_policy_terms (&policy, ticket->priority) : NULL;
+    if (rc == PD_OK && !terms)
+        rc = PD_E_INTERNAL;
+    if (rc == PD_OK) {
+        ticket->sla = calloc (1, sizeof (pd_sla_terms_t));
+        rc =
+            ticket->sla ? pd_schema_copy (&pd_sla_terms_schema, ticket->sla, terms) : PD_E_INTERNAL;
+    }
+    if (rc == PD_OK && terms->business_hours) {
+        ticket->calendar = calloc (1, sizeof (pd_sla_calendar_t));
+        rc = ticket->calendar
+                 ? pd_schema_copy (&pd_sla_calendar_schema, ticket->calendar, policy.calendar)
+                 : PD_E_INTERNAL;
+    }
+    pd_schema_clear (&pd_sla_policy_schema, &policy);
+    return rc;
+}
+
+static int
+s_raise_once (pd_ctx_t *ctx, const s_raise_t *raise)
+{
+    pd_store_t *store = pd_ctx_store (ctx);
+    const pd_escalation_input_t *in = raise->input;
+    int64_t now = pd_ctx_now (ctx);
+    int64_t window = pd_ctx_config (ctx)->escalation_reopen_window_s * 1000;
+
+    //  The ticket the site's dedup key counts on now, if any
+    char key[S_KEY_SIZE] = "";
+    pd_escalation_key_t binding = {0};
+    uint64_t binding_version = PD_STORE_ABSENT;
+    pd_escalation_t ticket = {0};
+    bool found = false;
+    int rc = PD_OK;
+    if (in->dedup_key) {
+        snprintf (key, sizeof (key), "%s/%s", raise->appliance->site_id, in->dedup_key);
+        rc = pd_record_get (store, &pd_table_escalation_keys, key, &binding, &binding_version);
+        if (rc == PD_OK) {
+            rc = pd_record_load (store, &pd_table_escalations, binding.ticket_id, &ticket);
+            found = rc == PD_OK;
+        }
+        if (rc == PD_E_NOT_FOUND)
+            rc = PD_OK;
+    }
+    bool repeat = found && strcmp (ticket.status, "resolved") != 0;
+    bool reopen = found && !repeat && now - ticket.resolved_at <= window;
+    pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
+    if (rc == PD_OK && !batch)
+        rc = PD_E_INTERNAL;
+    const char *type = "escalation.opened";
+    if (rc == PD_OK && (repeat || reopen)) {
+        uint64_t expect = (uint64_t)ticket.version;
+        ticket.occurrence_count++;
+        ticket.last_seen_at = now;
+        type = "escalation.repeated";
+        if (reopen) {
+            type = "escalation.reopened";
+            rc = pd_schema_set_str (&ticket.status, "open");
+            ticket.reopened_at = now;
+            ticket.reopen_count++;
+            PD_MARK (&ticket, escalation, reopened_at);
+            PD_MARK (&ticket, escalation, reopen_count);
+            ticket.present &= ~((UINT64_C (1) << PD_FIELD_escalation_acknowledged_at) |
+                                (UINT64_C (1) << PD_FIELD_escalation_resolved_at) |
+                                (UINT64_C (1) << PD_FIELD_escalation_response_breached) |
+                                (UINT64_C (1) << PD_FIELD_escalation_resolution_breached));
+            ticket.acknowledged_at = ticket.resolved_at = 0;
+            ticket.response_breached = ticket.resolution_breached = false;
+            s_clear_str (&ticket.acknowledged_by);
+            s_clear_str (&ticket.resolved_by);
+            s_clear_str (&ticket.resolution_note);
+            if (rc == PD_OK)
+                rc = pd_ticket_clocks_start (batch, &ticket, now);
+            if (rc == PD_OK)
+                rc = pd_ticket_entry (batch, &ticket, "reopened", raise->by, NULL, now);
+        }
+        if (rc == PD_OK)
+            rc = pd_record_store (batch, &pd_table_escalations, ticket.id, &ticket, expect);
+    } else if (rc == PD_OK) {
+        //  A new ticket (the key, if any, moves to it)
+        pd_schema_clear (&pd_escalation_schema, &ticket);
+        rc = s_ticket_new (ctx, raise, &ticket);
+        if (rc == PD_OK)
+            rc = pd_ticket_clocks_start (batch, &ticket, now);
+        if (rc == PD_OK)
+            rc = pd_ticket_entry (batch, &ticket, "opened", raise->by, NULL, now);
+        if (rc == PD_OK)
+            rc =
+                pd_record_store (batch, &pd_table_escalations, ticket.id, &ticket, PD_STORE_ABSENT);
+        if (rc == PD_OK)
+            rc = pd_record_index_add (batch, &pd_index_escalations_by_partner, ticket.partner_id,
+                                      ticket.id);
+        if (rc == PD_OK && *key) {
+            pd_escalation_key_t moved = {.ticket_id = ticket.id};
+            rc = pd_record_put (batch, &pd_table_escalation_keys, key, &moved, binding_version);
+        }
+    }
+    if (rc == PD_OK)
+        rc = pd_ticket_emit (ctx, batch, type, &ticket, NULL);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    if (rc == PD_OK) {
+        pd_escalation_receipt_t *receipt = raise->receipt;
+        rc = pd_schema_set_str (&receipt->id, ticket.id);
+        if (rc == PD_OK)
+            rc = pd_schema_set_str (&receipt->status, ticket.status);
+        receipt->created = !repeat && !reopen;
+        receipt->reopened = reopen;
+        receipt->occurrence_count = ticket.occurrence_count;
+        PD_MARK (receipt, escalation_receipt, created);
+        PD_MARK (receipt, escalation_receipt, reopened);
+        PD_MARK (receipt, escalation_receipt, occurrence_count);
+    }
+    pd_store_batch_destroy (&batch);
+    pd_schema_clear (&pd_escalation_schema, &ticket);
+    pd_schema_clear (&pd_escalation_key_schema, &binding);
+    return rc;
+}
+
+static int
+s_escalation_create (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const char *appliance_id = pd_ctx_appliance_id (ctx);
+    if (!appliance_id)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "appliances only");
+    pd_appliance_info_t appliance = {0};
+    int rc = pd_record_load (pd_ctx_store (ctx), &pd_table_appliances, appliance_id, &appliance);
+    if (rc == PD_E_NOT_FOUND)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "no such appliance");
+    if (rc == PD_OK && strcmp (appliance.status, "active") != 0)
+        rc = pd_ctx_fail (ctx, PD_E_APPLIANCE_REVOKED, NULL, "appliance is %s", appliance.status);
+    char by[PD_ID_MAX + 16];
+    snprintf (by, sizeof (by), "appliance:%s", appliance_id);
+    const pd_escalation_input_t *in = request;
+    s_raise_t raise = {in, s_priority (in->priority), &appliance, by, reply};
+    for (int attempt = 0; rc == PD_OK && attempt < PD_ESCALATION_ATTEMPTS; attempt++) {
+        rc = s_raise_once (ctx, &raise);
+        if (rc == PD_E_CONFLICT || rc == PD_E_EXISTS)
+            rc = PD_OK; //  another change came first: read again
+        else
+            break;
+        if (attempt + 1 == PD_ESCALATION_ATTEMPTS)
+            rc = pd_ctx_fail (ctx, PD_E_CONFLICT, NULL, "too many concurrent changes; retry");
+    }
+    pd_schema_clear (&pd_appliance_info_schema, &appliance);
+    return rc;
+}
+
+//  ------------------------------------------------------------------------
+//  Acknowledge, resolve
+
+typedef enum { S_ACKNOWLEDGE, S_RESOLVE } s_change_t;
+
+static int
+s_change (pd_ctx_t *ctx, const char *id, const char *note, s_change_t change, void *reply)
+{
+    if (!pd_ctx_partner_id (ctx))
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners only");
+    int rc = PD_E_CONFLICT;
+    for (int attempt = 0; attempt < PD_ESCALATION_ATTEMPTS && rc == PD_E_CONFLICT; attempt++) {
+        pd_escalation_t ticket = {0};
+        rc = s_ticket_own (ctx, id, &ticket);
+        if (rc != PD_OK)
+            return rc;
+        bool resolved = strcmp (ticket.status, "resolved") == 0;
+        bool acknowledged = strcmp (ticket.status, "acknowledged") == 0;
+        if (resolved) {
+            pd_schema_clear (&pd_escalation_schema, &ticket);
+            return pd_ctx_fail (ctx, PD_E_INVALID_STATE, "status",
+                                "the ticket is resolved; a repeat from its appliance re-opens it");
+        }
+        if (change == S_ACKNOWLEDGE && acknowledged) {
+            //  Acknowledged already: nothing changes (a retried request)
+            *(pd_escalation_t *)reply = ticket;
+            return PD_OK;
+        }
+        int64_t now = pd_ctx_now (ctx);
+        const char *by = pd_ctx_actor (ctx);
+        uint64_t expect = (uint64_t)ticket.version;
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch ? PD_OK : PD_E_INTERNAL;
+        if (rc == PD_OK && change == S_ACKNOWLEDGE) {
+            rc = pd_schema_set_str (&ticket.status, "acknowledged");
+            ticket.acknowledged_at = now;
+            PD_MARK (&ticket, escalation, acknowledged_at);
+            if (rc == PD_OK)
+                rc = pd_schema_set_str (&ticket.acknowledged_by, by);
+            if (rc == PD_OK)
+                rc = pd_ticket_clocks_stop (batch, &ticket, PD_SLA_RESPONSE_WARNING,
+                                            PD_SLA_RESPONSE);
+            if (rc == PD_OK)
+                rc = pd_ticket_entry (batch, &ticket, "acknowledged", by, note, now);
+        } else if (rc == PD_OK) {
+            rc = pd_schema_set_str (&ticket.status, "resolved");
+            ticket.resolved_at = now;
+            PD_MARK (&ticket, escalation, resolved_at);
+            if (rc == PD_OK)
+                rc = pd_schema_set_str (&ticket.resolved_by, by);
+            if (rc == PD_OK)
+                rc = pd_schema_set_str (&ticket.resolution_note, note);
+            if (rc == PD_OK)
+                rc = pd_ticket_clocks_stop (batch, &ticket, PD_SLA_RESPONSE_WARNING,
+                                            PD_SLA_RESOLUTION);
+            if (rc == PD_OK)
+                rc = pd_ticket_entry (batch, &ticket, "resolved", by, note, now);
+        }
+        if (rc == PD_OK)
+            rc = pd_record_store (batch, &pd_table_escalations, ticket.id, &ticket, expect);
+        if (rc == PD_OK)
+            rc = pd_ticket_emit (ctx, batch,
+                                 change == S_ACKNOWLEDGE ? "escalation.acknowledged"
+                                                         : "escalation.resolved",
+                                 &ticket, NULL);
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        pd_store_batch_destroy (&batch);
+        if (rc == PD_OK) {
+            ticket.version = (int64_t)expect + 1;
+            *(pd_escalation_t *)reply = ticket;
+        } else
+            pd_schema_clear (&pd_escalation_schema, &ticket);
+    }
+    return rc;
+}
+
+static int
+s_escalation_acknowledge (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_escalation_ack_t *req = request;
+    return s_change (ctx, req->id, req->note, S_ACKNOWLEDGE, reply);
+}
+
+static int
+s_escalation_resolve (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_escalation_resolve_t *req = request;
+    return s_change (ctx, req->id, req->note, S_RESOLVE, reply);
+}
+
+//  ------------------------------------------------------------------------
+//  Reading
+
+static int
+s_escalation_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_escalation_ref_t *req = request;
+    pd_escalation_t *ticket = reply;
+    int rc = s_ticket_own (ctx, req->id, ticket);
+    if (rc != PD_OK)
+        return rc;
+    //  Its timeline: entries "<id>/<n>", in order
+    char prefix[S_ENTRY_KEY_SIZE];
+    int prefix_size = snprintf (prefix, sizeof (prefix), "%s/", ticket->id);
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    rc = pd_store_scan (pd_ctx_store (ctx), pd_table_escalation_timeline.name, prefix,
+                        (size_t)prefix_size, NULL, 0, PD_PAGE_LIMIT_MAX, &items, &count);
+    if (rc == PD_OK && count) {
+        ticket->timeline.items = calloc (count, sizeof (pd_escalation_entry_t));
+        rc = ticket->timeline.items ? PD_OK : PD_E_INTERNAL;
+    }
+    pd_escalation_entry_t *entries = ticket->timeline.items;
+    for (size_t i = 0; rc == PD_OK && i < count; i++) {
+        rc = pd_schema_decode (&pd_escalation_entry_schema, items[i].data, items[i].size,
+                               &entries[i], NULL);
+        if (rc == PD_OK)
+            ticket->timeline.size = i + 1;
+    }
+    pd_store_items_destroy (&items, count);
+    return rc == PD_OK ? PD_OK : pd_ctx_fail (ctx, PD_E_INTERNAL, NULL, "timeline unreadable");
+}
+
+static bool
+s_list_filter (const void *record, void *arg)
+{
+    const pd_escalation_t *ticket = record;
+    const pd_escalation_list_t *req = arg;
+    if (req->status && strcmp (ticket->status, req->status) != 0)
+        return false;
+    if (req->priority && strcmp (ticket->priority, req->priority) != 0)
+        return false;
+    if (req->site_id && strcmp (ticket->site_id, req->site_id) != 0)
+        return false;
+    if (req->partner_id && strcmp (ticket->partner_id, req->partner_id) != 0)
+        return false;
+    if (PD_HAS (req, escalation_list, since) && ticket->created_at < req->since)
+        return false;
+    if (PD_HAS (req, escalation_list, until) && ticket->created_at >= req->until)
+        return false;
+    return true;
+}
+
+static int
+s_escalation_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_escalation_list_t *req = request;
+    pd_escalation_page_t *page = reply;
+    const char *partner_id = pd_ctx_partner_id (ctx);
+    bool admin = strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
+    if (!partner_id && !admin)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners and admins only");
+    if (partner_id && req->partner_id && strcmp (req->partner_id, partner_id) != 0)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, "partner_id", "a partner sees its own tickets");
+    size_t limit =
+        PD_HAS (req, escalation_list, limit) ? (size_t)req->limit : PD_PAGE_LIMIT_DEFAULT;
+    const char *owner = partner_id ? partner_id : req->partner_id;
+    int rc = owner ? pd_record_page_of (pd_ctx_store (ctx), &pd_index_escalations_by_partner, owner,
+                                        req->cursor, limit, s_list_filter, (void *)req,
+                                        &page->items, &page->next_cursor)
+                   : pd_record_page (pd_ctx_store (ctx), &pd_table_escalations, req->cursor, limit,
+                                     s_list_filter, (void *)req, &page->items, &page->next_cursor);
+    if (rc == PD_OK)
+        PD_MARK (page, escalation_page, items);
+    return rc;
+}
+
+static const pd_handler_t s_handlers[] = {
+    {"escalation.create", s_escalation_create},
+    {"escalation.acknowledge", s_escalation_acknowledge},
+    {"escalation.resolve", s_escalation_resolve},
+    {"escalation.get", s_escalation_get},
+    {"escalation.list", s_escalation_list},
+    {NULL, NULL},
+};
+
+//  Repeats of one key wait on each other's commits: more instances let
+//  them share fsyncs
+const pd_actor_def_t pd_escalation_actor = {
+    .service = "escalation", .handlers = s_handlers, .min_instances = 4};

@@ -1,0 +1,692 @@
+/*  test_escalations_http - escalation tickets, SLA timers and the
+    escalation stream through a real partnerd
+
+    One all-in-one partnerd (two instances of every actor, so two SLA
+    timers) on loopback. Appliances are claimed over HTTP and raise tickets
+    with their tokens. What the SLA timer does is waited for through the
+    escalation stream with the operator's own tool (`partnerctl tail
+    escalations --count N` returns when N events came), never by sleeping;
+    a deadline that passes while partnerd is down is made by restarting it
+    with its clock moved on (clock_skew_ms).
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pd_testutil.h"
+
+#define S_START_TIMEOUT_MS 20000
+#define S_RUN_MS           20000
+#define S_RACERS           64
+#define S_TOKEN_MAX        256
+#define S_ID_MAX           65
+#define S_URL_MAX          2200
+#define S_OUTPUT_MAX       65536
+
+static pd_instance_t s_main;
+
+//  A claimed appliance: its partner's key and its own token
+typedef struct {
+    char partner_key[S_TOKEN_MAX];
+    char token[S_TOKEN_MAX];
+    char site_id[S_ID_MAX];
+    char appliance_id[S_ID_MAX];
+} s_appliance_t;
+
+static int
+s_setup (void **state)
+{
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    return pd_instance_start (&s_main, "login_failures_per_source = 100000\nsla_tick_ms = 50\n",
+                              S_START_TIMEOUT_MS);
+}
+
+static int
+s_teardown (void **state)
+{
+    int status = pd_instance_stop (&s_main);
+    curl_global_cleanup ();
+    return status == 0 ? 0 : -1;
+}
+
+static long
+s_call (const char *method, const char *path, const char *key, const char *body,
+        pd_test_http_t *response)
+{
+    char url[S_URL_MAX];
+    snprintf (url, sizeof (url), "%s%s", s_main.base, path);
+    pd_test_http_options_t options = {.api_key = key, .body = body};
+    assert_int_equal (pd_test_http_ex (method, url, &options, response), 0);
+    return response->status;
+}
+
+static void
+s_expect (const pd_test_http_t *response, long status, const char *code)
+{
+    if (response->status != status)
+        fail_msg ("expected %ld %s, got %ld: %s", status, code ? code : "", response->status,
+                  response->body ? response->body : "");
+    if (code) {
+        assert_string_equal (response->content_type, "application/problem+json");
+        assert_string_equal (pd_json_str (response, "code"), code);
+    }
+}
+
+static void
+s_partner (const char *name, char *key)
+{
+    char body[256];
+    snprintf (body, sizeof (body), "{\"name\":\"%s\",\"contact_email\":\"ops@esc.example\"}", name);
+    pd_test_http_t response;
+    s_call ("POST", "/api/partners", s_main.admin_key, body, &response);
+    s_expect (&response, 201, NULL);
+    snprintf (key, S_TOKEN_MAX, "%s", pd_json_str (&response, "api_key"));
+    pd_test_http_clear (&response);
+}
+
+//  A new appliance of the partner at site `site`
+static void
+s_appliance (const char *partner_key, const char *site, int mac, s_appliance_t *appliance)
+{
+    snprintf (appliance->partner_key, sizeof (appliance->partner_key), "%s", partner_key);
+    char body[256];
+    snprintf (body, sizeof (body), "{\"site_name\":\"%s\"}", site);
+    pd_test_http_t response;
+    s_call ("POST", "/api/partners/me/provisions", partner_key, body, &response);
+    s_expect (&response, 201, NULL);
+    snprintf (body, sizeof (body), "{\"code\":\"%s\",\"mac\":\"02:00:00:00:%02x:%02x\"}",
+              pd_json_str (&response, "code"), mac / 256, mac % 256);
+    pd_test_http_clear (&response);
+    s_call ("POST", "/api/provision/claim", NULL, body, &response);
+    s_expect (&response, 200, NULL);
+    snprintf (appliance->token, sizeof (appliance->token), "%s",
+              pd_json_str (&response, "appliance_token"));
+    snprintf (appliance->site_id, sizeof (appliance->site_id), "%s",
+              pd_json_str (&response, "site_id"));
+    snprintf (appliance->appliance_id, sizeof (appliance->appliance_id), "%s",
+              pd_json_str (&response, "appliance_id"));
+    pd_test_http_clear (&response);
+}
+
+//  Raise an escalation; the response kept
+static long
+s_raise (const s_appliance_t *appliance, const char *body, pd_test_http_t *response)
+{
+    return s_call ("POST", "/api/escalations", appliance->token, body, response);
+}
+
+static long
+s_ticket_call (const char *method, const char *key, const char *id, const char *action,
+               const char *body, pd_test_http_t *response)
+{
+    char path[256];
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s%s%s", id, action ? "/" : "",
+              action ? action : "");
+    return s_call (method, path, key, body, response);
+}
+
+//  The last sequence number of the escalation stream
+static long long
+s_stream_last (void)
+{
+    pd_test_http_t response;
+    s_call ("GET", "/api/admin/streams/escalations?from=1&limit=1", s_main.admin_key, NULL,
+            &response);
+    s_expect (&response, 200, NULL);
+    long long last = pd_json_int (&response, "last_seq");
+    pd_test_http_clear (&response);
+    return last;
+}
+
+//  partnerctl tail escalations from `from` until `count` events passed the
+//  filters (extra: more arguments, NULL-terminated); its output
+static void
+s_tail (long long from, int count, const char *const extra[], char *output, size_t size)
+{
+    char broker[512], stream[512], from_text[32], count_text[32];
+    snprintf (broker, sizeof (broker), "ipc://%s/broker.sock", s_main.dir);
+    snprintf (stream, sizeof (stream), "ipc://%s/streams.sock", s_main.dir);
+    snprintf (from_text, sizeof (from_text), "%lld", from);
+    snprintf (count_text, sizeof (count_text), "%d", count);
+    const char *args[24] = {"tail",     "escalations", "--from", from_text,  "--count",
+                            count_text, "--broker",    broker,   "--stream", stream};
+    size_t n = 10;
+    for (size_t i = 0; extra && extra[i] && n < 23; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    assert_int_equal (pd_run (PARTNERCTL_BIN, args, output, size, S_RUN_MS), 0);
+}
+
+//  How many lines of `text` contain `word`
+static int
+s_lines_with (const char *text, const char *word)
+{
+    int count = 0;
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr (line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen (line);
+        char copy[4096];
+        snprintf (copy, sizeof (copy), "%.*s", (int)length, line);
+        if (strstr (copy, word))
+            count++;
+        line = end ? end + 1 : NULL;
+    }
+    return count;
+}
+
+//  ------------------------------------------------------------------------
+//  Tests
+
+//  An escalation opens a ticket; a repeat of its dedup key counts on it; the
+//  same key at another site is another ticket; bad input changes nothing
+static void
+test_raise_dedup_and_refusals (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_partner ("Dedup MSP", key);
+    s_appliance_t one, two;
+    s_appliance (key, "Dedup One", 1, &one);
+    s_appliance (key, "Dedup Two", 2, &two);
+
+    pd_test_http_t response;
+    const char *body = "{\"priority\":\"critical\",\"title\":\"Backup failed\",\"dedup_key\":"
+                       "\"backup/daily\",\"details\":{\"job\":\"daily\",\"exit\":3},\"host\":"
+                       "\"fs01\",\"incident_id\":\"inc-1\",\"category\":\"backup\"}";
+    s_raise (&one, body, &response);
+    s_expect (&response, 200, NULL);
+    char id[S_ID_MAX];
+    snprintf (id, sizeof (id), "%s", pd_json_str (&response, "id"));
+    assert_true (json_is_true (json_object_get (response.json, "created")));
+    assert_int_equal (pd_json_int (&response, "occurrence_count"), 1);
+    pd_test_http_clear (&response);
+
+    s_raise (&one, body, &response);
+    s_expect (&response, 200, NULL);
+    assert_string_equal (pd_json_str (&response, "id"), id);
+    assert_true (json_is_false (json_object_get (response.json, "created")));
+    assert_int_equal (pd_json_int (&response, "occurrence_count"), 2);
+    pd_test_http_clear (&response);
+
+    s_raise (&two, body, &response);
+    s_expect (&response, 200, NULL);
+    assert_string_not_equal (pd_json_str (&response, "id"), id);
+    assert_true (json_is_true (json_object_get (response.json, "created")));
+    pd_test_http_clear (&response);
+
+    //  The ticket as the partner sees it: P1 (from "critical"), the
+    //  appliance's details as the object it sent, partner/site/appliance
+    //  from the token
+    s_ticket_call ("GET", key, id, NULL, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_string_equal (pd_json_str (&response, "priority"), "P1");
+    assert_string_equal (pd_json_str (&response, "status"), "open");
+    assert_string_equal (pd_json_str (&response, "site_id"), one.site_id);
+    assert_string_equal (pd_json_str (&response, "appliance_id"), one.appliance_id);
+    assert_int_equal (pd_json_int (&response, "occurrence_count"), 2);
+    json_t *details = json_object_get (response.json, "details");
+    assert_true (json_is_object (details));
+    assert_int_equal (json_integer_value (json_object_get (details, "exit")), 3);
+    json_t *sla = json_object_get (response.json, "sla");
+    assert_int_equal (json_integer_value (json_object_get (sla, "response_s")), 900);
+    assert_true (pd_json_int (&response, "response_due_at") >
+                 pd_json_int (&response, "created_at"));
+    json_t *timeline = json_object_get (response.json, "timeline");
+    assert_int_equal (json_array_size (timeline), 1);
+    assert_string_equal (
+        json_string_value (json_object_get (json_array_get (timeline, 0), "action")), "opened");
+    pd_test_http_clear (&response);
+
+    //  Refusals: each a problem, no ticket made
+    long long before = s_stream_last ();
+    const char *bad[][2] = {
+        {"{\"priority\":\"P5\",\"title\":\"x\"}", "invalid_field"},
+        {"{\"priority\":\"urgent\",\"title\":\"x\"}", "invalid_field"},
+        {"{\"title\":\"x\"}", "missing_field"},
+        {"{\"priority\":\"P2\",\"title\":\"x\",\"partner_id\":\"prt_other\"}", "unknown_field"},
+        {"{\"priority\":\"P2\",\"title\":\"x\",\"details\":[1,2]}", "invalid_field"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        s_raise (&one, bad[i][0], &response);
+        s_expect (&response, 400, bad[i][1]);
+        pd_test_http_clear (&response);
+    }
+    char long_key[400];
+    memset (long_key, 'k', 256);
+    long_key[256] = 0;
+    char long_body[600];
+    snprintf (long_body, sizeof (long_body),
+              "{\"priority\":\"P2\",\"title\":\"x\",\"dedup_key\":\"%s\"}", long_key);
+    s_raise (&one, long_body, &response);
+    s_expect (&response, 400, "invalid_field");
+    assert_string_equal (pd_json_str (&response, "field"), "dedup_key");
+    pd_test_http_clear (&response);
+    //  No appliance token, a partner key: refused
+    s_call ("POST", "/api/escalations", NULL, "{\"priority\":\"P2\",\"title\":\"x\"}", &response);
+    s_expect (&response, 401, "unauthorized");
+    pd_test_http_clear (&response);
+    s_call ("POST", "/api/escalations", key, "{\"priority\":\"P2\",\"title\":\"x\"}", &response);
+    s_expect (&response, 403, "forbidden");
+    pd_test_http_clear (&response);
+    assert_int_equal (s_stream_last (), before);
+}
+
+typedef struct {
+    const s_appliance_t *appliance;
+    pthread_barrier_t *barrier;
+    long status;
+    bool created;
+} s_racer_t;
+
+static void *
+s_racer (void *arg)
+{
+    s_racer_t *racer = arg;
+    pthread_barrier_wait (racer->barrier);
+    pd_test_http_t response;
+    racer->status = s_raise (
+        racer->appliance, "{\"priority\":\"P3\",\"title\":\"Disk full\",\"dedup_key\":\"disk/c\"}",
+        &response);
+    racer->created = json_is_true (json_object_get (response.json, "created"));
+    pd_test_http_clear (&response);
+    return NULL;
+}
+
+//  64 concurrent repeats of one key: one ticket, counted 64 times
+static void
+test_concurrent_repeats (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_partner ("Race MSP", key);
+    s_appliance_t appliance;
+    s_appliance (key, "Race Site", 10, &appliance);
+    pthread_barrier_t barrier;
+    pthread_barrier_init (&barrier, NULL, S_RACERS);
+    s_racer_t racers[S_RACERS];
+    pthread_t threads[S_RACERS];
+    for (int i = 0; i < S_RACERS; i++) {
+        racers[i] = (s_racer_t){&appliance, &barrier, 0, false};
+        assert_int_equal (pthread_create (&threads[i], NULL, s_racer, &racers[i]), 0);
+    }
+    int created = 0;
+    for (int i = 0; i < S_RACERS; i++) {
+        pthread_join (threads[i], NULL);
+        assert_int_equal (racers[i].status, 200);
+        created += racers[i].created;
+    }
+    pthread_barrier_destroy (&barrier);
+    assert_int_equal (created, 1);
+    pd_test_http_t response;
+    s_call ("GET", "/api/partners/me/escalations", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    json_t *items = json_object_get (response.json, "items");
+    assert_int_equal (json_array_size (items), 1);
+    assert_int_equal (
+        json_integer_value (json_object_get (json_array_get (items, 0), "occurrence_count")),
+        S_RACERS);
+    pd_test_http_clear (&response);
+}
+
+//  open -> acknowledged -> resolved, on the timeline; what each state
+//  refuses; another partner sees, acknowledges and resolves nothing
+static void
+test_lifecycle_and_isolation (void **state)
+{
+    char key[S_TOKEN_MAX], other[S_TOKEN_MAX];
+    s_partner ("Life MSP", key);
+    s_partner ("Other MSP", other);
+    s_appliance_t appliance;
+    s_appliance (key, "Life Site", 20, &appliance);
+    pd_test_http_t response;
+    s_raise (&appliance, "{\"priority\":\"high\",\"title\":\"AV outdated\"}", &response);
+    s_expect (&response, 200, NULL);
+    char id[S_ID_MAX];
+    snprintf (id, sizeof (id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+
+    //  Partner B: 404 for everything of A's
+    s_ticket_call ("GET", other, id, NULL, NULL, &response);
+    s_expect (&response, 404, "not_found");
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", other, id, "acknowledge", "{}", &response);
+    s_expect (&response, 404, "not_found");
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", other, id, "resolve", "{\"note\":\"not mine\"}", &response);
+    s_expect (&response, 404, "not_found");
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/partners/me/escalations", other, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_int_equal (json_array_size (json_object_get (response.json, "items")), 0);
+    pd_test_http_clear (&response);
+
+    //  Resolving needs a note
+    s_ticket_call ("POST", key, id, "resolve", "{}", &response);
+    s_expect (&response, 400, "missing_field");
+    pd_test_http_clear (&response);
+
+    s_ticket_call ("POST", key, id, "acknowledge", "{\"note\":\"on it\"}", &response);
+    s_expect (&response, 200, NULL);
+    assert_string_equal (pd_json_str (&response, "status"), "acknowledged");
+    assert_null (json_object_get (response.json, "response_due_at"));
+    assert_non_null (json_object_get (response.json, "resolution_due_at"));
+    pd_test_http_clear (&response);
+    //  Again: nothing changes
+    s_ticket_call ("POST", key, id, "acknowledge", "{}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+
+    s_ticket_call ("POST", key, id, "resolve", "{\"note\":\"definitions updated\"}", &response);
+    s_expect (&response, 200, NULL);
+    assert_string_equal (pd_json_str (&response, "status"), "resolved");
+    assert_string_equal (pd_json_str (&response, "resolution_note"), "definitions updated");
+    assert_null (json_object_get (response.json, "resolution_due_at"));
+    pd_test_http_clear (&response);
+
+    long long before = s_stream_last ();
+    s_ticket_call ("POST", key, id, "acknowledge", "{}", &response);
+    s_expect (&response, 409, "invalid_transition");
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", key, id, "resolve", "{\"note\":\"again\"}", &response);
+    s_expect (&response, 409, "invalid_transition");
+    pd_test_http_clear (&response);
+    assert_int_equal (s_stream_last (), before);
+
+    s_ticket_call ("GET", key, id, NULL, NULL, &response);
+    s_expect (&response, 200, NULL);
+    json_t *timeline = json_object_get (response.json, "timeline");
+    assert_int_equal (json_array_size (timeline), 3);
+    const char *actions[] = {"opened", "acknowledged", "resolved"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *entry = json_array_get (timeline, i);
+        assert_string_equal (json_string_value (json_object_get (entry, "action")), actions[i]);
+        assert_non_null (json_string_value (json_object_get (entry, "by")));
+    }
+    assert_string_equal (json_string_value (json_object_get (json_array_get (timeline, 1), "note")),
+                         "on it");
+    pd_test_http_clear (&response);
+
+    //  Filters; the admin sees it across partners
+    s_call ("GET", "/api/partners/me/escalations?status=open", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_int_equal (json_array_size (json_object_get (response.json, "items")), 0);
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/partners/me/escalations?status=resolved&priority=P2", key, NULL,
+            &response);
+    s_expect (&response, 200, NULL);
+    assert_int_equal (json_array_size (json_object_get (response.json, "items")), 1);
+    pd_test_http_clear (&response);
+    char path[256];
+    snprintf (path, sizeof (path), "/api/admin/escalations/%s", id);
+    s_call ("GET", path, s_main.admin_key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/admin/escalations?limit=200", s_main.admin_key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_true (json_array_size (json_object_get (response.json, "items")) >= 1);
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/admin/escalations", key, NULL, &response);
+    s_expect (&response, 403, "forbidden");
+    pd_test_http_clear (&response);
+
+    //  partnerctl tail with filters: this partner's P2 events only, readable
+    char output[S_OUTPUT_MAX];
+    const char *extra[] = {"--priority", "P2", "--site", appliance.site_id, NULL};
+    s_tail (1, 3, extra, output, sizeof (output));
+    assert_int_equal (s_lines_with (output, id), 3);
+    assert_int_equal (s_lines_with (output, "escalation.opened P2"), 1);
+    assert_int_equal (s_lines_with (output, "escalation.acknowledged P2"), 1);
+    assert_int_equal (s_lines_with (output, "escalation.resolved P2"), 1);
+}
+
+//  SLA definitions: defaults, a change, refusals; a short SLA warns and
+//  breaches while partnerd runs, each deadline once (two timers run)
+static void
+test_sla_fires_once (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_partner ("SLA MSP", key);
+    pd_test_http_t response;
+    s_call ("GET", "/api/partners/me/sla/definitions", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    json_t *definitions = json_object_get (response.json, "definitions");
+    assert_int_equal (json_array_size (definitions), 4);
+    json_t *p3 = json_array_get (definitions, 2);
+    assert_string_equal (json_string_value (json_object_get (p3, "priority")), "P3");
+    assert_true (json_is_true (json_object_get (p3, "business_hours")));
+    assert_int_equal (json_integer_value (json_object_get (p3, "warning_percent")), 80);
+    assert_string_equal (json_string_value (json_object_get (
+                             json_object_get (response.json, "calendar"), "timezone")),
+                         "UTC");
+    pd_test_http_clear (&response);
+
+    const char *bad[][2] = {
+        {"{\"calendar\":{\"timezone\":\"Mars/Olympus\"}}", "calendar.timezone"},
+        {"{\"calendar\":{\"timezone\":\"Europe/Berlin\",\"week\":[{\"day\":\"mon\",\"start\":"
+         "\"17:00\",\"end\":\"09:00\"}]}}",
+         "calendar.week.0"},
+        {"{\"definitions\":[{\"priority\":\"P1\",\"response_s\":100,\"resolution_s\":50}]}",
+         "definitions.0"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        s_call ("PUT", "/api/partners/me/sla/definitions", key, bad[i][0], &response);
+        s_expect (&response, 400, "invalid_field");
+        assert_string_equal (pd_json_str (&response, "field"), bad[i][1]);
+        pd_test_http_clear (&response);
+    }
+    s_call ("PUT", "/api/partners/me/sla/definitions", key,
+            "{\"definitions\":[{\"priority\":\"P1\",\"response_s\":1,\"resolution_s\":2,"
+            "\"warning_percent\":50}]}",
+            &response);
+    s_expect (&response, 200, NULL);
+    json_t *p1 = json_array_get (json_object_get (response.json, "definitions"), 0);
+    assert_int_equal (json_integer_value (json_object_get (p1, "response_s")), 1);
+    pd_test_http_clear (&response);
+
+    s_appliance_t appliance;
+    s_appliance (key, "SLA Site", 30, &appliance);
+    long long from = s_stream_last () + 1;
+    s_raise (&appliance, "{\"priority\":\"P1\",\"title\":\"Ransomware suspected\"}", &response);
+    s_expect (&response, 200, NULL);
+    char id[S_ID_MAX];
+    snprintf (id, sizeof (id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+
+    //  opened, then four SLA events (warning and breach of each target)
+    char output[S_OUTPUT_MAX];
+    const char *extra[] = {"--partner", "", "--json", NULL};
+    char partner_id[S_ID_MAX];
+    s_call ("GET", "/api/partners/me", key, NULL, &response);
+    snprintf (partner_id, sizeof (partner_id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    extra[1] = partner_id;
+    s_tail (from, 5, extra, output, sizeof (output));
+    assert_int_equal (s_lines_with (output, "\"type\":\"sla.warning\""), 2);
+    assert_int_equal (s_lines_with (output, "\"type\":\"sla.breached\""), 2);
+    assert_int_equal (s_lines_with (output, "\"target\":\"response\""), 2);
+
+    s_ticket_call ("GET", key, id, NULL, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_true (json_is_true (json_object_get (response.json, "response_breached")));
+    assert_true (json_is_true (json_object_get (response.json, "resolution_breached")));
+    assert_null (json_object_get (response.json, "resolution_due_at"));
+    assert_int_equal (json_array_size (json_object_get (response.json, "timeline")), 5);
+    pd_test_http_clear (&response);
+
+    //  Nothing fires twice: the stream holds exactly those five events of
+    //  the ticket (read it all, from `from`)
+    char path[256];
+    snprintf (path, sizeof (path), "/api/admin/streams/escalations?from=%lld", from);
+    s_call ("GET", path, s_main.admin_key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    int sla_events = 0;
+    json_t *items = json_object_get (response.json, "items");
+    for (size_t i = 0; i < json_array_size (items); i++) {
+        json_t *event = json_object_get (json_array_get (items, i), "event");
+        const char *type = json_string_value (json_object_get (event, "type"));
+        if (strcmp (json_string_value (json_object_get (event, "subject")), id) == 0 &&
+            strncmp (type, "sla.", 4) == 0)
+            sla_events++;
+    }
+    assert_int_equal (sla_events, 4);
+    pd_test_http_clear (&response);
+
+    //  Metrics from the log: one P1, breached both ways, none met
+    s_call ("GET", "/api/partners/me/sla/metrics", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    json_t *m1 = json_array_get (json_object_get (response.json, "items"), 0);
+    assert_int_equal (json_integer_value (json_object_get (m1, "tickets")), 1);
+    assert_int_equal (json_integer_value (json_object_get (m1, "response_breaches")), 1);
+    assert_int_equal (json_integer_value (json_object_get (m1, "resolution_breaches")), 1);
+    assert_int_equal (json_integer_value (json_object_get (m1, "response_within_percent")), 0);
+    pd_test_http_clear (&response);
+}
+
+//  Metrics recomputed from the log equal what the tickets say
+static void
+test_metrics_match_tickets (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_partner ("Metrics MSP", key);
+    s_appliance_t appliance;
+    s_appliance (key, "Metrics Site", 40, &appliance);
+    const char *priorities[] = {"P2", "P2", "P3", "P4", "P4", "P4"};
+    char ids[6][S_ID_MAX];
+    pd_test_http_t response;
+    for (int i = 0; i < 6; i++) {
+        char body[128];
+        snprintf (body, sizeof (body), "{\"priority\":\"%s\",\"title\":\"t%d\"}", priorities[i], i);
+        s_raise (&appliance, body, &response);
+        s_expect (&response, 200, NULL);
+        snprintf (ids[i], sizeof (ids[i]), "%s", pd_json_str (&response, "id"));
+        pd_test_http_clear (&response);
+    }
+    //  Acknowledge 0, 2, 3; resolve 0 and 4
+    int acks[] = {0, 2, 3}, resolves[] = {0, 4};
+    for (int i = 0; i < 3; i++) {
+        s_ticket_call ("POST", key, ids[acks[i]], "acknowledge", "{}", &response);
+        s_expect (&response, 200, NULL);
+        pd_test_http_clear (&response);
+    }
+    for (int i = 0; i < 2; i++) {
+        s_ticket_call ("POST", key, ids[resolves[i]], "resolve", "{\"note\":\"done\"}", &response);
+        s_expect (&response, 200, NULL);
+        pd_test_http_clear (&response);
+    }
+    //  What the tickets say, by priority
+    long long tickets[4] = {0}, acknowledged[4] = {0}, resolved[4] = {0};
+    s_call ("GET", "/api/partners/me/escalations", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    json_t *items = json_object_get (response.json, "items");
+    assert_int_equal (json_array_size (items), 6);
+    for (size_t i = 0; i < json_array_size (items); i++) {
+        json_t *ticket = json_array_get (items, i);
+        int p = json_string_value (json_object_get (ticket, "priority"))[1] - '1';
+        tickets[p]++;
+        acknowledged[p] += json_object_get (ticket, "acknowledged_at") != NULL;
+        resolved[p] +=
+            strcmp (json_string_value (json_object_get (ticket, "status")), "resolved") == 0;
+    }
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/partners/me/sla/metrics", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    items = json_object_get (response.json, "items");
+    for (int p = 0; p < 4; p++) {
+        json_t *m = json_array_get (items, (size_t)p);
+        assert_int_equal (json_integer_value (json_object_get (m, "tickets")), tickets[p]);
+        assert_int_equal (json_integer_value (json_object_get (m, "acknowledged")),
+                          acknowledged[p]);
+        assert_int_equal (json_integer_value (json_object_get (m, "resolved")), resolved[p]);
+    }
+    assert_int_equal (tickets[1] + tickets[2] + tickets[3], 6);
+    assert_int_equal (acknowledged[1], 1);
+    assert_int_equal (resolved[3], 1);
+    pd_test_http_clear (&response);
+}
+
+//  Re-open within the window; a crash right after a 2xx keeps the ticket,
+//  its event and its timers; deadlines that passed while partnerd was down
+//  fire at once; after the window a repeat opens a new ticket
+static void
+test_reopen_and_restart (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_partner ("Reopen MSP", key);
+    s_appliance_t appliance;
+    s_appliance (key, "Reopen Site", 50, &appliance);
+    const char *body = "{\"priority\":\"P2\",\"title\":\"Patch missing\",\"dedup_key\":\"kb5\"}";
+    pd_test_http_t response;
+    s_raise (&appliance, body, &response);
+    s_expect (&response, 200, NULL);
+    char id[S_ID_MAX];
+    snprintf (id, sizeof (id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", key, id, "resolve", "{\"note\":\"patched\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    //  Within the window (1 h by default): the same ticket, open again
+    s_raise (&appliance, body, &response);
+    s_expect (&response, 200, NULL);
+    assert_string_equal (pd_json_str (&response, "id"), id);
+    assert_true (json_is_true (json_object_get (response.json, "reopened")));
+    assert_string_equal (pd_json_str (&response, "status"), "open");
+    pd_test_http_clear (&response);
+
+    //  A crash right after the answer: all of it is there after restart,
+    //  with the clock two hours on, so its P2 response deadline (1 h) and
+    //  resolution deadline (8 h: only the warning... not yet) passed
+    assert_int_equal (
+        pd_instance_restart (&s_main, SIGKILL, "clock_skew_ms = 7200000", S_START_TIMEOUT_MS), 0);
+    char output[S_OUTPUT_MAX];
+    char partner_id[S_ID_MAX];
+    s_call ("GET", "/api/partners/me", key, NULL, &response);
+    snprintf (partner_id, sizeof (partner_id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    const char *extra[] = {"--partner", partner_id, NULL};
+    //  opened, resolved, reopened, then the response warning and breach
+    s_tail (1, 5, extra, output, sizeof (output));
+    assert_int_equal (s_lines_with (output, "escalation.reopened"), 1);
+    assert_int_equal (s_lines_with (output, "sla.warning P2"), 1);
+    assert_int_equal (s_lines_with (output, "sla.breached P2"), 1);
+    s_ticket_call ("GET", key, id, NULL, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_true (json_is_true (json_object_get (response.json, "response_breached")));
+    assert_null (json_object_get (response.json, "resolution_breached"));
+    assert_non_null (json_object_get (response.json, "resolution_due_at"));
+    assert_int_equal (pd_json_int (&response, "reopen_count"), 1);
+    pd_test_http_clear (&response);
+
+    //  Resolved again; the window (1 h) passes: a repeat opens a new ticket
+    s_ticket_call ("POST", key, id, "resolve", "{\"note\":\"patched again\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    assert_int_equal (
+        pd_instance_restart (&s_main, SIGTERM, "clock_skew_ms = 14400000", S_START_TIMEOUT_MS), 0);
+    s_raise (&appliance, body, &response);
+    s_expect (&response, 200, NULL);
+    assert_string_not_equal (pd_json_str (&response, "id"), id);
+    assert_true (json_is_true (json_object_get (response.json, "created")));
+    pd_test_http_clear (&response);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_raise_dedup_and_refusals),
+        cmocka_unit_test (test_concurrent_repeats),
+        cmocka_unit_test (test_lifecycle_and_isolation),
+        cmocka_unit_test (test_sla_fires_once),
+        cmocka_unit_test (test_metrics_match_tickets),
+        cmocka_unit_test (test_reopen_and_restart),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}

@@ -4,6 +4,7 @@
 #include "pd_escalation_actor.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,12 +451,64 @@ s_escalation_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     return rc;
 }
 
+//  ------------------------------------------------------------------------
+//  Following the escalation stream (the gateway serves it as SSE)
+
+static int
+s_escalation_follow (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const pd_stream_follow_t *req = request;
+    pd_stream_grant_t *grant = reply;
+    const char *partner_id = pd_ctx_partner_id (ctx);
+    bool admin = strcmp (pd_ctx_principal (ctx)->kind, "admin") == 0;
+    if (!partner_id && !admin)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partners and admins only");
+    if (partner_id && req->partner_id && strcmp (req->partner_id, partner_id) != 0)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, "partner_id", "a partner follows its own events");
+    //  Where to start: Last-Event-ID resumes after it, `from` names the
+    //  first, and without either only new events come
+    int64_t from = 0;
+    if (req->last_event_id) {
+        char *end = NULL;
+        long long last = strtoll (req->last_event_id, &end, 10);
+        if (!end || *end || last < 0 || last == LLONG_MAX)
+            return pd_ctx_fail (ctx, PD_E_INVALID_FIELD, "last_event_id",
+                                "Last-Event-ID must be a sequence number");
+        from = last + 1;
+    } else if (PD_HAS (req, stream_follow, from))
+        from = req->from;
+    else
+        from = (int64_t)pd_store_stream_last (pd_ctx_store (ctx), PD_ACTOR_EVENT_TABLE,
+                                              PD_STREAM_ESCALATIONS) +
+               1;
+    if (req->priority) {
+        //  "P1" or a comma-separated list of them
+        for (const char *p = req->priority; *p;) {
+            if (p[0] != 'P' || p[1] < '1' || p[1] > '4' || (p[2] && p[2] != ','))
+                return pd_ctx_fail (ctx, PD_E_INVALID_FIELD, "priority",
+                                    "must be priorities P1..P4, comma-separated");
+            p += p[2] ? 3 : 2;
+        }
+    }
+    int rc = pd_schema_set_str (&grant->stream, PD_STREAM_ESCALATIONS);
+    grant->from = from > 0 ? from : 1;
+    PD_MARK (grant, stream_grant, from);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&grant->partner_id, partner_id ? partner_id : req->partner_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&grant->site_id, req->site_id);
+    if (rc == PD_OK)
+        rc = pd_schema_set_str (&grant->priority, req->priority);
+    return rc;
+}
+
 static const pd_handler_t s_handlers[] = {
     {"escalation.create", s_escalation_create},
     {"escalation.acknowledge", s_escalation_acknowledge},
     {"escalation.resolve", s_escalation_resolve},
     {"escalation.get", s_escalation_get},
     {"escalation.list", s_escalation_list},
+    {"escalation.follow", s_escalation_follow},
     {NULL, NULL},
 };
 

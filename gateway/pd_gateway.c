@@ -40,6 +40,7 @@
 #include "pd_netlist.h"
 #include "pd_openapi.h"
 #include "pd_routes.h"
+#include "pd_sse.h"
 #include "pd_token.h"
 
 #include <arpa/inet.h>
@@ -60,18 +61,20 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#define S_WORKER_THREAD     1   //  CivetWeb's thread_type of request workers
-#define S_QUERY_NAME_MAX    64  //  bytes of a query parameter name
-#define S_ALLOW_MAX         64  //  bytes of an Allow header value
-#define S_COOKIE_VALUE_MAX  256 //  bytes of a session cookie read (above a token's length)
-#define S_COOKIE_NAME_MAX   64  //  bytes of a cookie name with its prefix
-#define S_ADDRESS_MAX       64  //  bytes of a numeric client address
-#define S_FORWARDED_MAX     16  //  X-Forwarded-For entries looked at, from the right
-#define S_ORIGINS_MAX       16  //  CORS origins
-#define S_LISTENERS_MAX     8   //  listening sockets of one gateway
-#define S_FRONT_STATS_TYPE  "front.stats" //  the appliance front's counters (the catalogue)
-#define S_ORIGIN_MAX        256           //  bytes of one origin
-#define S_CORS_HEADERS      "Content-Type, X-API-Key, X-CSRF-Token"
+#define S_WORKER_THREAD    1             //  CivetWeb's thread_type of request workers
+#define S_QUERY_NAME_MAX   64            //  bytes of a query parameter name
+#define S_ALLOW_MAX        64            //  bytes of an Allow header value
+#define S_COOKIE_VALUE_MAX 256           //  bytes of a session cookie read (above a token's length)
+#define S_COOKIE_NAME_MAX  64            //  bytes of a cookie name with its prefix
+#define S_ADDRESS_MAX      64            //  bytes of a numeric client address
+#define S_FORWARDED_MAX    16            //  X-Forwarded-For entries looked at, from the right
+#define S_ORIGINS_MAX      16            //  CORS origins
+#define S_LISTENERS_MAX    8             //  listening sockets of one gateway
+#define S_FRONT_STATS_TYPE "front.stats" //  the appliance front's counters (the catalogue)
+#define S_ORIGIN_MAX       256           //  bytes of one origin
+#define S_CORS_HEADERS     "Content-Type, X-API-Key, X-CSRF-Token, Last-Event-ID"
+#define S_LAST_EVENT_ID                                                                            \
+    "last_event_id"              //  the request field of a stream route that the header fills
 #define S_RATE_WINDOW_MS    1000 //  body rate: per second
 #define S_HTTP_NO_CONTENT   204
 #define S_HTTP_OK           200
@@ -128,6 +131,10 @@ struct _pd_gateway_t {
     void *local_arg;
     atomic_uint_fast64_t calls_local;  //  service calls served in the worker thread
     atomic_uint_fast64_t calls_broker; //  ...and through the broker
+    char *stream;                      //  the broker's stream endpoint (NULL: no streams)
+    int max_streams;                   //  event streams answered at once
+    atomic_int streams;                //  ...answered now
+    atomic_bool stopping;              //  set before mg_stop: streams end
     s_pool_t pool;                     //  broker clients
     bool pool_ready;                   //  its mutex and condition variable are initialised
 };
@@ -469,6 +476,12 @@ s_build_request (s_request_t *req, const pd_route_t *route, const pd_schema_t *s
                                     sizeof (binding)) > 0)
             pd_schema_set_text (schema, record, route->binding, binding, NULL);
     }
+    if (rc == PD_OK && (route->flags & PD_ROUTE_STREAM)) {
+        //  A reconnecting EventSource says where it was
+        const char *last = mg_get_header (req->http.conn, "Last-Event-ID");
+        if (last && *last)
+            rc = pd_schema_set_text (schema, record, S_LAST_EVENT_ID, last, err);
+    }
     if (rc == PD_OK)
         rc = pd_schema_validate (schema, record, err);
     return rc;
@@ -597,6 +610,29 @@ s_string_of (const pd_schema_t *schema, const void *record, const char *name)
 //  Answer a successful reply as the route says: a redirect (Location, no
 //  body), no content, or the reply record as JSON; with the cookies its
 //  flags ask for
+//  A `stream_grant` reply: the stream itself, as SSE, while a stream slot
+//  is free (beyond them: 503 with Retry-After, so that followers never
+//  hold every worker thread)
+static int
+s_answer_stream (s_request_t *req, const pd_stream_grant_t *grant, pd_schema_error_t *err)
+{
+    pd_gateway_t *self = req->gateway;
+    if (!self->stream)
+        return s_fail (err, PD_E_UNAVAILABLE, NULL, "this gateway serves no event streams");
+    if (atomic_fetch_add (&self->streams, 1) >= self->max_streams) {
+        atomic_fetch_sub (&self->streams, 1);
+        req->http.retry_after = PD_GATEWAY_STREAM_RETRY_S;
+        return s_fail (err, PD_E_UNAVAILABLE, NULL, "too many event streams; retry later");
+    }
+    pd_sse_config_t config = {.broker = self->broker,
+                              .stream = self->stream,
+                              .keys = self->broker_keys,
+                              .stopping = &self->stopping};
+    pd_sse_serve (&req->http, &config, grant);
+    atomic_fetch_sub (&self->streams, 1);
+    return PD_OK;
+}
+
 static int
 s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message,
           const void *result, pd_schema_error_t *err)
@@ -634,6 +670,8 @@ s_answer (s_request_t *req, const pd_route_t *route, const pd_message_t *message
         pd_http_send (&req->http, route->success, NULL, headers, "", 0);
         return PD_OK;
     }
+    if (route->flags & PD_ROUTE_STREAM)
+        return s_answer_stream (req, result, err);
     if (route->flags & PD_ROUTE_RAW) {
         //  A `binary` reply (checked at start): its bytes as they are,
         //  with its type (s_respond always says Cache-Control: no-store)
@@ -847,10 +885,17 @@ s_serve_metrics (s_request_t *req)
                        "they were served (local: in the worker thread; broker).\n"
                        "# TYPE partnerd_http_calls_total counter\n"
                        "partnerd_http_calls_total{path=\"local\"} %" PRIu64 "\n"
-                       "partnerd_http_calls_total{path=\"broker\"} %" PRIu64 "\n",
+                       "partnerd_http_calls_total{path=\"broker\"} %" PRIu64 "\n"
+                       "# HELP partnerd_http_streams Event streams (SSE) answered now.\n"
+                       "# TYPE partnerd_http_streams gauge\n"
+                       "partnerd_http_streams %d\n"
+                       "# HELP partnerd_http_streams_max Event streams answered at once at most.\n"
+                       "# TYPE partnerd_http_streams_max gauge\n"
+                       "partnerd_http_streams_max %d\n",
                        requests, stats.open, stats.admitted, stats.refused_total,
                        stats.refused_client, (uint64_t)atomic_load (&req->gateway->calls_local),
-                       (uint64_t)atomic_load (&req->gateway->calls_broker))
+                       (uint64_t)atomic_load (&req->gateway->calls_broker),
+                       atomic_load (&req->gateway->streams), req->gateway->max_streams)
                  : NULL;
     if (text) {
         s_component_metrics (req, PD_PROTO_SERVICE_STATS, PD_PROTO_SERVICE_STATS,
@@ -1044,7 +1089,10 @@ s_routes_check (void)
             ((route->flags & PD_ROUTE_BINDING_CHECK) &&
              !s_has_string (message->request, route->binding)) ||
             ((route->flags & PD_ROUTE_REDIRECT) &&
-             !s_has_string (message->reply, route->location))) {
+             !s_has_string (message->reply, route->location)) ||
+            ((route->flags & PD_ROUTE_STREAM) &&
+             (message->reply != &pd_stream_grant_schema ||
+              !s_has_string (message->request, S_LAST_EVENT_ID)))) {
             zsys_error ("gateway: bad route %s", pd_route_label (route));
             return false;
         }
@@ -1185,6 +1233,8 @@ pd_gateway_new (const pd_gateway_config_t *config)
     self->broker_keys = pd_keys_pair_dup (config->broker_keys);
     self->local = config->local;
     self->local_arg = config->local_arg;
+    self->stream = config->stream ? strdup (config->stream) : NULL;
+    self->max_streams = s_setting (config->max_streams, PD_GATEWAY_STREAMS);
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
@@ -1299,6 +1349,7 @@ pd_gateway_destroy (pd_gateway_t **self_p)
     pd_gateway_t *self = *self_p;
     if (!self)
         return;
+    atomic_store (&self->stopping, true); //  event streams end within a second
     if (self->ctx)
         mg_stop (self->ctx); //  waits for requests in progress; threads drop their clients
     if (self->library)
@@ -1318,6 +1369,7 @@ pd_gateway_destroy (pd_gateway_t **self_p)
     pd_metrics_destroy (&self->metrics);
     free (self->openapi);
     free (self->broker);
+    free (self->stream);
     pd_keys_pair_destroy (&self->broker_keys);
     free (self);
     *self_p = NULL;

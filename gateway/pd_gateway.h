@@ -63,6 +63,8 @@ typedef struct _pd_gateway_t pd_gateway_t;
 #define PD_GATEWAY_TIMEOUT_MS     5000  //  deadline of one request at the broker
 #define PD_GATEWAY_MAX_BODY       (64 * 1024)
 #define PD_GATEWAY_LISTEN_BACKLOG "1024" //  connections the kernel queues before accept
+#define PD_GATEWAY_STREAMS        64     //  event streams (SSE) held at once
+#define PD_GATEWAY_STREAM_RETRY_S 5      //  Retry-After when they are all taken
 
 #define PD_GATEWAY_HEALTH_TIMEOUT_MS  1000    //  deadline of /healthz's broker ping
 #define PD_GATEWAY_METRICS_TIMEOUT_MS 250     //  each component's counters, for /metrics
@@ -104,6 +106,10 @@ typedef struct {
     //  NULL sends every request through the broker)
     pd_gateway_local_fn *local;
     void *local_arg;
+    //  The broker's event stream endpoint, for the routes that answer a
+    //  stream (PD_ROUTE_STREAM, pd_sse); NULL: those answer 503
+    const char *stream;
+    int max_streams; //  streams answered at once; 0 = PD_GATEWAY_STREAMS
 } pd_gateway_config_t;
 
 //  Cookie names; with cookie_secure each gets the prefix "__Host-" (the

@@ -201,6 +201,43 @@ pd_http_send (pd_http_t *self, int http, const char *type, const char *extra, co
     self->sent = http;
 }
 
+void
+pd_http_stream_start (pd_http_t *self, int http, const char *type)
+{
+    char date[64];
+    struct tm tm;
+    time_t now = time (NULL);
+    strftime (date, sizeof (date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r (&now, &tm));
+    char head[S_HEAD_MAX];
+    int len = snprintf (head, sizeof (head),
+                        "HTTP/1.1 %d %s\r\n"
+                        "Date: %s\r\n"
+                        "Content-Type: %s\r\n"
+                        "Cache-Control: no-store\r\n"
+                        "X-Content-Type-Options: nosniff\r\n"
+                        "X-Accel-Buffering: no\r\n"
+                        "X-Request-Id: %s\r\n"
+                        "Connection: close\r\n"
+                        "%s%s%s"
+                        "\r\n",
+                        http, mg_get_response_code_text (self->conn, http), date, type,
+                        self->trace_id, self->origin ? "Access-Control-Allow-Origin: " : "",
+                        self->origin ? self->origin : "",
+                        self->origin ? "\r\nAccess-Control-Expose-Headers: " PD_HTTP_CORS_EXPOSED
+                                       "\r\nVary: Origin\r\n"
+                                     : "");
+    self->close = true;
+    self->sent = http;
+    if (len > 0 && (size_t)len < sizeof (head))
+        mg_write (self->conn, head, (size_t)len);
+}
+
+int
+pd_http_write (pd_http_t *self, const void *data, size_t size)
+{
+    return size == 0 || mg_write (self->conn, data, size) == (int)size ? 0 : -1;
+}
+
 //  Answer an RFC 9457 problem for a status. detail, field, extra may be
 //  NULL or empty.
 void

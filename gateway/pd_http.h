@@ -53,6 +53,15 @@ void pd_http_init (pd_http_t *self, struct mg_connection *conn, const struct mg_
 void pd_http_send (pd_http_t *self, int http, const char *type, const char *extra, const char *body,
                    size_t size);
 
+//  Start a streamed response (text/event-stream and the like): the head
+//  with `type`, no Content-Length, Connection: close (the stream ends with
+//  the connection). The body follows with pd_http_write.
+void pd_http_stream_start (pd_http_t *self, int http, const char *type);
+
+//  Write body bytes of a streamed response: 0, or -1 when the client is
+//  gone.
+int pd_http_write (pd_http_t *self, const void *data, size_t size);
+
 //  Answer an RFC 9457 problem for a pd_status.h status: type
 //  urn:partnerd:problem:<code>, title, status, detail, code, field,
 //  instance (the path), trace_id; Retry-After as retry_after says.

@@ -82,6 +82,10 @@
     X ("POST", "/api/escalations", "escalation.create", PD_ACCESS_APPLIANCE, 200, 0, NULL, NULL)   \
     X ("GET", "/api/partners/me/escalations", "escalation.list", PD_ACCESS_PARTNER, 200, 0, NULL,  \
        NULL)                                                                                       \
+    X ("GET", "/api/partners/me/escalations/stream", "escalation.follow", PD_ACCESS_PARTNER, 200,  \
+       PD_ROUTE_STREAM, NULL, NULL)                                                                \
+    X ("GET", "/api/admin/escalations/stream", "escalation.follow", PD_ACCESS_ADMIN, 200,          \
+       PD_ROUTE_STREAM, NULL, NULL)                                                                \
     X ("GET", "/api/partners/me/escalations/{id}", "escalation.get", PD_ACCESS_PARTNER, 200, 0,    \
        NULL, NULL)                                                                                 \
     X ("POST", "/api/partners/me/escalations/{id}/acknowledge", "escalation.acknowledge",          \

@@ -52,6 +52,10 @@ typedef struct {
 //    partnerd_oauth cookie (a sign-in's browser).
 //  BINDING_CHECK: the partnerd_oauth cookie fills the request's field
 //    `route->binding`; the answer expires the cookie.
+//  STREAM: the reply is a `stream_grant`: the answer is that stream as
+//    text/event-stream (pd_sse), from the grant's `from` on, its events
+//    filtered by the grant; the Last-Event-ID header fills the request's
+//    field `last_event_id`.
 //  The gateway checks at start that every such field exists, as a string.
 #define PD_ROUTE_SESSION_SET   0x01
 #define PD_ROUTE_SESSION_CLEAR 0x02
@@ -59,6 +63,7 @@ typedef struct {
 #define PD_ROUTE_RAW           0x08
 #define PD_ROUTE_BINDING_SET   0x10
 #define PD_ROUTE_BINDING_CHECK 0x20
+#define PD_ROUTE_STREAM        0x40
 
 #define PD_ROUTE_MAX_PARAMS   4
 #define PD_ROUTE_MAX_PARAM    128 //  bytes of one path parameter value

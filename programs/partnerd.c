@@ -790,7 +790,9 @@ main (int argc, char **argv)
                                       .request_timeout_ms = options.timeout_ms,
                                       .cookie_secure = settings->cookie_secure,
                                       .trusted_proxies = settings->trusted_proxies,
-                                      .cors_origins = settings->cors_allowed_origins};
+                                      .cors_origins = settings->cors_allowed_origins,
+                                      .stream = all_in_one ? S_INPROC_STREAM : options.stream,
+                                      .max_streams = (int)settings->sse_max_streams};
         gateway = pd_gateway_new (&config);
         if (!gateway)
             goto cleanup;

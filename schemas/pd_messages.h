@@ -679,6 +679,27 @@ extern "C" {
     LIST (R, items, 0, escalation, PD_PAGE_LIMIT_MAX)                                              \
     STR (R, next_cursor, 0, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
+//  GET /api/partners/me/escalations/stream and /api/admin/escalations/stream
+//  (text/event-stream): from = the first sequence number wanted; the
+//  gateway puts the Last-Event-ID header into last_event_id (resume after
+//  it); neither: only new events. priority: "P1,P2". partner_id: admins
+//  only (a partner follows its own events).
+#define PD_FIELDS_stream_follow(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
+    INT (R, from, 0, 1, INT64_MAX)                                                                 \
+    STR (R, last_event_id, 0, 1, 20, PD_FMT_TOKEN, NULL)                                           \
+    STR (R, site_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, priority, 0, 2, 11, PD_FMT_TEXT, NULL)                                                 \
+    STR (R, partner_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+//  Its answer, for the gateway (route flag PD_ROUTE_STREAM): the stream to
+//  follow from `from` on, and which of its events this caller gets
+#define PD_FIELDS_stream_grant(R, STR, INT, BOOL, BIN, OBJ, LIST)                                  \
+    STR (R, stream, PD_F_REQUIRED, 1, 64, PD_FMT_TOKEN, NULL)                                      \
+    INT (R, from, PD_F_REQUIRED, 1, INT64_MAX)                                                     \
+    STR (R, partner_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                       \
+    STR (R, site_id, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                          \
+    STR (R, priority, 0, 2, 11, PD_FMT_TEXT, NULL)
+
 //  A pending SLA deadline (table "sla_deadlines", key "<due_at, 15
 //  digits>/<ticket id>/<kind>", so that the due ones are a scan's first):
 //  the SLA timer fires it once, deleting it in the same transaction
@@ -822,6 +843,8 @@ extern "C" {
     X (escalation_resolve)                                                                         \
     X (escalation_list)                                                                            \
     X (escalation_page)                                                                            \
+    X (stream_follow)                                                                              \
+    X (stream_grant)                                                                               \
     X (sla_deadline)                                                                               \
     X (sla_metrics_query)                                                                          \
     X (sla_metric)                                                                                 \
@@ -881,6 +904,7 @@ extern "C" {
     X ("escalation.get", "escalation", escalation_ref, escalation)                                 \
     X ("escalation.acknowledge", "escalation", escalation_ack, escalation)                         \
     X ("escalation.resolve", "escalation", escalation_resolve, escalation)                         \
+    X ("escalation.follow", "escalation", stream_follow, stream_grant)                             \
     X ("sla.definitions", "sla", empty, sla_policy)                                                \
     X ("sla.define", "sla", sla_policy, sla_policy)                                                \
     X ("sla.metrics", "sla", sla_metrics_query, sla_metrics)

@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <poll.h>
+#include <time.h>
 
 #include "pd_testutil.h"
 
@@ -47,8 +50,9 @@ static int
 s_setup (void **state)
 {
     curl_global_init (CURL_GLOBAL_DEFAULT);
-    return pd_instance_start (&s_main, "login_failures_per_source = 100000\nsla_tick_ms = 50\n",
-                              S_START_TIMEOUT_MS);
+    return pd_instance_start (
+        &s_main, "login_failures_per_source = 100000\nsla_tick_ms = 50\nsse_max_streams = 3\n",
+        S_START_TIMEOUT_MS);
 }
 
 static int
@@ -182,6 +186,197 @@ s_lines_with (const char *text, const char *word)
         line = end ? end + 1 : NULL;
     }
     return count;
+}
+
+//  ------------------------------------------------------------------------
+//  An SSE client (libcurl) in a thread of its own
+
+#define S_SSE_MAX 16
+
+typedef struct {
+    char url[S_URL_MAX];
+    const char *key;
+    const char *last_event_id; //  sent as Last-Event-ID (may be NULL)
+    int want;                  //  stop after this many events
+    long status;
+    char content_type[128];
+    int count;
+    long long ids[S_SSE_MAX];
+    char types[S_SSE_MAX][64];
+    char subjects[S_SSE_MAX][S_ID_MAX];
+    char buffer[65536];
+    size_t used;
+    volatile bool stop; //  set by the test: the client hangs up
+    bool connected;     //  the head came
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+} s_sse_t;
+
+//  Parse complete events ("...\n\n") out of the buffer
+static void
+s_sse_parse (s_sse_t *self)
+{
+    char *end;
+    while (self->count < S_SSE_MAX && (end = strstr (self->buffer, "\n\n"))) {
+        *end = 0;
+        long long id = -1;
+        char type[64] = "", subject[S_ID_MAX] = "";
+        for (char *line = self->buffer; line && *line;) {
+            char *next = strchr (line, '\n');
+            if (next)
+                *next++ = 0;
+            if (strncmp (line, "id: ", 4) == 0)
+                id = atoll (line + 4);
+            else if (strncmp (line, "event: ", 7) == 0)
+                snprintf (type, sizeof (type), "%s", line + 7);
+            else if (strncmp (line, "data: ", 6) == 0) {
+                json_t *data = json_loads (line + 6, 0, NULL);
+                const char *value = json_string_value (json_object_get (data, "subject"));
+                snprintf (subject, sizeof (subject), "%s", value ? value : "");
+                json_decref (data);
+            }
+            line = next;
+        }
+        if (id >= 0) {
+            self->ids[self->count] = id;
+            snprintf (self->types[self->count], sizeof (self->types[0]), "%s", type);
+            snprintf (self->subjects[self->count], sizeof (self->subjects[0]), "%s", subject);
+            self->count++;
+        }
+        size_t rest = self->used - (size_t)(end + 2 - self->buffer);
+        memmove (self->buffer, end + 2, rest + 1);
+        self->used = rest;
+    }
+}
+
+static size_t
+s_sse_write (char *data, size_t size, size_t count, void *arg)
+{
+    s_sse_t *self = arg;
+    size_t bytes = size * count;
+    pthread_mutex_lock (&self->lock);
+    if (self->used + bytes < sizeof (self->buffer)) {
+        memcpy (self->buffer + self->used, data, bytes);
+        self->used += bytes;
+        self->buffer[self->used] = 0;
+        s_sse_parse (self);
+    }
+    bool done = self->count >= self->want || self->stop;
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    return done ? 0 : bytes;
+}
+
+static size_t
+s_sse_header (char *data, size_t size, size_t count, void *arg)
+{
+    s_sse_t *self = arg;
+    pthread_mutex_lock (&self->lock);
+    if (strncasecmp (data, "content-type:", 13) == 0)
+        snprintf (self->content_type, sizeof (self->content_type), "%.*s",
+                  (int)strcspn (data + 14, "\r\n"), data + 14);
+    if (size * count == 2 && data[0] == '\r') {
+        self->connected = true;
+        pthread_cond_broadcast (&self->changed);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return size * count;
+}
+
+static int
+s_sse_progress (void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    return ((s_sse_t *)arg)->stop ? 1 : 0;
+}
+
+static void *
+s_sse_run (void *arg)
+{
+    s_sse_t *self = arg;
+    CURL *curl = curl_easy_init ();
+    struct curl_slist *headers = NULL;
+    char line[512];
+    snprintf (line, sizeof (line), "X-API-Key: %s", self->key);
+    headers = curl_slist_append (headers, line);
+    if (self->last_event_id) {
+        snprintf (line, sizeof (line), "Last-Event-ID: %s", self->last_event_id);
+        headers = curl_slist_append (headers, line);
+    }
+    curl_easy_setopt (curl, CURLOPT_URL, self->url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_sse_write);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, self);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_sse_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, self);
+    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_sse_progress);
+    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, self);
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long)S_RUN_MS);
+    curl_easy_perform (curl);
+    pthread_mutex_lock (&self->lock);
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &self->status);
+    self->connected = true;
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+    return NULL;
+}
+
+//  Wait until the gateway holds no event stream (a client that hung up is
+//  noticed at the stream's next keep-alive): /metrics says how many it holds
+static void
+s_streams_closed (void)
+{
+    struct timespec start;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pd_test_http_t response;
+        assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &response), 200);
+        const char *gauge = strstr (response.body, "\npartnerd_http_streams ");
+        assert_non_null (gauge);
+        int open = atoi (gauge + strlen ("\npartnerd_http_streams "));
+        pd_test_http_clear (&response);
+        if (open == 0)
+            return;
+        struct timespec now;
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > S_RUN_MS / 1000)
+            fail_msg ("%d event streams still held", open);
+        poll (NULL, 0, 50); //  a gauge has no signal to wait on
+    }
+}
+
+//  Start a client on `path` with `key`; returns once its head came (or it ended)
+static void
+s_sse_start (s_sse_t *self, pthread_t *thread, const char *path, const char *key,
+             const char *last_event_id, int want)
+{
+    memset (self, 0, sizeof (*self));
+    snprintf (self->url, sizeof (self->url), "%s%s", s_main.base, path);
+    self->key = key;
+    self->last_event_id = last_event_id;
+    self->want = want;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->changed, NULL);
+    assert_int_equal (pthread_create (thread, NULL, s_sse_run, self), 0);
+    pthread_mutex_lock (&self->lock);
+    struct timespec deadline = pd_test_deadline (S_RUN_MS);
+    while (!self->connected)
+        if (pthread_cond_timedwait (&self->changed, &self->lock, &deadline) != 0)
+            break;
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  Wait for the client to end (it stops after `want` events), or stop it
+static void
+s_sse_join (s_sse_t *self, pthread_t thread, bool stop)
+{
+    if (stop)
+        self->stop = true;
+    pthread_join (thread, NULL);
+    pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->changed);
 }
 
 //  ------------------------------------------------------------------------
@@ -612,6 +807,112 @@ test_metrics_match_tickets (void **state)
     pd_test_http_clear (&response);
 }
 
+//  The escalation stream as SSE: a partner gets its own events only, live;
+//  Last-Event-ID resumes after the event named; the admin stream has all;
+//  streams beyond sse_max_streams get 503 with Retry-After
+static void
+test_sse_stream (void **state)
+{
+    char key[S_TOKEN_MAX], other[S_TOKEN_MAX];
+    s_partner ("SSE MSP", key);
+    s_partner ("SSE Other", other);
+    s_appliance_t mine, theirs;
+    s_appliance (key, "SSE Site", 60, &mine);
+    s_appliance (other, "SSE Other Site", 61, &theirs);
+
+    s_sse_t own, foreign;
+    pthread_t own_thread, foreign_thread;
+    s_sse_start (&own, &own_thread, "/api/partners/me/escalations/stream", key, NULL, 3);
+    s_sse_start (&foreign, &foreign_thread, "/api/partners/me/escalations/stream", other, NULL, 1);
+    assert_int_equal (own.status, 0); //  still streaming
+    assert_string_equal (own.content_type, "text/event-stream");
+
+    //  The other partner's ticket first: the own stream must not show it
+    pd_test_http_t response;
+    s_raise (&theirs, "{\"priority\":\"P3\",\"title\":\"theirs\"}", &response);
+    s_expect (&response, 200, NULL);
+    char theirs_id[S_ID_MAX];
+    snprintf (theirs_id, sizeof (theirs_id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    s_raise (&mine, "{\"priority\":\"P2\",\"title\":\"mine\"}", &response);
+    s_expect (&response, 200, NULL);
+    char id[S_ID_MAX];
+    snprintf (id, sizeof (id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", key, id, "acknowledge", "{}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", key, id, "resolve", "{\"note\":\"done\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+
+    s_sse_join (&own, own_thread, false);
+    s_sse_join (&foreign, foreign_thread, false);
+    assert_int_equal (own.count, 3);
+    const char *types[] = {"escalation.opened", "escalation.acknowledged", "escalation.resolved"};
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal (own.types[i], types[i]);
+        assert_string_equal (own.subjects[i], id);
+        if (i)
+            assert_true (own.ids[i] > own.ids[i - 1]);
+    }
+    assert_int_equal (foreign.count, 1);
+    assert_string_equal (foreign.subjects[0], theirs_id);
+
+    s_streams_closed ();
+    //  Resume after the first: the next two, exactly
+    char last[32];
+    snprintf (last, sizeof (last), "%lld", own.ids[0]);
+    s_sse_t resumed;
+    pthread_t resumed_thread;
+    s_sse_start (&resumed, &resumed_thread, "/api/partners/me/escalations/stream", key, last, 2);
+    s_sse_join (&resumed, resumed_thread, false);
+    assert_int_equal (resumed.count, 2);
+    assert_int_equal (resumed.ids[0], own.ids[1]);
+    assert_int_equal (resumed.ids[1], own.ids[2]);
+
+    s_streams_closed ();
+    //  The admin's stream from a sequence number, filtered by priority
+    char path[256];
+    snprintf (path, sizeof (path), "/api/admin/escalations/stream?from=%lld&priority=P2,P1",
+              own.ids[0]);
+    s_sse_t admin;
+    pthread_t admin_thread;
+    s_sse_start (&admin, &admin_thread, path, s_main.admin_key, NULL, 3);
+    s_sse_join (&admin, admin_thread, false);
+    if (admin.count != 3)
+        fail_msg ("admin stream: status %ld, %d events, %s", admin.status, admin.count, path);
+    assert_int_equal (admin.ids[0], own.ids[0]);
+
+    //  A partner asking for another partner's stream, a bad Last-Event-ID
+    s_call ("GET", "/api/partners/me/escalations/stream?partner_id=prt_nope", key, NULL, &response);
+    s_expect (&response, 403, "forbidden");
+    pd_test_http_clear (&response);
+    pd_test_http_options_t options = {.api_key = s_main.admin_key};
+    snprintf (path, sizeof (path), "%s/api/admin/escalations/stream?priority=P9", s_main.base);
+    assert_int_equal (pd_test_http_ex ("GET", path, &options, &response), 0);
+    s_expect (&response, 400, "invalid_field");
+    pd_test_http_clear (&response);
+
+    //  The streams a gateway holds are bounded (sse_max_streams = 3 here)
+    s_streams_closed ();
+    s_sse_t held[3];
+    pthread_t held_threads[3];
+    for (int i = 0; i < 3; i++)
+        s_sse_start (&held[i], &held_threads[i], "/api/partners/me/escalations/stream", key, NULL,
+                     S_SSE_MAX);
+    s_call ("GET", "/api/partners/me/escalations/stream", key, NULL, &response);
+    s_expect (&response, 503, "service_unavailable");
+    assert_string_equal (response.retry_after, "5");
+    pd_test_http_clear (&response);
+    //  ...and API calls still get answered meanwhile
+    s_call ("GET", "/api/partners/me/escalations", key, NULL, &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    for (int i = 0; i < 3; i++)
+        s_sse_join (&held[i], held_threads[i], true);
+}
+
 //  Re-open within the window; a crash right after a 2xx keeps the ticket,
 //  its event and its timers; deadlines that passed while partnerd was down
 //  fire at once; after the window a repeat opens a new ticket
@@ -686,6 +987,7 @@ main (void)
         cmocka_unit_test (test_lifecycle_and_isolation),
         cmocka_unit_test (test_sla_fires_once),
         cmocka_unit_test (test_metrics_match_tickets),
+        cmocka_unit_test (test_sse_stream),
         cmocka_unit_test (test_reopen_and_restart),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

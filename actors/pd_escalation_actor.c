@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pd_ratelimit.h"
 #include "pd_record.h"
 #include "pd_sla.h"
 #include "pd_ticket.h"
@@ -20,6 +21,7 @@
 #define S_KEY_SIZE       (PD_ID_MAX + 1 + PD_DEDUP_KEY_MAX + 1)
 #define S_ENTRY_KEY_SIZE (PD_ID_MAX + 16)          //  "<ticket id>/" prefix of its timeline
 #define S_TIME_MAX       UINT64_C (0xFFFFFFFFFFFF) //  48 bits of ms: until the year 10889
+#define S_HOUR_MS        (3600 * 1000LL)
 
 //  Priority words appliances may send, and the priority each means
 static const struct {
@@ -91,7 +93,29 @@ typedef struct {
     const pd_appliance_info_t *appliance;
     const char *by; //  "appliance:<id>"
     pd_escalation_receipt_t *receipt;
+    bool counted; //  this request's new ticket was counted against the appliance's limit
 } s_raise_t;
+
+//  New tickets an appliance may open in an hour (repeats of open tickets
+//  are only counted on them): a runaway agent cannot fill the store
+static int
+s_new_ticket_allowed (pd_ctx_t *ctx, s_raise_t *raise)
+{
+    if (raise->counted)
+        return PD_OK;
+    char key[PD_ID_MAX + 16];
+    snprintf (key, sizeof (key), "escalation:%s", raise->appliance->id);
+    pd_ratelimit_policy_t policy = {pd_ctx_config (ctx)->escalations_per_appliance, S_HOUR_MS};
+    int retry_after = 0;
+    int rc =
+        pd_ratelimit_attempt (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx), &retry_after);
+    if (rc == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        return pd_ctx_fail (ctx, rc, NULL, "too many new tickets from this appliance");
+    }
+    raise->counted = rc == PD_OK;
+    return rc;
+}
 
 //  A new ticket for the escalation, its clocks started under the SLA of
 //  its partner and priority now
@@ -155,7 +179,7 @@ s_ticket_new (pd_ctx_t *ctx, const s_raise_t *raise, pd_escalation_t *ticket)
 }
 
 static int
-s_raise_once (pd_ctx_t *ctx, const s_raise_t *raise)
+s_raise_once (pd_ctx_t *ctx, s_raise_t *raise)
 {
     pd_store_t *store = pd_ctx_store (ctx);
     const pd_escalation_input_t *in = raise->input;
@@ -216,7 +240,9 @@ s_raise_once (pd_ctx_t *ctx, const s_raise_t *raise)
     } else if (rc == PD_OK) {
         //  A new ticket (the key, if any, moves to it)
         pd_schema_clear (&pd_escalation_schema, &ticket);
-        rc = s_ticket_new (ctx, raise, &ticket);
+        rc = s_new_ticket_allowed (ctx, raise);
+        if (rc == PD_OK)
+            rc = s_ticket_new (ctx, raise, &ticket);
         if (rc == PD_OK)
             rc = pd_ticket_clocks_start (batch, &ticket, now);
         if (rc == PD_OK)
@@ -266,10 +292,22 @@ s_escalation_create (void *state, pd_ctx_t *ctx, const void *request, void *repl
         return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "no such appliance");
     if (rc == PD_OK && strcmp (appliance.status, "active") != 0)
         rc = pd_ctx_fail (ctx, PD_E_APPLIANCE_REVOKED, NULL, "appliance is %s", appliance.status);
+    //  A partner that is not active raises nothing (its keys are refused too)
+    pd_partner_t partner = {0};
+    if (rc == PD_OK) {
+        rc = pd_record_get (pd_ctx_store (ctx), &pd_table_partners, appliance.partner_id, &partner,
+                            NULL);
+        if (rc == PD_OK && partner.status && strcmp (partner.status, "active") != 0)
+            rc =
+                pd_ctx_fail (ctx, PD_E_PARTNER_INACTIVE, NULL, "the partner is %s", partner.status);
+        else if (rc == PD_E_NOT_FOUND)
+            rc = pd_ctx_fail (ctx, PD_E_PARTNER_INACTIVE, NULL, "the partner is gone");
+        pd_schema_clear (&pd_partner_schema, &partner);
+    }
     char by[PD_ID_MAX + 16];
     snprintf (by, sizeof (by), "appliance:%s", appliance_id);
     const pd_escalation_input_t *in = request;
-    s_raise_t raise = {in, s_priority (in->priority), &appliance, by, reply};
+    s_raise_t raise = {in, s_priority (in->priority), &appliance, by, reply, false};
     for (int attempt = 0; rc == PD_OK && attempt < PD_ESCALATION_ATTEMPTS; attempt++) {
         rc = s_raise_once (ctx, &raise);
         if (rc == PD_E_CONFLICT || rc == PD_E_EXISTS)
@@ -301,6 +339,12 @@ s_change (pd_ctx_t *ctx, const char *id, const char *note, s_change_t change, vo
             return rc;
         bool resolved = strcmp (ticket.status, "resolved") == 0;
         bool acknowledged = strcmp (ticket.status, "acknowledged") == 0;
+        if (resolved && change == S_RESOLVE && ticket.resolution_note && note &&
+            strcmp (ticket.resolution_note, note) == 0) {
+            //  Resolved with this note already: a retried request
+            *(pd_escalation_t *)reply = ticket;
+            return PD_OK;
+        }
         if (resolved) {
             pd_schema_clear (&pd_escalation_schema, &ticket);
             return pd_ctx_fail (ctx, PD_E_INVALID_STATE, "status",
@@ -446,6 +490,21 @@ s_escalation_list (void *state, pd_ctx_t *ctx, const void *request, void *reply)
                                         &page->items, &page->next_cursor)
                    : pd_record_page (pd_ctx_store (ctx), &pd_table_escalations, req->cursor, limit,
                                      s_list_filter, (void *)req, &page->items, &page->next_cursor);
+    //  Lists show summaries: the details and the SLA terms are the
+    //  ticket's own page (a page of 200 tickets of 16 KiB details would not
+    //  fit one message)
+    pd_escalation_t *items = page->items.items;
+    for (size_t i = 0; rc == PD_OK && i < page->items.size; i++) {
+        s_clear_str (&items[i].details);
+        if (items[i].sla)
+            pd_schema_clear (&pd_sla_terms_schema, items[i].sla);
+        free (items[i].sla);
+        items[i].sla = NULL;
+        if (items[i].calendar)
+            pd_schema_clear (&pd_sla_calendar_schema, items[i].calendar);
+        free (items[i].calendar);
+        items[i].calendar = NULL;
+    }
     if (rc == PD_OK)
         PD_MARK (page, escalation_page, items);
     return rc;

@@ -45,7 +45,7 @@ s_sla_define (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     if (principal->user_id && (!principal->role || strcmp (principal->role, "partner-admin") != 0))
         return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "partner admins only");
     pd_schema_error_t error = {0};
-    if (pd_sla_policy_check (req, &error) != PD_OK)
+    if (pd_sla_policy_check (req, pd_ctx_now (ctx), &error) != PD_OK)
         return pd_ctx_fail (ctx, error.status, error.field, "%s", error.detail);
     int rc = PD_E_CONFLICT;
     for (int attempt = 0; attempt < 8 && rc == PD_E_CONFLICT; attempt++) {
@@ -67,6 +67,11 @@ s_sla_define (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         }
         if (rc == PD_OK)
             rc = pd_sla_policy_complete (&policy);
+        //  The policy as it will be (a new calendar meets the old terms)
+        if (rc == PD_OK && pd_sla_policy_check (&policy, pd_ctx_now (ctx), &error) != PD_OK) {
+            pd_schema_clear (&pd_sla_policy_schema, &policy);
+            return pd_ctx_fail (ctx, error.status, error.field, "%s", error.detail);
+        }
         policy.updated_at = pd_ctx_now (ctx);
         PD_MARK (&policy, sla_policy, updated_at);
         pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
@@ -186,6 +191,58 @@ s_fire_ticket (pd_ctx_t *ctx, pd_store_batch_t *batch, const s_due_t *dues, size
     return rc;
 }
 
+//  Fire one ticket's dues in batches of their own: a conflict (a repeat,
+//  an acknowledgement, another instance) re-reads the deadlines still
+//  there and tries again, so that a busy ticket's breach is not put off
+//  tick after tick; a ticket that cannot be fired for another reason (it
+//  does not decode) loses its deadlines, logged, rather than failing every
+//  tick
+static void
+s_fire_one (pd_ctx_t *ctx, const s_due_t *group, size_t count)
+{
+    s_due_t *dues = malloc (count * sizeof (s_due_t));
+    if (!dues)
+        return;
+    memcpy (dues, group, count * sizeof (s_due_t));
+    int rc = PD_E_CONFLICT;
+    for (int attempt = 0; attempt < PD_SLA_FIRE_ATTEMPTS && rc == PD_E_CONFLICT && count;
+         attempt++) {
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        rc = batch ? s_fire_ticket (ctx, batch, dues, count) : PD_E_INTERNAL;
+        if (rc == PD_OK)
+            rc = pd_ctx_commit (ctx, batch);
+        else if (batch)
+            pd_ctx_discard (ctx, batch);
+        pd_store_batch_destroy (&batch);
+        if (rc != PD_E_CONFLICT)
+            break;
+        //  Keep the deadlines that are still there, at their versions now
+        size_t kept = 0;
+        for (size_t i = 0; i < count; i++) {
+            pd_store_value_t value = {0};
+            if (pd_store_get (pd_ctx_store (ctx), pd_table_sla_deadlines.name, dues[i].key,
+                              dues[i].key_size, &value) == PD_OK) {
+                dues[i].version = value.version;
+                dues[kept++] = dues[i];
+            }
+            pd_store_value_clear (&value);
+        }
+        count = kept;
+    }
+    if (rc != PD_OK && rc != PD_E_CONFLICT && count) {
+        zsys_error ("sla: ticket %s cannot be fired (%s): its %zu deadlines are dropped",
+                    dues[0].ticket_id, pd_status_code (rc), count);
+        pd_store_batch_t *batch = pd_store_batch_new ();
+        for (size_t i = 0; batch && i < count; i++)
+            pd_store_batch_delete (batch, pd_table_sla_deadlines.name, dues[i].key,
+                                   dues[i].key_size, dues[i].version);
+        if (batch)
+            pd_store_commit (pd_ctx_store (ctx), batch);
+        pd_store_batch_destroy (&batch);
+    }
+    free (dues);
+}
+
 //  Fire tickets [0, count) of `groups` (each a run of dues of one ticket):
 //  in one batch, or one by one when that batch does not commit
 static int
@@ -202,22 +259,10 @@ s_fire_groups (pd_ctx_t *ctx, const s_due_t *dues, const size_t *starts, size_t 
     else
         pd_ctx_discard (ctx, batch);
     pd_store_batch_destroy (&batch);
-    if (rc == PD_OK || count == 1)
-        return rc == PD_E_CONFLICT ? PD_OK : rc; //  fired by another instance, or met
-    for (size_t g = 0; g < count; g++) {
-        batch = pd_store_batch_new ();
-        if (!batch)
-            return PD_E_INTERNAL;
-        rc = s_fire_ticket (ctx, batch, dues + starts[g], starts[g + 1] - starts[g]);
-        if (rc == PD_OK)
-            rc = pd_ctx_commit (ctx, batch);
-        else
-            pd_ctx_discard (ctx, batch);
-        pd_store_batch_destroy (&batch);
-        if (rc != PD_OK && rc != PD_E_CONFLICT)
-            zsys_warning ("sla: firing %s failed: %s", dues[starts[g]].ticket_id,
-                          pd_status_code (rc));
-    }
+    if (rc == PD_OK)
+        return PD_OK;
+    for (size_t g = 0; g < count; g++)
+        s_fire_one (ctx, dues + starts[g], starts[g + 1] - starts[g]);
     return PD_OK;
 }
 
@@ -303,8 +348,9 @@ s_tick_ms (const pd_config_t *config)
 
 //  What the stream says of one ticket
 typedef struct {
-    int priority;      //  0..3
-    int64_t opened_at; //  its first opening
+    int priority;       //  0..3
+    int64_t opened_at;  //  its first opening (the window is of these)
+    int64_t life_start; //  the start of its current life: opening or last re-open
     int64_t acknowledged_at;
     int64_t resolved_at; //  its last resolution, while resolved
     bool resolved;
@@ -346,20 +392,25 @@ s_story_apply (zhashx_t *stories, const pd_event_t *event, const pd_sla_metrics_
         if (!story)
             return;
         story->priority = priority;
-        story->opened_at = event->at;
+        story->opened_at = story->life_start = event->at;
         zhashx_insert (stories, event->subject, story);
         return;
     }
     if (!story)
         return; //  a ticket outside the window (or another partner's)
+    //  A ticket's current life counts, as its own fields do: a re-open
+    //  starts the clocks, the acknowledgement and the breaches anew
     if (strcmp (type, "escalation.acknowledged") == 0 && !story->acknowledged_at)
         story->acknowledged_at = event->at;
     else if (strcmp (type, "escalation.resolved") == 0) {
         story->resolved = true;
         story->resolved_at = event->at;
-    } else if (strcmp (type, "escalation.reopened") == 0)
+    } else if (strcmp (type, "escalation.reopened") == 0) {
+        story->life_start = event->at;
+        story->acknowledged_at = 0;
         story->resolved = false;
-    else if (strcmp (type, "sla.breached") == 0 && event->target) {
+        story->response_breached = story->resolution_breached = false;
+    } else if (strcmp (type, "sla.breached") == 0 && event->target) {
         if (strcmp (event->target, PD_SLA_TARGET_RESPONSE) == 0)
             story->response_breached = true;
         else
@@ -425,12 +476,15 @@ s_sla_metrics (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         }
         for (size_t i = 0; rc == PD_OK && i < count; i++) {
             pd_event_t event = {0};
+            //  Only the caller's events count, `events` included (another
+            //  partner's activity shows in nothing)
             if (pd_schema_decode (&pd_event_schema, items[i].data, items[i].size, &event, NULL) ==
                     PD_OK &&
-                event.partner_id && event.subject && strcmp (event.partner_id, partner_id) == 0)
+                event.partner_id && event.subject && strcmp (event.partner_id, partner_id) == 0) {
                 s_story_apply (stories, &event, req, from, to);
+                events++;
+            }
             pd_schema_clear (&pd_event_schema, &event);
-            events++;
             next = items[i].seq + 1;
         }
         pd_store_items_destroy (&items, count);
@@ -452,9 +506,9 @@ s_sla_metrics (void *state, pd_ctx_t *ctx, const void *request, void *reply)
         pd_sla_metric_t *m = &t->metric;
         m->tickets++;
         if (story->acknowledged_at)
-            t->mtta[m->acknowledged++] = story->acknowledged_at - story->opened_at;
+            t->mtta[m->acknowledged++] = story->acknowledged_at - story->life_start;
         if (story->resolved)
-            t->mttr[m->resolved++] = story->resolved_at - story->opened_at;
+            t->mttr[m->resolved++] = story->resolved_at - story->life_start;
         //  Response met: answered (acknowledged or resolved) and never
         //  breached; resolution met: resolved and never breached
         if (story->response_breached)

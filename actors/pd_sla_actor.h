@@ -17,7 +17,10 @@
     of them conflicts, they are fired one by one.
 
     Metrics are computed from the escalation stream (the ticket events),
-    never from counters kept beside it.
+    never from counters kept beside it. They describe each ticket's current
+    life, as its own fields do: a re-open starts its clocks, its
+    acknowledgement and its breaches anew (the breaches of an earlier life
+    stay on its timeline and in the stream).
 */
 #ifndef PD_SLA_ACTOR_H_INCLUDED
 #define PD_SLA_ACTOR_H_INCLUDED
@@ -33,6 +36,7 @@ extern const pd_actor_def_t pd_sla_actor;
 #define PD_SLA_DUE_READ           1024 //  deadlines read per tick at most
 #define PD_SLA_FIRE_BATCH         64   //  tickets fired per transaction at most
 #define PD_SLA_TICK_ROUNDS        8    //  reads of PD_SLA_DUE_READ per tick at most
+#define PD_SLA_FIRE_ATTEMPTS      4    //  tries of one ticket in a tick while others change it
 #define PD_SLA_METRICS_DEFAULT_MS (30LL * 24 * 3600 * 1000) //  metrics window without `from`
 
 #ifdef __cplusplus

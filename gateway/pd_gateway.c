@@ -146,6 +146,10 @@ typedef struct {
     const struct mg_request_info *info; //  CivetWeb's parse of the request
     char client[S_ADDRESS_MAX];         //  the client's address (trusted proxies resolved)
     size_t slot;                        //  metrics slot: route index, or pd_routes_size
+    //  The call a stream answers, asked again while it runs (s_stream_recheck)
+    const pd_route_t *route;
+    pd_credential_t *credential;
+    const void *record;
 } s_request_t;
 
 //  ------------------------------------------------------------------------
@@ -610,6 +614,23 @@ s_string_of (const pd_schema_t *schema, const void *record, const char *name)
 //  Answer a successful reply as the route says: a redirect (Location, no
 //  body), no content, or the reply record as JSON; with the cookies its
 //  flags ask for
+//  May the caller of a stream still follow it? The request it opened with,
+//  asked again: a key revoked, a session ended, a user disabled or a
+//  partner suspended since then ends the stream (pd_sse)
+static int
+s_stream_recheck (void *arg)
+{
+    s_request_t *req = arg;
+    const pd_message_t *message = pd_message_find (req->route->type);
+    uint8_t *reply = NULL;
+    size_t reply_size = 0;
+    int rc =
+        s_call (req, message->service, message->type, NULL, req->credential,
+                s_access (req->route->access), message->request, req->record, &reply, &reply_size);
+    free (reply);
+    return rc;
+}
+
 //  A `stream_grant` reply: the stream itself, as SSE, while a stream slot
 //  is free (beyond them: 503 with Retry-After, so that followers never
 //  hold every worker thread)
@@ -627,7 +648,9 @@ s_answer_stream (s_request_t *req, const pd_stream_grant_t *grant, pd_schema_err
     pd_sse_config_t config = {.broker = self->broker,
                               .stream = self->stream,
                               .keys = self->broker_keys,
-                              .stopping = &self->stopping};
+                              .stopping = &self->stopping,
+                              .recheck = req->credential ? s_stream_recheck : NULL,
+                              .recheck_arg = req};
     pd_sse_serve (&req->http, &config, grant);
     atomic_fetch_sub (&self->streams, 1);
     return PD_OK;
@@ -774,6 +797,9 @@ s_serve_route (s_request_t *req)
                                        record, &err)
                     : s_fail (&err, PD_E_INTERNAL, NULL, NULL);
     }
+    req->route = route;
+    req->credential = credited ? &credential : NULL;
+    req->record = record;
     if (rc == PD_OK)
         rc = s_forward (req, route, message, credited ? NULL : &anonymous,
                         credited ? &credential : NULL, record, &err);

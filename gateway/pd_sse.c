@@ -87,7 +87,9 @@ pd_sse_serve (pd_http_t *http, const pd_sse_config_t *config, const pd_stream_gr
             pd_event_t event = {0};
             if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK &&
                 pd_sse_wanted (grant, &event)) {
-                if (s_write_event (http, seq, &event) != 0)
+                if (config->recheck)
+                    rc = config->recheck (config->recheck_arg);
+                if (rc == PD_OK && s_write_event (http, seq, &event) != 0)
                     rc = PD_E_UNAVAILABLE;
                 quiet_since = zclock_mono ();
             }
@@ -96,9 +98,12 @@ pd_sse_serve (pd_http_t *http, const pd_sse_config_t *config, const pd_stream_gr
             rc = next; //  the history cannot be read: the client reconnects
         free (data);
         if (rc == PD_OK && zclock_mono () - quiet_since >= keepalive_ms) {
-            //  A comment: keeps proxies from closing, finds a client gone
+            //  A comment: keeps proxies from closing, finds a client gone;
+            //  and the caller is asked again
             if (pd_http_write (http, ": keep-alive\n\n", 14) != 0)
                 rc = PD_E_UNAVAILABLE;
+            if (rc == PD_OK && config->recheck)
+                rc = config->recheck (config->recheck_arg);
             quiet_since = zclock_mono ();
         }
     }

@@ -11,7 +11,9 @@
         data: <the event as JSON>
 
     so that a client that reconnects with Last-Event-ID resumes without a
-    gap or a duplicate. A comment line keeps idle connections alive. It
+    gap or a duplicate. The caller's right to the stream is checked again
+    as it runs (config->recheck): a credential revoked since it opened ends
+    it before another event goes out. A comment line keeps idle connections alive. It
     returns when the client is gone, the stream fails, or `stopping` is
     set (checked at least once a second).
 */
@@ -31,10 +33,10 @@ extern "C" {
 
 #define PD_SSE_TYPE "text/event-stream"
 #define PD_SSE_KEEPALIVE_MS                                                                        \
-    2000                     //  a comment after this much silence (also how a client
-                             //  gone is noticed: within two of them)
-#define PD_SSE_POLL_MS  1000 //  how often `stopping` is looked at
-#define PD_SSE_RETRY_MS 2000 //  the `retry:` the stream tells clients
+    2000                       //  a comment after this much silence (also how a client
+                               //  gone is noticed: within two of them)
+#define PD_SSE_POLL_MS    1000 //  how often `stopping` is looked at
+#define PD_SSE_RETRY_MS   2000 //  the `retry:` the stream tells clients
 
 typedef struct {
     const char *broker;          //  the broker's services endpoint (history)
@@ -42,6 +44,12 @@ typedef struct {
     const pd_keys_pair_t *keys;  //  CURVE credentials for both; NULL: none
     const atomic_bool *stopping; //  set when the gateway stops
     int keepalive_ms;            //  0: PD_SSE_KEEPALIVE_MS
+    //  May the caller still follow? Asked before each event is written and
+    //  at each keep-alive (a local call, some tens of microseconds): a
+    //  refusal (401, 403, 404) ends the stream; a failure to ask (the
+    //  broker away) ends it too, for the client to reconnect. NULL: never.
+    int (*recheck) (void *arg);
+    void *recheck_arg;
 } pd_sse_config_t;
 
 //  Answer the request with the granted stream, until the client goes, the

@@ -52,6 +52,7 @@
 #define S_Z85_KEY           40 //  a CURVE key in Z85
 #define S_INPROC_BROKER     "inproc://partnerd-broker"
 #define S_INPROC_STREAM     "inproc://partnerd-stream"
+#define S_CLOCK_SKEW_MAX_MS (10LL * 366 * 24 * 3600 * 1000)
 #define S_DEFAULT_INSTANCES 2
 #define S_MAX_INSTANCES     64
 #define S_MAX_ACTORS        256
@@ -633,6 +634,18 @@ main (int argc, char **argv)
         pd_config_destroy (&settings);
         return EXIT_FAILURE;
     }
+    if (settings->clock_skew_ms > S_CLOCK_SKEW_MAX_MS) {
+        fprintf (stderr, "partnerd: clock_skew_ms is at most %lld (ten years)\n",
+                 (long long)S_CLOCK_SKEW_MAX_MS);
+        pd_config_destroy (&settings);
+        return EXIT_FAILURE;
+    }
+    if (settings->clock_skew_ms)
+        //  A drill's clock: say so loudly (sessions, expiries and deadlines move with it)
+        fprintf (stderr,
+                 "partnerd: WARNING: clock_skew_ms = %lld: the actors' clock runs ahead of "
+                 "the wall clock (drills and tests only)\n",
+                 (long long)settings->clock_skew_ms);
     int http_connections =
         s_fit_file_limit (options.threads ? options.threads : (int)settings->http_max_connections);
     //  Before the first socket: the gateway's broker clients besides the

@@ -98,6 +98,9 @@ extern "C" {
     X (escalation_reopen_window_s, INT, "3600", false,                                             \
        "A repeat of a resolved ticket's dedup key within this many seconds of its resolution "     \
        "re-opens it; later, it opens a new ticket")                                                \
+    X (escalations_per_appliance, INT, "120", false,                                               \
+       "New tickets one appliance may open in an hour (repeats of open tickets do not count); "    \
+       "beyond it 429 with Retry-After")                                                           \
     X (sla_tick_ms, INT, "500", false,                                                             \
        "How often the SLA timer looks for due deadlines (the most a deadline fires late)")         \
     X (sse_max_streams, INT, "64", false,                                                          \

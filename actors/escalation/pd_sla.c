@@ -137,7 +137,7 @@ pd_sla_policy_load (pd_store_t *store, const char *partner_id, pd_sla_policy_t *
 }
 
 int
-pd_sla_policy_check (const pd_sla_policy_t *policy, pd_schema_error_t *err)
+pd_sla_policy_check (const pd_sla_policy_t *policy, int64_t now, pd_schema_error_t *err)
 {
     bool seen[S_PRIORITIES] = {false};
     const pd_sla_terms_t *terms = policy->definitions.items;
@@ -163,6 +163,19 @@ pd_sla_policy_check (const pd_sla_policy_t *policy, pd_schema_error_t *err)
             return pd_schema_fail (err, PD_E_INVALID_FIELD, path, "%s", error);
         }
         pd_calendar_destroy (&calendar);
+    }
+    //  Every business-hours target must end within the calendar's horizon
+    //  (a week of one minute cannot hold a year), or tickets could not open
+    for (size_t i = 0; policy->calendar && i < policy->definitions.size; i++) {
+        int64_t due[PD_SLA_KINDS];
+        if (terms[i].business_hours &&
+            pd_sla_deadlines (&terms[i], policy->calendar, now, due) != PD_OK) {
+            char path[40];
+            snprintf (path, sizeof (path), "definitions.%zu", i);
+            return pd_schema_fail (err, PD_E_INVALID_FIELD, path,
+                                   "its targets do not fit %d days of these business hours",
+                                   PD_CALENDAR_HORIZON_DAYS);
+        }
     }
     return PD_OK;
 }

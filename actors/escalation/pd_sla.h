@@ -59,10 +59,11 @@ int pd_sla_policy_load (pd_store_t *store, const char *partner_id, pd_sla_policy
 //  warning_percent, calendar) and order its definitions P1..P4.
 int pd_sla_policy_complete (pd_sla_policy_t *policy);
 
-//  Check a policy a partner sends: each priority at most once, response
-//  not longer than resolution, a valid calendar. PD_OK or
+//  Check a policy as it will be (completed): each priority at most once,
+//  response not longer than resolution, a valid calendar, business-hours
+//  targets that end within its horizon for clocks started `now`. PD_OK or
 //  PD_E_INVALID_FIELD with err filled.
-int pd_sla_policy_check (const pd_sla_policy_t *policy, pd_schema_error_t *err);
+int pd_sla_policy_check (const pd_sla_policy_t *policy, int64_t now, pd_schema_error_t *err);
 
 //  The terms of `priority` in a completed policy (never NULL for P1..P4)
 const pd_sla_terms_t *pd_sla_policy_terms (const pd_sla_policy_t *policy, const char *priority);

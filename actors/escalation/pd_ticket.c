@@ -3,6 +3,7 @@
 */
 #include "pd_ticket.h"
 
+#include <czmq.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -91,6 +92,17 @@ pd_ticket_clocks_start (pd_store_batch_t *batch, pd_escalation_t *ticket, int64_
     int64_t due[PD_SLA_KINDS];
     int rc =
         ticket->sla ? pd_sla_deadlines (ticket->sla, ticket->calendar, now, due) : PD_E_INTERNAL;
+    if (rc == PD_E_INVALID_FIELD && ticket->sla->business_hours) {
+        //  Terms its calendar cannot hold (the policy check refuses them
+        //  now; an older policy may have them): the ticket opens anyway,
+        //  its clocks around the clock
+        zsys_warning ("sla: ticket %s: business hours cannot hold its targets; counting "
+                      "around the clock",
+                      ticket->id);
+        pd_sla_terms_t terms = *ticket->sla;
+        terms.business_hours = false;
+        rc = pd_sla_deadlines (&terms, NULL, now, due);
+    }
     for (int k = 0; rc == PD_OK && k < PD_SLA_KINDS; k++) {
         *s_field (ticket, (pd_sla_kind_t)k) = due[k];
         ticket->present |= UINT64_C (1) << s_bits[k];

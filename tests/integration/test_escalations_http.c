@@ -776,12 +776,35 @@ test_metrics_match_tickets (void **state)
         s_expect (&response, 200, NULL);
         pd_test_http_clear (&response);
     }
+    //  A ticket re-opened after an acknowledgement and a resolution: its
+    //  current life is unacknowledged, as the metrics must say too
+    const char *flapping = "{\"priority\":\"P2\",\"title\":\"flap\",\"dedup_key\":\"flap\"}";
+    s_raise (&appliance, flapping, &response);
+    s_expect (&response, 200, NULL);
+    char flap[S_ID_MAX];
+    snprintf (flap, sizeof (flap), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", key, flap, "acknowledge", "{}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_ticket_call ("POST", key, flap, "resolve", "{\"note\":\"gone\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    //  A retried resolve (same note) answers the same; then the repeat
+    s_ticket_call ("POST", key, flap, "resolve", "{\"note\":\"gone\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_raise (&appliance, flapping, &response);
+    s_expect (&response, 200, NULL);
+    assert_true (json_is_true (json_object_get (response.json, "reopened")));
+    pd_test_http_clear (&response);
+
     //  What the tickets say, by priority
     long long tickets[4] = {0}, acknowledged[4] = {0}, resolved[4] = {0};
     s_call ("GET", "/api/partners/me/escalations", key, NULL, &response);
     s_expect (&response, 200, NULL);
     json_t *items = json_object_get (response.json, "items");
-    assert_int_equal (json_array_size (items), 6);
+    assert_int_equal (json_array_size (items), 7);
     for (size_t i = 0; i < json_array_size (items); i++) {
         json_t *ticket = json_array_get (items, i);
         int p = json_string_value (json_object_get (ticket, "priority"))[1] - '1';
@@ -801,9 +824,53 @@ test_metrics_match_tickets (void **state)
                           acknowledged[p]);
         assert_int_equal (json_integer_value (json_object_get (m, "resolved")), resolved[p]);
     }
-    assert_int_equal (tickets[1] + tickets[2] + tickets[3], 6);
+    assert_int_equal (tickets[1] + tickets[2] + tickets[3], 7);
     assert_int_equal (acknowledged[1], 1);
     assert_int_equal (resolved[3], 1);
+    pd_test_http_clear (&response);
+}
+
+//  A suspended partner's appliances raise nothing; another partner's
+//  activity shows in no metric; SLA terms business hours cannot hold are
+//  refused
+static void
+test_suspended_and_metrics_isolation (void **state)
+{
+    char key[S_TOKEN_MAX], quiet[S_TOKEN_MAX];
+    s_partner ("Suspended MSP", key);
+    s_partner ("Quiet MSP", quiet);
+    s_appliance_t appliance;
+    s_appliance (key, "Suspended Site", 70, &appliance);
+    pd_test_http_t response;
+    s_raise (&appliance, "{\"priority\":\"P4\",\"title\":\"before\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/partners/me/sla/metrics", quiet, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_int_equal (pd_json_int (&response, "events"), 0);
+    pd_test_http_clear (&response);
+
+    s_call ("GET", "/api/partners/me", key, NULL, &response);
+    char path[256];
+    snprintf (path, sizeof (path), "/api/partners/%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    s_call ("PUT", path, s_main.admin_key, "{\"status\":\"suspended\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    long long before = s_stream_last ();
+    s_raise (&appliance, "{\"priority\":\"P4\",\"title\":\"after\"}", &response);
+    s_expect (&response, 403, "partner_inactive");
+    pd_test_http_clear (&response);
+    assert_int_equal (s_stream_last (), before);
+
+    //  A year of resolution in one minute a week: refused at definition
+    s_call ("PUT", "/api/partners/me/sla/definitions", quiet,
+            "{\"definitions\":[{\"priority\":\"P3\",\"response_s\":60,\"resolution_s\":31536000,"
+            "\"business_hours\":true}],\"calendar\":{\"timezone\":\"UTC\",\"week\":[{\"day\":"
+            "\"mon\",\"start\":\"09:00\",\"end\":\"09:01\"}]}}",
+            &response);
+    s_expect (&response, 400, "invalid_field");
+    assert_string_equal (pd_json_str (&response, "field"), "definitions.0");
     pd_test_http_clear (&response);
 }
 
@@ -911,6 +978,25 @@ test_sse_stream (void **state)
     pd_test_http_clear (&response);
     for (int i = 0; i < 3; i++)
         s_sse_join (&held[i], held_threads[i], true);
+
+    //  A stream ends when its key is revoked, before another event goes out
+    s_streams_closed ();
+    s_sse_t revoked;
+    pthread_t revoked_thread;
+    s_sse_start (&revoked, &revoked_thread, "/api/partners/me/escalations/stream", key, NULL, 1);
+    s_call ("GET", "/api/partners/me", key, NULL, &response);
+    snprintf (path, sizeof (path), "/api/partners/%s/regenerate-key",
+              pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    s_call ("POST", path, s_main.admin_key, "{}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_raise (&mine, "{\"priority\":\"P1\",\"title\":\"after revocation\"}", &response);
+    s_expect (&response, 200, NULL);
+    pd_test_http_clear (&response);
+    s_sse_join (&revoked, revoked_thread, false); //  the server ended it
+    assert_int_equal (revoked.status, 200);
+    assert_int_equal (revoked.count, 0);
 }
 
 //  Re-open within the window; a crash right after a 2xx keeps the ticket,
@@ -970,11 +1056,32 @@ test_reopen_and_restart (void **state)
     s_expect (&response, 200, NULL);
     pd_test_http_clear (&response);
     assert_int_equal (
-        pd_instance_restart (&s_main, SIGTERM, "clock_skew_ms = 14400000", S_START_TIMEOUT_MS), 0);
+        pd_instance_restart (&s_main, SIGTERM,
+                             "clock_skew_ms = 14400000\nescalations_per_appliance = 3",
+                             S_START_TIMEOUT_MS),
+        0);
     s_raise (&appliance, body, &response);
     s_expect (&response, 200, NULL);
     assert_string_not_equal (pd_json_str (&response, "id"), id);
     assert_true (json_is_true (json_object_get (response.json, "created")));
+    pd_test_http_clear (&response);
+
+    //  New tickets per appliance are limited (3 an hour here): the third
+    //  new one passes, the fourth gets 429; a repeat still counts on its ticket
+    for (int i = 0; i < 2; i++) {
+        char other[128];
+        snprintf (other, sizeof (other), "{\"priority\":\"P4\",\"title\":\"n%d\"}", i);
+        s_raise (&appliance, other, &response);
+        s_expect (&response, 200, NULL);
+        pd_test_http_clear (&response);
+    }
+    s_raise (&appliance, "{\"priority\":\"P4\",\"title\":\"one too many\"}", &response);
+    s_expect (&response, 429, "rate_limited");
+    assert_true (atoi (response.retry_after) >= 1);
+    pd_test_http_clear (&response);
+    s_raise (&appliance, body, &response);
+    s_expect (&response, 200, NULL);
+    assert_int_equal (pd_json_int (&response, "occurrence_count"), 2);
     pd_test_http_clear (&response);
 }
 
@@ -987,6 +1094,7 @@ main (void)
         cmocka_unit_test (test_lifecycle_and_isolation),
         cmocka_unit_test (test_sla_fires_once),
         cmocka_unit_test (test_metrics_match_tickets),
+        cmocka_unit_test (test_suspended_and_metrics_isolation),
         cmocka_unit_test (test_sse_stream),
         cmocka_unit_test (test_reopen_and_restart),
     };

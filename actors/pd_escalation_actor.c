@@ -135,6 +135,8 @@ s_ticket_new (pd_ctx_t *ctx, const s_raise_t *raise, pd_escalation_t *ticket)
     if (rc == PD_OK)
         rc = pd_schema_set_str (&ticket->appliance_id, raise->appliance->id);
     if (rc == PD_OK)
+        rc = pd_schema_set_str (&ticket->last_appliance_id, raise->appliance->id);
+    if (rc == PD_OK)
         rc = pd_schema_set_str (&ticket->priority, raise->priority);
     if (rc == PD_OK)
         rc = pd_schema_set_str (&ticket->title, in->title);
@@ -213,8 +215,10 @@ s_raise_once (pd_ctx_t *ctx, s_raise_t *raise)
         uint64_t expect = (uint64_t)ticket.version;
         ticket.occurrence_count++;
         ticket.last_seen_at = now;
+        //  Its changes go to the appliance whose incident it is now
+        rc = pd_schema_set_str (&ticket.last_appliance_id, raise->appliance->id);
         type = "escalation.repeated";
-        if (reopen) {
+        if (rc == PD_OK && reopen) {
             type = "escalation.reopened";
             rc = pd_schema_set_str (&ticket.status, "open");
             ticket.reopened_at = now;
@@ -561,6 +565,70 @@ s_escalation_follow (void *state, pd_ctx_t *ctx, const void *request, void *repl
     return rc;
 }
 
+//  ------------------------------------------------------------------------
+//  The changes of its tickets an appliance has not seen (the front sends
+//  them down its link as `ticket`s; `seen` answers each)
+
+static int
+s_escalation_updates (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const char *appliance_id = pd_ctx_appliance_id (ctx);
+    if (!appliance_id)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "appliances only");
+    char prefix[PD_ID_MAX + 2];
+    int prefix_size = snprintf (prefix, sizeof (prefix), "%s/", appliance_id);
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    int rc = pd_store_scan (pd_ctx_store (ctx), pd_table_escalation_outbox.name, prefix,
+                            (size_t)prefix_size, NULL, 0, PD_TICKET_UPDATES_MAX, &items, &count);
+    pd_ticket_updates_t *updates = reply;
+    if (rc == PD_OK && count) {
+        updates->items.items = calloc (count, sizeof (pd_ticket_update_t));
+        rc = updates->items.items ? PD_OK : PD_E_INTERNAL;
+    }
+    pd_ticket_update_t *list = updates->items.items;
+    for (size_t i = 0; rc == PD_OK && i < count; i++) {
+        if (pd_schema_decode (&pd_ticket_update_schema, items[i].data, items[i].size,
+                              &list[updates->items.size], NULL) == PD_OK)
+            updates->items.size++;
+        else
+            zsys_error ("escalation: undecodable outbox record of %s skipped", appliance_id);
+    }
+    pd_store_items_destroy (&items, count);
+    return rc;
+}
+
+static int
+s_escalation_seen (void *state, pd_ctx_t *ctx, const void *request, void *reply)
+{
+    const char *appliance_id = pd_ctx_appliance_id (ctx);
+    if (!appliance_id)
+        return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "appliances only");
+    const pd_ticket_seen_t *seen = request;
+    char key[2 * PD_ID_MAX + 2];
+    snprintf (key, sizeof (key), "%s/%s", appliance_id, seen->id);
+    pd_ticket_update_t update = {0};
+    uint64_t version = 0;
+    int rc =
+        pd_record_get (pd_ctx_store (ctx), &pd_table_escalation_outbox, key, &update, &version);
+    bool done = rc == PD_OK && update.version <= seen->version;
+    pd_schema_clear (&pd_ticket_update_schema, &update);
+    if (rc == PD_E_NOT_FOUND || (rc == PD_OK && !done))
+        return PD_OK; //  seen before, or a newer change waits: it stays
+    pd_store_batch_t *batch = rc == PD_OK ? pd_store_batch_new () : NULL;
+    if (rc == PD_OK && !batch)
+        rc = PD_E_INTERNAL;
+    if (rc == PD_OK)
+        rc = pd_store_batch_delete (batch, pd_table_escalation_outbox.name, key, strlen (key),
+                                    version);
+    if (rc == PD_OK)
+        rc = pd_ctx_commit (ctx, batch);
+    if (rc == PD_E_CONFLICT)
+        rc = PD_OK; //  a newer change came meanwhile: it stays for the next `seen`
+    pd_store_batch_destroy (&batch);
+    return rc;
+}
+
 static const pd_handler_t s_handlers[] = {
     {"escalation.create", s_escalation_create},
     {"escalation.acknowledge", s_escalation_acknowledge},
@@ -568,6 +636,8 @@ static const pd_handler_t s_handlers[] = {
     {"escalation.get", s_escalation_get},
     {"escalation.list", s_escalation_list},
     {"escalation.follow", s_escalation_follow},
+    {"escalation.updates", s_escalation_updates},
+    {"escalation.seen", s_escalation_seen},
     {NULL, NULL},
 };
 

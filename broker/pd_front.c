@@ -12,9 +12,13 @@
     - the "appliances" worker: a pd_worker blocks in pd_worker_wait, so it
       has its own thread and hands requests to the front over its pipe
       (pointers; the owner of a pd_request_t is whoever holds it);
-    - the follower (when config->stream is set): a pd_stream on the audit
-      stream, which may block, in its own thread; it hands the front the
-      subject of each link-ending event (PD_LINK_ENDING_EVENTS).
+    - the followers (when config->stream is set): pd_streams, which may
+      block, each in its own thread. One on the audit stream hands the
+      front the subject of each link-ending event (PD_LINK_ENDING_EVENTS);
+      one on the escalation stream the appliance of each ticket change
+      (PD_TICKET_UPDATE_EVENTS), whose unseen changes the front then asks
+      for (escalation.updates) and sends down its link as `ticket`s. It
+      asks too when an appliance connects: changes made while it was away.
 
     Connections: libzmq tells a ROUTER nothing when a peer goes, and has no
     call to drop one. A route the front has not heard from for silent_ms is
@@ -51,15 +55,19 @@
 
 #define S_KEY_TEXT 40 //  a CURVE key in Z85
 
-//  What an upstream (pd_client) request was for
-typedef enum { S_CLAIM, S_REPORT, S_FLUSH } s_kind_t;
+//  What an upstream (pd_client) request was for: a claim, a request the
+//  appliance waits on, one nobody waits on (heartbeats, `seen`), the
+//  unseen ticket changes of an appliance
+typedef enum { S_CLAIM, S_REQUEST, S_ONEWAY, S_UPDATES } s_kind_t;
 
 typedef struct {
-    s_kind_t kind;            //  what to do with the reply
-    zframe_t *route;          //  the appliance's connection (not for S_FLUSH)
-    uint64_t request_id;      //  the appliance's request id
-    int64_t deadline;         //  zclock_mono () time after which we answer timeout
-    char key[S_KEY_TEXT + 1]; //  S_CLAIM: the claiming connection's CURVE key
+    s_kind_t kind;               //  what to do with the reply
+    const char *type;            //  the message (the catalogue's text)
+    char appliance_id[S_MAX_ID]; //  S_UPDATES: whose
+    zframe_t *route;             //  the appliance's connection (S_CLAIM, S_REQUEST)
+    uint64_t request_id;         //  the appliance's request id
+    int64_t deadline;            //  zclock_mono () time after which we answer timeout
+    char key[S_KEY_TEXT + 1];    //  S_CLAIM: the claiming connection's CURVE key
 } s_upstream_t;
 
 //  A connection whose appliance the front knows
@@ -91,6 +99,7 @@ typedef struct {
     zhashx_t *connections;    //  route (hex) -> s_conn_t *: connections known to be whose
     zhashx_t *ending;         //  route (hex) -> s_conn_t *: links the front is closing
     zactor_t *follower;       //  link-ending events from the audit stream; NULL: none
+    zactor_t *tickets;        //  ticket changes from the escalation stream; NULL: none
     int64_t liveness_at;      //  next look for silent routes
     int silent_ms;            //  a route not heard from this long is forgotten
     zhashx_t *beats;          //  appliance id -> s_beat_t *: its heartbeats
@@ -253,11 +262,12 @@ s_ending_status (const char *type)
     return PD_OK;
 }
 
-//  Hand the front [END, appliance id, status] for each link-ending event.
-//  PD_OK, PD_E_TIMEOUT (nothing came), or the error that made the stream
-//  unreadable for now.
+//  Hand the front [END, appliance id, status] for each link-ending event of
+//  the audit stream, [TICKET, appliance id] for each ticket change of the
+//  escalation stream. PD_OK, PD_E_TIMEOUT (nothing came), or the error that
+//  made the stream unreadable for now.
 static int
-s_follow (zsock_t *pipe, pd_stream_t *stream)
+s_follow (zsock_t *pipe, pd_stream_t *stream, bool tickets)
 {
     uint64_t seq = 0;
     uint8_t *data = NULL;
@@ -266,7 +276,11 @@ s_follow (zsock_t *pipe, pd_stream_t *stream)
     if (rc != PD_OK)
         return rc; //  calling again retries
     pd_event_t event = {0};
-    if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK && event.subject) {
+    bool decoded = pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK;
+    if (decoded && tickets) {
+        if (event.appliance_id && *event.appliance_id && pd_ticket_update_event (event.type))
+            zsock_send (pipe, "ss", "TICKET", event.appliance_id);
+    } else if (decoded && event.subject) {
         int status = s_ending_status (event.type);
         if (status != PD_OK)
             zsock_send (pipe, "ssi", "END", event.subject, status);
@@ -291,11 +305,20 @@ s_follower_stopped (zsock_t *pipe, int ms)
     return stop;
 }
 
+//  What a follower follows
+typedef struct {
+    const pd_front_config_t *config;
+    const char *stream; //  PD_STREAM_AUDIT or PD_STREAM_ESCALATIONS
+} s_follow_args_t;
+
 static void
 s_follower_actor (zsock_t *pipe, void *arg)
 {
-    //  Copies: the config is the caller's, read only before the handshake
-    const pd_front_config_t *front = (const pd_front_config_t *)arg;
+    //  Copies: the arguments are the caller's, read only before the handshake
+    const s_follow_args_t *args = (const s_follow_args_t *)arg;
+    const pd_front_config_t *front = args->config;
+    const char *name = args->stream; //  a constant
+    bool tickets = streq (name, PD_STREAM_ESCALATIONS);
     char *broker = strdup (front->broker);
     char *endpoint = strdup (front->stream);
     pd_keys_pair_t keys;
@@ -306,24 +329,25 @@ s_follower_actor (zsock_t *pipe, void *arg)
 
     //  From the stream's end; each time it is (re)opened, the front checks
     //  the appliances it holds (FOLLOWING): a revocation may have come
-    //  while nobody followed. A stream that cannot be read is retried with
-    //  a back-off up to S_RETRY_MAX_MS.
+    //  while nobody followed (ticket changes wait in the store: an
+    //  appliance gets them on its next connection). A stream that cannot be
+    //  read is retried with a back-off up to S_RETRY_MAX_MS.
     pd_stream_t *stream = NULL;
     int retry_ms = S_RETRY_MS;
     bool warned = false;
     while (!zsys_interrupted) {
         if (!stream) {
-            stream =
-                pd_stream_new_curve (broker, endpoint, PD_STREAM_AUDIT, 0, has_keys ? &keys : NULL);
+            stream = pd_stream_new_curve (broker, endpoint, name, 0, has_keys ? &keys : NULL);
             if (stream) {
-                zstr_send (pipe, "FOLLOWING");
+                if (!tickets)
+                    zstr_send (pipe, "FOLLOWING");
                 retry_ms = S_RETRY_MS;
             } else if (!warned) {
-                zsys_warning ("front: cannot follow %s yet; retrying", PD_STREAM_AUDIT);
+                zsys_warning ("front: cannot follow %s yet; retrying", name);
                 warned = true;
             }
         }
-        int rc = stream ? s_follow (pipe, stream) : PD_E_UNAVAILABLE;
+        int rc = stream ? s_follow (pipe, stream, tickets) : PD_E_UNAVAILABLE;
         int wait = rc == PD_OK || rc == PD_E_TIMEOUT ? 0 : retry_ms;
         if (wait)
             retry_ms = retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : retry_ms * 2;
@@ -670,6 +694,9 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
     }
     s_upstream_t *pending = (s_upstream_t *)zmalloc (sizeof (s_upstream_t));
     pending->kind = kind;
+    pending->type = message->type;
+    if (appliance_id)
+        snprintf (pending->appliance_id, sizeof (pending->appliance_id), "%s", appliance_id);
     pending->route = route ? zframe_dup (route) : NULL;
     if (kind == S_CLAIM && key)
         snprintf (pending->key, sizeof (pending->key), "%s", key);
@@ -678,6 +705,50 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
     zhashx_update (self->upstream, key_text, pending);
+}
+
+//  Ask for the appliance's unseen ticket changes (answered in s_send_tickets)
+static void
+s_ask_tickets (self_t *self, const char *appliance_id)
+{
+    static const uint8_t s_empty_map[] = {0x80};
+    s_upstream (self, S_UPDATES, "escalation.updates", appliance_id, NULL, s_empty_map,
+                sizeof (s_empty_map), NULL, 0);
+}
+
+//  Send each change of escalation.updates' answer down the appliance's
+//  link, if it is (still) connected; it answers `seen` to each it took
+static void
+s_send_tickets (self_t *self, const char *appliance_id, const uint8_t *data, size_t size)
+{
+    zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
+    if (!route)
+        return; //  gone meanwhile: they wait for its next connection
+    pd_ticket_updates_t updates = {0};
+    if (pd_schema_decode (&pd_ticket_updates_schema, data, size, &updates, NULL) != PD_OK) {
+        zsys_warning ("front: escalation.updates of %s undecodable", appliance_id);
+        return;
+    }
+    const pd_ticket_update_t *items = updates.items.items;
+    for (size_t i = 0; i < updates.items.size; i++) {
+        uint8_t *body = NULL;
+        size_t body_size = 0;
+        if (pd_schema_encode (&pd_ticket_update_schema, &items[i], &body, &body_size) != PD_OK)
+            continue;
+        zmsg_t *msg = s_pda1_msg ("ticket", ++self->last_command_id);
+        zmsg_addmem (msg, body, body_size);
+        free (body);
+        zframe_t *copy = zframe_dup (route); //  s_send_to may forget it
+        int sent = s_send_to (self, copy, &msg);
+        zframe_destroy (&copy);
+        if (sent != 0)
+            break; //  its queue is full, or it went: the rest wait
+        self->stats.tickets++;
+        route = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
+        if (!route)
+            break;
+    }
+    pd_schema_clear (&pd_ticket_updates_schema, &updates);
 }
 
 //  A reply from a service
@@ -689,9 +760,15 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
     s_upstream_t *pending = (s_upstream_t *)zhashx_lookup (self->upstream, key);
     if (!pending)
         return; //  late: we answered timeout already
-    if (pending->kind == S_FLUSH) {
+    if (pending->kind == S_ONEWAY) {
         if (status != PD_OK)
-            zsys_warning ("front: appliance.heartbeats failed rc=%s", pd_status_code (status));
+            zsys_warning ("front: %s failed rc=%s", pending->type, pd_status_code (status));
+    } else if (pending->kind == S_UPDATES) {
+        if (status == PD_OK)
+            s_send_tickets (self, pending->appliance_id, data, size);
+        else
+            zsys_warning ("front: %s of %s failed rc=%s", pending->type, pending->appliance_id,
+                          pd_status_code (status));
     } else {
         if (pending->kind == S_CLAIM && status == PD_OK) {
             //  From now on this connection is the appliance's
@@ -775,7 +852,7 @@ s_flush (self_t *self)
             size_t body_size = 0;
             int rc = pd_schema_encode (&pd_heartbeats_schema, &batch, &body, &body_size);
             if (rc == PD_OK) {
-                s_upstream (self, S_FLUSH, "appliance.heartbeats", NULL, NULL, body, body_size,
+                s_upstream (self, S_ONEWAY, "appliance.heartbeats", NULL, NULL, body, body_size,
                             NULL, 0);
                 self->stats.flushes++;
             } else
@@ -824,21 +901,27 @@ s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key,
     free (body);
 }
 
+//  A request the link carries on as it came (report, escalate): checked
+//  against its record here, so that nothing malformed goes further
 static void
-s_on_report (self_t *self, zframe_t *route, uint64_t request_id, const char *appliance_id,
-             zframe_t *frame)
+s_on_request (self_t *self, const pd_link_type_t *link, zframe_t *route, uint64_t request_id,
+              const char *appliance_id, zframe_t *frame)
 {
-    pd_appliance_report_t report = {0};
+    void *record = calloc (1, link->body->size);
     pd_schema_error_t error = {0};
-    int rc = s_decode (&pd_appliance_report_schema, frame, &report, &error);
-    pd_schema_clear (&pd_appliance_report_schema, &report);
+    int rc = record ? s_decode (link->body, frame, record, &error) : PD_E_INTERNAL;
+    if (record)
+        pd_schema_clear (link->body, record);
+    free (record);
     if (rc != PD_OK) {
         self->stats.refused++;
         s_reply_error (self, route, request_id, rc, error.field, error.detail);
         return;
     }
-    s_upstream (self, S_REPORT, "appliance.status", appliance_id, NULL, zframe_data (frame),
-                zframe_size (frame), route, request_id);
+    //  What nobody waits on (`seen`) is answered by nothing
+    bool answered = link->answered_by != NULL;
+    s_upstream (self, answered ? S_REQUEST : S_ONEWAY, link->carried_by, appliance_id, NULL,
+                zframe_data (frame), zframe_size (frame), answered ? route : NULL, request_id);
 }
 
 //  Keep a heartbeat for the next flush if it is news: the appliance's
@@ -983,20 +1066,25 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
             s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
         return;
     }
-    if (s_remember_route (self, appliance_id, route, key) && self->appliance_state &&
-        self->appliance_state (appliance_id, self->appliance_state_arg) == PD_E_GONE) {
-        //  A new connection of an appliance revoked meanwhile (ZAP admitted
-        //  it before, or the front was not following yet): end it
-        self->stats.refused++;
-        s_end_link (self, appliance_id, PD_E_APPLIANCE_REVOKED, "Appliance revoked");
-        return;
+    if (s_remember_route (self, appliance_id, route, key)) {
+        if (self->appliance_state &&
+            self->appliance_state (appliance_id, self->appliance_state_arg) == PD_E_GONE) {
+            //  A new connection of an appliance revoked meanwhile (ZAP
+            //  admitted it before, or the front was not following yet): end it
+            self->stats.refused++;
+            s_end_link (self, appliance_id, PD_E_APPLIANCE_REVOKED, "Appliance revoked");
+            return;
+        }
+        //  A new connection: what changed on its tickets while it was away
+        if (self->tickets)
+            s_ask_tickets (self, appliance_id);
     }
     if (streq (type, "heartbeat"))
         s_on_heartbeat (self, appliance_id, frames[4]);
-    else if (streq (type, "report"))
-        s_on_report (self, route, request_id, appliance_id, frames[4]);
-    else
+    else if (streq (type, "result"))
         s_on_result (self, request_id, appliance_id, frames[4], frames[5]);
+    else
+        s_on_request (self, link, route, request_id, appliance_id, frames[4]);
 }
 
 static void
@@ -1074,6 +1162,7 @@ s_stats_reply (self_t *self, pd_request_t *request)
     record.claims = (int64_t)self->stats.claims;
     record.refused = (int64_t)self->stats.refused;
     record.closed = (int64_t)self->stats.closed;
+    record.tickets = (int64_t)self->stats.tickets;
     pd_schema_mark_all (&pd_front_counters_schema, &record);
     uint8_t *data = NULL;
     size_t size = 0;
@@ -1255,12 +1344,13 @@ s_check_connected (self_t *self)
     zlistx_destroy (&revoked);
 }
 
-//  From the follower: [END, appliance id, status] (a link-ending event's
-//  subject), or [FOLLOWING] (it reads the stream from now on)
+//  From a follower: [END, appliance id, status] (a link-ending event's
+//  subject), [FOLLOWING] (it reads the audit stream from now on), or
+//  [TICKET, appliance id] (a change of a ticket it raised)
 static void
-s_on_follower (self_t *self)
+s_on_follower (self_t *self, zactor_t *follower)
 {
-    zmsg_t *msg = zmsg_recv (self->follower);
+    zmsg_t *msg = zmsg_recv (follower);
     char *command = msg ? zmsg_popstr (msg) : NULL;
     if (command && streq (command, "END") && zmsg_size (msg) == 2) {
         char *appliance_id = zmsg_popstr (msg);
@@ -1275,6 +1365,12 @@ s_on_follower (self_t *self)
         free (status_text);
     } else if (command && streq (command, "FOLLOWING"))
         s_check_connected (self);
+    else if (command && streq (command, "TICKET") && zmsg_size (msg) == 1) {
+        char *appliance_id = zmsg_popstr (msg);
+        if (appliance_id && zhashx_lookup (self->routes, appliance_id))
+            s_ask_tickets (self, appliance_id);
+        free (appliance_id);
+    }
     free (command);
     zmsg_destroy (&msg);
 }
@@ -1315,6 +1411,7 @@ s_self_destroy (self_t **self_p)
         zactor_destroy (&self->worker);
     }
     zactor_destroy (&self->follower);
+    zactor_destroy (&self->tickets);
     pd_zap_destroy (&self->zap);
     pd_client_destroy (&self->client);
     zhashx_destroy (&self->commands);
@@ -1406,8 +1503,11 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
         return NULL;
     }
     if (config->stream) {
-        self->follower = zactor_new (s_follower_actor, (void *)config);
-        if (!self->follower) {
+        s_follow_args_t audit = {config, PD_STREAM_AUDIT};
+        s_follow_args_t escalations = {config, PD_STREAM_ESCALATIONS};
+        self->follower = zactor_new (s_follower_actor, &audit);
+        self->tickets = zactor_new (s_follower_actor, &escalations);
+        if (!self->follower || !self->tickets) {
             s_self_destroy (&self);
             return NULL;
         }
@@ -1470,7 +1570,7 @@ s_front_actor (zsock_t *pipe, void *args)
         return;
 
     while (!self->terminated) {
-        zmq_pollitem_t items[6];
+        zmq_pollitem_t items[7];
         int count = 0;
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
         items[count++] =
@@ -1480,10 +1580,14 @@ s_front_actor (zsock_t *pipe, void *args)
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->worker), 0, ZMQ_POLLIN, 0};
         if (self->router)
             items[count++] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-        int follower = -1;
+        int follower = -1, tickets = -1;
         if (self->follower) {
             follower = count;
             items[count++] = (zmq_pollitem_t){zsock_resolve (self->follower), 0, ZMQ_POLLIN, 0};
+        }
+        if (self->tickets) {
+            tickets = count;
+            items[count++] = (zmq_pollitem_t){zsock_resolve (self->tickets), 0, ZMQ_POLLIN, 0};
         }
         int64_t now = zclock_mono ();
         int64_t wake = self->flush_at < self->sweep_at ? self->flush_at : self->sweep_at;
@@ -1504,7 +1608,9 @@ s_front_actor (zsock_t *pipe, void *args)
         if (self->router && (items[4].revents & ZMQ_POLLIN))
             s_on_router (self);
         if (follower >= 0 && (items[follower].revents & ZMQ_POLLIN))
-            s_on_follower (self);
+            s_on_follower (self, self->follower);
+        if (tickets >= 0 && (items[tickets].revents & ZMQ_POLLIN))
+            s_on_follower (self, self->tickets);
         now = zclock_mono ();
         if (now >= self->flush_at) {
             s_flush (self);

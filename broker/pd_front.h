@@ -127,6 +127,7 @@ typedef struct {
     uint64_t claims;     //  claims forwarded
     uint64_t refused;    //  messages refused (unknown key, bad frames, a closed link)
     uint64_t closed;     //  links the front closed (PD_LINK_ENDING_EVENTS)
+    uint64_t tickets;    //  ticket changes sent down links
 } pd_front_stats_t;
 int pd_front_stats (pd_front_t *self, pd_front_stats_t *stats);
 

@@ -8,6 +8,7 @@
     start, and a lookup costs a few string compares per message.
 */
 #include "pd_keys.h"
+#include "pd_messages.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -425,6 +426,18 @@ pd_keys_may_serve (const pd_keys_entry_t *entry, const char *service)
     return false;
 }
 
+//  Does the front send messages of `service` (PD_LINK_TYPES' carried_by)?
+static bool
+s_front_calls (const char *service)
+{
+    for (size_t i = 0; i < pd_link_types_size; i++) {
+        const pd_message_t *message = pd_message_find (pd_link_types[i].carried_by);
+        if (message && streq (message->service, service))
+            return true;
+    }
+    return false;
+}
+
 bool
 pd_keys_may_call (const pd_keys_entry_t *entry, const char *service)
 {
@@ -433,8 +446,8 @@ pd_keys_may_call (const pd_keys_entry_t *entry, const char *service)
     case PD_KEYS_GATEWAY:
         return true;
     case PD_KEYS_FRONT:
-        //  claims and heartbeats; the audit stream's history (link ends)
-        return streq (service, PD_KEYS_FRONT_CALLS) || streq (service, PD_KEYS_TAIL_CALLS);
+        //  what the link carries upstream; the audit stream's history (link ends)
+        return s_front_calls (service) || streq (service, PD_KEYS_TAIL_CALLS);
     case PD_KEYS_TAIL:
         return streq (service, PD_KEYS_TAIL_CALLS);
     default:

@@ -49,10 +49,10 @@ extern "C" {
 #define PD_KEYS_ALLOW_FILE   "allow.list" //  in the cluster directory
 #define PD_KEYS_SUFFIX       ".key"       //  NAME.key
 
-//  What the fixed roles serve and call (pd_front.c's service and the
-//  service of the messages it sends; test_pd_front checks they agree)
+//  What the fixed roles serve and call (pd_front.c's service; a front calls
+//  the services of the messages PD_LINK_TYPES carries, and the audit
+//  stream's history; test_pd_front checks they agree)
 #define PD_KEYS_FRONT_SERVES "appliances"
-#define PD_KEYS_FRONT_CALLS  "claim"
 #define PD_KEYS_TAIL_CALLS   "stream"
 
 typedef enum {

@@ -2,6 +2,7 @@
 
     partnerctl tail STREAM [--from SEQ] [--count N] [--partner P] [--site S]
                    [--priority P1,P2] [--json]      follow an event stream
+                   [--url URL]                      ...remotely (escalations)
     partnerctl backup --data DIR --to DIR             consistent store copy
     partnerctl keys init DIR                          cluster keys for the broker
     partnerctl keys add DIR NAME --role ROLE          a key for one process
@@ -9,7 +10,11 @@
     tail prints one line per event, in order, each exactly once: first the
     history from --from, then live; a readable line, or with --json the
     JSON object {"seq": N, ...event fields}. The filters keep the events of
-    one partner, one site, some priorities.
+    one partner, one site, some priorities. On the host it reads the
+    broker's sockets (ipc); with --url it follows partnerd's escalation
+    stream over HTTP (Server-Sent Events) with an API key from
+    $PARTNERD_API_KEY (or --api-key): a partner key sees its own partner's
+    events only, a platform admin key ("pda_...") every partner's.
 */
 #include <getopt.h>
 #include <signal.h>
@@ -21,27 +26,36 @@
 #include <time.h>
 
 #include <czmq.h>
+#include <curl/curl.h>
 
 #include "pd_keys.h"
 #include "pd_messages.h"
 #include "pd_store.h"
+#include "pd_sse_client.h"
 #include "pd_stream.h"
 
 #define S_DEFAULT_BROKER "ipc://partnerd-data/broker.sock"
 #define S_DEFAULT_STREAM "ipc://partnerd-data/streams.sock"
 #define S_POLL_MS        500
 #define S_PATH_MAX       4096
+#define S_URL_MAX        4096
+#define S_API_KEY_ENV    "PARTNERD_API_KEY"
+#define S_ADMIN_PREFIX   "pda_" //  a platform admin key (pd_token)
 
 static const char s_usage[] =
     "usage: partnerctl tail STREAM [--from SEQ] [--count N] [--broker EP] [--stream EP]\n"
     "                       [--key FILE] [--partner ID] [--site ID] [--priority P1,P2] [--json]\n"
+    "       partnerctl tail " PD_STREAM_ESCALATIONS " --url URL [--api-key KEY] [--from SEQ] ...\n"
     "       partnerctl backup --data DIR --to DIR\n"
     "       partnerctl keys init DIR\n"
     "       partnerctl keys add DIR NAME --role ROLE [--services a,b]\n"
     "\n"
     "tail      follow an event stream (e.g. " PD_STREAM_AUDIT "): the events from --from on\n"
     "          (default: only new ones), then live, one line each (--json: a JSON\n"
-    "          object); stops after --count events shown, or on SIGINT/SIGTERM\n"
+    "          object); stops after --count events shown, or on SIGINT/SIGTERM.\n"
+    "          With --url, the escalation stream of the partnerd at URL over HTTP\n"
+    "          (Server-Sent Events, resumed after a drop): the API key's partner's\n"
+    "          events, or every partner's for an admin key\n"
     "backup    copy the store in --data, compacted and consistent even under\n"
     "          load, into directory --to (created if missing; must hold no store)\n"
     "keys      init: make DIR (mode 0700) with the broker's keypair (" PD_KEYS_BROKER_FILE ")\n"
@@ -61,6 +75,8 @@ static const char s_usage[] =
     "  --priority L  only events of these priorities (P1,P2)\n"
     "  --json        JSON lines instead of readable ones\n"
     "  --key FILE    CURVE key file (role tail) for a broker with cluster keys\n"
+    "  --url URL     partnerd's HTTP address (http://host:8080): tail over HTTP\n"
+    "  --api-key K   the API key for --url [$" S_API_KEY_ENV ", better: not in ps]\n"
     "  --role ROLE   keys add: gateway, actor, front or tail\n"
     "  --services S  keys add, role actor: the services it may serve, a,b,c\n"
     "  --data DIR    partnerd data directory\n"
@@ -84,6 +100,8 @@ typedef struct {
     const char *site;
     const char *priority;
     bool json;
+    const char *url;     //  tail over HTTP
+    const char *api_key; //  ...with this key
 } s_options_t;
 
 static int
@@ -102,6 +120,8 @@ s_parse (int argc, char **argv, s_options_t *options)
                                            {"site", required_argument, NULL, 'I'},
                                            {"priority", required_argument, NULL, 'R'},
                                            {"json", no_argument, NULL, 'j'},
+                                           {"url", required_argument, NULL, 'u'},
+                                           {"api-key", required_argument, NULL, 'a'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
     *options = (s_options_t){.broker = S_DEFAULT_BROKER, .stream_endpoint = S_DEFAULT_STREAM};
@@ -146,6 +166,12 @@ s_parse (int argc, char **argv, s_options_t *options)
             break;
         case 'j':
             options->json = true;
+            break;
+        case 'u':
+            options->url = optarg;
+            break;
+        case 'a':
+            options->api_key = optarg;
             break;
         case 'h':
             return 1;
@@ -242,13 +268,20 @@ s_print_line (uint64_t seq, const pd_event_t *event)
     putchar ('\n');
 }
 
-//  Print one event (if it passes the filters); true if it was printed
+//  Print one event (if it passes the filters); true if it was printed.
+//  `json` is its JSON text (from --url), else `data` its msgpack.
 static bool
-s_print_event (const s_options_t *options, uint64_t seq, const uint8_t *data, size_t size)
+s_print_event (const s_options_t *options, uint64_t seq, const uint8_t *data, size_t size,
+               const char *json_text)
 {
     pd_event_t event = {0};
     bool printed = true;
-    if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) != PD_OK) {
+    int rc = json_text ? pd_schema_from_json (&pd_event_schema, json_text, strlen (json_text),
+                                              &event, NULL)
+                       : pd_schema_decode (&pd_event_schema, data, size, &event, NULL);
+    if (rc == PD_OK && json_text)
+        rc = pd_schema_validate (&pd_event_schema, &event, NULL);
+    if (rc != PD_OK) {
         printf (options->json ? "{\"seq\":%" PRIu64 ",\"error\":\"undecodable event\"}\n"
                               : "#%" PRIu64 " (undecodable event)\n",
                 seq);
@@ -296,7 +329,7 @@ s_tail (const s_options_t *options)
         size_t size = 0;
         int rc = pd_stream_next (stream, &seq, &event, &size, S_POLL_MS);
         if (rc == PD_OK) {
-            if (s_print_event (options, seq, event, size))
+            if (s_print_event (options, seq, event, size, NULL))
                 printed++;
         } else if (rc != PD_E_TIMEOUT) {
             fprintf (stderr, "partnerctl: %s: %s\n", options->stream, pd_status_code (rc));
@@ -306,6 +339,87 @@ s_tail (const s_options_t *options)
         free (event);
     }
     pd_stream_destroy (&stream);
+    return status;
+}
+
+//  --------------------------------------------------------------------------
+//  tail --url: the escalation stream over HTTP
+
+typedef struct {
+    const s_options_t *options;
+    uint64_t printed;
+} s_remote_t;
+
+static int
+s_on_remote_event (uint64_t id, const char *type, const char *data, void *arg)
+{
+    s_remote_t *remote = (s_remote_t *)arg;
+    if (s_print_event (remote->options, id, NULL, 0, data))
+        remote->printed++;
+    return remote->options->count && remote->printed >= remote->options->count ? 1 : 0;
+}
+
+//  Append "&name=value" (value escaped) to url; false if it does not fit
+static bool
+s_query (char *url, size_t size, const char *name, const char *value)
+{
+    if (!value)
+        return true;
+    char *escaped = curl_easy_escape (NULL, value, 0);
+    size_t used = strlen (url);
+    int length = escaped ? snprintf (url + used, size - used, "%s%s=%s",
+                                     strchr (url, '?') ? "&" : "?", name, escaped)
+                         : -1;
+    curl_free (escaped);
+    return length > 0 && (size_t)length < size - used;
+}
+
+static int
+s_tail_url (const s_options_t *options)
+{
+    if (strcmp (options->stream, PD_STREAM_ESCALATIONS) != 0) {
+        fprintf (stderr, "partnerctl: over --url only the %s stream can be followed\n",
+                 PD_STREAM_ESCALATIONS);
+        return EXIT_FAILURE;
+    }
+    const char *key = options->api_key ? options->api_key : getenv (S_API_KEY_ENV);
+    if (!key || !*key) {
+        fprintf (stderr, "partnerctl: --url needs an API key ($%s or --api-key)\n", S_API_KEY_ENV);
+        return EXIT_FAILURE;
+    }
+    bool admin = strncmp (key, S_ADMIN_PREFIX, strlen (S_ADMIN_PREFIX)) == 0;
+    size_t base = strlen (options->url);
+    while (base && options->url[base - 1] == '/')
+        base--;
+    char url[S_URL_MAX];
+    snprintf (url, sizeof (url), "%.*s%s", (int)base, options->url,
+              admin ? "/api/admin/escalations/stream" : "/api/partners/me/escalations/stream");
+    char from[32];
+    snprintf (from, sizeof (from), "%" PRIu64, options->from);
+    //  The server filters too (the partner filter is an admin's; a partner
+    //  key's stream is its own partner's anyway, and filtered here)
+    if (!s_query (url, sizeof (url), "from", options->from ? from : NULL) ||
+        !s_query (url, sizeof (url), "site_id", options->site) ||
+        !s_query (url, sizeof (url), "priority", options->priority) ||
+        !s_query (url, sizeof (url), "partner_id", admin ? options->partner : NULL)) {
+        fprintf (stderr, "partnerctl: --url and filters too long\n");
+        return EXIT_FAILURE;
+    }
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    pd_sse_client_t *client = pd_sse_client_new (url, key, 0, stderr);
+    int status = EXIT_FAILURE;
+    if (client) {
+        s_remote_t remote = {options, 0};
+        char error[PD_SSE_CLIENT_ERROR_MAX];
+        int rc = pd_sse_client_run (client, s_on_remote_event, &remote, error, sizeof (error));
+        if (rc < 0)
+            fprintf (stderr, "partnerctl: %s: %s\n", url, error);
+        else
+            status = EXIT_SUCCESS;
+        pd_sse_client_destroy (&client);
+    } else
+        fprintf (stderr, "partnerctl: out of memory\n");
+    curl_global_cleanup ();
     return status;
 }
 
@@ -371,7 +485,7 @@ main (int argc, char **argv)
         return parsed > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
     }
     if (strcmp (options.command, "tail") == 0)
-        return s_tail (&options);
+        return options.url ? s_tail_url (&options) : s_tail (&options);
     if (strcmp (options.command, "keys") == 0)
         return s_keys (&options);
     return s_backup (&options);

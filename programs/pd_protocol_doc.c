@@ -144,19 +144,21 @@ s_records (FILE *out)
 static void
 s_link_types (FILE *out)
 {
-    fprintf (out, "| type | direction | frames after request_id | body record | answered by |\n"
-                  "|---|---|---|---|---|\n");
+    fprintf (out, "| type | direction | frames after request_id | body record | answered by | "
+                  "carried on as |\n"
+                  "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < pd_link_types_size; i++) {
         const pd_link_type_t *type = &pd_link_types[i];
         char body[128];
         snprintf (body, sizeof (body), "`%s`%s%s%s", type->body->name,
                   type->error_body ? " (status 0) or `" : "",
                   type->error_body ? type->error_body->name : "", type->error_body ? "`" : "");
-        fprintf (out, "| `%s` | %s | %s | %s | %s%s%s |\n", type->name,
+        fprintf (out, "| `%s` | %s | %s | %s | %s%s%s | %s%s%s |\n", type->name,
                  type->direction == PD_LINK_UP ? "appliance → front" : "front → appliance",
                  type->status ? "status (u16), body" : "body", body,
                  type->answered_by ? "`" : "nothing", type->answered_by ? type->answered_by : "",
-                 type->answered_by ? "`" : "");
+                 type->answered_by ? "`" : "", type->carried_by ? "`" : "",
+                 type->carried_by ? type->carried_by : "", type->carried_by ? "`" : "");
     }
 }
 

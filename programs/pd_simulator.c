@@ -41,6 +41,9 @@ typedef struct {
     long count;
     long heartbeat_ms;
     double duration_s; //  0 = until a signal
+    //  --escalate: one escalation from each appliance once it is claimed
+    pd_appliance_escalation_t escalation;
+    const char *until_ticket; //  --until-ticket STATUS
     //  What --claim-url held (percent-decoded), pointed to by the above
     char url_code[32];
     char url_endpoint[S_PATH_MAX];
@@ -53,8 +56,10 @@ typedef struct {
     char secret_key[PD_APPLIANCE_KEY_LEN + 1];
     char mac[18];
     char code[32];
-    bool claimed; //  claimed now or in an earlier run (--keys-dir)
-    bool closed;  //  partnerd closed its link for good (revoked)
+    bool claimed;      //  claimed now or in an earlier run (--keys-dir)
+    bool closed;       //  partnerd closed its link for good (revoked)
+    const char *until; //  --until-ticket: the status awaited (NULL: none)
+    bool reached;      //  a ticket of this appliance became it
 } s_sim_t;
 
 static void
@@ -65,6 +70,9 @@ s_usage (FILE *out)
                   "                    (--code CODE | --api URL --partner-key pdp_...)\n"
                   "                    [--count N] [--heartbeat-ms MS] [--duration S]\n"
                   "                    [--mac-prefix 02:00:00] [--keys-dir DIR]\n"
+                  "                    [--escalate P1..P4 [--title T] [--details D]\n"
+                  "                     [--dedup-key K] [--incident-id I] [--category C]]\n"
+                  "                    [--until-ticket STATUS]\n"
                   "\n"
                   "Simulated appliances on partnerd's CurveZMQ appliance link.\n"
                   "  --claim-url     what a provision code's QR code holds: its code, the\n"
@@ -84,7 +92,18 @@ s_usage (FILE *out)
                   "  --mac-prefix    first three octets of the MAC addresses\n"
                   "  --keys-dir      keep keypairs (mode 0600) and claim results there: a\n"
                   "                  restarted simulator is the same appliances\n"
-                  "Commands answered: ping -> pong, scan -> a JSON asset list.\n"
+                  "  --escalate      each appliance raises one L3 escalation of this priority\n"
+                  "                  (P1..P4 or critical|high|medium|low) over its link once\n"
+                  "                  claimed, and prints its ticket as one JSON line\n"
+                  "  --title, --details, --dedup-key, --incident-id, --category\n"
+                  "                  its fields (title default \"Simulated L3 escalation\";\n"
+                  "                  details: text or a JSON object)\n"
+                  "  --until-ticket  stop once a ticket of each appliance has become STATUS\n"
+                  "                  (acknowledged, resolved, open); an error if --duration\n"
+                  "                  ends first\n"
+                  "Commands answered: ping -> pong, scan -> a JSON asset list. Changes of\n"
+                  "the appliances' tickets (acknowledged, resolved, re-opened) are printed\n"
+                  "as JSON lines {\"ticket_changed\":ID,\"status\":...}.\n"
                   "At the end: \"simulator: N claimed, H heartbeats sent, C commands answered,\n"
                   "E errors\"; exit status 0 without errors, 1 with, 2 on bad usage.\n");
 }
@@ -145,6 +164,13 @@ s_parse_options (int argc, char *argv[], s_options_t *options)
                                                  {"mac-prefix", required_argument, NULL, 'm'},
                                                  {"keys-dir", required_argument, NULL, 'k'},
                                                  {"claim-url", required_argument, NULL, 'u'},
+                                                 {"escalate", required_argument, NULL, 'E'},
+                                                 {"title", required_argument, NULL, 'T'},
+                                                 {"details", required_argument, NULL, 'D'},
+                                                 {"dedup-key", required_argument, NULL, 'K'},
+                                                 {"incident-id", required_argument, NULL, 'I'},
+                                                 {"category", required_argument, NULL, 'C'},
+                                                 {"until-ticket", required_argument, NULL, 'U'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
     *options = (s_options_t){.mac_prefix = "02:00:00", .count = 1, .heartbeat_ms = 10000};
@@ -198,6 +224,27 @@ s_parse_options (int argc, char *argv[], s_options_t *options)
                 return -1;
             }
             break;
+        case 'E':
+            options->escalation.priority = optarg;
+            break;
+        case 'T':
+            options->escalation.title = optarg;
+            break;
+        case 'D':
+            options->escalation.details = optarg;
+            break;
+        case 'K':
+            options->escalation.dedup_key = optarg;
+            break;
+        case 'I':
+            options->escalation.incident_id = optarg;
+            break;
+        case 'C':
+            options->escalation.category = optarg;
+            break;
+        case 'U':
+            options->until_ticket = optarg;
+            break;
         case 'h':
             s_usage (stdout);
             exit (0);
@@ -227,6 +274,16 @@ s_parse_options (int argc, char *argv[], s_options_t *options)
         fprintf (stderr, "simulator: --code claims one appliance (--count 1)\n");
         return -1;
     }
+    const pd_appliance_escalation_t *escalation = &options->escalation;
+    if (!escalation->priority &&
+        (escalation->title || escalation->details || escalation->dedup_key ||
+         escalation->incident_id || escalation->category)) {
+        fprintf (stderr, "simulator: --title, --details, --dedup-key, --incident-id and "
+                         "--category go with --escalate\n");
+        return -1;
+    }
+    if (escalation->priority && !escalation->title)
+        options->escalation.title = "Simulated L3 escalation";
     unsigned a, b, c;
     char extra;
     if (sscanf (options->mac_prefix, "%2x:%2x:%2x%c", &a, &b, &c, &extra) != 3 ||
@@ -439,6 +496,8 @@ s_handle_command (const char *command, const char *payload, char **output, void 
 
 //  --------------------------------------------------------------------------
 
+static pd_appliance_ticket_fn s_on_ticket;
+
 //  Set up appliance `index`: keys, link, code, claim. Returns 0, or -1
 //  after printing why.
 static int
@@ -457,6 +516,8 @@ s_start_one (const s_options_t *options, CURL *curl, long index, unsigned mac_ba
                  options->endpoint);
         return -1;
     }
+    sim->until = options->until_ticket;
+    pd_appliance_on_ticket (sim->link, s_on_ticket, sim);
     char error[256];
     char *saved = s_saved_claim (options, index);
     if (saved) {
@@ -500,6 +561,57 @@ s_start_one (const s_options_t *options, CURL *curl, long index, unsigned mac_ba
     return 0;
 }
 
+//  A change of a ticket an appliance raised: one JSON line (the local
+//  incident an agent would close or re-open)
+static int
+s_on_ticket (const pd_appliance_ticket_t *ticket, void *arg)
+{
+    s_sim_t *sim = arg;
+    if (sim->until && ticket->status && streq (ticket->status, sim->until))
+        sim->reached = true;
+    json_t *object = json_pack ("{s:s, s:s?, s:s?, s:I, s:s?, s:s?, s:s?}", "ticket_changed",
+                                ticket->id, "status", ticket->status, "mac", sim->mac, "version",
+                                (json_int_t)ticket->version, "by", ticket->by, "note", ticket->note,
+                                "incident_id", ticket->incident_id);
+    char *text = object ? json_dumps (object, JSON_COMPACT) : NULL;
+    if (text)
+        printf ("%s\n", text);
+    fflush (stdout);
+    free (text);
+    json_decref (object);
+    return object ? 0 : PD_E_INTERNAL;
+}
+
+//  --escalate: raise it from appliance `index`, print its ticket. 0 or -1.
+static int
+s_escalate (const s_options_t *options, long index, s_sim_t *sim)
+{
+    pd_appliance_escalation_t escalation = options->escalation;
+    char host[64];
+    snprintf (host, sizeof (host), "sim-%ld", index);
+    escalation.host = host;
+    pd_appliance_receipt_t receipt;
+    char error[256];
+    int rc = pd_appliance_escalate (sim->link, &escalation, S_REPORT_TIMEOUT_MS, &receipt, error,
+                                    sizeof (error));
+    if (rc != 0) {
+        fprintf (stderr, "simulator: escalation of appliance %ld refused: %s (%s)\n", index,
+                 pd_status_code (rc), error);
+        return -1;
+    }
+    json_t *object =
+        json_pack ("{s:s, s:s, s:b, s:b, s:s, s:I}", "ticket", receipt.id, "host", host, "created",
+                   receipt.created, "reopened", receipt.reopened, "status", receipt.status,
+                   "occurrence_count", (json_int_t)receipt.occurrence_count);
+    char *text = object ? json_dumps (object, JSON_COMPACT) : NULL;
+    if (text)
+        printf ("%s\n", text);
+    fflush (stdout);
+    free (text);
+    json_decref (object);
+    return 0;
+}
+
 //  Heartbeat and answer commands from one thread until the end time (0 =
 //  until a signal)
 static void
@@ -535,7 +647,7 @@ s_run (s_sim_t *sims, long count, int64_t end)
             wait = (long)(end - now);
         if (zmq_poll (items, (int)active, wait) < 0 && errno != EINTR)
             break;
-        long open = 0;
+        long open = 0, waiting = 0;
         for (long k = 0; k < active; k++) {
             s_sim_t *sim = &sims[which[k]];
             if (sim->closed)
@@ -551,9 +663,13 @@ s_run (s_sim_t *sims, long count, int64_t end)
                 fflush (stdout);
                 sim->closed = true;
                 items[k].events = 0;
-            } else
+            } else {
                 open++;
+                waiting += sim->until && !sim->reached;
+            }
         }
+        if (active > 0 && sims[which[0]].until && waiting == 0)
+            break; //  --until-ticket: every appliance's ticket got there
         if (active > 0 && open == 0)
             break; //  every link was closed: nothing left to run
     }
@@ -594,9 +710,18 @@ main (int argc, char *argv[])
         if (sims[i].claimed)
             claimed++;
     }
+    for (long i = 0; i < options.count && options.escalation.priority && !zsys_interrupted; i++)
+        if (sims[i].claimed && s_escalate (&options, i, &sims[i]) != 0)
+            errors++;
     int64_t end =
         options.duration_s > 0 ? zclock_mono () + (int64_t)(options.duration_s * 1000.0) : 0;
     s_run (sims, options.count, end);
+    for (long i = 0; i < options.count && options.until_ticket; i++)
+        if (sims[i].claimed && !sims[i].closed && !sims[i].reached) {
+            fprintf (stderr, "simulator: appliance %ld: no ticket became %s in time\n", i,
+                     options.until_ticket);
+            errors++;
+        }
 
     uint64_t heartbeats = 0, commands = 0;
     for (long i = 0; i < options.count; i++) {

@@ -102,7 +102,8 @@ extern "C" {
        "New tickets one appliance may open in an hour (repeats of open tickets do not count); "    \
        "beyond it 429 with Retry-After")                                                           \
     X (sla_tick_ms, INT, "500", false,                                                             \
-       "How often the SLA timer looks for due deadlines (the most a deadline fires late)")         \
+       "How often the SLA timer looks for due deadlines: a deadline fires this late at most, "    \
+       "plus the tick's own work and commit")                                                      \
     X (sse_max_streams, INT, "64", false,                                                          \
        "Live event streams (text/event-stream) the gateway holds at once; beyond it 503 with "     \
        "Retry-After, so followers never take every HTTP worker")                                   \

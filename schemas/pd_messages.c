@@ -31,6 +31,17 @@ PD_OWNER_INDEXES (S_INDEX)
 const pd_owner_index_t *const pd_owner_indexes[] = {PD_OWNER_INDEXES (S_INDEX_REF) NULL};
 #undef S_INDEX_REF
 
+bool
+pd_ticket_update_event (const char *type)
+{
+#define S_UPDATE(name)                                                                             \
+    if (type && strcmp (type, name) == 0)                                                          \
+        return true;
+    PD_TICKET_UPDATE_EVENTS (S_UPDATE)
+#undef S_UPDATE
+    return false;
+}
+
 const pd_message_t *
 pd_message_find (const char *type)
 {
@@ -40,8 +51,9 @@ pd_message_find (const char *type)
     return NULL;
 }
 
-#define S_LINK_TYPE(type, direction, status, R, error_body, answered_by)                           \
-    {#type, direction, status, status ? 5 : 4, &pd_##R##_schema, error_body, answered_by},
+#define S_LINK_TYPE(type, direction, status, R, error_body, answered_by, carried_by)               \
+    {#type,      direction,   status,    status ? 5 : 4, &pd_##R##_schema,                         \
+     error_body, answered_by, carried_by},
 const pd_link_type_t pd_link_types[] = {PD_LINK_TYPES (S_LINK_TYPE)};
 const size_t pd_link_types_size = sizeof (pd_link_types) / sizeof (pd_link_types[0]);
 

@@ -605,7 +605,8 @@ extern "C" {
     STR (R, id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                     \
     STR (R, partner_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)             \
     STR (R, site_id, PD_F_SERVER | PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                \
-    STR (R, appliance_id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)                           \
+    STR (R, appliance_id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL)      /* opened it */      \
+    STR (R, last_appliance_id, PD_F_SERVER, 0, PD_ID_MAX, PD_FMT_TOKEN, NULL) /* raised it last */ \
     STR (R, priority, PD_F_SERVER | PD_F_REQUIRED, 2, 2, PD_FMT_ENUM, PD_PRIORITIES)               \
     STR (R, title, PD_F_SERVER | PD_F_REQUIRED, 1, 200, PD_FMT_TEXT, NULL)                         \
     STR (R, details, PD_F_SERVER, 0, PD_DETAILS_MAX, PD_FMT_JSON, NULL)                            \
@@ -650,6 +651,31 @@ extern "C" {
 //  version-checked)
 #define PD_FIELDS_escalation_key(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
     STR (R, ticket_id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
+
+//  A ticket's change told to the appliance that raised it (PDA1 `ticket`,
+//  PROTOCOL.md 16.3). Table "escalation_outbox", key "<appliance id>/<ticket
+//  id>": the ticket's latest change the appliance has not answered `seen`
+//  to, written in the change's transaction (PD_TICKET_UPDATE_EVENTS).
+//  version: the ticket's timeline entries at the change (grows with each).
+#define PD_TICKET_UPDATES_MAX 64 //  changes in one escalation.updates answer
+#define PD_FIELDS_ticket_update(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
+    STR (R, status, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_ESCALATION_STATUSES)                     \
+    INT (R, version, PD_F_REQUIRED, 1, INT64_MAX)                                                  \
+    INT (R, at, 0, 0, INT64_MAX)                                                                   \
+    STR (R, by, 0, 0, 128, PD_FMT_TEXT, NULL)                                                      \
+    STR (R, note, 0, 0, PD_NOTE_MAX, PD_FMT_TEXT, NULL)                                            \
+    STR (R, incident_id, 0, 0, 128, PD_FMT_TEXT, NULL)                                             \
+    STR (R, dedup_key, 0, 0, PD_DEDUP_KEY_MAX, PD_FMT_TEXT, NULL)
+
+#define PD_FIELDS_ticket_updates(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
+    LIST (R, items, 0, ticket_update, PD_TICKET_UPDATES_MAX)
+
+//  PDA1 `seen`: the appliance has the ticket's change of this version (and
+//  every earlier one)
+#define PD_FIELDS_ticket_seen(R, STR, INT, BOOL, BIN, OBJ, LIST)                                   \
+    STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
+    INT (R, version, PD_F_REQUIRED, 1, INT64_MAX)
 
 #define PD_FIELDS_escalation_ref(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
     STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
@@ -768,7 +794,8 @@ extern "C" {
     INT (R, flushes, 0, 0, INT64_MAX)                                                              \
     INT (R, claims, 0, 0, INT64_MAX)                                                               \
     INT (R, refused, 0, 0, INT64_MAX)                                                              \
-    INT (R, closed, 0, 0, INT64_MAX)
+    INT (R, closed, 0, 0, INT64_MAX)                                                               \
+    INT (R, tickets, 0, 0, INT64_MAX)
 
 //  ------------------------------------------------------------------------
 //  The records, the message types, the tables
@@ -838,6 +865,9 @@ extern "C" {
     X (escalation_entry)                                                                           \
     X (escalation)                                                                                 \
     X (escalation_key)                                                                             \
+    X (ticket_update)                                                                              \
+    X (ticket_updates)                                                                             \
+    X (ticket_seen)                                                                                \
     X (escalation_ref)                                                                             \
     X (escalation_ack)                                                                             \
     X (escalation_resolve)                                                                         \
@@ -905,6 +935,8 @@ extern "C" {
     X ("escalation.acknowledge", "escalation", escalation_ack, escalation)                         \
     X ("escalation.resolve", "escalation", escalation_resolve, escalation)                         \
     X ("escalation.follow", "escalation", stream_follow, stream_grant)                             \
+    X ("escalation.updates", "escalation", empty, ticket_updates)                                  \
+    X ("escalation.seen", "escalation", ticket_seen, empty)                                        \
     X ("sla.definitions", "sla", empty, sla_policy)                                                \
     X ("sla.define", "sla", sla_policy, sla_policy)                                                \
     X ("sla.metrics", "sla", sla_metrics_query, sla_metrics)
@@ -964,16 +996,21 @@ int pd_pdp_frames (int code, pd_pdp_peer_t receiver);
 
 //  The PDA1 appliance link's message types (schemas/PROTOCOL.md section 16):
 //  X (type, direction, status frame, body record, body when the status is not
-//  0, answered by). Every message is: signature "PDA1", type, request_id
-//  (u64), [status (u16)], body. The front and the SDK check frames by it.
+//  0, answered by, the message the front carries it on to (NULL: none)).
+//  Every message is: signature "PDA1", type, request_id (u64), [status
+//  (u16)], body. The front and the SDK check frames by it; the broker lets a
+//  front key call the services of the last column (pd_keys_may_call).
 #define PD_LINK_TYPES(X)                                                                           \
-    X (claim, PD_LINK_UP, false, claim, NULL, "reply")                                             \
-    X (report, PD_LINK_UP, false, appliance_report, NULL, "reply")                                 \
-    X (heartbeat, PD_LINK_UP, false, appliance_report, NULL, NULL)                                 \
-    X (result, PD_LINK_UP, true, command_result, &pd_error_schema, NULL)                           \
-    X (reply, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL)                                   \
-    X (command, PD_LINK_DOWN, false, appliance_command, NULL, "result")                            \
-    X (close, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL)
+    X (claim, PD_LINK_UP, false, claim, NULL, "reply", "claim.link")                               \
+    X (report, PD_LINK_UP, false, appliance_report, NULL, "reply", "appliance.status")             \
+    X (heartbeat, PD_LINK_UP, false, appliance_report, NULL, NULL, "appliance.heartbeats")         \
+    X (escalate, PD_LINK_UP, false, escalation_input, NULL, "reply", "escalation.create")          \
+    X (seen, PD_LINK_UP, false, ticket_seen, NULL, NULL, "escalation.seen")                        \
+    X (result, PD_LINK_UP, true, command_result, &pd_error_schema, NULL, NULL)                     \
+    X (reply, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL, NULL)                             \
+    X (command, PD_LINK_DOWN, false, appliance_command, NULL, "result", NULL)                      \
+    X (ticket, PD_LINK_DOWN, false, ticket_update, NULL, "seen", NULL)                             \
+    X (close, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL, NULL)
 
 typedef enum {
     PD_LINK_UP,  //  appliance -> front
@@ -988,12 +1025,23 @@ typedef struct {
     const pd_schema_t *body;       //  the body's record (reply: per request, see PROTOCOL.md)
     const pd_schema_t *error_body; //  the body when the status is not 0 (NULL: never)
     const char *answered_by;       //  the type that answers it, NULL: none
+    const char *carried_by;        //  the message the front sends upstream, NULL: none
 } pd_link_type_t;
 
 //  Audit events that end an appliance's link: the front closes the live
 //  connection of the event's `subject` with a `close` carrying the status
 //  (PROTOCOL.md 16.7). X (event type, status)
 #define PD_LINK_ENDING_EVENTS(X) X ("appliance.revoked", PD_E_APPLIANCE_REVOKED)
+
+//  Escalation events that change a ticket's status: each writes the
+//  ticket's change to escalation_outbox for the appliance that raised it,
+//  and the front, following the escalation stream, has it sent down that
+//  appliance's link (a `ticket`) if it is connected (PROTOCOL.md 16.3)
+#define PD_TICKET_UPDATE_EVENTS(X)                                                                 \
+    X ("escalation.acknowledged") X ("escalation.resolved") X ("escalation.reopened")
+
+//  Is event `type` one of PD_TICKET_UPDATE_EVENTS?
+bool pd_ticket_update_event (const char *type);
 
 #define PD_LINK_SIGNATURE "PDA1"
 #define PD_LINK_TYPE_MAX  16 //  bytes of a type frame
@@ -1034,7 +1082,8 @@ const pd_link_type_t *pd_link_type_find (const void *name, size_t size);
     X (escalation_timeline, &pd_escalation_entry_schema) /* ticket id/entry -> escalation_entry */ \
     X (escalations_by_partner, NULL)                     /* PD_OWNER_INDEXES */                    \
     X (sla_definitions, &pd_sla_policy_schema)           /* partner id -> sla_policy */            \
-    X (sla_deadlines, &pd_sla_deadline_schema)           /* due/ticket id/kind -> sla_deadline */
+    X (sla_deadlines, &pd_sla_deadline_schema)           /* due/ticket id/kind -> sla_deadline */  \
+    X (escalation_outbox, &pd_ticket_update_schema) /* appliance id/ticket id -> ticket_update */
 
 //  Owner indexes: a table's records by the owner a field names, so that an
 //  owner's list is a prefix scan, whatever the number of records of other
@@ -1051,7 +1100,7 @@ const pd_link_type_t *pd_link_type_find (const void *name, size_t size);
 
 //  Stream names
 #define PD_STREAM_AUDIT       "audit"
-#define PD_STREAM_ESCALATIONS "escalations" //  every ticket event (PROTOCOL.md section 17)
+#define PD_STREAM_ESCALATIONS "escalations" //  every ticket event (PROTOCOL.md section 18)
 
 //  Version of the stored layout; bump with a migration in pd_store's hook
 //  2: appliances_by_site (built from the appliances of a version 1 store)

@@ -23,6 +23,7 @@
 #include "pd_appliance.h"
 
 #include <czmq.h>
+#include <jansson.h>
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -39,12 +40,14 @@
 struct _pd_appliance_t {
     zsock_t *sock; //  DEALER, CURVE client
     char public_key[PD_APPLIANCE_KEY_LEN + 1];
-    int heartbeat_ms;           //  interval of automatic heartbeats
-    int64_t heartbeat_at;       //  zclock_mono time the next one is due
-    uint64_t last_id;           //  id of the last request sent
-    char *status;               //  last status text given (or NULL)
-    char *version;              //  last software version given (or NULL)
-    zlist_t *commands;          //  zmsg_t * received while waiting for a reply
+    int heartbeat_ms;                  //  interval of automatic heartbeats
+    int64_t heartbeat_at;              //  zclock_mono time the next one is due
+    uint64_t last_id;                  //  id of the last request sent
+    char *status;                      //  last status text given (or NULL)
+    char *version;                     //  last software version given (or NULL)
+    zlist_t *commands;                 //  zmsg_t * received while waiting for a reply
+    pd_appliance_ticket_fn *on_ticket; //  ticket changes go to it (NULL: not answered)
+    void *on_ticket_arg;
     pd_appliance_stats_t stats; //  counters
     char *endpoint;             //  connected to, until a close
     int closed;                 //  0, or the status of the server's close
@@ -54,6 +57,7 @@ struct _pd_appliance_t {
 //  A parsed server message; frames point into the zmsg
 typedef struct {
     bool command;   //  "command"
+    bool ticket;    //  "ticket"
     bool close;     //  "close" (else "reply")
     uint64_t id;    //  request id
     int status;     //  reply: PD_OK or PD_E_*
@@ -205,14 +209,15 @@ s_parse (zmsg_t *msg, s_incoming_t *incoming)
     const pd_link_type_t *link = pd_link_type_find (zframe_data (type), zframe_size (type));
     if (!link || link->direction != PD_LINK_DOWN || frames != link->frames)
         return false;
-    incoming->command = !link->status; //  a command (a reply or close carries a status)
+    incoming->command = streq (link->name, "command");
+    incoming->ticket = streq (link->name, "ticket");
     incoming->close = streq (link->name, "close");
     zframe_t *id = zmsg_next (msg);
     if (zframe_size (id) != S_ID_SIZE)
         return false;
     for (int i = 0; i < S_ID_SIZE; i++)
         incoming->id = (incoming->id << 8) | zframe_data (id)[i];
-    if (!incoming->command) {
+    if (link->status) {
         zframe_t *status = zmsg_next (msg);
         if (zframe_size (status) != S_STATUS_SIZE)
             return false;
@@ -279,6 +284,45 @@ s_handle_command (pd_appliance_t *self, const s_incoming_t *incoming,
     self->stats.commands++;
 }
 
+//  Hand one ticket change (parsed already) to the application; `seen`
+//  answers it once the handler took it (else it comes again, on the next
+//  connection at the latest)
+static void
+s_handle_ticket (pd_appliance_t *self, const s_incoming_t *incoming)
+{
+    pd_ticket_update_t update = {0};
+    if (pd_schema_decode (&pd_ticket_update_schema, zframe_data (incoming->body),
+                          zframe_size (incoming->body), &update, NULL) != PD_OK) {
+        self->stats.ignored++;
+        return;
+    }
+    int rc = PD_E_UNAVAILABLE;
+    if (self->on_ticket) {
+        pd_appliance_ticket_t ticket = {update.id,          update.status,   update.version,
+                                        update.at,          update.by,       update.note,
+                                        update.incident_id, update.dedup_key};
+        rc = self->on_ticket (&ticket, self->on_ticket_arg);
+    }
+    if (rc == PD_OK) {
+        pd_ticket_seen_t seen = {0};
+        seen.id = update.id;
+        seen.version = update.version;
+        PD_MARK (&seen, ticket_seen, version);
+        s_send_record (self, "seen", ++self->last_id, NULL, &pd_ticket_seen_schema, &seen, NULL, 0);
+        self->stats.tickets++;
+    }
+    pd_schema_clear (&pd_ticket_update_schema, &update);
+}
+
+void
+pd_appliance_on_ticket (pd_appliance_t *self, pd_appliance_ticket_fn *handler, void *arg)
+{
+    if (!self)
+        return;
+    self->on_ticket = handler;
+    self->on_ticket_arg = arg;
+}
+
 //  --------------------------------------------------------------------------
 //  Requests: claim and report
 
@@ -313,7 +357,7 @@ s_request (pd_appliance_t *self, const char *type, const pd_schema_t *schema, co
                 zmsg_destroy (&msg);
                 s_copy (error, error_size, self->closed_detail);
                 return self->closed;
-            } else if (incoming.command) {
+            } else if (incoming.command || incoming.ticket) {
                 if (zlist_size (self->commands) < PD_APPLIANCE_QUEUE_MAX)
                     zlist_append (self->commands, msg);
                 else {
@@ -461,6 +505,72 @@ pd_appliance_report (pd_appliance_t *self, const char *status, const char *versi
     return rc;
 }
 
+//  Details as the record keeps them: a JSON object's text as it is, any
+//  other text as a JSON string (caller frees; NULL for none or no memory)
+static char *
+s_details_json (const char *details)
+{
+    if (!details)
+        return NULL;
+    json_t *value = json_loads (details, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object (value)) {
+        json_decref (value);
+        value = json_string (details);
+    }
+    char *text = value ? json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref (value);
+    return text;
+}
+
+int
+pd_appliance_escalate (pd_appliance_t *self, const pd_appliance_escalation_t *escalation,
+                       int timeout_ms, pd_appliance_receipt_t *receipt, char *error,
+                       size_t error_size)
+{
+    if (receipt)
+        memset (receipt, 0, sizeof (*receipt));
+    if (!self || !escalation || !escalation->priority || !escalation->title) {
+        s_copy (error, error_size, "priority and title are required");
+        return PD_E_MISSING_FIELD;
+    }
+    s_copy (error, error_size, "");
+    pd_escalation_input_t input = {0};
+    input.priority = (char *)escalation->priority;
+    input.title = (char *)escalation->title;
+    input.details = s_details_json (escalation->details);
+    input.category = (char *)escalation->category;
+    input.dedup_key = (char *)escalation->dedup_key;
+    input.incident_id = (char *)escalation->incident_id;
+    input.host = (char *)escalation->host;
+    if (escalation->details && !input.details) {
+        s_copy (error, error_size, "details not encoded");
+        return PD_E_INVALID_FIELD;
+    }
+    zmsg_t *reply = NULL;
+    zframe_t *body = NULL;
+    int rc = s_request (self, "escalate", &pd_escalation_input_schema, &input, timeout_ms, &reply,
+                        &body, error, error_size);
+    free (input.details);
+    if (rc == PD_OK) {
+        pd_escalation_receipt_t answer = {0};
+        if (pd_schema_decode (&pd_escalation_receipt_schema, zframe_data (body), zframe_size (body),
+                              &answer, NULL) != PD_OK) {
+            s_copy (error, error_size, "malformed escalation answer");
+            rc = PD_E_PROTOCOL;
+        } else if (receipt) {
+            s_copy (receipt->id, sizeof (receipt->id), answer.id);
+            s_copy (receipt->status, sizeof (receipt->status), answer.status);
+            receipt->created = answer.created;
+            receipt->reopened = answer.reopened;
+            receipt->occurrence_count = answer.occurrence_count;
+        }
+        pd_schema_clear (&pd_escalation_receipt_schema, &answer);
+    } else if (reply)
+        s_error_detail (body, rc, error, error_size);
+    zmsg_destroy (&reply);
+    return rc;
+}
+
 int
 pd_appliance_heartbeat (pd_appliance_t *self, const char *status, const char *version)
 {
@@ -503,7 +613,9 @@ pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_command_fn
             else if (parsed && incoming.command) {
                 s_handle_command (self, &incoming, handler, arg);
                 handled++;
-            } else
+            } else if (parsed && incoming.ticket)
+                s_handle_ticket (self, &incoming);
+            else
                 self->stats.ignored++; //  malformed, or a reply nobody waits for
             zmsg_destroy (&msg);
         }

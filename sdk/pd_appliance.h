@@ -17,6 +17,7 @@
 #ifndef PD_APPLIANCE_H_INCLUDED
 #define PD_APPLIANCE_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,59 @@ int pd_appliance_heartbeat (pd_appliance_t *self, const char *status, const char
 int pd_appliance_report (pd_appliance_t *self, const char *status, const char *version,
                          const char *detail, int timeout_ms, char *error, size_t error_size);
 
+//  An L3 escalation (schemas/PROTOCOL.md 16.3: `escalate`). Partner, site
+//  and appliance are this link's; nothing in here can name others.
+typedef struct {
+    const char *priority;    //  P1..P4, or critical|high|medium|low (required)
+    const char *title;       //  required, up to 200 bytes
+    const char *details;     //  NULL, plain text, or the JSON text of an object
+    const char *category;    //  NULL or a token (letters, digits, _.:-)
+    const char *dedup_key;   //  NULL or up to 255 bytes: repeats count on one ticket
+    const char *incident_id; //  NULL or the appliance's own incident id
+    const char *host;        //  NULL or the host concerned
+} pd_appliance_escalation_t;
+
+//  What partnerd made of it
+typedef struct {
+    char id[65];              //  the ticket
+    bool created;             //  this escalation opened it
+    bool reopened;            //  it re-opened a ticket resolved within the window
+    char status[17];          //  open, acknowledged
+    int64_t occurrence_count; //  escalations counted on it so far
+} pd_appliance_receipt_t;
+
+//  Raise an escalation and wait for its ticket: 0 with *receipt filled
+//  (may be NULL), or a negative status (-3 invalid field, -14 rate
+//  limited, -17 timeout, ...) with the server's message in `error`.
+int pd_appliance_escalate (pd_appliance_t *self, const pd_appliance_escalation_t *escalation,
+                           int timeout_ms, pd_appliance_receipt_t *receipt, char *error,
+                           size_t error_size);
+
+//  A change of a ticket this appliance raised (acknowledged, resolved,
+//  re-opened), so that its agent can close or re-open its local incident.
+//  Strings may be NULL; they live for the handler's call only.
+typedef struct {
+    const char *id;          //  the ticket (pd_appliance_receipt_t.id)
+    const char *status;      //  open, acknowledged or resolved: what it is now
+    int64_t version;         //  grows with each change of the ticket
+    int64_t at;              //  when (ms since the epoch)
+    const char *by;          //  who ("user:<id>@<partner>", "appliance:<id>")
+    const char *note;        //  the resolution note (resolved)
+    const char *incident_id; //  as the escalation gave them
+    const char *dedup_key;
+} pd_appliance_ticket_t;
+
+//  Take a ticket change: return 0 once it is handled (partnerd then
+//  forgets it), or a negative status to have it again on the next
+//  connection. A change may come more than once (and an older one after a
+//  newer one never): compare `version`.
+typedef int (pd_appliance_ticket_fn) (const pd_appliance_ticket_t *ticket, void *arg);
+
+//  Have ticket changes handed to `handler` (in pd_appliance_poll); NULL
+//  stops it (changes then wait on the server). Changes made while the
+//  appliance was away come on its next connection.
+void pd_appliance_on_ticket (pd_appliance_t *self, pd_appliance_ticket_fn *handler, void *arg);
+
 //  Handle one command: set *output (malloc'd, may stay NULL) and return 0,
 //  or a negative status.
 typedef int (pd_appliance_command_fn) (const char *command, const char *payload, char **output,
@@ -95,8 +149,9 @@ typedef int (pd_appliance_command_fn) (const char *command, const char *payload,
 
 //  Wait up to timeout_ms (negative counts as 0; 0 = do what is ready now)
 //  for something to do: answer commands with `handler` (NULL answers them
-//  PD_E_UNAVAILABLE), send heartbeats when due. Commands that came during
-//  a claim or report are handled here. Returns the number of commands
+//  PD_E_UNAVAILABLE), hand ticket changes to the pd_appliance_on_ticket
+//  handler, send heartbeats when due. Commands and ticket changes that
+//  came during a claim, report or escalation are handled here. Returns the number of commands
 //  handled (>= 0), -1 if interrupted (a signal, zsys_interrupted), or the
 //  negative status of the server's `close` (pd_appliance_closed).
 int pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_command_fn *handler,
@@ -122,6 +177,7 @@ int pd_appliance_due_ms (pd_appliance_t *self);
 typedef struct {
     uint64_t heartbeats; //  heartbeats sent
     uint64_t commands;   //  commands answered
+    uint64_t tickets;    //  ticket changes handled (answered `seen`)
     uint64_t ignored;    //  malformed or stale frames dropped
 } pd_appliance_stats_t;
 void pd_appliance_stats (pd_appliance_t *self, pd_appliance_stats_t *stats);

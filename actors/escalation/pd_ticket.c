@@ -11,10 +11,44 @@
 
 #define S_ENTRY_KEY_SIZE (PD_ID_MAX + 16)
 
+const char *
+pd_ticket_appliance (const pd_escalation_t *ticket)
+{
+    return ticket->last_appliance_id && *ticket->last_appliance_id ? ticket->last_appliance_id
+                                                                   : ticket->appliance_id;
+}
+
+//  The change, for the appliance that raised the ticket: replaces any
+//  change of the ticket it has not seen yet
+static int
+s_outbox_put (pd_ctx_t *ctx, pd_store_batch_t *batch, const pd_escalation_t *ticket)
+{
+    char key[2 * PD_ID_MAX + 2];
+    snprintf (key, sizeof (key), "%s/%s", pd_ticket_appliance (ticket), ticket->id);
+    pd_ticket_update_t update = {0};
+    update.id = ticket->id;
+    update.status = ticket->status;
+    update.version = ticket->entries;
+    PD_MARK (&update, ticket_update, version);
+    update.at = pd_ctx_now (ctx);
+    PD_MARK (&update, ticket_update, at);
+    update.by = (char *)pd_ctx_actor (ctx);
+    update.note = streq (ticket->status, "resolved") ? ticket->resolution_note : NULL;
+    update.incident_id = ticket->incident_id;
+    update.dedup_key = ticket->dedup_key;
+    return pd_record_put (batch, &pd_table_escalation_outbox, key, &update, PD_STORE_ANY);
+}
+
 int
 pd_ticket_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type,
                 const pd_escalation_t *ticket, const char *target)
 {
+    const char *appliance = pd_ticket_appliance (ticket);
+    if (appliance && *appliance && pd_ticket_update_event (type)) {
+        int rc = s_outbox_put (ctx, batch, ticket);
+        if (rc != PD_OK)
+            return rc;
+    }
     pd_event_t event = {0};
     event.type = (char *)type;
     event.at = pd_ctx_now (ctx);
@@ -24,7 +58,7 @@ pd_ticket_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type,
     event.actor = (char *)pd_ctx_actor (ctx);
     event.detail = ticket->title;
     event.site_id = ticket->site_id;
-    event.appliance_id = ticket->appliance_id;
+    event.appliance_id = (char *)pd_ticket_appliance (ticket);
     event.priority = ticket->priority;
     event.status = ticket->status;
     event.target = (char *)target;

@@ -20,9 +20,15 @@ extern "C" {
 #endif
 
 //  Append the ticket's event `type` to the escalation stream in `batch`;
-//  target ("response", "resolution" or NULL) for SLA events.
+//  target ("response", "resolution" or NULL) for SLA events. A status
+//  change (PD_TICKET_UPDATE_EVENTS) of a ticket an appliance raised also
+//  goes to the appliance's escalation_outbox.
 int pd_ticket_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type,
                     const pd_escalation_t *ticket, const char *target);
+
+//  The appliance whose incident the ticket is now: the last that raised it
+//  (a repeat from another appliance of the site moves it), or NULL
+const char *pd_ticket_appliance (const pd_escalation_t *ticket);
 
 //  Add the ticket's next timeline entry to `batch` (counts it in
 //  ticket->entries)

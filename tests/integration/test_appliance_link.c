@@ -597,6 +597,219 @@ test_simulator_claims_twenty (void **state)
     assert_int_equal (s_appliance_total (), before + S_SIM_COUNT);
 }
 
+//  --------------------------------------------------------------------------
+//  Escalations over the link, and their tickets' changes back down it
+
+#define S_TICKET_MS 10000 //  a ticket change to reach its appliance
+
+typedef struct {
+    int calls;   //  changes handed to the handler
+    int refuse;  //  refuse this many first (they come again)
+    char id[65]; //  the last one's
+    char status[17];
+    char note[128];
+    char incident[64];
+    int64_t version;
+} s_changes_t;
+
+static int
+s_take_change (const pd_appliance_ticket_t *ticket, void *arg)
+{
+    s_changes_t *changes = arg;
+    changes->calls++;
+    snprintf (changes->id, sizeof (changes->id), "%s", ticket->id);
+    snprintf (changes->status, sizeof (changes->status), "%s", ticket->status);
+    snprintf (changes->note, sizeof (changes->note), "%s", ticket->note ? ticket->note : "");
+    snprintf (changes->incident, sizeof (changes->incident), "%s",
+              ticket->incident_id ? ticket->incident_id : "");
+    changes->version = ticket->version;
+    if (changes->refuse > 0) {
+        changes->refuse--;
+        return -21; //  busy: partnerd keeps it for the next connection
+    }
+    return 0;
+}
+
+//  Poll the appliance until its handler has seen `status` (bounded)
+static bool
+s_wait_change (pd_appliance_t *appliance, s_changes_t *changes, const char *status)
+{
+    int64_t deadline = s_now_ms () + S_TICKET_MS;
+    while (strcmp (changes->status, status) != 0 && s_now_ms () < deadline)
+        pd_appliance_poll (appliance, 100, NULL, NULL);
+    return strcmp (changes->status, status) == 0;
+}
+
+static void
+test_escalation_over_the_link (void **state)
+{
+    s_keys_t keys;
+    pd_appliance_claimed_t claimed;
+    pd_appliance_t *appliance = s_claimed_appliance (&keys, "02:00:00:aa:00:07", &claimed);
+    s_changes_t changes = {0};
+    pd_appliance_on_ticket (appliance, s_take_change, &changes);
+
+    //  A P1 with a JSON object for details: a new ticket of this site
+    pd_appliance_escalation_t escalation = {.priority = "critical",
+                                            .title = "RAID degraded",
+                                            .details = "{\"disk\":\"sda\",\"smart\":5}",
+                                            .category = "storage",
+                                            .dedup_key = "raid-md0",
+                                            .incident_id = "inc-1",
+                                            .host = "nas-1"};
+    pd_appliance_receipt_t receipt;
+    char error[256] = "";
+    assert_int_equal (pd_appliance_escalate (appliance, &escalation, S_REPORT_MS, &receipt, error,
+                                             sizeof (error)),
+                      0);
+    assert_true (receipt.created);
+    assert_false (receipt.reopened);
+    assert_string_equal (receipt.status, "open");
+    assert_int_equal (receipt.occurrence_count, 1);
+    char id[65];
+    snprintf (id, sizeof (id), "%s", receipt.id);
+
+    //  A repeat of its key counts on it
+    assert_int_equal (pd_appliance_escalate (appliance, &escalation, S_REPORT_MS, &receipt, error,
+                                             sizeof (error)),
+                      0);
+    assert_false (receipt.created);
+    assert_string_equal (receipt.id, id);
+    assert_int_equal (receipt.occurrence_count, 2);
+
+    //  Bad input is refused with its reason, and raises nothing
+    pd_appliance_escalation_t bad = escalation;
+    bad.priority = "P9";
+    assert_int_equal (
+        pd_appliance_escalate (appliance, &bad, S_REPORT_MS, &receipt, error, sizeof (error)),
+        -3); //  invalid_field
+    assert_non_null (strstr (error, "priority"));
+    char long_key[300];
+    memset (long_key, 'k', sizeof (long_key) - 1);
+    long_key[sizeof (long_key) - 1] = 0;
+    bad = escalation;
+    bad.dedup_key = long_key;
+    assert_true (
+        pd_appliance_escalate (appliance, &bad, S_REPORT_MS, &receipt, error, sizeof (error)) < 0);
+    assert_non_null (strstr (error, "dedup_key"));
+
+    //  The partner sees it, with site and appliance from the link's identity
+    char path[256];
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s", id);
+    pd_test_http_t response;
+    assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
+    assert_string_equal (pd_json_str (&response, "site_id"), claimed.site_id);
+    assert_string_equal (pd_json_str (&response, "appliance_id"), claimed.appliance_id);
+    assert_string_equal (pd_json_str (&response, "priority"), "P1");
+    assert_int_equal (pd_json_int (&response, "occurrence_count"), 2);
+    json_t *details = json_object_get (response.json, "details");
+    assert_string_equal (json_string_value (json_object_get (details, "disk")), "sda");
+    pd_test_http_clear (&response);
+    assert_int_equal (
+        s_call ("GET", "/api/partners/me/escalations?limit=100", s_fx.partner_key, NULL, &response),
+        200);
+    assert_int_equal (json_array_size (json_object_get (response.json, "items")), 1);
+    pd_test_http_clear (&response);
+
+    //  Acknowledged: the connected appliance hears of it at once
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s/acknowledge", id);
+    assert_int_equal (s_call ("POST", path, s_fx.partner_key, "{}", &response), 200);
+    pd_test_http_clear (&response);
+    assert_true (s_wait_change (appliance, &changes, "acknowledged"));
+    assert_string_equal (changes.id, id);
+    assert_string_equal (changes.incident, "inc-1");
+    int64_t acknowledged = changes.version;
+
+    //  Resolved while the appliance is away: it hears of it when it is back,
+    //  again after refusing it once
+    pd_appliance_destroy (&appliance);
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s/resolve", id);
+    assert_int_equal (
+        s_call ("POST", path, s_fx.partner_key, "{\"note\":\"disk replaced\"}", &response), 200);
+    pd_test_http_clear (&response);
+    for (int round = 0; round < 2; round++) {
+        changes = (s_changes_t){.refuse = round == 0};
+        appliance = s_connect (&keys, false);
+        pd_appliance_on_ticket (appliance, s_take_change, &changes);
+        assert_int_equal (
+            pd_appliance_report (appliance, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)),
+            0);
+        assert_true (s_wait_change (appliance, &changes, "resolved"));
+        assert_string_equal (changes.note, "disk replaced");
+        assert_true (changes.version > acknowledged);
+        assert_int_equal (changes.calls, 1);
+        pd_appliance_destroy (&appliance);
+    }
+    //  Taken now: the next connection hears nothing more of it (its
+    //  changes are asked for at its first message; a second of polling is
+    //  far more than the answer takes)
+    changes = (s_changes_t){0};
+    appliance = s_connect (&keys, false);
+    pd_appliance_on_ticket (appliance, s_take_change, &changes);
+    assert_int_equal (
+        pd_appliance_report (appliance, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), 0);
+    for (int64_t until = s_now_ms () + 1000; s_now_ms () < until;)
+        pd_appliance_poll (appliance, 100, NULL, NULL);
+    assert_int_equal (changes.calls, 0);
+    //  A change after that (a repeat re-opens it) comes again
+    assert_int_equal (pd_appliance_escalate (appliance, &escalation, S_REPORT_MS, &receipt, error,
+                                             sizeof (error)),
+                      0);
+    assert_true (receipt.reopened);
+    assert_string_equal (receipt.id, id);
+    assert_true (s_wait_change (appliance, &changes, "open"));
+    assert_int_equal (changes.calls, 1); //  the re-opening only, not the old resolve
+    pd_appliance_destroy (&appliance);
+}
+
+//  pd-simulator --escalate: each appliance raises one, a JSON line each
+static void
+test_simulator_escalates (void **state)
+{
+    const char *args[] = {PD_SIMULATOR_BIN,
+                          "--endpoint",
+                          s_fx.endpoint,
+                          "--server-key",
+                          s_fx.server_key,
+                          "--api",
+                          s_fx.base,
+                          "--partner-key",
+                          s_fx.partner_key,
+                          "--count",
+                          "2",
+                          "--duration",
+                          "0.5",
+                          "--escalate",
+                          "P2",
+                          "--title",
+                          "Backup failed",
+                          "--dedup-key",
+                          "backup-job-7",
+                          NULL};
+    static char output[16 * 1024];
+    int status = s_run_simulator (args, output, sizeof (output));
+    fprintf (stderr, "  [pd-simulator] %s", output);
+    assert_int_equal (status, 0);
+    //  Two tickets, new, one per simulated site, listed for the partner
+    int tickets = 0;
+    for (const char *line = output; (line = strstr (line, "{\"ticket\":")); line++) {
+        json_t *json = json_loads (line, JSON_DISABLE_EOF_CHECK, NULL);
+        assert_non_null (json);
+        assert_true (json_is_true (json_object_get (json, "created")));
+        const char *id = json_string_value (json_object_get (json, "ticket"));
+        char path[256];
+        snprintf (path, sizeof (path), "/api/partners/me/escalations/%s", id);
+        pd_test_http_t response;
+        assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
+        assert_string_equal (pd_json_str (&response, "priority"), "P2");
+        assert_string_equal (pd_json_str (&response, "title"), "Backup failed");
+        pd_test_http_clear (&response);
+        json_decref (json);
+        tickets++;
+    }
+    assert_int_equal (tickets, 2);
+}
+
 int
 main (void)
 {
@@ -607,6 +820,8 @@ main (void)
         cmocka_unit_test (test_same_appliance_survives_a_restart),
         cmocka_unit_test (test_command_round_trip),
         cmocka_unit_test (test_simulator_claims_twenty),
+        cmocka_unit_test (test_escalation_over_the_link),
+        cmocka_unit_test (test_simulator_escalates),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -171,6 +171,33 @@ s_tail (long long from, int count, const char *const extra[], char *output, size
     assert_int_equal (pd_run (PARTNERCTL_BIN, args, output, size, S_RUN_MS), 0);
 }
 
+//  partnerctl tail escalations --url with the API key `key` (in the
+//  environment when `by_env`, else --api-key), from `from` until `count`
+//  events; its output; its exit status
+static int
+s_tail_url (const char *key, bool by_env, long long from, int count, const char *const extra[],
+            char *output, size_t size)
+{
+    char from_text[32], count_text[32];
+    snprintf (from_text, sizeof (from_text), "%lld", from);
+    snprintf (count_text, sizeof (count_text), "%d", count);
+    const char *args[24] = {"tail",    "escalations", "--url",    s_main.base, "--from",
+                            from_text, "--count",     count_text, "--json"};
+    size_t n = 9;
+    if (!by_env) {
+        args[n++] = "--api-key";
+        args[n++] = key;
+    }
+    for (size_t i = 0; extra && extra[i] && n < 23; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    if (by_env)
+        setenv ("PARTNERD_API_KEY", key, 1);
+    int status = pd_run (PARTNERCTL_BIN, args, output, size, S_RUN_MS);
+    unsetenv ("PARTNERD_API_KEY");
+    return status;
+}
+
 //  How many lines of `text` contain `word`
 static int
 s_lines_with (const char *text, const char *word)
@@ -640,6 +667,38 @@ test_lifecycle_and_isolation (void **state)
     assert_int_equal (s_lines_with (output, "escalation.opened P2"), 1);
     assert_int_equal (s_lines_with (output, "escalation.acknowledged P2"), 1);
     assert_int_equal (s_lines_with (output, "escalation.resolved P2"), 1);
+
+    //  ...and remotely over HTTP with the partner's key: its own events only
+    char partner_id[S_ID_MAX], partner_json[S_ID_MAX + 32];
+    s_call ("GET", "/api/partners/me", key, NULL, &response);
+    snprintf (partner_id, sizeof (partner_id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    snprintf (partner_json, sizeof (partner_json), "\"partner_id\":\"%s\"", partner_id);
+    assert_int_equal (s_tail_url (key, true, 1, 3, NULL, output, sizeof (output)), 0);
+    assert_int_equal (s_lines_with (output, id), 3);
+    assert_int_equal (s_lines_with (output, partner_json), 3);
+    assert_int_equal (s_lines_with (output, "\"type\":\"escalation.acknowledged\""), 1);
+    //  The other partner's first event is its own ticket's, not one of A's
+    s_appliance_t theirs;
+    s_appliance (other, "Other Site", 21, &theirs);
+    s_raise (&theirs, "{\"priority\":\"P2\",\"title\":\"Not A's\"}", &response);
+    s_expect (&response, 200, NULL);
+    char their_id[S_ID_MAX];
+    snprintf (their_id, sizeof (their_id), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    assert_int_equal (s_tail_url (other, false, 1, 1, NULL, output, sizeof (output)), 0);
+    assert_int_equal (s_lines_with (output, their_id), 1);
+    assert_int_equal (s_lines_with (output, id), 0);
+    //  An admin key follows every partner's; the filters go to the server
+    const char *admin_extra[] = {"--partner", partner_id, "--priority", "P2", NULL};
+    assert_int_equal (
+        s_tail_url (s_main.admin_key, false, 1, 3, admin_extra, output, sizeof (output)), 0);
+    assert_int_equal (s_lines_with (output, id), 3);
+    assert_int_equal (s_lines_with (output, their_id), 0);
+    //  A key partnerd does not know: refused, said so, exit status 1
+    assert_int_equal (s_tail_url ("pdp_nosuchkey", false, 1, 1, NULL, output, sizeof (output)), 1);
+    assert_non_null (strstr (output, "HTTP 401"));
+    s_streams_closed (); //  the followers hung up: their streams end
 }
 
 //  SLA definitions: defaults, a change, refusals; a short SLA warns and

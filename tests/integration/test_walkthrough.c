@@ -1,4 +1,5 @@
-/*  test_walkthrough - the README's provisioning walkthrough, run as written
+/*  test_walkthrough - the README's walkthrough (provisioning, escalations),
+    run as written
 
     The shell block between the README's walkthrough marks is taken as it
     is and run with bash (-e, -u, -o pipefail) against a fresh all-in-one
@@ -91,6 +92,15 @@ test_the_readme_walkthrough_runs_as_written (void **state)
         assert_non_null (strstr (output, "\"site_name\":\"Dental Clinic North\""));
         assert_non_null (strstr (output, "\"online_count\": "));
         assert_non_null (strstr (output, "\"code\": \"code_used\""));
+        //  ...and the escalation: raised over the link (opened, or re-opened
+        //  by the second run), warned and breached in the remote tail,
+        //  acknowledged down the link, counted in the metrics
+        assert_non_null (strstr (output, run == 1 ? "escalation.opened P1 esc_"
+                                                  : "escalation.reopened P1 esc_"));
+        assert_non_null (strstr (output, "sla.warning P1 esc_"));
+        assert_non_null (strstr (output, "sla.breached P1 esc_"));
+        assert_non_null (strstr (output, "\"status\":\"acknowledged\",\"mac\""));
+        assert_non_null (strstr (output, "\"response_breaches\": 1"));
     }
     free (output);
     assert_int_equal (chdir ("/"), 0);

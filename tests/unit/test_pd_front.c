@@ -836,9 +836,15 @@ static void
 test_front_key_permissions_match (void **state)
 {
     assert_string_equal (PD_FRONT_SERVICE, PD_KEYS_FRONT_SERVES);
-    const char *upstream[] = {"claim.link", "appliance.status", "appliance.heartbeats"};
+    pd_keys_entry_t front = {.role = PD_KEYS_FRONT};
+    const char *upstream[] = {"claim.link", "appliance.status", "appliance.heartbeats",
+                              "escalation.create"};
     for (size_t i = 0; i < sizeof (upstream) / sizeof (upstream[0]); i++)
-        assert_string_equal (pd_message_find (upstream[i])->service, PD_KEYS_FRONT_CALLS);
+        assert_true (pd_keys_may_call (&front, pd_message_find (upstream[i])->service));
+    //  ...and nothing else the link does not carry
+    assert_false (pd_keys_may_call (&front, "partners"));
+    assert_false (pd_keys_may_call (&front, "users"));
+    assert_false (pd_keys_may_call (&front, PD_KEYS_FRONT_SERVES));
 }
 
 //  Disconnections a socket monitor has seen on `sock` so far
@@ -1141,7 +1147,7 @@ test_unknown_types_framing (void **state)
     for (int extra = 0; extra <= 2; extra++) {
         zmsg_t *msg = zmsg_new ();
         zmsg_addstr (msg, PD_FRONT_SIGNATURE);
-        zmsg_addstr (msg, extra == 2 ? "command" : "escalate");
+        zmsg_addstr (msg, extra == 2 ? "command" : "dispatch");
         zmsg_append (msg, &(zframe_t *){pd_proto_u64 (10 + (uint64_t)extra)});
         for (int i = 0; i < extra; i++)
             zmsg_addstr (msg, "x");
@@ -1151,19 +1157,32 @@ test_unknown_types_framing (void **state)
     }
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, PD_FRONT_SIGNATURE);
-    zmsg_addstr (msg, "escalate");
+    zmsg_addstr (msg, "dispatch");
     zmsg_append (msg, &(zframe_t *){pd_proto_u64 (20)});
     for (int i = 0; i < 3; i++)
         zmsg_addstr (msg, "x");
     assert_int_equal (zmsg_send (&msg, appliance), 0);
     msg = zmsg_new ();
     zmsg_addstr (msg, PD_FRONT_SIGNATURE);
-    zmsg_addstr (msg, "escalate");
+    zmsg_addstr (msg, "dispatch");
     zmsg_addstr (msg, "1234567"); //  a request_id of 7 bytes
     assert_int_equal (zmsg_send (&msg, appliance), 0);
     //  Neither is answered; the link still works
     s_heartbeat (appliance, 21, "report");
     assert_int_equal (s_expect_reply (appliance, 21, NULL), PD_OK);
+    //  A known type whose body is not its record is refused by the front,
+    //  with the field at fault, and goes no further
+    pd_escalation_input_t escalation = {.priority = "P1"}; //  no title
+    s_send (appliance, "escalate", 22, NULL, &pd_escalation_input_schema, &escalation);
+    zframe_t *body = NULL;
+    assert_int_equal (s_expect_reply (appliance, 22, &body), PD_E_MISSING_FIELD);
+    pd_error_t error = {0};
+    assert_int_equal (
+        pd_schema_decode (&pd_error_schema, zframe_data (body), zframe_size (body), &error, NULL),
+        PD_OK);
+    assert_string_equal (error.field, "title");
+    pd_schema_clear (&pd_error_schema, &error);
+    zframe_destroy (&body);
     zsock_destroy (&appliance);
 }
 

@@ -93,27 +93,24 @@ typedef struct {
     const pd_appliance_info_t *appliance;
     const char *by; //  "appliance:<id>"
     pd_escalation_receipt_t *receipt;
-    bool counted; //  this request's new ticket was counted against the appliance's limit
 } s_raise_t;
 
 //  New tickets an appliance may open in an hour (repeats of open tickets
-//  are only counted on them): a runaway agent cannot fill the store
+//  are only counted on them): a runaway agent cannot fill the store. The
+//  count is part of the new ticket's batch: one commit for both
 static int
-s_new_ticket_allowed (pd_ctx_t *ctx, s_raise_t *raise)
+s_new_ticket_allowed (pd_ctx_t *ctx, const s_raise_t *raise, pd_store_batch_t *batch)
 {
-    if (raise->counted)
-        return PD_OK;
     char key[PD_ID_MAX + 16];
     snprintf (key, sizeof (key), "escalation:%s", raise->appliance->id);
     pd_ratelimit_policy_t policy = {pd_ctx_config (ctx)->escalations_per_appliance, S_HOUR_MS};
     int retry_after = 0;
-    int rc =
-        pd_ratelimit_attempt (pd_ctx_store (ctx), key, &policy, pd_ctx_now (ctx), &retry_after);
+    int rc = pd_ratelimit_count (pd_ctx_store (ctx), batch, key, &policy, pd_ctx_now (ctx),
+                                 &retry_after);
     if (rc == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
         return pd_ctx_fail (ctx, rc, NULL, "too many new tickets from this appliance");
     }
-    raise->counted = rc == PD_OK;
     return rc;
 }
 
@@ -244,7 +241,7 @@ s_raise_once (pd_ctx_t *ctx, s_raise_t *raise)
     } else if (rc == PD_OK) {
         //  A new ticket (the key, if any, moves to it)
         pd_schema_clear (&pd_escalation_schema, &ticket);
-        rc = s_new_ticket_allowed (ctx, raise);
+        rc = s_new_ticket_allowed (ctx, raise, batch);
         if (rc == PD_OK)
             rc = s_ticket_new (ctx, raise, &ticket);
         if (rc == PD_OK)
@@ -311,7 +308,7 @@ s_escalation_create (void *state, pd_ctx_t *ctx, const void *request, void *repl
     char by[PD_ID_MAX + 16];
     snprintf (by, sizeof (by), "appliance:%s", appliance_id);
     const pd_escalation_input_t *in = request;
-    s_raise_t raise = {in, s_priority (in->priority), &appliance, by, reply, false};
+    s_raise_t raise = {in, s_priority (in->priority), &appliance, by, reply};
     for (int attempt = 0; rc == PD_OK && attempt < PD_ESCALATION_ATTEMPTS; attempt++) {
         rc = s_raise_once (ctx, &raise);
         if (rc == PD_E_CONFLICT || rc == PD_E_EXISTS)

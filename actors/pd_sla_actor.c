@@ -284,9 +284,19 @@ s_fire_due (pd_ctx_t *ctx, bool *full)
     int64_t now = pd_ctx_now (ctx);
     pd_store_item_t *items = NULL;
     size_t count = 0;
-    int rc = pd_store_scan (store, pd_table_sla_deadlines.name, NULL, 0, NULL, 0, PD_SLA_DUE_READ,
-                            &items, &count);
     *full = false;
+    //  The earliest first: most ticks find nothing due, and should not copy
+    //  a whole read of records to learn it
+    int rc = pd_store_scan (store, pd_table_sla_deadlines.name, NULL, 0, NULL, 0, 1, &items,
+                            &count);
+    s_due_t first;
+    bool look = rc == PD_OK && count == 1 &&
+                (!s_due_parse (&items[0], &first) || first.due <= now); //  due, or odd
+    pd_store_items_destroy (&items, count);
+    count = 0;
+    if (look)
+        rc = pd_store_scan (store, pd_table_sla_deadlines.name, NULL, 0, NULL, 0, PD_SLA_DUE_READ,
+                            &items, &count);
     if (rc != PD_OK || count == 0)
         return rc == PD_E_NOT_FOUND ? PD_OK : rc;
     s_due_t *dues = calloc (count, sizeof (s_due_t));

@@ -45,6 +45,32 @@ s_window_open (const pd_ratelimit_t *record, const pd_ratelimit_policy_t *policy
     return now_ms >= record->window_start && now_ms - record->window_start < policy->window_ms;
 }
 
+//  Seconds until the open window of a used-up record ends (>= 1)
+static int
+s_retry_after (const pd_ratelimit_t *record, const pd_ratelimit_policy_t *policy, int64_t now_ms)
+{
+    int64_t left_ms = record->window_start + policy->window_ms - now_ms; //  > 0
+    int64_t seconds = (left_ms + S_MS_PER_S - 1) / S_MS_PER_S;
+    return seconds < 1 ? 1 : seconds > INT_MAX ? INT_MAX : (int)seconds;
+}
+
+//  Count one more on `record` (read at `version`, PD_STORE_ABSENT if it was
+//  not there) in `batch`
+static int
+s_count_put (pd_store_batch_t *batch, const char *key, pd_ratelimit_t *record, bool open,
+             int64_t now_ms, uint64_t expect)
+{
+    if (open)
+        record->failures++;
+    else {
+        record->window_start = now_ms;
+        record->failures = 1;
+    }
+    PD_MARK (record, ratelimit, window_start);
+    PD_MARK (record, ratelimit, failures);
+    return pd_record_put (batch, &pd_table_ratelimits, key, record, expect);
+}
+
 int
 pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                     int64_t now_ms, int *retry_after_s)
@@ -61,9 +87,7 @@ pd_ratelimit_check (pd_store_t *store, const char *key, const pd_ratelimit_polic
         return rc;
     if (!s_window_open (&record, policy, now_ms) || record.failures < policy->limit)
         return PD_OK;
-    int64_t left_ms = record.window_start + policy->window_ms - now_ms; //  > 0
-    int64_t seconds = (left_ms + S_MS_PER_S - 1) / S_MS_PER_S;
-    *retry_after_s = seconds < 1 ? 1 : seconds > INT_MAX ? INT_MAX : (int)seconds;
+    *retry_after_s = s_retry_after (&record, policy, now_ms);
     return PD_E_RATE_LIMITED;
 }
 
@@ -87,18 +111,8 @@ pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_policy
         bool open = rc == PD_OK && s_window_open (&record, policy, now_ms);
         if (open && record.failures >= policy->limit)
             return PD_OK; //  refused until the window ends: nothing to add
-        if (open)
-            record.failures++;
-        else {
-            record.window_start = now_ms;
-            record.failures = 1;
-        }
-        PD_MARK (&record, ratelimit, window_start);
-        PD_MARK (&record, ratelimit, failures);
-
         pd_store_batch_t *batch = pd_store_batch_new ();
-        rc = batch ? pd_record_put (batch, &pd_table_ratelimits, key, &record, expect)
-                   : PD_E_INTERNAL;
+        rc = batch ? s_count_put (batch, key, &record, open, now_ms, expect) : PD_E_INTERNAL;
         if (rc == PD_OK)
             rc = pd_store_commit (store, batch);
         pd_store_batch_destroy (&batch);
@@ -132,4 +146,26 @@ pd_ratelimit_source_key (const char *kind, const char *source, char *key, size_t
         }
     }
     snprintf (key, size, "%s:%s", kind, source && *source ? source : "unknown");
+}
+
+int
+pd_ratelimit_count (pd_store_t *store, pd_store_batch_t *batch, const char *key,
+                    const pd_ratelimit_policy_t *policy, int64_t now_ms, int *retry_after_s)
+{
+    assert (store && batch && key && policy && retry_after_s);
+    *retry_after_s = 0;
+    if (!s_enabled (policy))
+        return PD_OK;
+    pd_ratelimit_t record = {0};
+    uint64_t version = 0;
+    int rc = pd_record_get (store, &pd_table_ratelimits, key, &record, &version);
+    if (rc != PD_OK && rc != PD_E_NOT_FOUND)
+        return rc;
+    uint64_t expect = rc == PD_OK ? version : PD_STORE_ABSENT;
+    bool open = rc == PD_OK && s_window_open (&record, policy, now_ms);
+    if (open && record.failures >= policy->limit) {
+        *retry_after_s = s_retry_after (&record, policy, now_ms);
+        return PD_E_RATE_LIMITED;
+    }
+    return s_count_put (batch, key, &record, open, now_ms, expect);
 }

@@ -57,6 +57,15 @@ int pd_ratelimit_fail (pd_store_t *store, const char *key, const pd_ratelimit_po
 int pd_ratelimit_attempt (pd_store_t *store, const char *key, const pd_ratelimit_policy_t *policy,
                           int64_t now_ms, int *retry_after_s);
 
+//  pd_ratelimit_attempt inside the caller's change: the count goes into
+//  `batch` (version-checked), so that it is durable with what it limits, in
+//  one commit. The commit fails PD_E_CONFLICT or PD_E_EXISTS when another
+//  counter came first: the caller reads again and retries, as it does for
+//  its own records. PD_OK (counted in batch), PD_E_RATE_LIMITED with
+//  *retry_after_s (nothing added), or a store error.
+int pd_ratelimit_count (pd_store_t *store, pd_store_batch_t *batch, const char *key,
+                        const pd_ratelimit_policy_t *policy, int64_t now_ms, int *retry_after_s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,8 +80,12 @@ test_the_readme_walkthrough_runs_as_written (void **state)
     for (int run = 1; run <= 2; run++) {
         const char *bash[] = {"-euo", "pipefail", "-c", script, NULL};
         int status = pd_run ("/bin/bash", bash, output, S_OUTPUT_MAX, S_RUN_MS);
-        if (status != 0)
-            fail_msg ("walkthrough run %d exited %d:\n%s", run, status, output);
+        if (status != 0) {
+            pd_proc_stop (&server, SIGKILL); //  not left behind holding the log pipe
+            size_t length = strlen (output);
+            fail_msg ("walkthrough run %d exited %d; the end of its output:\n%s", run, status,
+                      output + (length > 3000 ? length - 3000 : 0));
+        }
         //  What the walkthrough showed: the claim URL naming this partnerd's
         //  own ports, the claim, the site online, the refused second claim
         char endpoint[96];

@@ -474,6 +474,54 @@ test_ratelimit_concurrent (void **state)
     assert_int_equal (s_fail_concurrently (fx, "partner:prt_s", PER_THREAD), PER_THREAD);
 }
 
+//  A count inside the caller's batch: durable with it, and a race between
+//  two counts from one read fails the second commit (it reads again)
+static void
+test_ratelimit_count_in_batch (void **state)
+{
+    fixture_t *fx = *state;
+    const char *key = "escalation:apl_a";
+    const pd_ratelimit_policy_t policy = {2, WINDOW_MS};
+    int retry_after = -1;
+    pd_store_batch_t *first = pd_store_batch_new ();
+    pd_store_batch_t *second = pd_store_batch_new ();
+    assert_int_equal (pd_ratelimit_count (fx->store, first, key, &policy, NOW, &retry_after),
+                      PD_OK);
+    assert_int_equal (retry_after, 0);
+    assert_int_equal (pd_ratelimit_count (fx->store, second, key, &policy, NOW, &retry_after),
+                      PD_OK);
+    //  Nothing is counted until the caller commits
+    assert_int_equal (pd_ratelimit_check (fx->store, key, &policy, NOW, &retry_after), PD_OK);
+    assert_int_equal (pd_store_commit (fx->store, first), PD_OK);
+    int rc = pd_store_commit (fx->store, second);
+    assert_true (rc == PD_E_EXISTS || rc == PD_E_CONFLICT);
+    pd_store_batch_destroy (&first);
+    pd_store_batch_destroy (&second);
+    //  Read again: the second counts on top of the first, then the limit holds
+    second = pd_store_batch_new ();
+    assert_int_equal (pd_ratelimit_count (fx->store, second, key, &policy, NOW + 1, &retry_after),
+                      PD_OK);
+    assert_int_equal (pd_store_commit (fx->store, second), PD_OK);
+    pd_store_batch_destroy (&second);
+    pd_store_batch_t *third = pd_store_batch_new ();
+    assert_int_equal (pd_ratelimit_count (fx->store, third, key, &policy, NOW + 2, &retry_after),
+                      PD_E_RATE_LIMITED);
+    assert_true (retry_after >= 1 && retry_after <= WINDOW_MS / 1000);
+    pd_store_batch_destroy (&third);
+    pd_ratelimit_t record = {0};
+    assert_int_equal (pd_record_get (fx->store, &pd_table_ratelimits, key, &record, NULL), PD_OK);
+    assert_int_equal (record.failures, 2);
+    //  The next window counts afresh
+    third = pd_store_batch_new ();
+    assert_int_equal (
+        pd_ratelimit_count (fx->store, third, key, &policy, NOW + WINDOW_MS, &retry_after), PD_OK);
+    assert_int_equal (pd_store_commit (fx->store, third), PD_OK);
+    pd_store_batch_destroy (&third);
+    assert_int_equal (pd_record_get (fx->store, &pd_table_ratelimits, key, &record, NULL), PD_OK);
+    assert_int_equal (record.failures, 1);
+    assert_int_equal (record.window_start, NOW + WINDOW_MS);
+}
+
 //  ------------------------------------------------------------------------
 //  The users and auth actors behind a broker
 
@@ -1110,6 +1158,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_users_add_and_find, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ratelimit_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ratelimit_concurrent, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ratelimit_count_in_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_magic_link_signs_in_once, s_actors_setup,
                                          s_actors_teardown),
         cmocka_unit_test_setup_teardown (test_racing_exchanges_one_wins, s_actors_setup,

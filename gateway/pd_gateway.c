@@ -134,9 +134,12 @@ struct _pd_gateway_t {
     char *stream;                      //  the broker's stream endpoint (NULL: no streams)
     int max_streams;                   //  event streams answered at once
     atomic_int streams;                //  ...answered now
-    atomic_bool stopping;              //  set before mg_stop: streams end
-    s_pool_t pool;                     //  broker clients
-    bool pool_ready;                   //  its mutex and condition variable are initialised
+    int max_partner_streams;           //  ...to one partner's callers
+    zhashx_t *partner_streams;         //  partner id -> its streams now (intptr_t), under:
+    pthread_mutex_t partner_lock;
+    atomic_bool stopping; //  set before mg_stop: streams end
+    s_pool_t pool;        //  broker clients
+    bool pool_ready;      //  its mutex and condition variable are initialised
 };
 
 //  One request being served
@@ -634,14 +637,40 @@ s_stream_recheck (void *arg)
 //  A `stream_grant` reply: the stream itself, as SSE, while a stream slot
 //  is free (beyond them: 503 with Retry-After, so that followers never
 //  hold every worker thread)
+//  Count a stream of a partner's caller (delta +1, -1): false if +1 would
+//  pass max_partner_streams (nothing counted then)
+static bool
+s_partner_stream (pd_gateway_t *self, const char *partner_id, int delta)
+{
+    pthread_mutex_lock (&self->partner_lock);
+    intptr_t count = (intptr_t)zhashx_lookup (self->partner_streams, partner_id) + delta;
+    bool fits = delta < 0 || count <= self->max_partner_streams;
+    if (fits && count > 0)
+        zhashx_update (self->partner_streams, partner_id, (void *)count);
+    else if (fits)
+        zhashx_delete (self->partner_streams, partner_id);
+    pthread_mutex_unlock (&self->partner_lock);
+    return fits;
+}
+
 static int
 s_answer_stream (s_request_t *req, const pd_stream_grant_t *grant, pd_schema_error_t *err)
 {
     pd_gateway_t *self = req->gateway;
     if (!self->stream)
         return s_fail (err, PD_E_UNAVAILABLE, NULL, "this gateway serves no event streams");
+    //  One partner's followers take at most their share: others still get one
+    const char *partner =
+        req->route->access == PD_ACCESS_PARTNER && grant->partner_id ? grant->partner_id : NULL;
+    if (partner && !s_partner_stream (self, partner, +1)) {
+        req->http.retry_after = PD_GATEWAY_STREAM_RETRY_S;
+        return s_fail (err, PD_E_UNAVAILABLE, NULL,
+                       "too many event streams for this partner; retry later");
+    }
     if (atomic_fetch_add (&self->streams, 1) >= self->max_streams) {
         atomic_fetch_sub (&self->streams, 1);
+        if (partner)
+            s_partner_stream (self, partner, -1);
         req->http.retry_after = PD_GATEWAY_STREAM_RETRY_S;
         return s_fail (err, PD_E_UNAVAILABLE, NULL, "too many event streams; retry later");
     }
@@ -653,6 +682,8 @@ s_answer_stream (s_request_t *req, const pd_stream_grant_t *grant, pd_schema_err
                               .recheck_arg = req};
     pd_sse_serve (&req->http, &config, grant);
     atomic_fetch_sub (&self->streams, 1);
+    if (partner)
+        s_partner_stream (self, partner, -1);
     return PD_OK;
 }
 
@@ -1261,6 +1292,7 @@ pd_gateway_new (const pd_gateway_config_t *config)
     self->local_arg = config->local_arg;
     self->stream = config->stream ? strdup (config->stream) : NULL;
     self->max_streams = s_setting (config->max_streams, PD_GATEWAY_STREAMS);
+    self->max_partner_streams = s_setting (config->max_partner_streams, PD_GATEWAY_PARTNER_STREAMS);
     self->timeout_ms =
         config->request_timeout_ms > 0 ? config->request_timeout_ms : PD_GATEWAY_TIMEOUT_MS;
     self->max_body = config->max_body > 0 ? config->max_body : PD_GATEWAY_MAX_BODY;
@@ -1298,11 +1330,13 @@ pd_gateway_new (const pd_gateway_config_t *config)
     pthread_condattr_setclock (&monotonic, CLOCK_MONOTONIC);
     pthread_cond_init (&self->pool.returned, &monotonic);
     pthread_condattr_destroy (&monotonic);
+    pthread_mutex_init (&self->partner_lock, NULL);
+    self->partner_streams = zhashx_new ();
     self->pool_ready = true;
     pd_admission_config_t admission = {(size_t)connections, (size_t)per_client, self->trusted};
     self->admission = pd_admission_new (&admission);
     self->openapi = pd_openapi_new (self->session_cookie, self->csrf_cookie, &self->openapi_size);
-    if (!self->admission || !self->openapi || !self->pool.idle)
+    if (!self->admission || !self->openapi || !self->pool.idle || !self->partner_streams)
         goto failed;
 
     //  One worker per admitted connection: none waits for a thread
@@ -1386,6 +1420,8 @@ pd_gateway_destroy (pd_gateway_t **self_p)
             pd_client_destroy (&self->pool.idle[i]);
         pthread_mutex_destroy (&self->pool.lock);
         pthread_cond_destroy (&self->pool.returned);
+        pthread_mutex_destroy (&self->partner_lock);
+        zhashx_destroy (&self->partner_streams);
     }
     free (self->pool.idle);
     pd_admission_destroy (&self->admission);

@@ -52,19 +52,20 @@ typedef struct _pd_gateway_t pd_gateway_t;
 
 //  Connections: each one holds a CivetWeb worker thread from accept to
 //  close, so the pool is as large as the connections admitted (pd_admission)
-#define PD_GATEWAY_CONNECTIONS    1024  //  held at once (= worker threads)
-#define PD_GATEWAY_PER_CLIENT     64    //  held by one client address
-#define PD_GATEWAY_BROKER_CLIENTS 128   //  broker calls in flight at once
-#define PD_GATEWAY_HEADER_MS      5000  //  to send a request's head (request line and fields)
-#define PD_GATEWAY_IDLE_MS        2000  //  an idle keep-alive connection stays open
-#define PD_GATEWAY_BODY_MS        10000 //  to send a request's body
-#define PD_GATEWAY_BODY_MIN_RATE  1024  //  bytes/s a body must average after its first second
-#define PD_GATEWAY_BODY_GRACE_MS  1000  //  that first second
-#define PD_GATEWAY_TIMEOUT_MS     5000  //  deadline of one request at the broker
-#define PD_GATEWAY_MAX_BODY       (64 * 1024)
-#define PD_GATEWAY_LISTEN_BACKLOG "1024" //  connections the kernel queues before accept
-#define PD_GATEWAY_STREAMS        64     //  event streams (SSE) held at once
-#define PD_GATEWAY_STREAM_RETRY_S 5      //  Retry-After when they are all taken
+#define PD_GATEWAY_CONNECTIONS     1024  //  held at once (= worker threads)
+#define PD_GATEWAY_PER_CLIENT      64    //  held by one client address
+#define PD_GATEWAY_BROKER_CLIENTS  128   //  broker calls in flight at once
+#define PD_GATEWAY_HEADER_MS       5000  //  to send a request's head (request line and fields)
+#define PD_GATEWAY_IDLE_MS         2000  //  an idle keep-alive connection stays open
+#define PD_GATEWAY_BODY_MS         10000 //  to send a request's body
+#define PD_GATEWAY_BODY_MIN_RATE   1024  //  bytes/s a body must average after its first second
+#define PD_GATEWAY_BODY_GRACE_MS   1000  //  that first second
+#define PD_GATEWAY_TIMEOUT_MS      5000  //  deadline of one request at the broker
+#define PD_GATEWAY_MAX_BODY        (64 * 1024)
+#define PD_GATEWAY_LISTEN_BACKLOG  "1024" //  connections the kernel queues before accept
+#define PD_GATEWAY_STREAMS         64     //  event streams (SSE) held at once
+#define PD_GATEWAY_PARTNER_STREAMS 8      //  ...for one partner
+#define PD_GATEWAY_STREAM_RETRY_S  5      //  Retry-After when they are all taken
 
 #define PD_GATEWAY_HEALTH_TIMEOUT_MS  1000    //  deadline of /healthz's broker ping
 #define PD_GATEWAY_METRICS_TIMEOUT_MS 250     //  each component's counters, for /metrics
@@ -109,7 +110,8 @@ typedef struct {
     //  The broker's event stream endpoint, for the routes that answer a
     //  stream (PD_ROUTE_STREAM, pd_sse); NULL: those answer 503
     const char *stream;
-    int max_streams; //  streams answered at once; 0 = PD_GATEWAY_STREAMS
+    int max_streams;         //  streams answered at once; 0 = PD_GATEWAY_STREAMS
+    int max_partner_streams; //  ...to one partner's callers; 0 = PD_GATEWAY_PARTNER_STREAMS
 } pd_gateway_config_t;
 
 //  Cookie names; with cookie_secure each gets the prefix "__Host-" (the

@@ -788,24 +788,25 @@ main (int argc, char **argv)
             goto cleanup;
     }
     if (run_gateway) {
-        pd_gateway_config_t config = {.listen = options.http,
-                                      .local = local ? pd_actors_local_serve : NULL,
-                                      .local_arg = local,
-                                      .broker = connect,
-                                      .broker_keys = broker_keys,
-                                      .threads = http_connections,
-                                      .max_per_client =
-                                          (int)settings->http_max_connections_per_client,
-                                      .header_timeout_ms = (int)settings->http_header_timeout_ms,
-                                      .idle_timeout_ms = (int)settings->http_idle_timeout_ms,
-                                      .body_timeout_ms = (int)settings->http_body_timeout_ms,
-                                      .body_min_rate = (int)settings->http_body_min_rate,
-                                      .request_timeout_ms = options.timeout_ms,
-                                      .cookie_secure = settings->cookie_secure,
-                                      .trusted_proxies = settings->trusted_proxies,
-                                      .cors_origins = settings->cors_allowed_origins,
-                                      .stream = all_in_one ? S_INPROC_STREAM : options.stream,
-                                      .max_streams = (int)settings->sse_max_streams};
+        pd_gateway_config_t config = {
+            .listen = options.http,
+            .local = local ? pd_actors_local_serve : NULL,
+            .local_arg = local,
+            .broker = connect,
+            .broker_keys = broker_keys,
+            .threads = http_connections,
+            .max_per_client = (int)settings->http_max_connections_per_client,
+            .header_timeout_ms = (int)settings->http_header_timeout_ms,
+            .idle_timeout_ms = (int)settings->http_idle_timeout_ms,
+            .body_timeout_ms = (int)settings->http_body_timeout_ms,
+            .body_min_rate = (int)settings->http_body_min_rate,
+            .request_timeout_ms = options.timeout_ms,
+            .cookie_secure = settings->cookie_secure,
+            .trusted_proxies = settings->trusted_proxies,
+            .cors_origins = settings->cors_allowed_origins,
+            .stream = all_in_one ? S_INPROC_STREAM : options.stream,
+            .max_streams = (int)settings->sse_max_streams,
+            .max_partner_streams = (int)settings->sse_max_streams_per_partner};
         gateway = pd_gateway_new (&config);
         if (!gateway)
             goto cleanup;

@@ -102,11 +102,14 @@ extern "C" {
        "New tickets one appliance may open in an hour (repeats of open tickets do not count); "    \
        "beyond it 429 with Retry-After")                                                           \
     X (sla_tick_ms, INT, "500", false,                                                             \
-       "How often the SLA timer looks for due deadlines: a deadline fires this late at most, "    \
+       "How often the SLA timer looks for due deadlines: a deadline fires this late at most, "     \
        "plus the tick's own work and commit")                                                      \
     X (sse_max_streams, INT, "64", false,                                                          \
        "Live event streams (text/event-stream) the gateway holds at once; beyond it 503 with "     \
        "Retry-After, so followers never take every HTTP worker")                                   \
+    X (sse_max_streams_per_partner, INT, "8", false,                                               \
+       "Of those, the streams one partner's keys and users may hold at once (admins are not "      \
+       "counted per partner); beyond it 503 with Retry-After")                                     \
     X (clock_skew_ms, INT, "0", false,                                                             \
        "Drills and tests only: milliseconds added to the wall clock of every actor's \"now\" "     \
        "(deadlines, expiry); 0 in production")

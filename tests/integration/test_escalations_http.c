@@ -51,7 +51,9 @@ s_setup (void **state)
 {
     curl_global_init (CURL_GLOBAL_DEFAULT);
     return pd_instance_start (
-        &s_main, "login_failures_per_source = 100000\nsla_tick_ms = 50\nsse_max_streams = 3\n",
+        &s_main,
+        "login_failures_per_source = 100000\nsla_tick_ms = 50\nsse_max_streams = 3\n"
+        "sse_max_streams_per_partner = 2\n",
         S_START_TIMEOUT_MS);
 }
 
@@ -1020,16 +1022,29 @@ test_sse_stream (void **state)
     s_expect (&response, 400, "invalid_field");
     pd_test_http_clear (&response);
 
-    //  The streams a gateway holds are bounded (sse_max_streams = 3 here)
+    //  The streams a gateway holds are bounded (sse_max_streams = 3 here),
+    //  and one partner holds 2 of them at most: another still gets one
     s_streams_closed ();
     s_sse_t held[3];
     pthread_t held_threads[3];
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
         s_sse_start (&held[i], &held_threads[i], "/api/partners/me/escalations/stream", key, NULL,
                      S_SSE_MAX);
     s_call ("GET", "/api/partners/me/escalations/stream", key, NULL, &response);
     s_expect (&response, 503, "service_unavailable");
     assert_string_equal (response.retry_after, "5");
+    assert_non_null (strstr (pd_json_str (&response, "detail"), "for this partner"));
+    pd_test_http_clear (&response);
+    s_sse_start (&held[2], &held_threads[2], "/api/partners/me/escalations/stream", other, NULL,
+                 S_SSE_MAX);
+    assert_int_equal (held[2].status, 0); //  streaming
+    //  All three taken: anyone else waits, the admin too
+    s_call ("GET", "/api/partners/me/escalations/stream", other, NULL, &response);
+    s_expect (&response, 503, "service_unavailable");
+    assert_string_equal (response.retry_after, "5");
+    pd_test_http_clear (&response);
+    s_call ("GET", "/api/admin/escalations/stream", s_main.admin_key, NULL, &response);
+    s_expect (&response, 503, "service_unavailable");
     pd_test_http_clear (&response);
     //  ...and API calls still get answered meanwhile
     s_call ("GET", "/api/partners/me/escalations", key, NULL, &response);

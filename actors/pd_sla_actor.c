@@ -16,6 +16,9 @@
 #define S_DUE_DIGITS  15
 #define S_PRIORITIES  4
 #define S_STREAM_PAGE 1000
+//  Events are appended about in the order of their `at` (each takes its
+//  time before its commit); a window's read starts this much earlier
+#define S_DISORDER_MS 60000
 
 //  ------------------------------------------------------------------------
 //  Definitions
@@ -287,8 +290,8 @@ s_fire_due (pd_ctx_t *ctx, bool *full)
     *full = false;
     //  The earliest first: most ticks find nothing due, and should not copy
     //  a whole read of records to learn it
-    int rc = pd_store_scan (store, pd_table_sla_deadlines.name, NULL, 0, NULL, 0, 1, &items,
-                            &count);
+    int rc =
+        pd_store_scan (store, pd_table_sla_deadlines.name, NULL, 0, NULL, 0, 1, &items, &count);
     s_due_t first;
     bool look = rc == PD_OK && count == 1 &&
                 (!s_due_parse (&items[0], &first) || first.due <= now); //  due, or odd
@@ -448,6 +451,48 @@ s_summary (int64_t *values, size_t count, int64_t *mean, int64_t *p50, int64_t *
     *p90 = values[(count * 90 + 99) / 100 - 1];
 }
 
+//  The `at` of event `seq` of the escalation stream; false if unreadable
+static bool
+s_event_at (pd_store_t *store, uint64_t seq, int64_t *at)
+{
+    pd_store_item_t *items = NULL;
+    size_t count = 0;
+    bool found = false;
+    if (pd_store_stream_read (store, PD_ACTOR_EVENT_TABLE, PD_STREAM_ESCALATIONS, seq, 1, &items,
+                              &count) == PD_OK &&
+        count == 1) {
+        pd_event_t event = {0};
+        found = pd_schema_decode (&pd_event_schema, items[0].data, items[0].size, &event, NULL) ==
+                    PD_OK &&
+                PD_HAS (&event, event, at);
+        *at = event.at;
+        pd_schema_clear (&pd_event_schema, &event);
+    }
+    pd_store_items_destroy (&items, count);
+    return found;
+}
+
+//  The first sequence number of the escalation stream whose event is at or
+//  after `at` (a binary search: the stream is in about `at` order, see
+//  S_DISORDER_MS), so that a window's metrics read from there rather than
+//  the platform's whole history. An unreadable event counts as late (the
+//  read starts earlier, never later).
+static uint64_t
+s_first_at (pd_store_t *store, int64_t at)
+{
+    uint64_t low = 1;
+    uint64_t high = pd_store_stream_last (store, PD_ACTOR_EVENT_TABLE, PD_STREAM_ESCALATIONS) + 1;
+    while (low < high) {
+        uint64_t middle = low + (high - low) / 2;
+        int64_t middle_at = 0;
+        if (!s_event_at (store, middle, &middle_at) || middle_at >= at)
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    return low;
+}
+
 typedef struct {
     pd_sla_metric_t metric;
     int64_t *mtta; //  count = acknowledged
@@ -475,7 +520,8 @@ s_sla_metrics (void *state, pd_ctx_t *ctx, const void *request, void *reply)
     zhashx_set_destructor (stories, s_story_free);
     int rc = PD_OK;
     int64_t events = 0;
-    for (uint64_t next = 1; rc == PD_OK;) {
+    //  Tickets opened in the window count, with all their later events
+    for (uint64_t next = s_first_at (pd_ctx_store (ctx), from - S_DISORDER_MS); rc == PD_OK;) {
         pd_store_item_t *items = NULL;
         size_t count = 0;
         rc = pd_store_stream_read (pd_ctx_store (ctx), PD_ACTOR_EVENT_TABLE, PD_STREAM_ESCALATIONS,

@@ -768,7 +768,7 @@ extern "C" {
     INT (R, from, 0, 0, INT64_MAX)                                                                 \
     INT (R, to, 0, 0, INT64_MAX)                                                                   \
     LIST (R, items, 0, sla_metric, 4)                                                              \
-    INT (R, events, 0, 0, INT64_MAX) /* stream events read */
+    INT (R, events, 0, 0, INT64_MAX) /* the caller's events read, from the window on */
 
 //  ------------------------------------------------------------------------
 //  Component counters (GET /metrics renders every field of these)

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -862,12 +863,16 @@ test_metrics_match_tickets (void **state)
 
     //  What the tickets say, by priority
     long long tickets[4] = {0}, acknowledged[4] = {0}, resolved[4] = {0};
+    long long first = LLONG_MAX, last = 0;
     s_call ("GET", "/api/partners/me/escalations", key, NULL, &response);
     s_expect (&response, 200, NULL);
     json_t *items = json_object_get (response.json, "items");
     assert_int_equal (json_array_size (items), 7);
     for (size_t i = 0; i < json_array_size (items); i++) {
         json_t *ticket = json_array_get (items, i);
+        long long created = json_integer_value (json_object_get (ticket, "created_at"));
+        first = created < first ? created : first;
+        last = created > last ? created : last;
         int p = json_string_value (json_object_get (ticket, "priority"))[1] - '1';
         tickets[p]++;
         acknowledged[p] += json_object_get (ticket, "acknowledged_at") != NULL;
@@ -889,6 +894,25 @@ test_metrics_match_tickets (void **state)
     assert_int_equal (acknowledged[1], 1);
     assert_int_equal (resolved[3], 1);
     pd_test_http_clear (&response);
+
+    //  A window from the first ticket's opening holds them all (the read
+    //  starts from the window, not before it); one after the last, none
+    char path[128];
+    for (int window = 0; window < 2; window++) {
+        snprintf (path, sizeof (path), "/api/partners/me/sla/metrics?from=%lld",
+                  window == 0 ? first : last + 1);
+        s_call ("GET", path, key, NULL, &response);
+        s_expect (&response, 200, NULL);
+        items = json_object_get (response.json, "items");
+        for (int p = 0; p < 4; p++) {
+            json_t *m = json_array_get (items, (size_t)p);
+            assert_int_equal (json_integer_value (json_object_get (m, "tickets")),
+                              window == 0 ? tickets[p] : 0);
+            assert_int_equal (json_integer_value (json_object_get (m, "acknowledged")),
+                              window == 0 ? acknowledged[p] : 0);
+        }
+        pd_test_http_clear (&response);
+    }
 }
 
 //  A suspended partner's appliances raise nothing; another partner's

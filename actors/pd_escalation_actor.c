@@ -22,6 +22,7 @@
 #define S_ENTRY_KEY_SIZE (PD_ID_MAX + 16)          //  "<ticket id>/" prefix of its timeline
 #define S_TIME_MAX       UINT64_C (0xFFFFFFFFFFFF) //  48 bits of ms: until the year 10889
 #define S_HOUR_MS        (3600 * 1000LL)
+#define S_MINUTE_MS      (60 * 1000LL)
 
 //  Priority words appliances may send, and the priority each means
 static const struct {
@@ -110,6 +111,25 @@ s_new_ticket_allowed (pd_ctx_t *ctx, const s_raise_t *raise, pd_store_batch_t *b
     if (rc == PD_E_RATE_LIMITED) {
         pd_ctx_retry_after (ctx, retry_after);
         return pd_ctx_fail (ctx, rc, NULL, "too many new tickets from this appliance");
+    }
+    return rc;
+}
+
+//  Repeats an appliance may send in a minute: each is a durable write and
+//  an event, and a runaway agent repeating in a loop would grow the stream
+static int
+s_repeat_allowed (pd_ctx_t *ctx, const s_raise_t *raise, pd_store_batch_t *batch)
+{
+    char key[PD_ID_MAX + 16];
+    snprintf (key, sizeof (key), "repeat:%s", raise->appliance->id);
+    pd_ratelimit_policy_t policy = {pd_ctx_config (ctx)->escalation_repeats_per_minute,
+                                    S_MINUTE_MS};
+    int retry_after = 0;
+    int rc = pd_ratelimit_count (pd_ctx_store (ctx), batch, key, &policy, pd_ctx_now (ctx),
+                                 &retry_after);
+    if (rc == PD_E_RATE_LIMITED) {
+        pd_ctx_retry_after (ctx, retry_after);
+        return pd_ctx_fail (ctx, rc, NULL, "too many repeats from this appliance");
     }
     return rc;
 }
@@ -212,8 +232,10 @@ s_raise_once (pd_ctx_t *ctx, s_raise_t *raise)
         uint64_t expect = (uint64_t)ticket.version;
         ticket.occurrence_count++;
         ticket.last_seen_at = now;
+        rc = s_repeat_allowed (ctx, raise, batch);
         //  Its changes go to the appliance whose incident it is now
-        rc = pd_schema_set_str (&ticket.last_appliance_id, raise->appliance->id);
+        if (rc == PD_OK)
+            rc = pd_schema_set_str (&ticket.last_appliance_id, raise->appliance->id);
         type = "escalation.repeated";
         if (rc == PD_OK && reopen) {
             type = "escalation.reopened";
@@ -583,15 +605,34 @@ s_escalation_updates (void *state, pd_ctx_t *ctx, const void *request, void *rep
         updates->items.items = calloc (count, sizeof (pd_ticket_update_t));
         rc = updates->items.items ? PD_OK : PD_E_INTERNAL;
     }
+    //  Changes older than PD_TICKET_UPDATE_TTL_MS (an appliance that never
+    //  answers) and records that do not decode go (each delete checked
+    //  against the version read: a change written meanwhile stays)
+    int64_t oldest = pd_ctx_now (ctx) - PD_TICKET_UPDATE_TTL_MS;
+    pd_store_batch_t *stale = NULL;
     pd_ticket_update_t *list = updates->items.items;
     for (size_t i = 0; rc == PD_OK && i < count; i++) {
-        if (pd_schema_decode (&pd_ticket_update_schema, items[i].data, items[i].size,
-                              &list[updates->items.size], NULL) == PD_OK)
+        pd_ticket_update_t *update = &list[updates->items.size];
+        bool decoded = pd_schema_decode (&pd_ticket_update_schema, items[i].data, items[i].size,
+                                         update, NULL) == PD_OK;
+        if (decoded && update->at >= oldest) {
             updates->items.size++;
+            continue;
+        }
+        if (decoded)
+            pd_schema_clear (&pd_ticket_update_schema, update);
         else
-            zsys_error ("escalation: undecodable outbox record of %s skipped", appliance_id);
+            zsys_error ("escalation: undecodable outbox record of %s deleted", appliance_id);
+        if (!stale)
+            stale = pd_store_batch_new ();
+        if (stale)
+            pd_store_batch_delete (stale, pd_table_escalation_outbox.name, items[i].key,
+                                   items[i].key_size, items[i].version);
     }
     pd_store_items_destroy (&items, count);
+    if (stale && rc == PD_OK && pd_ctx_commit (ctx, stale) != PD_OK)
+        zsys_warning ("escalation: stale outbox records of %s not deleted yet", appliance_id);
+    pd_store_batch_destroy (&stale);
     return rc;
 }
 

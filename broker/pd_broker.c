@@ -587,7 +587,8 @@ s_on_request (self_t *self, s_peer_t peer, zframe_t *route, zframe_t **frame, si
     }
     char name[PD_PROTO_MAX_SERVICE + 1];
     if (!peer.trusted &&
-        !pd_keys_may_call (peer.entry, s_frame_text (frame[0], name, sizeof (name)))) {
+        !pd_keys_may_request (peer.entry, s_frame_text (frame[0], name, sizeof (name)),
+                              zframe_data (frame[3]), zframe_size (frame[3]))) {
         self->stats.refused++;
         s_answer (self, route, id, PD_E_FORBIDDEN,
                   pd_proto_error_body (PD_E_FORBIDDEN, NULL, "this key may not call the service"));

@@ -54,6 +54,9 @@
 #define S_RETRY_MAX_MS 30000 //  ...doubling up to this
 
 #define S_KEY_TEXT 40 //  a CURVE key in Z85
+//  An appliance's ticket changes are asked for at most this often (a new
+//  connection, a change); an ask held back goes at the sweep after it
+#define S_TICKETS_MS 1000
 
 //  What an upstream (pd_client) request was for: a claim, a request the
 //  appliance waits on, one nobody waits on (heartbeats, `seen`), the
@@ -100,6 +103,7 @@ typedef struct {
     zhashx_t *ending;         //  route (hex) -> s_conn_t *: links the front is closing
     zactor_t *follower;       //  link-ending events from the audit stream; NULL: none
     zactor_t *tickets;        //  ticket changes from the escalation stream; NULL: none
+    zhashx_t *tickets_due;    //  appliance id -> (void *) 1: asks held back (S_TICKETS_MS)
     int64_t liveness_at;      //  next look for silent routes
     int silent_ms;            //  a route not heard from this long is forgotten
     zhashx_t *beats;          //  appliance id -> s_beat_t *: its heartbeats
@@ -122,7 +126,8 @@ typedef struct {
     uint64_t digest;      //  of its body
     uint8_t *body;        //  its body (msgpack appliance_report), size bytes
     size_t size;
-    size_t capacity; //  of body
+    size_t capacity;    //  of body
+    int64_t tickets_at; //  zclock_mono () its ticket changes were last asked for
 } s_beat_t;
 
 //  ==========================================================================
@@ -716,6 +721,51 @@ s_ask_tickets (self_t *self, const char *appliance_id)
                 sizeof (s_empty_map), NULL, 0);
 }
 
+//  Ask for them now, or at the sweep after S_TICKETS_MS since the last ask:
+//  an appliance that flaps between connections cannot make the front ask
+//  the service (and send its changes) more often
+static void
+s_ask_tickets_soon (self_t *self, const char *appliance_id)
+{
+    s_beat_t *beat = s_beat_of (self, appliance_id);
+    int64_t now = zclock_mono ();
+    if (beat->tickets_at && now - beat->tickets_at < S_TICKETS_MS) {
+        zhashx_update (self->tickets_due, appliance_id, (void *)1);
+        return;
+    }
+    beat->tickets_at = now;
+    s_ask_tickets (self, appliance_id);
+}
+
+//  The asks held back whose time has come (appliances gone meanwhile are
+//  asked for at their next connection)
+static void
+s_sweep_tickets (self_t *self, int64_t now)
+{
+    if (!zhashx_size (self->tickets_due))
+        return;
+    zlistx_t *ready = zlistx_new ();
+    zlistx_set_duplicator (ready, s_string_dup);
+    zlistx_set_destructor (ready, s_string_destroy);
+    for (void *item = zhashx_first (self->tickets_due); item;
+         item = zhashx_next (self->tickets_due)) {
+        const char *appliance_id = (const char *)zhashx_cursor (self->tickets_due);
+        s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+        if (!beat || !zhashx_lookup (self->routes, appliance_id) ||
+            now - beat->tickets_at >= S_TICKETS_MS)
+            zlistx_add_end (ready, (void *)appliance_id);
+    }
+    for (char *id = (char *)zlistx_first (ready); id; id = (char *)zlistx_next (ready)) {
+        zhashx_delete (self->tickets_due, id);
+        s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, id);
+        if (beat && zhashx_lookup (self->routes, id)) {
+            beat->tickets_at = now;
+            s_ask_tickets (self, id);
+        }
+    }
+    zlistx_destroy (&ready);
+}
+
 //  Send each change of escalation.updates' answer down the appliance's
 //  link, if it is (still) connected; it answers `seen` to each it took
 static void
@@ -913,13 +963,14 @@ s_on_request (self_t *self, const pd_link_type_t *link, zframe_t *route, uint64_
     if (record)
         pd_schema_clear (link->body, record);
     free (record);
+    //  What nobody waits on (`seen`) is answered by nothing, a refusal neither
+    bool answered = link->answered_by != NULL;
     if (rc != PD_OK) {
         self->stats.refused++;
-        s_reply_error (self, route, request_id, rc, error.field, error.detail);
+        if (answered)
+            s_reply_error (self, route, request_id, rc, error.field, error.detail);
         return;
     }
-    //  What nobody waits on (`seen`) is answered by nothing
-    bool answered = link->answered_by != NULL;
     s_upstream (self, answered ? S_REQUEST : S_ONEWAY, link->carried_by, appliance_id, NULL,
                 zframe_data (frame), zframe_size (frame), answered ? route : NULL, request_id);
 }
@@ -1062,7 +1113,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
     }
     if (!appliance_id) {
         self->stats.refused++;
-        if (!streq (type, "heartbeat"))
+        if (!streq (type, "heartbeat") && !streq (type, "seen"))
             s_reply_error (self, route, request_id, PD_E_UNAUTHORIZED, NULL, "claim first");
         return;
     }
@@ -1077,7 +1128,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
         }
         //  A new connection: what changed on its tickets while it was away
         if (self->tickets)
-            s_ask_tickets (self, appliance_id);
+            s_ask_tickets_soon (self, appliance_id);
     }
     if (streq (type, "heartbeat"))
         s_on_heartbeat (self, appliance_id, frames[4]);
@@ -1368,7 +1419,7 @@ s_on_follower (self_t *self, zactor_t *follower)
     else if (command && streq (command, "TICKET") && zmsg_size (msg) == 1) {
         char *appliance_id = zmsg_popstr (msg);
         if (appliance_id && zhashx_lookup (self->routes, appliance_id))
-            s_ask_tickets (self, appliance_id);
+            s_ask_tickets_soon (self, appliance_id);
         free (appliance_id);
     }
     free (command);
@@ -1417,6 +1468,7 @@ s_self_destroy (self_t **self_p)
     zhashx_destroy (&self->commands);
     zhashx_destroy (&self->upstream);
     zhashx_destroy (&self->beats);
+    zhashx_destroy (&self->tickets_due);
     zhashx_destroy (&self->ending);
     zhashx_destroy (&self->connections);
     zhashx_destroy (&self->routes);
@@ -1473,6 +1525,7 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->connections = s_hash_new (s_free_destroy);
     self->ending = s_hash_new (s_free_destroy);
     self->beats = s_hash_new (s_beat_destroy);
+    self->tickets_due = zhashx_new ();
     self->persist_ms = config->persist_ms > 0 ? config->persist_ms : 0;
     self->upstream = s_hash_new (s_upstream_destroy);
     self->commands = s_hash_new (s_command_destroy);
@@ -1619,6 +1672,7 @@ s_front_actor (zsock_t *pipe, void *args)
         if (now >= self->sweep_at) {
             s_sweep (self, now);
             s_sweep_ending (self, now);
+            s_sweep_tickets (self, now);
             self->sweep_at = now + S_SWEEP_MS;
         }
         if (now >= self->liveness_at) {

@@ -455,6 +455,37 @@ pd_keys_may_call (const pd_keys_entry_t *entry, const char *service)
     }
 }
 
+//  Is `type` a message the front sends (PD_LINK_TYPES' carried_by)?
+static bool
+s_front_sends (const char *type)
+{
+    for (size_t i = 0; i < pd_link_types_size; i++)
+        if (pd_link_types[i].carried_by && streq (pd_link_types[i].carried_by, type))
+            return true;
+    return false;
+}
+
+bool
+pd_keys_may_request (const pd_keys_entry_t *entry, const char *service, const void *header,
+                     size_t header_size)
+{
+    if (!pd_keys_may_call (entry, service))
+        return false;
+    if (entry->role != PD_KEYS_FRONT || streq (service, PD_KEYS_TAIL_CALLS))
+        return true;
+    pd_header_t record = {0};
+    bool allowed = false;
+    if (header && pd_schema_decode (&pd_header_schema, (const uint8_t *)header, header_size,
+                                    &record, NULL) == PD_OK) {
+        const pd_message_t *message = pd_message_find (record.type);
+        allowed = message && streq (message->service, service) && s_front_sends (record.type) &&
+                  record.principal && streq (record.principal->kind, "appliance") &&
+                  !record.credential && !record.access;
+    }
+    pd_schema_clear (&pd_header_schema, &record);
+    return allowed;
+}
+
 bool
 pd_keys_may_publish (const pd_keys_entry_t *entry)
 {

@@ -141,6 +141,13 @@ int pd_keys_role_parse (const char *text, pd_keys_role_t *role);
 bool pd_keys_may_serve (const pd_keys_entry_t *entry, const char *service);
 //  May it send a REQUEST to `service`?
 bool pd_keys_may_call (const pd_keys_entry_t *entry, const char *service);
+//  May it send this REQUEST: `service` with this header (msgpack record
+//  `header`)? pd_keys_may_call, and for a front key (but on the stream
+//  service) a message of that service the link carries (PD_LINK_TYPES' last
+//  column) for an appliance: principal kind "appliance", no credential nor
+//  access. A front speaks for appliances, never for partners or admins.
+bool pd_keys_may_request (const pd_keys_entry_t *entry, const char *service, const void *header,
+                          size_t header_size);
 //  May it PUBLISH events?
 bool pd_keys_may_publish (const pd_keys_entry_t *entry);
 //  May it connect to the stream socket?

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -77,6 +78,7 @@ static const char s_usage[] =
     "  --key FILE    CURVE key file (role tail) for a broker with cluster keys\n"
     "  --url URL     partnerd's HTTP address (http://host:8080): tail over HTTP\n"
     "  --api-key K   the API key for --url [$" S_API_KEY_ENV ", better: not in ps]\n"
+    "  --allow-http  send the key in clear (http://) to a host other than loopback\n"
     "  --role ROLE   keys add: gateway, actor, front or tail\n"
     "  --services S  keys add, role actor: the services it may serve, a,b,c\n"
     "  --data DIR    partnerd data directory\n"
@@ -102,28 +104,22 @@ typedef struct {
     bool json;
     const char *url;     //  tail over HTTP
     const char *api_key; //  ...with this key
+    bool allow_http;     //  ...even in clear to another host
 } s_options_t;
 
 static int
 s_parse (int argc, char **argv, s_options_t *options)
 {
-    static const struct option s_long[] = {{"from", required_argument, NULL, 'f'},
-                                           {"count", required_argument, NULL, 'c'},
-                                           {"broker", required_argument, NULL, 'b'},
-                                           {"stream", required_argument, NULL, 's'},
-                                           {"data", required_argument, NULL, 'd'},
-                                           {"to", required_argument, NULL, 't'},
-                                           {"key", required_argument, NULL, 'k'},
-                                           {"role", required_argument, NULL, 'r'},
-                                           {"services", required_argument, NULL, 'S'},
-                                           {"partner", required_argument, NULL, 'P'},
-                                           {"site", required_argument, NULL, 'I'},
-                                           {"priority", required_argument, NULL, 'R'},
-                                           {"json", no_argument, NULL, 'j'},
-                                           {"url", required_argument, NULL, 'u'},
-                                           {"api-key", required_argument, NULL, 'a'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+    static const struct option s_long[] = {
+        {"from", required_argument, NULL, 'f'},     {"count", required_argument, NULL, 'c'},
+        {"broker", required_argument, NULL, 'b'},   {"stream", required_argument, NULL, 's'},
+        {"data", required_argument, NULL, 'd'},     {"to", required_argument, NULL, 't'},
+        {"key", required_argument, NULL, 'k'},      {"role", required_argument, NULL, 'r'},
+        {"services", required_argument, NULL, 'S'}, {"partner", required_argument, NULL, 'P'},
+        {"site", required_argument, NULL, 'I'},     {"priority", required_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},           {"url", required_argument, NULL, 'u'},
+        {"api-key", required_argument, NULL, 'a'},  {"allow-http", no_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     *options = (s_options_t){.broker = S_DEFAULT_BROKER, .stream_endpoint = S_DEFAULT_STREAM};
     int opt;
     while ((opt = getopt_long (argc, argv, "", s_long, NULL)) != -1) {
@@ -172,6 +168,9 @@ s_parse (int argc, char **argv, s_options_t *options)
             break;
         case 'a':
             options->api_key = optarg;
+            break;
+        case 'H':
+            options->allow_http = true;
             break;
         case 'h':
             return 1;
@@ -374,6 +373,21 @@ s_query (char *url, size_t size, const char *name, const char *value)
     return length > 0 && (size_t)length < size - used;
 }
 
+//  Is the URL's host this machine (where http:// exposes nothing)?
+static bool
+s_loopback (const char *url)
+{
+    CURLU *parsed = curl_url ();
+    char *host = NULL;
+    bool loopback =
+        parsed && curl_url_set (parsed, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get (parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        (streq (host, "localhost") || strncmp (host, "127.", 4) == 0 || streq (host, "[::1]"));
+    curl_free (host);
+    curl_url_cleanup (parsed);
+    return loopback;
+}
+
 static int
 s_tail_url (const s_options_t *options)
 {
@@ -387,6 +401,20 @@ s_tail_url (const s_options_t *options)
         fprintf (stderr, "partnerctl: --url needs an API key ($%s or --api-key)\n", S_API_KEY_ENV);
         return EXIT_FAILURE;
     }
+    if (strncmp (options->url, "https://", 8) != 0 && strncmp (options->url, "http://", 7) != 0) {
+        fprintf (stderr, "partnerctl: --url must be http:// or https://\n");
+        return EXIT_FAILURE;
+    }
+    if (strncmp (options->url, "http://", 7) == 0 && !options->allow_http &&
+        !s_loopback (options->url)) {
+        fprintf (stderr,
+                 "partnerctl: %s would send the API key in clear: use https://, or "
+                 "--allow-http on a network you trust\n",
+                 options->url);
+        return EXIT_FAILURE;
+    }
+    //  The key is in this process's memory: no core dump of it
+    prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
     bool admin = strncmp (key, S_ADMIN_PREFIX, strlen (S_ADMIN_PREFIX)) == 0;
     size_t base = strlen (options->url);
     while (base && options->url[base - 1] == '/')

@@ -145,7 +145,7 @@ static void
 s_link_types (FILE *out)
 {
     fprintf (out, "| type | direction | frames after request_id | body record | answered by | "
-                  "carried on as |\n"
+                  "service message |\n"
                   "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < pd_link_types_size; i++) {
         const pd_link_type_t *type = &pd_link_types[i];

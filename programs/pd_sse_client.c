@@ -148,9 +148,14 @@ s_on_line (pd_sse_client_t *self, char *line, size_t size)
     } else if (strcmp (line, "event") == 0)
         snprintf (self->event, sizeof (self->event), "%s", value);
     else if (strcmp (line, "id") == 0) {
-        char *end = NULL;
-        unsigned long long id = strtoull (value, &end, 10);
-        self->id = end && end != value && *end == 0 ? (uint64_t)id : 0;
+        //  Digits only, at most INT64_MAX: anything else is no id
+        uint64_t id = 0;
+        bool digits = *value != 0;
+        for (const char *c = value; digits && *c; c++) {
+            digits = *c >= '0' && *c <= '9' && id <= (UINT64_C (9223372036854775807) - 9) / 10;
+            id = id * 10 + (uint64_t)(*c - '0');
+        }
+        self->id = digits ? id : 0;
     } else if (strcmp (line, "retry") == 0) {
         long ms = strtol (value, NULL, 10);
         if (ms > 0 && ms <= PD_SSE_CLIENT_BACKOFF_MS)
@@ -264,6 +269,7 @@ s_connect (pd_sse_client_t *self, CURL *curl)
     }
     curl_easy_reset (curl);
     curl_easy_setopt (curl, CURLOPT_URL, self->url);
+    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, (long)S_CONNECT_S);
@@ -299,6 +305,11 @@ s_refusal (pd_sse_client_t *self, char *error, size_t error_size)
     snprintf (error, error_size, "HTTP %ld%s%s: %s", self->status, code ? " " : "",
               code ? code : "", detail);
     json_decref (problem);
+    //  It is for a terminal: no control characters (C0, DEL, C1, nor bytes
+    //  that could start one) from the network
+    for (unsigned char *c = (unsigned char *)error; *c; c++)
+        if (*c < 0x20 || *c >= 0x7F)
+            *c = '?';
 }
 
 //  Wait `ms`, unless interrupted; false if interrupted

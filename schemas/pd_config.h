@@ -101,6 +101,9 @@ extern "C" {
     X (escalations_per_appliance, INT, "120", false,                                               \
        "New tickets one appliance may open in an hour (repeats of open tickets do not count); "    \
        "beyond it 429 with Retry-After")                                                           \
+    X (escalation_repeats_per_minute, INT, "600", false,                                           \
+       "Repeats (of open tickets' dedup keys) one appliance may send in a minute: each is a "      \
+       "durable write and an event; beyond it 429 with Retry-After")                               \
     X (sla_tick_ms, INT, "500", false,                                                             \
        "How often the SLA timer looks for due deadlines: a deadline fires this late at most, "     \
        "plus the tick's own work and commit")                                                      \

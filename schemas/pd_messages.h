@@ -657,7 +657,8 @@ extern "C" {
 //  id>": the ticket's latest change the appliance has not answered `seen`
 //  to, written in the change's transaction (PD_TICKET_UPDATE_EVENTS).
 //  version: the ticket's timeline entries at the change (grows with each).
-#define PD_TICKET_UPDATES_MAX 64 //  changes in one escalation.updates answer
+#define PD_TICKET_UPDATES_MAX   64 //  changes in one escalation.updates answer
+#define PD_TICKET_UPDATE_TTL_MS (30LL * 24 * 3600 * 1000) //  unseen this long: dropped
 #define PD_FIELDS_ticket_update(R, STR, INT, BOOL, BIN, OBJ, LIST)                                 \
     STR (R, id, PD_F_REQUIRED, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)                                   \
     STR (R, status, PD_F_REQUIRED, 1, 16, PD_FMT_ENUM, PD_ESCALATION_STATUSES)                     \
@@ -996,10 +997,11 @@ int pd_pdp_frames (int code, pd_pdp_peer_t receiver);
 
 //  The PDA1 appliance link's message types (schemas/PROTOCOL.md section 16):
 //  X (type, direction, status frame, body record, body when the status is not
-//  0, answered by, the message the front carries it on to (NULL: none)).
-//  Every message is: signature "PDA1", type, request_id (u64), [status
-//  (u16)], body. The front and the SDK check frames by it; the broker lets a
-//  front key call the services of the last column (pd_keys_may_call).
+//  0, answered by, the service message behind it: what the front sends on
+//  (up), what it asks to send it (down); NULL: none). Every message is:
+//  signature "PDA1", type, request_id (u64), [status (u16)], body. The front
+//  and the SDK check frames by it; the broker lets a front key send the
+//  messages of the last column, for appliances only (pd_keys_may_request).
 #define PD_LINK_TYPES(X)                                                                           \
     X (claim, PD_LINK_UP, false, claim, NULL, "reply", "claim.link")                               \
     X (report, PD_LINK_UP, false, appliance_report, NULL, "reply", "appliance.status")             \
@@ -1009,7 +1011,7 @@ int pd_pdp_frames (int code, pd_pdp_peer_t receiver);
     X (result, PD_LINK_UP, true, command_result, &pd_error_schema, NULL, NULL)                     \
     X (reply, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL, NULL)                             \
     X (command, PD_LINK_DOWN, false, appliance_command, NULL, "result", NULL)                      \
-    X (ticket, PD_LINK_DOWN, false, ticket_update, NULL, "seen", NULL)                             \
+    X (ticket, PD_LINK_DOWN, false, ticket_update, NULL, "seen", "escalation.updates")             \
     X (close, PD_LINK_DOWN, true, empty, &pd_error_schema, NULL, NULL)
 
 typedef enum {
@@ -1025,7 +1027,7 @@ typedef struct {
     const pd_schema_t *body;       //  the body's record (reply: per request, see PROTOCOL.md)
     const pd_schema_t *error_body; //  the body when the status is not 0 (NULL: never)
     const char *answered_by;       //  the type that answers it, NULL: none
-    const char *carried_by;        //  the message the front sends upstream, NULL: none
+    const char *carried_by;        //  the service message behind it, NULL: none
 } pd_link_type_t;
 
 //  Audit events that end an appliance's link: the front closes the live

@@ -18,13 +18,14 @@ pd_ticket_appliance (const pd_escalation_t *ticket)
                                                                    : ticket->appliance_id;
 }
 
-//  The change, for the appliance that raised the ticket: replaces any
-//  change of the ticket it has not seen yet
+//  The change, for `appliance`: replaces any change of the ticket it has
+//  not seen yet
 static int
-s_outbox_put (pd_ctx_t *ctx, pd_store_batch_t *batch, const pd_escalation_t *ticket)
+s_outbox_put (pd_ctx_t *ctx, pd_store_batch_t *batch, const pd_escalation_t *ticket,
+              const char *appliance)
 {
     char key[2 * PD_ID_MAX + 2];
-    snprintf (key, sizeof (key), "%s/%s", pd_ticket_appliance (ticket), ticket->id);
+    snprintf (key, sizeof (key), "%s/%s", appliance, ticket->id);
     pd_ticket_update_t update = {0};
     update.id = ticket->id;
     update.status = ticket->status;
@@ -43,9 +44,14 @@ int
 pd_ticket_emit (pd_ctx_t *ctx, pd_store_batch_t *batch, const char *type,
                 const pd_escalation_t *ticket, const char *target)
 {
+    //  The appliance that raised it last, and the one that opened it if
+    //  another: both have the incident
     const char *appliance = pd_ticket_appliance (ticket);
     if (appliance && *appliance && pd_ticket_update_event (type)) {
-        int rc = s_outbox_put (ctx, batch, ticket);
+        int rc = s_outbox_put (ctx, batch, ticket, appliance);
+        if (rc == PD_OK && ticket->appliance_id && *ticket->appliance_id &&
+            strcmp (ticket->appliance_id, appliance) != 0)
+            rc = s_outbox_put (ctx, batch, ticket, ticket->appliance_id);
         if (rc != PD_OK)
             return rc;
     }

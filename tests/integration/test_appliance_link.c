@@ -760,6 +760,31 @@ test_escalation_over_the_link (void **state)
     assert_true (s_wait_change (appliance, &changes, "open"));
     assert_int_equal (changes.calls, 1); //  the re-opening only, not the old resolve
     pd_appliance_destroy (&appliance);
+
+    //  Flapping between two connections does not make partnerd send an
+    //  unseen change more often than once a second (it stays unseen here)
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s/acknowledge", id);
+    assert_int_equal (s_call ("POST", path, s_fx.partner_key, "{}", &response), 200);
+    pd_test_http_clear (&response);
+    s_changes_t flaps = {.refuse = 1000000};
+    pd_appliance_t *links[2] = {s_connect (&keys, false), s_connect (&keys, false)};
+    for (int i = 0; i < 2; i++)
+        pd_appliance_on_ticket (links[i], s_take_change, &flaps);
+    int64_t start = s_now_ms ();
+    for (int i = 0; i < 100; i++)
+        assert_int_equal (pd_appliance_report (links[i % 2], "ok", NULL, NULL, S_REPORT_MS, error,
+                                               sizeof (error)),
+                          0);
+    for (int64_t until = s_now_ms () + 1500; s_now_ms () < until;)
+        for (int i = 0; i < 2; i++)
+            pd_appliance_poll (links[i], 50, NULL, NULL);
+    int64_t seconds = (s_now_ms () - start + 999) / 1000;
+    fprintf (stderr, "  [flapping] 100 reports over two connections: %d deliveries in %lld s\n",
+             flaps.calls, (long long)seconds);
+    assert_true (flaps.calls >= 1);
+    assert_true (flaps.calls <= seconds + 1);
+    for (int i = 0; i < 2; i++)
+        pd_appliance_destroy (&links[i]);
 }
 
 //  pd-simulator --escalate: each appliance raises one, a JSON line each

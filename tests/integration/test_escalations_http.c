@@ -1155,7 +1155,8 @@ test_reopen_and_restart (void **state)
     pd_test_http_clear (&response);
     assert_int_equal (
         pd_instance_restart (&s_main, SIGTERM,
-                             "clock_skew_ms = 14400000\nescalations_per_appliance = 3",
+                             "clock_skew_ms = 14400000\nescalations_per_appliance = 3\n"
+                             "escalation_repeats_per_minute = 4",
                              S_START_TIMEOUT_MS),
         0);
     s_raise (&appliance, body, &response);
@@ -1180,6 +1181,25 @@ test_reopen_and_restart (void **state)
     s_raise (&appliance, body, &response);
     s_expect (&response, 200, NULL);
     assert_int_equal (pd_json_int (&response, "occurrence_count"), 2);
+    pd_test_http_clear (&response);
+    //  Repeats are limited too (4 a minute here), and the refused one
+    //  changes nothing
+    char fresh[S_ID_MAX] = "";
+    for (int i = 0; i < 3; i++) {
+        s_raise (&appliance, body, &response);
+        s_expect (&response, 200, NULL);
+        snprintf (fresh, sizeof (fresh), "%s", pd_json_str (&response, "id"));
+        pd_test_http_clear (&response);
+    }
+    long long before = s_stream_last ();
+    s_raise (&appliance, body, &response);
+    s_expect (&response, 429, "rate_limited");
+    assert_true (atoi (response.retry_after) >= 1 && atoi (response.retry_after) <= 60);
+    pd_test_http_clear (&response);
+    assert_int_equal (s_stream_last (), before);
+    s_ticket_call ("GET", key, fresh, NULL, NULL, &response);
+    s_expect (&response, 200, NULL);
+    assert_int_equal (pd_json_int (&response, "occurrence_count"), 5);
     pd_test_http_clear (&response);
 }
 

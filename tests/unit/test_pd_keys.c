@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pd_keys.h"
+#include "pd_messages.h"
 #include "pd_test_dir.h"
 
 #define S_OTHER_UID 65534 //  nobody
@@ -295,11 +296,73 @@ test_endpoints_private (void **state)
     assert_non_null (strstr (fx->error, "must be 0700"));
 }
 
+//  Encode a request header: `type` for a principal of `kind`, with a
+//  credential if asked
+static void
+s_header (const char *type, const char *kind, bool credential, uint8_t **data, size_t *size)
+{
+    pd_principal_t principal = {.kind = (char *)kind, .appliance_id = (char *)"apl_x"};
+    pd_credential_t presented = {.kind = (char *)"key", .id = (char *)"pdp_x"};
+    pd_header_t header = {.type = (char *)type, .principal = &principal};
+    if (credential)
+        header.credential = &presented;
+    assert_int_equal (pd_schema_encode (&pd_header_schema, &header, data, size), PD_OK);
+}
+
+//  A front key sends what the link carries, for appliances, and nothing
+//  else: not another message of those services, not for a partner
+static void
+test_front_requests (void **state)
+{
+    pd_keys_entry_t front = {.role = PD_KEYS_FRONT};
+    pd_keys_entry_t gateway = {.role = PD_KEYS_GATEWAY};
+    const struct {
+        const char *service, *type, *kind;
+        bool credential, allowed;
+    } cases[] = {
+        {"claim", "claim.link", "appliance", false, true},
+        {"claim", "appliance.status", "appliance", false, true},
+        {"claim", "appliance.heartbeats", "appliance", false, true},
+        {"escalation", "escalation.create", "appliance", false, true},
+        {"escalation", "escalation.updates", "appliance", false, true},
+        {"escalation", "escalation.seen", "appliance", false, true},
+        {"escalation", "escalation.resolve", "appliance", false, false},
+        {"escalation", "escalation.list", "admin", false, false},
+        {"escalation", "escalation.create", "partner", false, false},
+        {"escalation", "escalation.create", "admin", false, false},
+        {"escalation", "escalation.create", "appliance", true, false},
+        {"claim", "escalation.create", "appliance", false, false}, //  not that service's
+        {"claim", "site.list", "partner", false, false},
+        {"partners", "partner.list", "admin", false, false},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        uint8_t *data = NULL;
+        size_t size = 0;
+        s_header (cases[i].type, cases[i].kind, cases[i].credential, &data, &size);
+        if (pd_keys_may_request (&front, cases[i].service, data, size) != cases[i].allowed)
+            fail_msg ("front %s %s as %s: expected %s", cases[i].service, cases[i].type,
+                      cases[i].kind, cases[i].allowed ? "allowed" : "refused");
+        //  A gateway key speaks for anyone
+        assert_true (pd_keys_may_request (&gateway, cases[i].service, data, size));
+        free (data);
+    }
+    //  A header that does not decode is refused; the stream service is the
+    //  front's follower (as the tail's, with its admin history reads)
+    assert_false (pd_keys_may_request (&front, "claim", "\xc1", 1));
+    assert_false (pd_keys_may_request (&front, "claim", NULL, 0));
+    uint8_t *data = NULL;
+    size_t size = 0;
+    s_header ("stream.read", "admin", false, &data, &size);
+    assert_true (pd_keys_may_request (&front, "stream", data, size));
+    free (data);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_round_trip, s_setup, s_teardown),
+        cmocka_unit_test (test_front_requests),
         cmocka_unit_test_setup_teardown (test_refuses_mode_0644, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_refuses_wrong_owner, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_refuses_symlink, s_setup, s_teardown),

@@ -1,10 +1,11 @@
-/*  bench_escalations - escalations made durable over HTTP, their events on
-    the stream, and the SLA timer under many pending deadlines
+/*  bench_escalations - escalations made durable over HTTP and over the
+    appliance link, their events on the stream, and the SLA timer under many
+    pending deadlines
 
     Prints figures, asserts nothing; run by hand (see tests/bench/README.md):
 
         bench_escalations [-d SECONDS] [-c CLIENTS] [-t THREADS] [-r ROUNDS]
-                          [-l PACED] [-P PRIORITY] [-K]
+                          [-l PACED] [-P PRIORITY] [-K] [-X]
                           [-n TICKETS] [-D DUE] [-T TICK_MS] [-w SECONDS] [-S SECONDS]
 
     durable  A real all-in-one partnerd process (fresh data directory,
@@ -12,19 +13,26 @@
              set-up, each POST /api/escalations on its own keep-alive
              libcurl handle with its appliance token, a dedup key of its own
              per request (-K: none), so that every request opens a ticket
-             and commits. Beside it the bare baseline: CLIENTS threads of
-             this process committing into a pd_store of their own the batch
+             and commits. CLIENTS more appliances, SDK clients of the
+             CurveZMQ front (sdk/pd_appliance.h, claimed over the link with
+             codes made over HTTP), each pd_appliance_escalate in a loop in
+             a thread of its own, one in flight, the same escalations.
+             Beside them the bare baseline: CLIENTS threads of this process
+             committing into a pd_store of their own the batch
              escalation.create commits (ticket, timeline entry, four
              deadlines, owner index entry, dedup key, event), made with the
-             same record functions. The two rows run interleaved in ROUNDS
-             slices.
-    stream   Two followers of stream "escalations" in this process:
-             pd_stream (the code of partnerctl tail) and, as its floor, a
-             bare SUB socket on the broker's stream socket. Latency is the
-             follower's receipt of an event minus the client's receipt of
-             the 200 that raised it, matched by ticket id: under the load of
-             the durable rows, and with one request in flight (PACED
-             requests after them).
+             same record functions. The three rows run interleaved in
+             ROUNDS slices.
+    stream   Four followers of stream "escalations": pd_stream (the code of
+             partnerctl tail) and, as its floor, a bare SUB socket on the
+             broker's stream socket, both in this process; an SSE client
+             (libcurl) of GET /api/partners/me/escalations/stream with the
+             partner's key; and a partnerctl tail process (--json, on a
+             pipe; -X: not run). Latency is the follower's receipt of an
+             event minus the client's receipt of the reply that raised it
+             (the HTTP 200, or the link's receipt), matched by ticket id:
+             under the load of each durable row, and with one request in
+             flight (PACED requests over HTTP after them).
     timer    An in-process store of TICKETS open tickets, four pending
              deadlines each (P2, around the clock); 2 x DUE of them are due
              during the run, the others not before 38 minutes. A broker on
@@ -38,9 +46,12 @@
 */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +60,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +68,7 @@
 #include <czmq.h>
 
 #include "pd_actor.h"
+#include "pd_appliance.h"
 #include "pd_broker.h"
 #include "pd_config.h"
 #include "pd_messages.h"
@@ -80,6 +93,7 @@
 #define S_DEFAULT_IDLE_SECONDS   5.0
 #define S_DEFAULT_SPREAD_SECONDS 2.0
 #define S_MAX_CLIENTS            64 //  http_max_connections_per_client
+#define S_SSE_THREADS            1  //  partnerd threads the SSE follower holds
 #define S_MAX_ROUNDS             100
 #define S_MAX_PACED              100000
 #define S_MAX_TICKETS            2000000
@@ -94,8 +108,11 @@
 #define S_FOLLOW_POLL_MS         100        //  a follower looks at its stop flag this often
 #define S_FOLLOW_START_MS        10000      //  a follower connects and reads the end within
 #define S_DRAIN_MS               2000       //  events of the last requests get this long
+#define S_TAIL_STOP_MS           3000       //  partnerctl tail ends after SIGTERM within
+#define S_LINE_MAX               8192       //  bytes of an SSE or partnerctl line kept
 #define S_FIRE_TIMEOUT_MS        60000      //  the timer's events of a phase get this long
 #define S_TOKEN_MAX              256
+#define S_KEY_MARKER             "server key " //  partnerd's line with its front's key
 #define S_ID_SIZE                (PD_ID_MAX + 1)
 #define S_REQUEST_MAX            512  //  bytes of an escalation's JSON
 #define S_RESPONSE_MAX           1024 //  bytes of its answer kept
@@ -131,12 +148,13 @@ static const char *const s_priorities[S_PRIORITIES] = {"P1", "P2", "P3", "P4"};
 
 typedef struct {
     double http_seconds;   //  total time of each durable row
-    int clients;           //  HTTP clients (appliances), and bare writer threads
+    int clients;           //  HTTP clients, link clients (appliances each), bare writer threads
     int threads;           //  partnerd's --threads
     int rounds;            //  slices per durable row, interleaved
     int paced;             //  escalations raised one at a time after the durable rows
     int priority;          //  index into s_priority_words, -1: each in turn
     bool dedup;            //  a dedup key per escalation (false: none)
+    bool tail;             //  a partnerctl tail process follows too
     long tickets;          //  tickets of the timer's store
     long due;              //  tickets due in each timer phase
     int tick_ms;           //  the SLA actor's sla_tick_ms
@@ -149,18 +167,19 @@ s_usage (FILE *out)
 {
     fprintf (out,
              "usage: bench_escalations [-d SECONDS] [-c CLIENTS] [-t THREADS] [-r ROUNDS]\n"
-             "                         [-l PACED] [-P PRIORITY|mixed] [-K]\n"
+             "                         [-l PACED] [-P PRIORITY|mixed] [-K] [-X]\n"
              "                         [-n TICKETS] [-D DUE] [-T TICK_MS] [-w SECONDS] "
              "[-S SECONDS]\n"
              "defaults: -d %.0f -c %d -t %d -r %d -l %d -P mixed -n %d -D %d -T %d -w %.0f -S "
              "%.0f\n"
              "  -d  time of each durable row (0: no durable and stream sections)\n"
-             "  -c  HTTP clients, and bare writer threads\n"
-             "  -t  partnerd --threads\n"
+             "  -c  HTTP clients, link clients (an appliance each), and bare writer threads\n"
+             "  -t  partnerd --threads (more than CLIENTS: the SSE follower holds one)\n"
              "  -r  slices each durable row is cut into\n"
              "  -l  escalations raised one at a time after the durable rows\n"
              "  -P  critical|high|medium|low (or P1..P4), or mixed: each in turn\n"
              "  -K  no dedup key (default: one of its own per escalation)\n"
+             "  -X  no partnerctl tail follower\n"
              "  -n  tickets in the timer's store (0: no timer section)\n"
              "  -D  deadlines due in each timer phase\n"
              "  -T  the SLA actor's sla_tick_ms\n"
@@ -192,13 +211,14 @@ s_parse (int argc, char **argv, s_options_t *options)
                              .paced = S_DEFAULT_PACED,
                              .priority = -1,
                              .dedup = true,
+                             .tail = true,
                              .tickets = S_DEFAULT_TICKETS,
                              .due = S_DEFAULT_DUE,
                              .tick_ms = S_DEFAULT_TICK_MS,
                              .idle_seconds = S_DEFAULT_IDLE_SECONDS,
                              .spread_seconds = S_DEFAULT_SPREAD_SECONDS};
     int opt;
-    while ((opt = getopt (argc, argv, "d:c:t:r:l:P:Kn:D:T:w:S:h")) != -1) {
+    while ((opt = getopt (argc, argv, "d:c:t:r:l:P:KXn:D:T:w:S:h")) != -1) {
         switch (opt) {
         case 'd':
             options->http_seconds = atof (optarg);
@@ -223,6 +243,9 @@ s_parse (int argc, char **argv, s_options_t *options)
         case 'K':
             options->dedup = false;
             break;
+        case 'X':
+            options->tail = false;
+            break;
         case 'n':
             options->tickets = atol (optarg);
             break;
@@ -243,7 +266,7 @@ s_parse (int argc, char **argv, s_options_t *options)
         }
     }
     if (optind < argc || options->http_seconds < 0 || options->clients < 1 ||
-        options->clients > S_MAX_CLIENTS || options->threads < options->clients ||
+        options->clients > S_MAX_CLIENTS || options->threads < options->clients + S_SSE_THREADS ||
         options->rounds < 1 || options->rounds > S_MAX_ROUNDS || options->paced < 0 ||
         options->paced > S_MAX_PACED || options->tickets < 0 || options->tickets > S_MAX_TICKETS ||
         options->due < 1 || (options->tickets > 0 && 2 * options->due >= options->tickets) ||
@@ -704,15 +727,17 @@ s_slice (void *(*run) (void *), s_load_t **loads, int count, pid_t server_pid, d
 }
 
 //  --------------------------------------------------------------------------
-//  HTTP clients: an appliance raising escalations
+//  Raisers: an appliance raising escalations, over HTTP or over its link
 
-typedef enum { S_PHASE_LOAD, S_PHASE_PACED, S_PHASES } s_phase_t;
+//  What a raiser's marks are part of: the HTTP row, the link row, paced
+typedef enum { S_PHASE_LOAD, S_PHASE_LINK, S_PHASE_PACED, S_PHASES } s_phase_t;
 
 typedef struct {
     s_load_t load; //  first: what s_slice sees
     const s_options_t *options;
     int number;                    //  which client (names its dedup keys)
-    CURL *curl;                    //  its keep-alive connection
+    pd_appliance_t *link;          //  a link client: its SDK connection (else HTTP)
+    CURL *curl;                    //  an HTTP client: its keep-alive connection
     struct curl_slist *headers;    //  X-API-Key (its token) and Content-Type
     char response[S_RESPONSE_MAX]; //  the answer's body, cut at the end
     size_t response_size;
@@ -735,14 +760,17 @@ s_keep (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-//  The string value of "id" in a compact JSON answer into id; false if none
+//  The string value of the first member `name` of a compact JSON object
+//  (no escapes in the value) into out; false if none or too long
 static bool
-s_json_id (const char *body, char *id, size_t size)
+s_json_str (const char *body, const char *name, char *out, size_t size)
 {
-    const char *at = strstr (body, "\"id\"");
+    char key[64];
+    int length = snprintf (key, sizeof (key), "\"%s\"", name);
+    const char *at = length > 0 && (size_t)length < sizeof (key) ? strstr (body, key) : NULL;
     if (!at)
         return false;
-    at += 4;
+    at += length;
     while (*at == ' ' || *at == ':')
         at++;
     if (*at++ != '"')
@@ -750,23 +778,51 @@ s_json_id (const char *body, char *id, size_t size)
     const char *end = strchr (at, '"');
     if (!end || (size_t)(end - at) >= size)
         return false;
-    memcpy (id, at, (size_t)(end - at));
-    id[end - at] = 0;
+    memcpy (out, at, (size_t)(end - at));
+    out[end - at] = 0;
     return true;
 }
 
-//  One escalation; its HTTP status (0: no response), the ticket's id in id
+//  One escalation over the link; 200 for a receipt (as HTTP would say), a
+//  negative status otherwise; the ticket's id in id
+static long
+s_escalate (s_raiser_t *self, int priority, const char *dedup_key, char *id, size_t size)
+{
+    pd_appliance_escalation_t escalation = {.priority = s_priority_words[priority],
+                                            .title = S_TITLE,
+                                            .details = S_DETAILS,
+                                            .category = S_CATEGORY,
+                                            .dedup_key = dedup_key,
+                                            .host = S_HOST};
+    pd_appliance_receipt_t receipt;
+    char error[256] = "";
+    int rc = pd_appliance_escalate (self->link, &escalation, S_HTTP_TIMEOUT_MS, &receipt, error,
+                                    sizeof (error));
+    if (rc != 0)
+        return rc < 0 ? rc : -1;
+    if (!receipt.id[0] || strlen (receipt.id) >= size)
+        return -1; //  a receipt without a ticket
+    snprintf (id, size, "%s", receipt.id);
+    return 200;
+}
+
+//  One escalation; its HTTP status (0: no response; a link client: 200 or
+//  the negative status), the ticket's id in id
 static long
 s_raise (s_raiser_t *self, char *id, size_t size)
 {
     const s_options_t *options = self->options;
     int priority =
         options->priority >= 0 ? options->priority : (int)(self->sequence % S_PRIORITIES);
+    char dedup_key[64];
+    snprintf (dedup_key, sizeof (dedup_key), "bench/%s%d/%" PRIu64, self->link ? "link" : "",
+              self->number, self->sequence);
+    self->sequence++;
+    if (self->link)
+        return s_escalate (self, priority, options->dedup ? dedup_key : NULL, id, size);
     char dedup[96] = "";
     if (options->dedup)
-        snprintf (dedup, sizeof (dedup), ",\"dedup_key\":\"bench/%d/%" PRIu64 "\"", self->number,
-                  self->sequence);
-    self->sequence++;
+        snprintf (dedup, sizeof (dedup), ",\"dedup_key\":\"%s\"", dedup_key);
     char request[S_REQUEST_MAX];
     int length = snprintf (request, sizeof (request),
                            "{\"priority\":\"%s\",\"title\":\"" S_TITLE "\",\"details\":" S_DETAILS
@@ -779,7 +835,7 @@ s_raise (s_raiser_t *self, char *id, size_t size)
     long status = 0;
     if (curl_easy_perform (self->curl) == CURLE_OK)
         curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200 && !s_json_id (self->response, id, size))
+    if (status == 200 && !s_json_str (self->response, "id", id, size))
         status = -1; //  an answer without a ticket
     return status;
 }
@@ -844,9 +900,39 @@ s_raiser_init (s_raiser_t *self, const s_options_t *options, int number, const c
     return 0;
 }
 
+//  A link client: a keypair of its own, connected to the front at
+//  `endpoint` (its key `server_key`), claiming provision `code`. 0 or -1.
+static int
+s_linker_init (s_raiser_t *self, const s_options_t *options, int number, const char *endpoint,
+               const char *server_key, const char *code)
+{
+    memset (self, 0, sizeof (*self));
+    self->options = options;
+    self->number = number;
+    char public_key[PD_APPLIANCE_KEY_LEN + 1], secret_key[PD_APPLIANCE_KEY_LEN + 1];
+    if (pd_appliance_keypair (public_key, secret_key) != 0)
+        return -1;
+    pd_appliance_config_t config = {endpoint, server_key, public_key, secret_key, 0};
+    self->link = pd_appliance_new (&config);
+    if (!self->link)
+        return -1;
+    char mac[32], host[32], error[256] = "";
+    snprintf (mac, sizeof (mac), "02:00:00:01:%02x:%02x", number / 256, number % 256);
+    snprintf (host, sizeof (host), "bench-link-%d", number);
+    pd_appliance_claimed_t claimed;
+    int rc = pd_appliance_claim (self->link, code, mac, host, S_HTTP_TIMEOUT_MS, &claimed, error,
+                                 sizeof (error));
+    if (rc != 0) {
+        fprintf (stderr, "bench: link claim %d: %d %s\n", number, rc, error);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 s_raiser_clear (s_raiser_t *self)
 {
+    pd_appliance_destroy (&self->link);
     if (self->curl)
         curl_easy_cleanup (self->curl);
     curl_slist_free_all (self->headers);
@@ -917,43 +1003,76 @@ s_writer_run (void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  Followers of stream "escalations": pd_stream, or a bare SUB socket
+//  Followers of stream "escalations": pd_stream, a bare SUB socket, an SSE
+//  client of the gateway, or a partnerctl tail process
+
+typedef enum {
+    S_FOLLOW_STREAM, //  pd_stream in this process (what partnerctl tail runs)
+    S_FOLLOW_BARE,   //  a SUB socket on the broker's stream socket
+    S_FOLLOW_SSE,    //  GET /api/partners/me/escalations/stream (libcurl)
+    S_FOLLOW_TAIL,   //  partnerctl tail escalations --json, on a pipe
+    S_FOLLOWERS
+} s_follow_t;
+
+static const char *const s_follower_names[S_FOLLOWERS] = {"pd_stream", "bare SUB", "SSE client",
+                                                          "partnerctl tail"};
 
 typedef struct {
+    s_follow_t kind;
     const char *broker;   //  services endpoint (pd_stream's history reads)
     const char *endpoint; //  the broker's stream socket
-    bool bare;            //  a SUB socket instead of pd_stream
+    const char *url;      //  (SSE) the stream's URL
+    const char *api_key;  //  (SSE) the partner's key
     clockid_t clock;      //  of the marks' instants
     const char *prefix;   //  event types marked ("escalation.opened", "sla.")
     atomic_bool stop;
     atomic_int state; //  0 connecting, 1 following, -1 failed
     atomic_size_t seen;
-    pthread_mutex_t lock; //  guards marks (read while the follower runs)
-    s_marks_t marks;      //  events marked: the ticket (subject) and the arrival
-    uint64_t events;      //  events received
-    uint64_t late;        //  (bare) arrived after an event of a higher seq
-    uint64_t errors;      //  (pd_stream) failed reads of history
-    uint64_t max_seq;     //  (bare) highest seq seen
+    pthread_mutex_t lock;    //  guards marks (read while the follower runs)
+    s_marks_t marks;         //  events marked: the ticket (subject) and the arrival
+    uint64_t events;         //  events received
+    uint64_t late;           //  (bare) arrived after an event of a higher seq
+    uint64_t errors;         //  failed history reads (pd_stream); lines cut or
+                             //  undecodable, an early end (SSE, tail)
+    uint64_t max_seq;        //  (bare) highest seq seen
+    CURL *curl;              //  (SSE) its connection
+    char line[S_LINE_MAX];   //  (SSE, tail) the line being read
+    size_t line_size;        //  ...its bytes so far
+    bool line_cut;           //  ...longer than S_LINE_MAX: dropped
+    char type[64];           //  (SSE) the event being read: its type
+    char subject[S_ID_SIZE]; //  ...and its data's subject
 } s_follower_t;
 
-//  Mark an event that arrived at `at` if its type is wanted
+//  Mark the event of ticket `id` that arrived at `at`
+static void
+s_follower_mark (s_follower_t *self, const char *id, int64_t at)
+{
+    pthread_mutex_lock (&self->lock);
+    s_mark_t *mark = s_marks_add (&self->marks);
+    if (mark) {
+        snprintf (mark->id, sizeof (mark->id), "%s", id);
+        mark->at = at;
+    }
+    pthread_mutex_unlock (&self->lock);
+    if (mark)
+        atomic_fetch_add (&self->seen, 1);
+}
+
+static bool
+s_follower_wants (const s_follower_t *self, const char *type)
+{
+    return strncmp (type, self->prefix, strlen (self->prefix)) == 0;
+}
+
+//  Mark an event (msgpack) that arrived at `at` if its type is wanted
 static void
 s_follower_take (s_follower_t *self, const uint8_t *data, size_t size, int64_t at)
 {
     self->events++;
     pd_event_t event = {0};
     if (pd_schema_decode (&pd_event_schema, data, size, &event, NULL) == PD_OK && event.subject &&
-        strncmp (event.type, self->prefix, strlen (self->prefix)) == 0) {
-        pthread_mutex_lock (&self->lock);
-        s_mark_t *mark = s_marks_add (&self->marks);
-        if (mark) {
-            snprintf (mark->id, sizeof (mark->id), "%s", event.subject);
-            mark->at = at;
-        }
-        pthread_mutex_unlock (&self->lock);
-        if (mark)
-            atomic_fetch_add (&self->seen, 1);
-    }
+        s_follower_wants (self, event.type))
+        s_follower_mark (self, event.subject, at);
     pd_schema_clear (&pd_event_schema, &event);
 }
 
@@ -1011,12 +1130,227 @@ s_follow_bare (s_follower_t *self)
     zsock_destroy (&sub);
 }
 
+//  A complete line (NUL-terminated, without its end) that arrived at `at`
+typedef void (s_line_fn) (s_follower_t *self, char *line, int64_t at);
+
+//  Cut `size` bytes that arrived at `at` into lines for `fn`; a line longer
+//  than S_LINE_MAX is dropped (and counted)
+static void
+s_follower_feed (s_follower_t *self, const char *data, size_t size, int64_t at, s_line_fn *fn)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] == '\n') {
+            if (self->line_cut)
+                self->errors++;
+            else {
+                if (self->line_size && self->line[self->line_size - 1] == '\r')
+                    self->line_size--;
+                self->line[self->line_size] = 0;
+                fn (self, self->line, at);
+            }
+            self->line_size = 0;
+            self->line_cut = false;
+        } else if (self->line_size + 1 < sizeof (self->line))
+            self->line[self->line_size++] = data[i];
+        else
+            self->line_cut = true;
+    }
+}
+
+//  One line of text/event-stream: `field: value`, a comment (`:`), or the
+//  blank line that ends an event (`id:`, `event:`, `data:` <compact JSON>)
+static void
+s_sse_line (s_follower_t *self, char *line, int64_t at)
+{
+    if (*line == 0) {
+        if (self->subject[0] && s_follower_wants (self, self->type))
+            s_follower_mark (self, self->subject, at);
+        self->type[0] = self->subject[0] = 0;
+        return;
+    }
+    if (*line == ':')
+        return; //  a keep-alive
+    char *value = strchr (line, ':');
+    if (value) {
+        *value++ = 0;
+        value += *value == ' ';
+    } else
+        value = line + strlen (line);
+    if (strcmp (line, "event") == 0)
+        snprintf (self->type, sizeof (self->type), "%s", value);
+    else if (strcmp (line, "data") == 0) {
+        self->events++;
+        if (!s_json_str (value, "subject", self->subject, sizeof (self->subject)))
+            self->subject[0] = 0;
+        if (!self->type[0] && !s_json_str (value, "type", self->type, sizeof (self->type)))
+            self->errors++;
+    }
+}
+
+//  The head of the SSE answer: following once a 200 came
+static size_t
+s_sse_head (char *data, size_t size, size_t count, void *arg)
+{
+    s_follower_t *self = arg;
+    size_t bytes = size * count;
+    if (bytes <= 2 && (bytes == 0 || data[0] == '\r' || data[0] == '\n')) {
+        long status = 0;
+        curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200) {
+            fprintf (stderr, "bench: SSE %s: HTTP %ld\n", self->url, status);
+            atomic_store (&self->state, -1);
+            return 0;
+        }
+        atomic_store (&self->state, 1);
+    }
+    return bytes;
+}
+
+static size_t
+s_sse_body (char *data, size_t size, size_t count, void *arg)
+{
+    s_follower_t *self = arg;
+    int64_t at = s_clock_ns (self->clock);
+    if (atomic_load (&self->stop))
+        return 0;
+    s_follower_feed (self, data, size * count, at, s_sse_line);
+    return size * count;
+}
+
+static int
+s_sse_progress (void *arg, curl_off_t down_total, curl_off_t down, curl_off_t up_total,
+                curl_off_t up)
+{
+    return atomic_load (&((s_follower_t *)arg)->stop) ? 1 : 0;
+}
+
+//  One connection, no reconnection: an early end is counted an error
+static void
+s_follow_sse (s_follower_t *self)
+{
+    char line[S_TOKEN_MAX + 32];
+    snprintf (line, sizeof (line), "X-API-Key: %s", self->api_key);
+    struct curl_slist *headers = curl_slist_append (NULL, line);
+    struct curl_slist *more =
+        headers ? curl_slist_append (headers, "Accept: text/event-stream") : NULL;
+    self->curl = more ? curl_easy_init () : NULL;
+    if (!self->curl) {
+        curl_slist_free_all (headers);
+        atomic_store (&self->state, -1);
+        return;
+    }
+    curl_easy_setopt (self->curl, CURLOPT_URL, self->url);
+    curl_easy_setopt (self->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (self->curl, CURLOPT_HEADERFUNCTION, s_sse_head);
+    curl_easy_setopt (self->curl, CURLOPT_HEADERDATA, self);
+    curl_easy_setopt (self->curl, CURLOPT_WRITEFUNCTION, s_sse_body);
+    curl_easy_setopt (self->curl, CURLOPT_WRITEDATA, self);
+    curl_easy_setopt (self->curl, CURLOPT_XFERINFOFUNCTION, s_sse_progress);
+    curl_easy_setopt (self->curl, CURLOPT_XFERINFODATA, self);
+    curl_easy_setopt (self->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt (self->curl, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt (self->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (self->curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt (self->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    CURLcode rc = curl_easy_perform (self->curl);
+    if (atomic_load (&self->state) == 0)
+        atomic_store (&self->state, -1); //  no head came
+    else if (atomic_load (&self->state) == 1 && !atomic_load (&self->stop)) {
+        self->errors++;
+        fprintf (stderr, "bench: SSE stream ended early: %s\n", curl_easy_strerror (rc));
+    }
+    curl_easy_cleanup (self->curl);
+    self->curl = NULL;
+    curl_slist_free_all (headers);
+}
+
+//  One line of partnerctl tail --json: {"seq":N,"type":...,"subject":...}
+static void
+s_tail_line (s_follower_t *self, char *line, int64_t at)
+{
+    self->events++;
+    char type[64], subject[S_ID_SIZE];
+    if (!s_json_str (line, "type", type, sizeof (type)))
+        self->errors++;
+    else if (s_follower_wants (self, type) &&
+             s_json_str (line, "subject", subject, sizeof (subject)))
+        s_follower_mark (self, subject, at);
+}
+
+extern char **environ;
+
+//  partnerctl tail as a child, its stdout on a pipe; SIGTERM at stop
+//  (SIGKILL if it has not ended S_TAIL_STOP_MS later)
+static void
+s_follow_tail (s_follower_t *self)
+{
+    int pipe_fds[2];
+    if (pipe2 (pipe_fds, O_CLOEXEC) != 0) {
+        atomic_store (&self->state, -1);
+        return;
+    }
+    //  --from 1: the whole history (nothing is missed while it connects)
+    const char *args[] = {
+        PARTNERCTL_BIN, "tail",     PD_STREAM_ESCALATIONS, "--json", "--from", "1", "--broker",
+        self->broker,   "--stream", self->endpoint,        NULL};
+    posix_spawn_file_actions_t actions;
+    pid_t pid = 0;
+    int rc = posix_spawn_file_actions_init (&actions);
+    if (rc == 0) {
+        rc = posix_spawn_file_actions_adddup2 (&actions, pipe_fds[1], STDOUT_FILENO);
+        if (rc == 0)
+            rc = posix_spawn (&pid, PARTNERCTL_BIN, &actions, NULL, (char *const *)args, environ);
+        posix_spawn_file_actions_destroy (&actions);
+    }
+    close (pipe_fds[1]);
+    if (rc != 0) {
+        fprintf (stderr, "bench: cannot run %s: %s\n", PARTNERCTL_BIN, strerror (rc));
+        close (pipe_fds[0]);
+        atomic_store (&self->state, -1);
+        return;
+    }
+    atomic_store (&self->state, 1); //  the start probe tells whether it follows
+    int64_t stopped = 0;
+    bool killed = false, ended = false;
+    char chunk[4096];
+    while (!ended) {
+        if (!stopped && atomic_load (&self->stop)) {
+            kill (pid, SIGTERM);
+            stopped = s_now_ns ();
+        } else if (stopped && !killed &&
+                   s_now_ns () - stopped > (int64_t)S_TAIL_STOP_MS * S_NS_PER_MS) {
+            kill (pid, SIGKILL);
+            killed = true;
+        }
+        struct pollfd item = {pipe_fds[0], POLLIN, 0};
+        if (poll (&item, 1, S_FOLLOW_POLL_MS) <= 0)
+            continue;
+        ssize_t got = read (pipe_fds[0], chunk, sizeof (chunk));
+        int64_t at = s_clock_ns (self->clock);
+        if (got > 0)
+            s_follower_feed (self, chunk, (size_t)got, at, s_tail_line);
+        else if (got == 0 || errno != EINTR)
+            ended = true;
+    }
+    close (pipe_fds[0]);
+    int status = 0;
+    waitpid (pid, &status, 0);
+    if (!stopped) {
+        self->errors++;
+        fprintf (stderr, "bench: partnerctl tail ended early (status %d)\n", status);
+    }
+}
+
 static void *
 s_follower_run (void *arg)
 {
     s_follower_t *self = arg;
-    if (self->bare)
+    if (self->kind == S_FOLLOW_BARE)
         s_follow_bare (self);
+    else if (self->kind == S_FOLLOW_SSE)
+        s_follow_sse (self);
+    else if (self->kind == S_FOLLOW_TAIL)
+        s_follow_tail (self);
     else
         s_follow_stream (self);
     return NULL;
@@ -1027,8 +1361,10 @@ static int
 s_follower_start (s_follower_t *self, pthread_t *thread)
 {
     pthread_mutex_init (&self->lock, NULL);
-    if (pthread_create (thread, NULL, s_follower_run, self) != 0)
+    if (pthread_create (thread, NULL, s_follower_run, self) != 0) {
+        pthread_mutex_destroy (&self->lock);
         return -1;
+    }
     int64_t deadline = s_now_ns () + (int64_t)S_FOLLOW_START_MS * S_NS_PER_MS;
     while (atomic_load (&self->state) == 0 && s_now_ns () < deadline)
         s_sleep_seconds (0.01);
@@ -1057,6 +1393,28 @@ s_follower_wait (s_follower_t *self, size_t count, int timeout_ms)
         s_sleep_seconds (0.002);
 }
 
+//  Wait until the follower marked ticket `id` (looked for among its newest
+//  marks); true if it did within timeout_ms
+static bool
+s_follower_wait_id (s_follower_t *self, const char *id, int timeout_ms)
+{
+    int64_t deadline = s_now_ns () + (int64_t)timeout_ms * S_NS_PER_MS;
+    size_t looked = 0; //  marks looked at so far
+    while (true) {
+        bool found = false;
+        pthread_mutex_lock (&self->lock);
+        for (size_t i = self->marks.size; !found && i > looked; i--)
+            found = strcmp (self->marks.items[i - 1].id, id) == 0;
+        looked = self->marks.size;
+        pthread_mutex_unlock (&self->lock);
+        if (found)
+            return true;
+        if (s_now_ns () >= deadline)
+            return false;
+        s_sleep_seconds (0.002);
+    }
+}
+
 //  The follower's marks by ticket id (values point into its marks)
 static zhashx_t *
 s_follower_index (s_follower_t *self)
@@ -1071,18 +1429,21 @@ s_follower_index (s_follower_t *self)
 //  The durable and stream sections: one partnerd, its appliances, followers
 
 typedef struct {
-    s_row_t partnerd;
+    s_row_t partnerd; //  over HTTP
+    s_row_t link;     //  over the appliance link
     s_row_t bare;
     pd_store_stats_t bare_stats; //  the bare store's commits during its row
-    //  HTTP 200 -> follower, per phase and follower (0: pd_stream, 1: bare)
-    s_series_t delay[S_PHASES][2];
-    uint64_t raised[S_PHASES];          //  escalations answered 200
-    s_series_t behind[S_PHASES];        //  pd_stream's receipt - the bare SUB's, per event
-    uint64_t before[S_PHASES][2];       //  of which it saw before the 200 came
-    s_series_t http_paced;              //  HTTP latency, one in flight
-    uint64_t late, live, stream_errors; //  the bare SUB's late ones, its events; pd_stream's
-    double partnerd_cpu_paced;          //  partnerd's CPU per paced escalation, us
-    bool run;                           //  the section ran
+    //  reply -> follower, per phase and follower (s_follow_t)
+    s_series_t delay[S_PHASES][S_FOLLOWERS];
+    uint64_t raised[S_PHASES];              //  escalations answered
+    s_series_t behind[S_PHASES];            //  pd_stream's receipt - the bare SUB's, per event
+    uint64_t before[S_PHASES][S_FOLLOWERS]; //  of which it saw before the reply came
+    bool followed[S_FOLLOWERS];             //  the follower ran
+    uint64_t errors[S_FOLLOWERS];           //  its errors (s_follower_t.errors)
+    s_series_t http_paced;                  //  HTTP latency, one in flight
+    uint64_t late, live;                    //  the bare SUB's late ones, its events
+    double partnerd_cpu_paced;              //  partnerd's CPU per paced escalation, us
+    bool run;                               //  the section ran
 } s_http_result_t;
 
 //  POST `body` as `key`; the answer's string `field` into out. 0 or -1.
@@ -1110,26 +1471,29 @@ s_post (const char *base, const char *path, const char *key, const char *body, l
 }
 
 //  Start partnerd in `dir` with `threads` HTTP threads; its base URL into
-//  base. NULL on failure.
+//  base, its appliance front into front (tcp://127.0.0.1:PORT). NULL on
+//  failure.
 static pd_proc_t *
-s_partnerd_start (const char *dir, int threads, char *base, size_t size)
+s_partnerd_start (const char *dir, int threads, char *base, size_t size, char *front,
+                  size_t front_size)
 {
-    char config[512], http[64], front[64], thread_text[16];
+    char config[512], http[64], thread_text[16];
     snprintf (config, sizeof (config), "%s/bench.conf", dir);
     FILE *file = fopen (config, "w");
     if (!file)
         return NULL;
     fchmod (fileno (file), 0600);
     //  Set-up claims come from one address, and each client opens thousands
-    //  of tickets: limits so high that they never refuse (the appliances'
-    //  ticket counter is still kept, as in production)
+    //  of tickets (over HTTP or its link: the escalation actor counts both):
+    //  limits so high that they never refuse (the appliances' ticket
+    //  counter is still kept, as in production)
     fprintf (file, "cookie_secure = false\nclaims_per_source = 1000000\n"
                    "login_failures_per_source = 1000000\n"
                    "escalations_per_appliance = 1000000000\n");
     if (fclose (file) != 0)
         return NULL;
     snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
-    snprintf (front, sizeof (front), "tcp://127.0.0.1:%d", pd_test_free_port ());
+    snprintf (front, front_size, "tcp://127.0.0.1:%d", pd_test_free_port ());
     snprintf (thread_text, sizeof (thread_text), "%d", threads);
     snprintf (base, size, "http://%s", http);
     //  The broker binds its default: ipc:// inside the data directory
@@ -1138,61 +1502,114 @@ s_partnerd_start (const char *dir, int threads, char *base, size_t size)
     return pd_proc_start (args, S_START_TIMEOUT_MS);
 }
 
-//  A partner, and one claimed appliance per raiser
+//  A partner (its key into partner_key), one appliance claimed over HTTP
+//  per raiser, and one claimed over the link at `front` (its key
+//  server_key) per linker
 static int
 s_appliances (const s_options_t *options, const char *base, const char *admin_key,
-              s_raiser_t *raisers)
+              const char *front, const char *server_key, s_raiser_t *raisers, s_raiser_t *linkers,
+              char *partner_key, size_t key_size)
 {
-    char partner_key[S_TOKEN_MAX];
     if (s_post (base, "/api/partners", admin_key,
                 "{\"name\":\"Bench MSP\",\"contact_email\":\"ops@bench.example\"}", 201, "api_key",
-                partner_key, sizeof (partner_key)) != 0)
+                partner_key, key_size) != 0)
         return -1;
-    for (int i = 0; i < options->clients; i++) {
+    for (int i = 0; i < 2 * options->clients; i++) {
+        bool link = i >= options->clients;
+        int number = link ? i - options->clients : i;
         char body[256], code[64], token[S_TOKEN_MAX];
-        snprintf (body, sizeof (body), "{\"site_name\":\"Bench site %d\"}", i);
+        snprintf (body, sizeof (body), "{\"site_name\":\"Bench %s site %d\"}",
+                  link ? "link" : "HTTP", number);
         if (s_post (base, "/api/partners/me/provisions", partner_key, body, 201, "code", code,
                     sizeof (code)) != 0)
             return -1;
+        if (link) {
+            if (s_linker_init (&linkers[number], options, number, front, server_key, code) != 0)
+                return -1;
+            continue;
+        }
         snprintf (body, sizeof (body), "{\"code\":\"%s\",\"mac\":\"02:00:00:00:%02x:%02x\"}", code,
-                  i / 256, i % 256);
+                  number / 256, number % 256);
         if (s_post (base, "/api/provision/claim", NULL, body, 200, "appliance_token", token,
                     sizeof (token)) != 0 ||
-            s_raiser_init (&raisers[i], options, i, base, token) != 0)
+            s_raiser_init (&raisers[number], options, number, base, token) != 0)
             return -1;
     }
     return 0;
 }
 
-//  Latency from each raiser's 200 to each follower's receipt, by phase; and
-//  how far pd_stream's receipt of an event came after the bare SUB's
-static void
-s_match (s_http_result_t *result, s_raiser_t *raisers, int count, s_follower_t *followers)
+//  One escalation over HTTP, neither timed nor marked; wait until each
+//  running follower has its event. Followers that deliver in order (all but
+//  the bare SUB) have then had every earlier one too. false if one did not.
+static bool
+s_probe (s_raiser_t *raiser, s_follower_t *followers, const bool *running, int timeout_ms)
 {
-    zhashx_t *index[2] = {s_follower_index (&followers[0]), s_follower_index (&followers[1])};
-    for (int i = 0; index[0] && index[1] && i < count; i++)
-        for (size_t j = 0; j < raisers[i].marks.size; j++) {
-            const s_mark_t *mark = &raisers[i].marks.items[j];
-            result->raised[mark->phase]++;
-            const s_mark_t *seen[2];
-            for (int which = 0; which < 2; which++) {
-                seen[which] = zhashx_lookup (index[which], mark->id);
-                if (!seen[which])
-                    continue;
-                if (seen[which]->at < mark->at)
-                    result->before[mark->phase][which]++;
-                s_series_add (&result->delay[mark->phase][which], seen[which]->at - mark->at);
-            }
-            if (seen[0] && seen[1])
-                s_series_add (&result->behind[mark->phase], seen[0]->at - seen[1]->at);
+    char id[S_ID_SIZE];
+    long status = s_raise (raiser, id, sizeof (id));
+    if (status != 200) {
+        fprintf (stderr, "bench: probe escalation: HTTP %ld\n", status);
+        return false;
+    }
+    bool all = true;
+    for (int which = 0; which < S_FOLLOWERS; which++)
+        if (running[which] && !s_follower_wait_id (&followers[which], id, timeout_ms)) {
+            fprintf (stderr, "bench: %s did not have the probe escalation %s within %d ms\n",
+                     s_follower_names[which], id, timeout_ms);
+            all = false;
         }
-    for (int which = 0; which < 2; which++)
+    return all;
+}
+
+//  Latency from each raiser's and linker's reply to each follower's
+//  receipt, by phase; and how far pd_stream's receipt of an event came
+//  after the bare SUB's
+static void
+s_match (s_http_result_t *result, s_raiser_t *raisers, s_raiser_t *linkers, int count,
+         s_follower_t *followers, const bool *running)
+{
+    zhashx_t *index[S_FOLLOWERS] = {NULL};
+    for (int which = 0; which < S_FOLLOWERS; which++)
+        if (running[which])
+            index[which] = s_follower_index (&followers[which]);
+    s_raiser_t *groups[2] = {raisers, linkers};
+    for (int group = 0; group < 2; group++)
+        for (int i = 0; i < count; i++)
+            for (size_t j = 0; j < groups[group][i].marks.size; j++) {
+                const s_mark_t *mark = &groups[group][i].marks.items[j];
+                result->raised[mark->phase]++;
+                const s_mark_t *seen[S_FOLLOWERS] = {NULL};
+                for (int which = 0; which < S_FOLLOWERS; which++) {
+                    seen[which] = index[which] ? zhashx_lookup (index[which], mark->id) : NULL;
+                    if (!seen[which])
+                        continue;
+                    if (seen[which]->at < mark->at)
+                        result->before[mark->phase][which]++;
+                    s_series_add (&result->delay[mark->phase][which], seen[which]->at - mark->at);
+                }
+                if (seen[S_FOLLOW_STREAM] && seen[S_FOLLOW_BARE])
+                    s_series_add (&result->behind[mark->phase],
+                                  seen[S_FOLLOW_STREAM]->at - seen[S_FOLLOW_BARE]->at);
+            }
+    for (int which = 0; which < S_FOLLOWERS; which++)
         zhashx_destroy (&index[which]);
     for (int phase = 0; phase < S_PHASES; phase++) {
         s_series_sort (&result->behind[phase]);
-        for (int which = 0; which < 2; which++)
+        for (int which = 0; which < S_FOLLOWERS; which++)
             s_series_sort (&result->delay[phase][which]);
     }
+}
+
+//  One slice of `count` raisers (or linkers) in `phase`, until the time is up
+static void
+s_raisers_slice (s_raiser_t *raisers, s_load_t **loads, int count, s_phase_t phase, pid_t server,
+                 double seconds, s_row_t *row)
+{
+    for (int i = 0; i < count; i++) {
+        raisers[i].phase = phase;
+        raisers[i].load.limit = 0;
+        loads[i] = &raisers[i].load;
+    }
+    s_slice (s_raiser_run, loads, count, server, seconds, row);
 }
 
 static void
@@ -1205,24 +1622,33 @@ s_http_section (const s_options_t *options, s_http_result_t *result)
     pd_store_t *store = NULL;
     pd_sla_policy_t policy = {0};
     s_raiser_t *raisers = calloc ((size_t)options->clients, sizeof (s_raiser_t));
+    s_raiser_t *linkers = calloc ((size_t)options->clients, sizeof (s_raiser_t));
     s_writer_t *writers = calloc ((size_t)options->clients, sizeof (s_writer_t));
     s_load_t **loads = calloc ((size_t)options->clients, sizeof (s_load_t *));
-    s_follower_t followers[2] = {{0}, {0}};
-    pthread_t follower_threads[2];
-    int followed = 0;
-    if (!dir || !bare_dir || !raisers || !writers || !loads) {
-        fprintf (stderr, "bench: no temporary directory\n");
+    s_follower_t *followers = calloc (S_FOLLOWERS, sizeof (s_follower_t));
+    pthread_t follower_threads[S_FOLLOWERS];
+    bool running[S_FOLLOWERS] = {false};
+    if (!dir || !bare_dir || !raisers || !linkers || !writers || !loads || !followers) {
+        fprintf (stderr, "bench: out of memory or no temporary directory\n");
         goto cleanup;
     }
-    char base[96], path[600], broker[600], endpoint[600];
-    server = s_partnerd_start (dir, options->threads, base, sizeof (base));
+    char base[96], front[64], server_key[256] = "", partner_key[S_TOKEN_MAX];
+    char path[600], broker[600], endpoint[600], url[160];
+    server = s_partnerd_start (dir, options->threads, base, sizeof (base), front, sizeof (front));
     snprintf (path, sizeof (path), "%s/admin.key", dir);
     admin_key = server ? pd_test_read_line (path) : NULL;
     if (!admin_key) {
         fprintf (stderr, "bench: partnerd did not start\n");
         goto cleanup;
     }
-    if (s_appliances (options, base, admin_key, raisers) != 0)
+    if (!pd_proc_line_after (server, S_KEY_MARKER, server_key, sizeof (server_key)) ||
+        strlen (server_key) < PD_APPLIANCE_KEY_LEN) {
+        fprintf (stderr, "bench: partnerd printed no appliance front key\n");
+        goto cleanup;
+    }
+    server_key[PD_APPLIANCE_KEY_LEN] = 0;
+    if (s_appliances (options, base, admin_key, front, server_key, raisers, linkers, partner_key,
+                      sizeof (partner_key)) != 0)
         goto cleanup;
 
     //  The bare store, and its writers
@@ -1235,38 +1661,49 @@ s_http_section (const s_options_t *options, s_http_result_t *result)
         writers[i] =
             (s_writer_t){.options = options, .store = store, .policy = &policy, .number = i};
 
-    //  The followers, on partnerd's broker
+    //  The followers: on partnerd's broker, on its gateway, in a process
     snprintf (broker, sizeof (broker), "ipc://%s/broker.sock", dir);
     snprintf (endpoint, sizeof (endpoint), "ipc://%s/streams.sock", dir);
-    for (int i = 0; i < 2; i++) {
-        followers[i].broker = broker;
-        followers[i].endpoint = endpoint;
-        followers[i].bare = i == 1;
-        followers[i].clock = CLOCK_MONOTONIC;
-        followers[i].prefix = "escalation.opened";
-        if (s_follower_start (&followers[i], &follower_threads[i]) != 0) {
-            fprintf (stderr, "bench: cannot follow %s on %s\n", PD_STREAM_ESCALATIONS, endpoint);
-            goto cleanup;
+    snprintf (url, sizeof (url), "%s/api/partners/me/escalations/stream", base);
+    for (int which = 0; which < S_FOLLOWERS; which++) {
+        if (which == S_FOLLOW_TAIL && !options->tail)
+            continue;
+        s_follower_t *follower = &followers[which];
+        follower->kind = (s_follow_t)which;
+        follower->broker = broker;
+        follower->endpoint = endpoint;
+        follower->url = url;
+        follower->api_key = partner_key;
+        follower->clock = CLOCK_MONOTONIC;
+        follower->prefix = "escalation.opened";
+        if (s_follower_start (follower, &follower_threads[which]) != 0) {
+            fprintf (stderr, "bench: %s cannot follow %s\n", s_follower_names[which],
+                     PD_STREAM_ESCALATIONS);
+            if (which <= S_FOLLOW_BARE)
+                goto cleanup; //  the two in this process are the section's floor
+            continue;
         }
-        followed++;
+        running[which] = true;
     }
+    s_probe (&raisers[0], followers, running, S_FOLLOW_START_MS);
 
-    //  The durable rows, interleaved
+    //  The durable rows, interleaved: each round starts with the next row
     double slice = options->http_seconds / options->rounds;
-    fprintf (stderr, "bench: durable, %d clients, %d x %.2f s each for partnerd and bare store\n",
+    fprintf (stderr,
+             "bench: durable, %d clients, %d x %.2f s each for partnerd HTTP, partnerd link and "
+             "bare store\n",
              options->clients, options->rounds, slice);
     pd_store_stats_t before, after;
     for (int round = 0; round < options->rounds; round++)
-        for (int turn = 0; turn < 2; turn++) {
-            if ((turn + round) % 2 == 0) {
-                for (int i = 0; i < options->clients; i++) {
-                    raisers[i].phase = S_PHASE_LOAD;
-                    raisers[i].load.limit = 0;
-                    loads[i] = &raisers[i].load;
-                }
-                s_slice (s_raiser_run, loads, options->clients, pd_proc_pid (server), slice,
-                         &result->partnerd);
-            } else {
+        for (int turn = 0; turn < 3; turn++) {
+            int row = (turn + round) % 3;
+            if (row == 0)
+                s_raisers_slice (raisers, loads, options->clients, S_PHASE_LOAD,
+                                 pd_proc_pid (server), slice, &result->partnerd);
+            else if (row == 1)
+                s_raisers_slice (linkers, loads, options->clients, S_PHASE_LINK,
+                                 pd_proc_pid (server), slice, &result->link);
+            else {
                 for (int i = 0; i < options->clients; i++)
                     loads[i] = &writers[i].load;
                 pd_store_stats (store, &before);
@@ -1292,27 +1729,31 @@ s_http_section (const s_options_t *options, s_http_result_t *result)
         s_series_sort (&result->http_paced);
         result->partnerd.errors += paced.errors;
     }
-    //  The last events get their time, then the followers stop
-    uint64_t answered = 0;
-    for (int i = 0; i < options->clients; i++)
-        answered += raisers[i].marks.size;
-    for (int i = 0; i < 2; i++)
-        s_follower_wait (&followers[i], answered, S_DRAIN_MS);
-    for (; followed > 0; followed--)
-        s_follower_stop (&followers[followed - 1], follower_threads[followed - 1]);
-    s_match (result, raisers, options->clients, followers);
-    result->late = followers[1].late;
-    result->live = followers[1].events;
-    result->stream_errors = followers[0].errors;
+    //  The last events get their time (a last escalation: once a follower
+    //  has it, it had the others), then the followers stop
+    s_probe (&raisers[0], followers, running, S_DRAIN_MS);
+    for (int which = S_FOLLOWERS - 1; which >= 0; which--)
+        if (running[which]) {
+            s_follower_stop (&followers[which], follower_threads[which]);
+            running[which] = false;
+            result->followed[which] = true;
+            result->errors[which] = followers[which].errors;
+        }
+    s_match (result, raisers, linkers, options->clients, followers, result->followed);
+    result->late = followers[S_FOLLOW_BARE].late;
+    result->live = followers[S_FOLLOW_BARE].events;
     result->run = true;
 
 cleanup:
-    for (; followed > 0; followed--)
-        s_follower_stop (&followers[followed - 1], follower_threads[followed - 1]);
-    for (int i = 0; i < 2; i++)
-        s_marks_destroy (&followers[i].marks);
+    for (int which = S_FOLLOWERS - 1; which >= 0; which--)
+        if (running[which])
+            s_follower_stop (&followers[which], follower_threads[which]);
+    for (int which = 0; followers && which < S_FOLLOWERS; which++)
+        s_marks_destroy (&followers[which].marks);
     for (int i = 0; raisers && i < options->clients; i++)
         s_raiser_clear (&raisers[i]);
+    for (int i = 0; linkers && i < options->clients; i++)
+        s_raiser_clear (&linkers[i]);
     for (int i = 0; writers && i < options->clients; i++)
         s_series_destroy (&writers[i].load.latency);
     if (server) {
@@ -1330,8 +1771,10 @@ cleanup:
     free (bare_dir);
     free (admin_key);
     free (raisers);
+    free (linkers);
     free (writers);
     free (loads);
+    free (followers);
 }
 
 //  --------------------------------------------------------------------------
@@ -1649,47 +2092,58 @@ s_report (const s_options_t *options, s_http_result_t *http, s_timer_result_t *t
         char priority[32];
         snprintf (priority, sizeof (priority), "%s",
                   options->priority < 0 ? "P1-P4 in turn" : s_priorities[options->priority]);
-        printf ("durable: %d clients (an appliance each), %d server threads, %s, %s; %.1f s per "
-                "row in %d interleaved slices\n\n",
+        printf ("durable: %d clients (an appliance each) per partnerd row, %d server threads, %s, "
+                "%s; %.1f s per row in %d interleaved slices\n\n",
                 options->clients, options->threads,
                 options->dedup ? "a dedup key per escalation" : "no dedup key", priority,
                 options->http_seconds, options->rounds);
         s_print_header ();
         s_print_row (&http->partnerd);
+        s_print_row (&http->link);
         s_print_row (&http->bare);
-        printf ("%-*s %9.2fx\n", S_LABEL_WIDTH, "durable ratio partnerd / bare store",
+        printf ("%-*s %9.2fx\n", S_LABEL_WIDTH, "durable ratio partnerd HTTP / bare store",
                 s_ratio (s_ops_per_s (&http->partnerd), s_ops_per_s (&http->bare)));
-        printf ("  partnerd's own CPU: %.1f us per escalation under load, %.1f us one at a time; "
-                "bare store: %.1f batches per durable transaction\n",
+        printf ("%-*s %9.2fx\n", S_LABEL_WIDTH, "durable ratio partnerd link / bare store",
+                s_ratio (s_ops_per_s (&http->link), s_ops_per_s (&http->bare)));
+        printf ("  partnerd's own CPU: %.1f us per escalation over HTTP under load, %.1f us one at "
+                "a time, %.1f us over the link under load;\n  bare store: %.1f batches per "
+                "durable transaction\n",
                 http->partnerd.ok
                     ? http->partnerd.server_cpu_seconds * 1e6 / (double)http->partnerd.ok
                     : 0,
                 http->partnerd_cpu_paced,
+                http->link.ok ? http->link.server_cpu_seconds * 1e6 / (double)http->link.ok : 0,
                 s_ratio ((double)http->bare_stats.batches, (double)http->bare_stats.transactions));
         printf ("\nstream: the follower's receipt of escalation.opened minus the client's receipt "
-                "of its 200\n");
+                "of its reply (HTTP 200, link receipt)\n");
         printf ("%-*s %10s %10s %10s %12s %8s\n", S_LABEL_WIDTH, "", "p50 us", "p99 us", "max us",
                 "seen/raised", "first");
         char label[96], phase_name[48];
-        const char *names[2] = {"pd_stream", "bare SUB"};
         for (int phase = 0; phase < S_PHASES; phase++) {
             if (phase == S_PHASE_PACED && !options->paced)
                 continue;
             if (phase == S_PHASE_LOAD)
-                snprintf (phase_name, sizeof (phase_name), "under load (%d clients)",
+                snprintf (phase_name, sizeof (phase_name), "HTTP load (%d clients)",
+                          options->clients);
+            else if (phase == S_PHASE_LINK)
+                snprintf (phase_name, sizeof (phase_name), "link load (%d clients)",
                           options->clients);
             else
                 snprintf (phase_name, sizeof (phase_name), "one in flight (%d)", options->paced);
-            for (int which = 0; which < 2; which++) {
-                snprintf (label, sizeof (label), "stream %-23s %s", phase_name, names[which]);
-                s_print_delays (label, &http->delay[phase][which], http->raised[phase],
-                                (int64_t)http->before[phase][which]);
+            for (int which = 0; which < S_FOLLOWERS; which++) {
+                snprintf (label, sizeof (label), "stream %-23s %s", phase_name,
+                          s_follower_names[which]);
+                if (http->followed[which])
+                    s_print_delays (label, &http->delay[phase][which], http->raised[phase],
+                                    (int64_t)http->before[phase][which]);
+                else
+                    printf ("%-*s %10s\n", S_LABEL_WIDTH, label, "not run");
             }
             snprintf (label, sizeof (label), "stream %-23s %s", phase_name, "pd_stream minus bare");
             s_print_delays (label, &http->behind[phase], http->raised[phase], -1);
         }
-        printf ("  \"first\": events that came before their 200 (negative latencies, counted "
-                "in)\n");
+        printf ("  \"first\": events that came before their reply (negative latencies, counted "
+                "in); one in flight: over HTTP\n");
         printf ("  one in flight, HTTP POST -> 200: p50 %.0f us, p99 %.0f us\n",
                 (double)s_series_at (&http->http_paced, 0.50) / 1000.0,
                 (double)s_series_at (&http->http_paced, 0.99) / 1000.0);
@@ -1697,7 +2151,10 @@ s_report (const s_options_t *options, s_http_result_t *http, s_timer_result_t *t
                 " of %" PRIu64 " (%.1f%%); pd_stream reads history for each such gap; its failed "
                 "reads: %" PRIu64 "\n",
                 http->late, http->live, s_ratio ((double)http->late * 100, (double)http->live),
-                http->stream_errors);
+                http->errors[S_FOLLOW_STREAM]);
+        printf ("  SSE client: lines cut or undecodable, early ends: %" PRIu64
+                "; partnerctl tail: likewise: %" PRIu64 "\n",
+                http->errors[S_FOLLOW_SSE], http->errors[S_FOLLOW_TAIL]);
     }
     if (timer->run) {
         printf ("\ntimer: %ld tickets, %ld pending deadlines (%ld due during the run), one SLA "
@@ -1738,7 +2195,11 @@ s_report (const s_options_t *options, s_http_result_t *http, s_timer_result_t *t
     if (http->run) {
         double ratio = s_ratio (s_ops_per_s (&http->partnerd), s_ops_per_s (&http->bare));
         snprintf (figure, sizeof (figure), "%.2fx", ratio);
-        printf ("  %-58s %14s  %s\n", "durable escalations/s / bare store batches/s", figure,
+        printf ("  %-58s %14s  %s\n", "durable HTTP escalations/s / bare store batches/s", figure,
+                "(no target set)");
+        ratio = s_ratio (s_ops_per_s (&http->link), s_ops_per_s (&http->bare));
+        snprintf (figure, sizeof (figure), "%.2fx", ratio);
+        printf ("  %-58s %14s  %s\n", "durable link escalations/s / bare store batches/s", figure,
                 "(no target set)");
         double p99 = (double)s_series_at (&http->delay[S_PHASE_PACED][0], 0.99) / 1000.0;
         snprintf (figure, sizeof (figure), "%.0f us", p99);
@@ -1795,6 +2256,7 @@ main (int argc, char **argv)
 
     s_http_result_t http = {0};
     http.partnerd = (s_row_t){.what = "durable POST /api/escalations", .who = "partnerd"};
+    http.link = (s_row_t){.what = "durable escalate, CurveZMQ", .who = "partnerd link"};
     http.bare = (s_row_t){.what = "durable same batch, pd_store", .who = "bare store"};
     if (options.http_seconds > 0)
         s_http_section (&options, &http);
@@ -1806,11 +2268,12 @@ main (int argc, char **argv)
     s_report (&options, &http, &timer, load_before);
 
     s_series_destroy (&http.partnerd.latency);
+    s_series_destroy (&http.link.latency);
     s_series_destroy (&http.bare.latency);
     s_series_destroy (&http.http_paced);
     for (int phase = 0; phase < S_PHASES; phase++) {
         s_series_destroy (&http.behind[phase]);
-        for (int which = 0; which < 2; which++)
+        for (int which = 0; which < S_FOLLOWERS; which++)
             s_series_destroy (&http.delay[phase][which]);
     }
     s_series_destroy (&timer.burst);

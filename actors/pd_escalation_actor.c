@@ -444,6 +444,21 @@ s_escalation_resolve (void *state, pd_ctx_t *ctx, const void *request, void *rep
 //  ------------------------------------------------------------------------
 //  Reading
 
+//  No change of the ticket waits in the appliance's outbox (true for none)
+static bool
+s_informed (pd_ctx_t *ctx, const pd_escalation_t *ticket, const char *appliance_id)
+{
+    if (!appliance_id || !*appliance_id)
+        return true;
+    char key[2 * PD_ID_MAX + 2];
+    int size = snprintf (key, sizeof (key), "%s/%s", appliance_id, ticket->id);
+    pd_store_value_t value = {0};
+    int rc = pd_store_get (pd_ctx_store (ctx), pd_table_escalation_outbox.name, key, (size_t)size,
+                           &value);
+    pd_store_value_clear (&value);
+    return rc == PD_E_NOT_FOUND;
+}
+
 static int
 s_escalation_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
 {
@@ -471,7 +486,13 @@ s_escalation_get (void *state, pd_ctx_t *ctx, const void *request, void *reply)
             ticket->timeline.size = i + 1;
     }
     pd_store_items_destroy (&items, count);
-    return rc == PD_OK ? PD_OK : pd_ctx_fail (ctx, PD_E_INTERNAL, NULL, "timeline unreadable");
+    if (rc != PD_OK)
+        return pd_ctx_fail (ctx, PD_E_INTERNAL, NULL, "timeline unreadable");
+    //  Has every appliance of the ticket taken its last change?
+    ticket->appliance_informed = s_informed (ctx, ticket, ticket->appliance_id) &&
+                                 s_informed (ctx, ticket, ticket->last_appliance_id);
+    PD_MARK (ticket, escalation, appliance_informed);
+    return PD_OK;
 }
 
 static bool
@@ -594,12 +615,16 @@ s_escalation_updates (void *state, pd_ctx_t *ctx, const void *request, void *rep
     const char *appliance_id = pd_ctx_appliance_id (ctx);
     if (!appliance_id)
         return pd_ctx_fail (ctx, PD_E_FORBIDDEN, NULL, "appliances only");
-    char prefix[PD_ID_MAX + 2];
+    const pd_ticket_updates_ask_t *ask = request;
+    char prefix[PD_ID_MAX + 2], after[2 * PD_ID_MAX + 2] = "";
     int prefix_size = snprintf (prefix, sizeof (prefix), "%s/", appliance_id);
+    int after_size =
+        ask->after ? snprintf (after, sizeof (after), "%s/%s", appliance_id, ask->after) : 0;
     pd_store_item_t *items = NULL;
     size_t count = 0;
     int rc = pd_store_scan (pd_ctx_store (ctx), pd_table_escalation_outbox.name, prefix,
-                            (size_t)prefix_size, NULL, 0, PD_TICKET_UPDATES_MAX, &items, &count);
+                            (size_t)prefix_size, after_size ? after : NULL, (size_t)after_size,
+                            PD_TICKET_UPDATES_MAX, &items, &count);
     pd_ticket_updates_t *updates = reply;
     if (rc == PD_OK && count) {
         updates->items.items = calloc (count, sizeof (pd_ticket_update_t));

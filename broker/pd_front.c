@@ -54,9 +54,18 @@
 #define S_RETRY_MAX_MS 30000 //  ...doubling up to this
 
 #define S_KEY_TEXT 40 //  a CURVE key in Z85
-//  An appliance's ticket changes are asked for at most this often (a new
-//  connection, a change); an ask held back goes at the sweep after it
-#define S_TICKETS_MS 1000
+//  Ticket changes: an appliance's are asked for at most this often (a new
+//  connection, a change), one ask in flight; after a failure the wait
+//  doubles up to S_TICKETS_MAX_MS; at most S_TICKETS_PER_SWEEP asks go per
+//  sweep (S_SWEEP_MS) over all appliances (a reconnection storm is spread)
+#define S_TICKETS_MS        1000
+#define S_TICKETS_MAX_MS    30000
+#define S_TICKETS_PER_SWEEP 100
+#define S_TICKETS_SENT_MAX  1024 //  changes remembered as sent per connection
+//  Changes sent and not yet seen, per connection: no more go until `seen`s
+//  come (below PD_APPLIANCE_QUEUE_MAX, so that an SDK busy with a request
+//  keeps every one)
+#define S_TICKETS_WINDOW 32
 
 //  What an upstream (pd_client) request was for: a claim, a request the
 //  appliance waits on, one nobody waits on (heartbeats, `seen`), the
@@ -103,7 +112,8 @@ typedef struct {
     zhashx_t *ending;         //  route (hex) -> s_conn_t *: links the front is closing
     zactor_t *follower;       //  link-ending events from the audit stream; NULL: none
     zactor_t *tickets;        //  ticket changes from the escalation stream; NULL: none
-    zhashx_t *tickets_due;    //  appliance id -> (void *) 1: asks held back (S_TICKETS_MS)
+    zhashx_t *tickets_due;    //  appliance id -> (void *) 1: asks waiting for their turn
+    int tickets_budget;       //  asks that may go until the next sweep
     int64_t liveness_at;      //  next look for silent routes
     int silent_ms;            //  a route not heard from this long is forgotten
     zhashx_t *beats;          //  appliance id -> s_beat_t *: its heartbeats
@@ -126,8 +136,15 @@ typedef struct {
     uint64_t digest;      //  of its body
     uint8_t *body;        //  its body (msgpack appliance_report), size bytes
     size_t size;
-    size_t capacity;    //  of body
-    int64_t tickets_at; //  zclock_mono () its ticket changes were last asked for
+    size_t capacity; //  of body
+    //  Its ticket changes
+    int64_t tickets_at;  //  zclock_mono () of the last ask (0: none yet)
+    int tickets_wait_ms; //  before the next ask may go
+    bool asking;         //  an escalation.updates is in flight
+    bool wanted;         //  a change may wait: ask when allowed
+    bool more;           //  changes wait for the window (S_TICKETS_WINDOW) to open
+    zhashx_t *sent;      //  ticket id -> version sent on this connection
+    zhashx_t *unseen;    //  ...of those, not seen yet (the window)
 } s_beat_t;
 
 //  ==========================================================================
@@ -344,8 +361,7 @@ s_follower_actor (zsock_t *pipe, void *arg)
         if (!stream) {
             stream = pd_stream_new_curve (broker, endpoint, name, 0, has_keys ? &keys : NULL);
             if (stream) {
-                if (!tickets)
-                    zstr_send (pipe, "FOLLOWING");
+                zstr_send (pipe, "FOLLOWING");
                 retry_ms = S_RETRY_MS;
             } else if (!warned) {
                 zsys_warning ("front: cannot follow %s yet; retrying", name);
@@ -396,6 +412,8 @@ s_beat_destroy (void **item)
     s_beat_t *self = (s_beat_t *)*item;
     if (self) {
         free (self->body);
+        zhashx_destroy (&self->sent);
+        zhashx_destroy (&self->unseen);
         free (self);
         *item = NULL;
     }
@@ -509,6 +527,7 @@ s_beat_of (self_t *self, const char *appliance_id)
     s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
     if (!beat) {
         beat = (s_beat_t *)zmalloc (sizeof (s_beat_t));
+        beat->tickets_wait_ms = S_TICKETS_MS;
         zhashx_insert (self->beats, appliance_id, beat);
     }
     return beat;
@@ -675,7 +694,8 @@ s_sweep_liveness (self_t *self, int64_t now)
 
 //  Send a request for an appliance (or a flush, route NULL); its reply is
 //  matched in s_on_client. Answers the appliance at once if it cannot go.
-static void
+//  PD_OK if it went.
+static int
 s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance_id,
             const char *key, const void *body, size_t body_size, zframe_t *route,
             uint64_t request_id)
@@ -695,7 +715,7 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
             s_reply_error (self, route, request_id, rc, NULL, "cannot reach the service");
         else
             zsys_warning ("front: %s not sent rc=%s", type, pd_status_code (rc));
-        return;
+        return rc;
     }
     s_upstream_t *pending = (s_upstream_t *)zmalloc (sizeof (s_upstream_t));
     pending->kind = kind;
@@ -710,93 +730,223 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
     zhashx_update (self->upstream, key_text, pending);
+    return PD_OK;
 }
 
-//  Ask for the appliance's unseen ticket changes (answered in s_send_tickets)
-static void
-s_ask_tickets (self_t *self, const char *appliance_id)
+//  --------------------------------------------------------------------------
+//  Ticket changes for connected appliances (PROTOCOL.md 16.3): each
+//  appliance's are asked for (escalation.updates, a page at a time), sent
+//  down its link as `ticket`s, and not sent again on that connection once
+//  sent; a failure asks again later, while the appliance stays connected.
+
+//  Ask for the page of the appliance's changes after ticket `after` (NULL:
+//  from the first); PD_OK if the ask went
+static int
+s_tickets_ask (self_t *self, s_beat_t *beat, const char *appliance_id, const char *after)
 {
-    static const uint8_t s_empty_map[] = {0x80};
-    s_upstream (self, S_UPDATES, "escalation.updates", appliance_id, NULL, s_empty_map,
-                sizeof (s_empty_map), NULL, 0);
+    pd_ticket_updates_ask_t ask = {0};
+    ask.after = (char *)after;
+    uint8_t *body = NULL;
+    size_t size = 0;
+    int rc = pd_schema_encode (&pd_ticket_updates_ask_schema, &ask, &body, &size);
+    if (rc == PD_OK)
+        rc = s_upstream (self, S_UPDATES, "escalation.updates", appliance_id, NULL, body, size,
+                         NULL, 0);
+    free (body);
+    beat->asking = rc == PD_OK;
+    return rc;
 }
 
-//  Ask for them now, or at the sweep after S_TICKETS_MS since the last ask:
-//  an appliance that flaps between connections cannot make the front ask
-//  the service (and send its changes) more often
-static void
-s_ask_tickets_soon (self_t *self, const char *appliance_id)
+//  Ask now if the appliance's turn has come and the sweep's budget allows:
+//  true if the ask went, or it needs none (gone); false: it waits
+static bool
+s_tickets_try (self_t *self, const char *appliance_id, int64_t now)
 {
-    s_beat_t *beat = s_beat_of (self, appliance_id);
-    int64_t now = zclock_mono ();
-    if (beat->tickets_at && now - beat->tickets_at < S_TICKETS_MS) {
-        zhashx_update (self->tickets_due, appliance_id, (void *)1);
-        return;
-    }
+    s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat || !beat->wanted || !zhashx_lookup (self->routes, appliance_id))
+        return true; //  gone: asked for at its next connection
+    if (beat->asking || self->tickets_budget <= 0 ||
+        (beat->tickets_at && now - beat->tickets_at < beat->tickets_wait_ms))
+        return false;
+    self->tickets_budget--;
     beat->tickets_at = now;
-    s_ask_tickets (self, appliance_id);
+    beat->wanted = false;
+    if (s_tickets_ask (self, beat, appliance_id, NULL) == PD_OK)
+        return true;
+    beat->wanted = true; //  the broker is away: later
+    return false;
 }
 
-//  The asks held back whose time has come (appliances gone meanwhile are
-//  asked for at their next connection)
+//  Something may wait for the appliance (a new connection, a change of its
+//  tickets): ask as soon as its turn comes
+static void
+s_tickets_want (self_t *self, const char *appliance_id)
+{
+    s_beat_of (self, appliance_id)->wanted = true;
+    if (!s_tickets_try (self, appliance_id, zclock_mono ()))
+        zhashx_update (self->tickets_due, appliance_id, (void *)1);
+}
+
+//  An ask failed (an error, no answer in time, a send that did not go):
+//  again after a longer wait
+static void
+s_tickets_failed (self_t *self, const char *appliance_id)
+{
+    s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat)
+        return;
+    beat->asking = false;
+    beat->wanted = true;
+    beat->tickets_wait_ms =
+        beat->tickets_wait_ms * 2 > S_TICKETS_MAX_MS ? S_TICKETS_MAX_MS : beat->tickets_wait_ms * 2;
+    zhashx_update (self->tickets_due, appliance_id, (void *)1);
+}
+
+//  Every sweep: a new budget, and the asks whose turn has come
 static void
 s_sweep_tickets (self_t *self, int64_t now)
 {
+    self->tickets_budget = S_TICKETS_PER_SWEEP;
     if (!zhashx_size (self->tickets_due))
         return;
-    zlistx_t *ready = zlistx_new ();
-    zlistx_set_duplicator (ready, s_string_dup);
-    zlistx_set_destructor (ready, s_string_destroy);
-    for (void *item = zhashx_first (self->tickets_due); item;
+    zlistx_t *done = zlistx_new ();
+    zlistx_set_duplicator (done, s_string_dup);
+    zlistx_set_destructor (done, s_string_destroy);
+    for (void *item = zhashx_first (self->tickets_due); item && self->tickets_budget > 0;
          item = zhashx_next (self->tickets_due)) {
         const char *appliance_id = (const char *)zhashx_cursor (self->tickets_due);
-        s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
-        if (!beat || !zhashx_lookup (self->routes, appliance_id) ||
-            now - beat->tickets_at >= S_TICKETS_MS)
-            zlistx_add_end (ready, (void *)appliance_id);
+        if (s_tickets_try (self, appliance_id, now))
+            zlistx_add_end (done, (void *)appliance_id);
     }
-    for (char *id = (char *)zlistx_first (ready); id; id = (char *)zlistx_next (ready)) {
+    for (char *id = (char *)zlistx_first (done); id; id = (char *)zlistx_next (done))
         zhashx_delete (self->tickets_due, id);
-        s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, id);
-        if (beat && zhashx_lookup (self->routes, id)) {
-            beat->tickets_at = now;
-            s_ask_tickets (self, id);
-        }
-    }
-    zlistx_destroy (&ready);
+    zlistx_destroy (&done);
 }
 
-//  Send each change of escalation.updates' answer down the appliance's
-//  link, if it is (still) connected; it answers `seen` to each it took
+//  The appliance answered `seen`: that change is no longer "sent"
 static void
-s_send_tickets (self_t *self, const char *appliance_id, const uint8_t *data, size_t size)
+s_tickets_seen (self_t *self, const char *appliance_id, const pd_ticket_seen_t *seen)
+{
+    s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat || !beat->unseen || !zhashx_lookup (beat->unseen, seen->id) ||
+        (intptr_t)zhashx_lookup (beat->unseen, seen->id) > (intptr_t)seen->version)
+        return;
+    zhashx_delete (beat->unseen, seen->id); //  still "sent": not sent again on this connection
+    //  The window half open again: the changes that waited for it, at once
+    //  (each ask is earned by `seen`s of changes really sent)
+    if (beat->more && !beat->asking && zhashx_size (beat->unseen) <= S_TICKETS_WINDOW / 2) {
+        beat->more = false;
+        if (self->tickets_budget > 0 && s_tickets_ask (self, beat, appliance_id, NULL) == PD_OK)
+            self->tickets_budget--;
+        else {
+            beat->wanted = true;
+            zhashx_update (self->tickets_due, appliance_id, (void *)1);
+        }
+    }
+}
+
+//  A new connection: nothing was sent on it yet
+static void
+s_tickets_connected (self_t *self, const char *appliance_id)
+{
+    s_beat_t *beat = s_beat_of (self, appliance_id);
+    if (beat->sent)
+        zhashx_purge (beat->sent);
+    if (beat->unseen)
+        zhashx_purge (beat->unseen);
+    beat->more = false;
+    beat->tickets_wait_ms = S_TICKETS_MS; //  failures on the old one do not count
+    s_tickets_want (self, appliance_id);
+}
+
+//  Send one change down the link; PD_OK, or the send failed (queue full,
+//  or the appliance went)
+static int
+s_ticket_send (self_t *self, const char *appliance_id, const pd_ticket_update_t *update)
 {
     zframe_t *route = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
     if (!route)
-        return; //  gone meanwhile: they wait for its next connection
-    pd_ticket_updates_t updates = {0};
-    if (pd_schema_decode (&pd_ticket_updates_schema, data, size, &updates, NULL) != PD_OK) {
-        zsys_warning ("front: escalation.updates of %s undecodable", appliance_id);
-        return;
-    }
-    const pd_ticket_update_t *items = updates.items.items;
-    for (size_t i = 0; i < updates.items.size; i++) {
-        uint8_t *body = NULL;
-        size_t body_size = 0;
-        if (pd_schema_encode (&pd_ticket_update_schema, &items[i], &body, &body_size) != PD_OK)
-            continue;
-        zmsg_t *msg = s_pda1_msg ("ticket", ++self->last_command_id);
-        zmsg_addmem (msg, body, body_size);
-        free (body);
-        zframe_t *copy = zframe_dup (route); //  s_send_to may forget it
-        int sent = s_send_to (self, copy, &msg);
-        zframe_destroy (&copy);
-        if (sent != 0)
-            break; //  its queue is full, or it went: the rest wait
+        return PD_E_GONE;
+    uint8_t *body = NULL;
+    size_t body_size = 0;
+    int rc = pd_schema_encode (&pd_ticket_update_schema, update, &body, &body_size);
+    if (rc != PD_OK)
+        return rc;
+    zmsg_t *msg = s_pda1_msg ("ticket", ++self->last_command_id);
+    zmsg_addmem (msg, body, body_size);
+    free (body);
+    zframe_t *copy = zframe_dup (route); //  s_send_to may forget it
+    rc = s_send_to (self, copy, &msg) == 0 ? PD_OK : PD_E_BUSY;
+    zframe_destroy (&copy);
+    if (rc == PD_OK)
         self->stats.tickets++;
-        route = (zframe_t *)zhashx_lookup (self->routes, appliance_id);
-        if (!route)
+    return rc;
+}
+
+//  An escalation.updates answer: send the changes not sent on this
+//  connection yet; then the next page, or the end of this ask (another if
+//  a change came meanwhile)
+static void
+s_tickets_answer (self_t *self, const char *appliance_id, int status, const uint8_t *data,
+                  size_t size)
+{
+    s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat || !zhashx_lookup (self->routes, appliance_id)) {
+        if (beat)
+            beat->asking = false;
+        return; //  gone meanwhile: they wait for its next connection
+    }
+    pd_ticket_updates_t updates = {0};
+    if (status == PD_OK &&
+        pd_schema_decode (&pd_ticket_updates_schema, data, size, &updates, NULL) != PD_OK)
+        status = PD_E_MALFORMED;
+    if (!beat->sent)
+        beat->sent = zhashx_new ();
+    if (!beat->unseen)
+        beat->unseen = zhashx_new ();
+    const pd_ticket_update_t *items = updates.items.items;
+    bool more = false;
+    for (size_t i = 0; status == PD_OK && i < updates.items.size; i++) {
+        intptr_t sent = (intptr_t)zhashx_lookup (beat->sent, items[i].id);
+        if (sent && sent >= (intptr_t)items[i].version)
+            continue; //  sent on this connection: its `seen` (or not) is the appliance's
+        if (zhashx_size (beat->unseen) >= S_TICKETS_WINDOW) {
+            more = true; //  the rest when `seen`s come
             break;
+        }
+        //  A send that fails forgets the connection, and the beat with it
+        status = s_ticket_send (self, appliance_id, &items[i]);
+        if (status != PD_OK)
+            break;
+        if (zhashx_size (beat->sent) >= S_TICKETS_SENT_MAX)
+            zhashx_purge (beat->sent); //  (a change may then be sent twice)
+        zhashx_update (beat->sent, items[i].id, (void *)(intptr_t)items[i].version);
+        zhashx_update (beat->unseen, items[i].id, (void *)(intptr_t)items[i].version);
+    }
+    beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
+    if (!beat || !zhashx_lookup (self->routes, appliance_id)) {
+        //  It went (its connection is forgotten): its next one asks
+        if (beat) {
+            beat->asking = false;
+            beat->wanted = true;
+        }
+    } else if (status != PD_OK) {
+        zsys_warning ("front: ticket changes of %s: rc=%s; again later", appliance_id,
+                      pd_status_code (status));
+        s_tickets_failed (self, appliance_id);
+    } else if (more) {
+        beat->asking = false;
+        beat->more = true;
+    } else if (updates.items.size == PD_TICKET_UPDATES_MAX) {
+        //  A full page: the next one at once (same ask)
+        const char *last = items[updates.items.size - 1].id;
+        if (s_tickets_ask (self, beat, appliance_id, last) != PD_OK)
+            s_tickets_failed (self, appliance_id);
+    } else {
+        beat->asking = false;
+        beat->tickets_wait_ms = S_TICKETS_MS;
+        if (beat->wanted) //  a change came while we asked
+            zhashx_update (self->tickets_due, appliance_id, (void *)1);
     }
     pd_schema_clear (&pd_ticket_updates_schema, &updates);
 }
@@ -813,13 +963,9 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
     if (pending->kind == S_ONEWAY) {
         if (status != PD_OK)
             zsys_warning ("front: %s failed rc=%s", pending->type, pd_status_code (status));
-    } else if (pending->kind == S_UPDATES) {
-        if (status == PD_OK)
-            s_send_tickets (self, pending->appliance_id, data, size);
-        else
-            zsys_warning ("front: %s of %s failed rc=%s", pending->type, pending->appliance_id,
-                          pd_status_code (status));
-    } else {
+    } else if (pending->kind == S_UPDATES)
+        s_tickets_answer (self, pending->appliance_id, status, data, size);
+    else {
         if (pending->kind == S_CLAIM && status == PD_OK) {
             //  From now on this connection is the appliance's
             pd_appliance_setup_t config = {0};
@@ -960,6 +1106,8 @@ s_on_request (self_t *self, const pd_link_type_t *link, zframe_t *route, uint64_
     void *record = calloc (1, link->body->size);
     pd_schema_error_t error = {0};
     int rc = record ? s_decode (link->body, frame, record, &error) : PD_E_INTERNAL;
+    if (rc == PD_OK && streq (link->name, "seen"))
+        s_tickets_seen (self, appliance_id, (const pd_ticket_seen_t *)record);
     if (record)
         pd_schema_clear (link->body, record);
     free (record);
@@ -1128,7 +1276,7 @@ s_on_appliance (self_t *self, zframe_t **frames, size_t count, const char *user_
         }
         //  A new connection: what changed on its tickets while it was away
         if (self->tickets)
-            s_ask_tickets_soon (self, appliance_id);
+            s_tickets_connected (self, appliance_id);
     }
     if (streq (type, "heartbeat"))
         s_on_heartbeat (self, appliance_id, frames[4]);
@@ -1322,6 +1470,8 @@ s_sweep (self_t *self, int64_t now)
         if (pending->route)
             s_reply_error (self, pending->route, pending->request_id, PD_E_TIMEOUT, NULL,
                            "no answer from the service");
+        if (pending->kind == S_UPDATES)
+            s_tickets_failed (self, pending->appliance_id);
         zhashx_delete (self->upstream, key);
     }
     zlistx_purge (expired);
@@ -1396,8 +1546,9 @@ s_check_connected (self_t *self)
 }
 
 //  From a follower: [END, appliance id, status] (a link-ending event's
-//  subject), [FOLLOWING] (it reads the audit stream from now on), or
-//  [TICKET, appliance id] (a change of a ticket it raised)
+//  subject), [FOLLOWING] (it reads its stream from now on: what came
+//  before may have been missed), or [TICKET, appliance id] (a change of a
+//  ticket it raised)
 static void
 s_on_follower (self_t *self, zactor_t *follower)
 {
@@ -1414,12 +1565,18 @@ s_on_follower (self_t *self, zactor_t *follower)
             s_end_link (self, appliance_id, status, pd_status_title (status));
         free (appliance_id);
         free (status_text);
+    } else if (command && streq (command, "FOLLOWING") && follower == self->tickets) {
+        //  Every connected appliance's changes, a budget's worth per sweep
+        for (void *route = zhashx_first (self->routes); route; route = zhashx_next (self->routes))
+            zhashx_update (self->tickets_due, zhashx_cursor (self->routes), (void *)1);
+        for (void *route = zhashx_first (self->routes); route; route = zhashx_next (self->routes))
+            s_beat_of (self, (const char *)zhashx_cursor (self->routes))->wanted = true;
     } else if (command && streq (command, "FOLLOWING"))
         s_check_connected (self);
     else if (command && streq (command, "TICKET") && zmsg_size (msg) == 1) {
         char *appliance_id = zmsg_popstr (msg);
         if (appliance_id && zhashx_lookup (self->routes, appliance_id))
-            s_ask_tickets_soon (self, appliance_id);
+            s_tickets_want (self, appliance_id);
         free (appliance_id);
     }
     free (command);
@@ -1526,6 +1683,7 @@ s_self_new (zsock_t *pipe, const pd_front_config_t *config)
     self->ending = s_hash_new (s_free_destroy);
     self->beats = s_hash_new (s_beat_destroy);
     self->tickets_due = zhashx_new ();
+    self->tickets_budget = S_TICKETS_PER_SWEEP;
     self->persist_ms = config->persist_ms > 0 ? config->persist_ms : 0;
     self->upstream = s_hash_new (s_upstream_destroy);
     self->commands = s_hash_new (s_command_destroy);

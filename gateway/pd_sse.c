@@ -73,8 +73,12 @@ pd_sse_serve (pd_http_t *http, const pd_sse_config_t *config, const pd_stream_gr
         return PD_E_UNAVAILABLE;
     }
     pd_http_stream_start (http, 200, PD_SSE_TYPE);
-    char retry[32];
-    int length = snprintf (retry, sizeof (retry), "retry: %d\n\n", PD_SSE_RETRY_MS);
+    //  The retry, and the position before the first event (an id without
+    //  data dispatches nothing, but a client that reconnects before an
+    //  event came resumes from it, not from the end then)
+    char retry[64];
+    int length = snprintf (retry, sizeof (retry), "retry: %d\nid: %" PRIu64 "\n\n", PD_SSE_RETRY_MS,
+                           (uint64_t)(grant->from - 1));
     int rc = pd_http_write (http, retry, (size_t)length) == 0 ? PD_OK : PD_E_UNAVAILABLE;
     int keepalive_ms = config->keepalive_ms > 0 ? config->keepalive_ms : PD_SSE_KEEPALIVE_MS;
     int64_t quiet_since = zclock_mono ();

@@ -415,6 +415,7 @@ s_tail_url (const s_options_t *options)
     }
     //  The key is in this process's memory: no core dump of it
     prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+    zsys_catch_interrupts (); //  SIGINT/SIGTERM end the tail cleanly (exit 0)
     bool admin = strncmp (key, S_ADMIN_PREFIX, strlen (S_ADMIN_PREFIX)) == 0;
     size_t base = strlen (options->url);
     while (base && options->url[base - 1] == '/')

@@ -59,7 +59,8 @@ typedef struct {
     bool claimed;      //  claimed now or in an earlier run (--keys-dir)
     bool closed;       //  partnerd closed its link for good (revoked)
     const char *until; //  --until-ticket: the status awaited (NULL: none)
-    bool reached;      //  a ticket of this appliance became it
+    bool reached;      //  its ticket (or any, if it raised none) became it
+    char ticket[65];   //  the ticket it raised in this run ("": none)
 } s_sim_t;
 
 static void
@@ -98,7 +99,8 @@ s_usage (FILE *out)
                   "  --title, --details, --dedup-key, --incident-id, --category\n"
                   "                  its fields (title default \"Simulated L3 escalation\";\n"
                   "                  details: text or a JSON object)\n"
-                  "  --until-ticket  stop once a ticket of each appliance has become STATUS\n"
+                  "  --until-ticket  stop once the ticket each appliance raised (with\n"
+                  "                  --escalate; else any of its tickets) has become STATUS\n"
                   "                  (acknowledged, resolved, open); an error if --duration\n"
                   "                  ends first\n"
                   "Commands answered: ping -> pong, scan -> a JSON asset list. Changes of\n"
@@ -567,7 +569,8 @@ static int
 s_on_ticket (const pd_appliance_ticket_t *ticket, void *arg)
 {
     s_sim_t *sim = arg;
-    if (sim->until && ticket->status && streq (ticket->status, sim->until))
+    if (sim->until && ticket->status && streq (ticket->status, sim->until) &&
+        (!*sim->ticket || (ticket->id && streq (ticket->id, sim->ticket))))
         sim->reached = true;
     json_t *object = json_pack ("{s:s, s:s?, s:s?, s:I, s:s?, s:s?, s:s?}", "ticket_changed",
                                 ticket->id, "status", ticket->status, "mac", sim->mac, "version",
@@ -599,6 +602,7 @@ s_escalate (const s_options_t *options, long index, s_sim_t *sim)
                  pd_status_code (rc), error);
         return -1;
     }
+    snprintf (sim->ticket, sizeof (sim->ticket), "%s", receipt.id);
     json_t *object =
         json_pack ("{s:s, s:s, s:b, s:b, s:s, s:I}", "ticket", receipt.id, "host", host, "created",
                    receipt.created, "reopened", receipt.reopened, "status", receipt.status,

@@ -40,7 +40,8 @@ struct _pd_sse_client_t {
     size_t data_size;
     bool has_data;
     char event[S_EVENT_MAX + 1];
-    uint64_t id;               //  the event's id (0: none given)
+    uint64_t id;               //  the event's id, if has_id
+    bool has_id;               //  the block gave one
     char body[S_BODY_MAX + 1]; //  a refusal's body
     size_t body_size;
     bool received; //  a byte of the stream came on this connection
@@ -102,17 +103,20 @@ pd_sse_client_last_id (pd_sse_client_t *self)
 static void
 s_dispatch (pd_sse_client_t *self)
 {
+    //  An id sets the position even without data; an event without one
+    //  keeps the last (WHATWG)
+    if (self->has_id)
+        self->last_id = self->id;
     if (self->has_data && !self->stopped) {
         self->data[self->data_size] = 0;
-        if (self->id)
-            self->last_id = self->id;
-        self->stopped =
-            self->handler (self->id, *self->event ? self->event : "message", self->data, self->arg);
+        self->stopped = self->handler (self->last_id, *self->event ? self->event : "message",
+                                       self->data, self->arg);
     }
     self->has_data = false;
     self->data_size = 0;
     self->event[0] = 0;
     self->id = 0;
+    self->has_id = false;
 }
 
 static void
@@ -156,6 +160,7 @@ s_on_line (pd_sse_client_t *self, char *line, size_t size)
             id = id * 10 + (uint64_t)(*c - '0');
         }
         self->id = digits ? id : 0;
+        self->has_id = digits;
     } else if (strcmp (line, "retry") == 0) {
         long ms = strtol (value, NULL, 10);
         if (ms > 0 && ms <= PD_SSE_CLIENT_BACKOFF_MS)
@@ -256,6 +261,7 @@ s_connect (pd_sse_client_t *self, CURL *curl)
     self->has_data = false;
     self->event[0] = 0;
     self->id = 0;
+    self->has_id = false;
     self->body_size = 0;
     self->body[0] = 0;
     self->received = false;

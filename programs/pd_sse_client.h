@@ -27,7 +27,8 @@ extern "C" {
 typedef struct _pd_sse_client_t pd_sse_client_t;
 
 //  One event: return 0 to go on, anything else to stop (pd_sse_client_run
-//  then returns it). `data` is NUL-terminated.
+//  then returns it). `data` is NUL-terminated; `id` is the last id the
+//  stream gave (WHATWG's last event ID; 0: none yet).
 typedef int (pd_sse_client_fn) (uint64_t id, const char *event, const char *data, void *arg);
 
 //  A client of `url` sending `api_key` as X-API-Key (may be NULL); resumes

@@ -634,6 +634,7 @@ extern "C" {
     BOOL (R, response_breached, PD_F_SERVER)                                                       \
     BOOL (R, resolution_breached, PD_F_SERVER)                                                     \
     INT (R, entries, PD_F_SERVER, 0, INT64_MAX) /* timeline entries written */                     \
+    BOOL (R, appliance_informed, PD_F_SERVER)   /* get: its appliances took its last change */     \
     LIST (R, timeline, PD_F_SERVER, escalation_entry, PD_PAGE_LIMIT_MAX)                           \
     INT (R, version, PD_F_SERVER, 0, INT64_MAX)
 
@@ -668,6 +669,11 @@ extern "C" {
     STR (R, note, 0, 0, PD_NOTE_MAX, PD_FMT_TEXT, NULL)                                            \
     STR (R, incident_id, 0, 0, 128, PD_FMT_TEXT, NULL)                                             \
     STR (R, dedup_key, 0, 0, PD_DEDUP_KEY_MAX, PD_FMT_TEXT, NULL)
+
+//  escalation.updates: the appliance's changes, in ticket id order, from
+//  after ticket `after` (none: from the first)
+#define PD_FIELDS_ticket_updates_ask(R, STR, INT, BOOL, BIN, OBJ, LIST)                            \
+    STR (R, after, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 #define PD_FIELDS_ticket_updates(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
     LIST (R, items, 0, ticket_update, PD_TICKET_UPDATES_MAX)
@@ -867,6 +873,7 @@ extern "C" {
     X (escalation)                                                                                 \
     X (escalation_key)                                                                             \
     X (ticket_update)                                                                              \
+    X (ticket_updates_ask)                                                                         \
     X (ticket_updates)                                                                             \
     X (ticket_seen)                                                                                \
     X (escalation_ref)                                                                             \
@@ -936,7 +943,7 @@ extern "C" {
     X ("escalation.acknowledge", "escalation", escalation_ack, escalation)                         \
     X ("escalation.resolve", "escalation", escalation_resolve, escalation)                         \
     X ("escalation.follow", "escalation", stream_follow, stream_grant)                             \
-    X ("escalation.updates", "escalation", empty, ticket_updates)                                  \
+    X ("escalation.updates", "escalation", ticket_updates_ask, ticket_updates)                     \
     X ("escalation.seen", "escalation", ticket_seen, empty)                                        \
     X ("sla.definitions", "sla", empty, sla_policy)                                                \
     X ("sla.define", "sla", sla_policy, sla_policy)                                                \

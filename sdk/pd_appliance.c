@@ -46,6 +46,8 @@ struct _pd_appliance_t {
     char *status;                      //  last status text given (or NULL)
     char *version;                     //  last software version given (or NULL)
     zlist_t *commands;                 //  zmsg_t * received while waiting for a reply
+    zlist_t *tickets;                  //  ...ticket changes, apart: they never crowd out commands
+    int64_t seen_at;                   //  zclock_mono () of the last `seen` sent (0: none)
     pd_appliance_ticket_fn *on_ticket; //  ticket changes go to it (NULL: not answered)
     void *on_ticket_arg;
     pd_appliance_stats_t stats; //  counters
@@ -123,6 +125,7 @@ pd_appliance_new (const pd_appliance_config_t *config)
     self->heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : PD_APPLIANCE_HEARTBEAT_MS;
     self->heartbeat_at = zclock_mono ();
     self->commands = zlist_new ();
+    self->tickets = zlist_new ();
     self->endpoint = strdup (config->endpoint);
     return self;
 }
@@ -136,7 +139,14 @@ pd_appliance_destroy (pd_appliance_t **self_p)
     zmsg_t *msg;
     while ((msg = (zmsg_t *)zlist_pop (self->commands)))
         zmsg_destroy (&msg);
+    while ((msg = (zmsg_t *)zlist_pop (self->tickets)))
+        zmsg_destroy (&msg);
     zlist_destroy (&self->commands);
+    zlist_destroy (&self->tickets);
+    //  A `seen` just sent goes out rather than die with the socket (else
+    //  the change comes again on the next connection)
+    if (self->seen_at && zclock_mono () - self->seen_at < PD_APPLIANCE_SEEN_LINGER_MS * 4)
+        zsock_set_linger (self->sock, PD_APPLIANCE_SEEN_LINGER_MS);
     zsock_destroy (&self->sock);
     free (self->endpoint);
     free (self->status);
@@ -308,7 +318,9 @@ s_handle_ticket (pd_appliance_t *self, const s_incoming_t *incoming)
         seen.id = update.id;
         seen.version = update.version;
         PD_MARK (&seen, ticket_seen, version);
-        s_send_record (self, "seen", ++self->last_id, NULL, &pd_ticket_seen_schema, &seen, NULL, 0);
+        if (s_send_record (self, "seen", ++self->last_id, NULL, &pd_ticket_seen_schema, &seen, NULL,
+                           0) == PD_OK)
+            self->seen_at = zclock_mono ();
         self->stats.tickets++;
     }
     pd_schema_clear (&pd_ticket_update_schema, &update);
@@ -358,8 +370,9 @@ s_request (pd_appliance_t *self, const char *type, const pd_schema_t *schema, co
                 s_copy (error, error_size, self->closed_detail);
                 return self->closed;
             } else if (incoming.command || incoming.ticket) {
-                if (zlist_size (self->commands) < PD_APPLIANCE_QUEUE_MAX)
-                    zlist_append (self->commands, msg);
+                zlist_t *queue = incoming.command ? self->commands : self->tickets;
+                if (zlist_size (queue) < PD_APPLIANCE_QUEUE_MAX)
+                    zlist_append (queue, msg);
                 else {
                     self->stats.ignored++;
                     zmsg_destroy (&msg);
@@ -605,7 +618,8 @@ pd_appliance_poll (pd_appliance_t *self, int timeout_ms, pd_appliance_command_fn
         //  Commands queued during a claim or report first
         zmsg_t *msg;
         while (!self->closed &&
-               ((msg = (zmsg_t *)zlist_pop (self->commands)) || (msg = s_recv_ready (self)))) {
+               ((msg = (zmsg_t *)zlist_pop (self->commands)) ||
+                (msg = (zmsg_t *)zlist_pop (self->tickets)) || (msg = s_recv_ready (self)))) {
             s_incoming_t incoming;
             bool parsed = s_parse (msg, &incoming);
             if (parsed && incoming.close)

@@ -40,7 +40,8 @@ typedef struct _pd_appliance_t pd_appliance_t;
 #define PD_APPLIANCE_TCP_KEEPALIVE_CNT   3     //  unanswered probes: reconnect
 #define PD_APPLIANCE_TCP_MAXRT_MS        60000 //  unacknowledged data this long: reconnect
 #define PD_APPLIANCE_HANDSHAKE_MS        10000 //  ZMQ_HANDSHAKE_IVL
-#define PD_APPLIANCE_QUEUE_MAX           64    //  commands held during a claim/report
+#define PD_APPLIANCE_QUEUE_MAX           64  //  commands (and ticket changes) held during a request
+#define PD_APPLIANCE_SEEN_LINGER_MS      250 //  destroy waits this long for a `seen` just sent
 
 typedef struct {
     const char *endpoint;          //  partnerd's appliance endpoint (tcp://host:port)
@@ -133,8 +134,8 @@ typedef struct {
 
 //  Take a ticket change: return 0 once it is handled (partnerd then
 //  forgets it), or a negative status to have it again on the next
-//  connection. A change may come more than once (and an older one after a
-//  newer one never): compare `version`.
+//  connection. A change may come more than once: keep the highest
+//  `version` per ticket and ignore a lower one.
 typedef int (pd_appliance_ticket_fn) (const pd_appliance_ticket_t *ticket, void *arg);
 
 //  Have ticket changes handed to `handler` (in pd_appliance_poll); NULL

@@ -727,6 +727,10 @@ test_escalation_over_the_link (void **state)
     assert_int_equal (
         s_call ("POST", path, s_fx.partner_key, "{\"note\":\"disk replaced\"}", &response), 200);
     pd_test_http_clear (&response);
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s", id);
+    assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
+    assert_true (json_is_false (json_object_get (response.json, "appliance_informed")));
+    pd_test_http_clear (&response);
     for (int round = 0; round < 2; round++) {
         changes = (s_changes_t){.refuse = round == 0};
         appliance = s_connect (&keys, false);
@@ -740,9 +744,20 @@ test_escalation_over_the_link (void **state)
         assert_int_equal (changes.calls, 1);
         pd_appliance_destroy (&appliance);
     }
-    //  Taken now: the next connection hears nothing more of it (its
-    //  changes are asked for at its first message; a second of polling is
-    //  far more than the answer takes)
+    //  Taken now (the ticket says when its appliance's `seen` is in):
+    //  the next connection hears nothing more of it (its changes are asked
+    //  for at its first message; a second of polling is far more than the
+    //  answer takes)
+    snprintf (path, sizeof (path), "/api/partners/me/escalations/%s", id);
+    bool informed = false;
+    for (int64_t until = s_now_ms () + S_TICKET_MS; !informed && s_now_ms () < until;) {
+        assert_int_equal (s_call ("GET", path, s_fx.partner_key, NULL, &response), 200);
+        informed = json_is_true (json_object_get (response.json, "appliance_informed"));
+        pd_test_http_clear (&response);
+        if (!informed)
+            usleep (20 * 1000); //  a store state polled: no signal to wait on
+    }
+    assert_true (informed);
     changes = (s_changes_t){0};
     appliance = s_connect (&keys, false);
     pd_appliance_on_ticket (appliance, s_take_change, &changes);
@@ -785,6 +800,63 @@ test_escalation_over_the_link (void **state)
     assert_true (flaps.calls <= seconds + 1);
     for (int i = 0; i < 2; i++)
         pd_appliance_destroy (&links[i]);
+}
+
+//  More changes than one page, made while the appliance was away, all come
+//  on its next connection, each once; more made while it is connected but
+//  not reading come once each too (asks are not multiplied per change)
+static void
+test_many_ticket_changes (void **state)
+{
+    s_keys_t keys;
+    pd_appliance_claimed_t claimed;
+    pd_appliance_t *appliance = s_claimed_appliance (&keys, "02:00:00:aa:00:08", &claimed);
+    enum { S_MANY = 70 };
+    char ids[S_MANY][65];
+    char error[256];
+    for (int i = 0; i < S_MANY; i++) {
+        char key[32];
+        snprintf (key, sizeof (key), "many-%d", i);
+        pd_appliance_escalation_t escalation = {
+            .priority = "P4", .title = "Many", .dedup_key = key};
+        pd_appliance_receipt_t receipt;
+        assert_int_equal (pd_appliance_escalate (appliance, &escalation, S_REPORT_MS, &receipt,
+                                                 error, sizeof (error)),
+                          0);
+        snprintf (ids[i], sizeof (ids[i]), "%s", receipt.id);
+    }
+    pd_appliance_destroy (&appliance);
+    char path[256];
+    pd_test_http_t response;
+    for (int i = 0; i < S_MANY; i++) {
+        snprintf (path, sizeof (path), "/api/partners/me/escalations/%s/acknowledge", ids[i]);
+        assert_int_equal (s_call ("POST", path, s_fx.partner_key, "{}", &response), 200);
+        pd_test_http_clear (&response);
+    }
+    s_changes_t changes = {0};
+    appliance = s_connect (&keys, false);
+    pd_appliance_on_ticket (appliance, s_take_change, &changes);
+    assert_int_equal (
+        pd_appliance_report (appliance, "ok", NULL, NULL, S_REPORT_MS, error, sizeof (error)), 0);
+    for (int64_t until = s_now_ms () + S_TICKET_MS; changes.calls < S_MANY && s_now_ms () < until;)
+        pd_appliance_poll (appliance, 100, NULL, NULL);
+    assert_int_equal (changes.calls, S_MANY);
+
+    //  40 resolutions while it does not read: 40 changes, once each
+    changes = (s_changes_t){0};
+    for (int i = 0; i < 40; i++) {
+        snprintf (path, sizeof (path), "/api/partners/me/escalations/%s/resolve", ids[i]);
+        assert_int_equal (s_call ("POST", path, s_fx.partner_key, "{\"note\":\"n\"}", &response),
+                          200);
+        pd_test_http_clear (&response);
+    }
+    for (int64_t until = s_now_ms () + S_TICKET_MS; changes.calls < 40 && s_now_ms () < until;)
+        pd_appliance_poll (appliance, 100, NULL, NULL);
+    for (int64_t until = s_now_ms () + 1500; s_now_ms () < until;)
+        pd_appliance_poll (appliance, 100, NULL, NULL); //  no duplicate follows
+    assert_int_equal (changes.calls, 40);
+    assert_string_equal (changes.status, "resolved");
+    pd_appliance_destroy (&appliance);
 }
 
 //  pd-simulator --escalate: each appliance raises one, a JSON line each
@@ -846,6 +918,7 @@ main (void)
         cmocka_unit_test (test_command_round_trip),
         cmocka_unit_test (test_simulator_claims_twenty),
         cmocka_unit_test (test_escalation_over_the_link),
+        cmocka_unit_test (test_many_ticket_changes),
         cmocka_unit_test (test_simulator_escalates),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

@@ -238,6 +238,7 @@ typedef struct {
     size_t used;
     volatile bool stop; //  set by the test: the client hangs up
     bool connected;     //  the head came
+    long long position; //  the stream's position block (-1: none yet)
     pthread_mutex_t lock;
     pthread_cond_t changed;
 } s_sse_t;
@@ -250,6 +251,7 @@ s_sse_parse (s_sse_t *self)
     while (self->count < S_SSE_MAX && (end = strstr (self->buffer, "\n\n"))) {
         *end = 0;
         long long id = -1;
+        bool data_seen = false; //  a block without data is no event (the position)
         char type[64] = "", subject[S_ID_MAX] = "";
         for (char *line = self->buffer; line && *line;) {
             char *next = strchr (line, '\n');
@@ -260,6 +262,7 @@ s_sse_parse (s_sse_t *self)
             else if (strncmp (line, "event: ", 7) == 0)
                 snprintf (type, sizeof (type), "%s", line + 7);
             else if (strncmp (line, "data: ", 6) == 0) {
+                data_seen = true;
                 json_t *data = json_loads (line + 6, 0, NULL);
                 const char *value = json_string_value (json_object_get (data, "subject"));
                 snprintf (subject, sizeof (subject), "%s", value ? value : "");
@@ -267,7 +270,9 @@ s_sse_parse (s_sse_t *self)
             }
             line = next;
         }
-        if (id >= 0) {
+        if (id >= 0 && !data_seen)
+            self->position = id;
+        if (id >= 0 && data_seen) {
             self->ids[self->count] = id;
             snprintf (self->types[self->count], sizeof (self->types[0]), "%s", type);
             snprintf (self->subjects[self->count], sizeof (self->subjects[0]), "%s", subject);
@@ -387,6 +392,7 @@ s_sse_start (s_sse_t *self, pthread_t *thread, const char *path, const char *key
     self->key = key;
     self->last_event_id = last_event_id;
     self->want = want;
+    self->position = -1;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->changed, NULL);
     assert_int_equal (pthread_create (thread, NULL, s_sse_run, self), 0);
@@ -1022,6 +1028,9 @@ test_sse_stream (void **state)
     assert_int_equal (resumed.count, 2);
     assert_int_equal (resumed.ids[0], own.ids[1]);
     assert_int_equal (resumed.ids[1], own.ids[2]);
+    //  Its first block said where it stood: a client that drops before an
+    //  event resumes from there
+    assert_int_equal (resumed.position, own.ids[0]);
 
     s_streams_closed ();
     //  The admin's stream from a sequence number, filtered by priority

@@ -25,6 +25,9 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 
 #include "pd_testutil.h"
@@ -1212,6 +1215,86 @@ test_reopen_and_restart (void **state)
     pd_test_http_clear (&response);
 }
 
+//  partnerctl tail escalations --url across a restart of partnerd: it
+//  reconnects with Last-Event-ID and shows each event once, in order
+static void
+test_remote_tail_survives_restart (void **state)
+{
+    char key[S_TOKEN_MAX];
+    s_partner ("Remote MSP", key);
+    s_appliance_t appliance;
+    s_appliance (key, "Remote Site", 80, &appliance);
+    s_streams_closed ();
+    char from[32];
+    snprintf (from, sizeof (from), "%lld", s_stream_last () + 1);
+    const char *args[] = {PARTNERCTL_BIN, "tail",    "escalations", "--url",  s_main.base, "--from",
+                          from,           "--count", "2",           "--json", NULL};
+    int fds[2];
+    assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        dup2 (fds[1], STDOUT_FILENO);
+        setenv ("PARTNERD_API_KEY", key, 1); //  the child's own environment
+        execv (PARTNERCTL_BIN, (char *const *)args);
+        _exit (127);
+    }
+    close (fds[1]);
+    //  It follows once the gateway holds its stream
+    pd_test_http_t response;
+    for (int open = 0; open < 1;) {
+        assert_int_equal (s_call ("GET", "/metrics", NULL, NULL, &response), 200);
+        const char *gauge = strstr (response.body, "\npartnerd_http_streams ");
+        open = gauge ? atoi (gauge + strlen ("\npartnerd_http_streams ")) : 0;
+        pd_test_http_clear (&response);
+        if (!open)
+            poll (NULL, 0, 50); //  a gauge has no signal to wait on
+    }
+    s_raise (&appliance, "{\"priority\":\"P2\",\"title\":\"before the restart\"}", &response);
+    s_expect (&response, 200, NULL);
+    char first[S_ID_MAX];
+    snprintf (first, sizeof (first), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+    assert_int_equal (pd_instance_restart (&s_main, SIGTERM, NULL, S_START_TIMEOUT_MS), 0);
+    s_raise (&appliance, "{\"priority\":\"P2\",\"title\":\"after the restart\"}", &response);
+    s_expect (&response, 200, NULL);
+    char second[S_ID_MAX];
+    snprintf (second, sizeof (second), "%s", pd_json_str (&response, "id"));
+    pd_test_http_clear (&response);
+
+    //  Its output, to its exit after the two events (bounded)
+    static char output[S_OUTPUT_MAX];
+    size_t used = 0;
+    struct timespec start;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    while (used < sizeof (output) - 1) {
+        struct pollfd item = {fds[0], POLLIN, 0};
+        struct timespec now;
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > S_RUN_MS / 1000)
+            break;
+        if (poll (&item, 1, 500) <= 0)
+            continue;
+        ssize_t got = read (fds[0], output + used, sizeof (output) - 1 - used);
+        if (got <= 0)
+            break;
+        used += (size_t)got;
+    }
+    output[used] = 0;
+    close (fds[0]);
+    int status = 0;
+    if (waitpid (pid, &status, WNOHANG) == 0) {
+        kill (pid, SIGKILL);
+        waitpid (pid, &status, 0);
+        fail_msg ("partnerctl tail did not end: %s", output);
+    }
+    fprintf (stderr, "  [partnerctl] %s", output);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    assert_int_equal (s_lines_with (output, first), 1);
+    assert_int_equal (s_lines_with (output, second), 1);
+    assert_true (strstr (output, first) < strstr (output, second));
+}
+
 int
 main (void)
 {
@@ -1224,6 +1307,7 @@ main (void)
         cmocka_unit_test (test_suspended_and_metrics_isolation),
         cmocka_unit_test (test_sse_stream),
         cmocka_unit_test (test_reopen_and_restart),
+        cmocka_unit_test (test_remote_tail_survives_restart),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -12,6 +12,12 @@
     heartbeat is checked against history too, so a lost tail is found even
     when nothing follows it.
 
+    Events published by different threads can reach the broker a little
+    out of order: a live event beyond have + 1 is first held (at most
+    S_EARLY_MAX of them, at most S_EARLY_MS) in case the missing ones follow
+    at once, which they nearly always do; only if they do not is history
+    read (and the held ones dropped: history has them too).
+
     While history is being read, live events wait in the SUB socket's
     queue; once caught up, those the history already gave are dropped by the
     rule above. At most one history request is in flight; it may outlive a
@@ -44,6 +50,9 @@
 //  A history request with no reply this long after its own deadline is
 //  abandoned (the broker answers every request by its deadline when up)
 #define S_GRACE_MS PD_PROTO_HEARTBEAT_MS
+//  Live events held while the ones before them are awaited
+#define S_EARLY_MAX 64
+#define S_EARLY_MS  3
 
 //  An event in hand, not yet delivered
 typedef struct {
@@ -64,11 +73,14 @@ struct _pd_stream_t {
     size_t ready_head; //  first not yet delivered
     size_t ready_count;
     size_t ready_max;
-    bool syncing;           //  history must be read before going on live
-    bool pending;           //  a history request is in flight
-    uint64_t pending_id;    //  its request id
-    int64_t pending_expiry; //  zclock_mono () after which it is abandoned
-    int64_t idle_at;        //  zclock_mono () at which silence means "check history"
+    bool syncing;                 //  history must be read before going on live
+    bool pending;                 //  a history request is in flight
+    uint64_t pending_id;          //  its request id
+    int64_t pending_expiry;       //  zclock_mono () after which it is abandoned
+    int64_t idle_at;              //  zclock_mono () at which silence means "check history"
+    s_event_t early[S_EARLY_MAX]; //  live events beyond have + 1, held
+    size_t early_count;
+    int64_t early_until; //  zclock_mono () after which the missing ones come from history
 };
 
 //  ------------------------------------------------------------------------
@@ -108,6 +120,59 @@ s_ready_add (pd_stream_t *self, uint64_t seq, uint8_t *data, size_t size)
     self->ready[self->ready_count++] = (s_event_t){seq, data, size};
     self->have = seq;
     return true;
+}
+
+//  Drop the events held early
+static void
+s_early_clear (pd_stream_t *self)
+{
+    for (size_t i = 0; i < self->early_count; i++)
+        free (self->early[i].data);
+    self->early_count = 0;
+}
+
+//  Move the held events that are next now to `ready`, in order (and drop
+//  those history or live gave already)
+static void
+s_early_drain (pd_stream_t *self)
+{
+    bool moved = true;
+    while (moved && self->early_count) {
+        moved = false;
+        for (size_t i = 0; i < self->early_count; i++) {
+            s_event_t *held = &self->early[i];
+            if (held->seq > self->have + 1)
+                continue;
+            if (held->seq == self->have + 1)
+                s_ready_add (self, held->seq, held->data, held->size);
+            else
+                free (held->data);
+            self->early[i] = self->early[--self->early_count];
+            moved = true;
+            break;
+        }
+    }
+}
+
+//  A live event beyond have + 1: hold it a moment, or (too many held) read
+//  history. Takes ownership of data.
+static void
+s_early_hold (pd_stream_t *self, uint64_t seq, uint8_t *data, size_t size)
+{
+    bool known = false;
+    for (size_t i = 0; i < self->early_count && !known; i++)
+        known = self->early[i].seq == seq;
+    if (known || self->early_count == S_EARLY_MAX) {
+        free (data);
+        if (!known) {
+            s_early_clear (self);
+            self->syncing = true; //  missed some: history has them
+        }
+        return;
+    }
+    if (self->early_count == 0)
+        self->early_until = zclock_mono () + S_EARLY_MS;
+    self->early[self->early_count++] = (s_event_t){seq, data, size};
 }
 
 //  ------------------------------------------------------------------------
@@ -225,16 +290,18 @@ s_live_take (pd_stream_t *self)
     if (zmsg_size (msg) == 3 && zframe_streq (name, self->stream) &&
         pd_proto_get_u64 (seq_frame, &seq) == 0 && zframe_size (event) > 0) {
         self->idle_at = zclock_mono () + PD_PROTO_HEARTBEAT_MS;
-        if (seq > self->have + 1)
-            self->syncing = true; //  missed some: history has them
-        else if (seq == self->have + 1) {
-            uint8_t *data = malloc (zframe_size (event));
-            if (data) {
-                memcpy (data, zframe_data (event), zframe_size (event));
+        uint8_t *data = seq > self->have ? malloc (zframe_size (event)) : NULL;
+        if (seq > self->have && !data)
+            self->syncing = true; //  out of memory: history has it
+        else if (data) {
+            memcpy (data, zframe_data (event), zframe_size (event));
+            if (seq > self->have + 1)
+                s_early_hold (self, seq, data, zframe_size (event));
+            else {
                 s_ready_add (self, seq, data, zframe_size (event));
-            } else
-                self->syncing = true;
-        }
+                s_early_drain (self);
+            }
+        } //  else a duplicate
     }
     zmsg_destroy (&msg);
 }
@@ -249,6 +316,7 @@ pd_stream_destroy (pd_stream_t **self_p)
     if (!self)
         return;
     s_ready_clear (self);
+    s_early_clear (self);
     free (self->ready);
     pd_client_destroy (&self->client);
     zsock_destroy (&self->sub);
@@ -371,18 +439,27 @@ pd_stream_next (pd_stream_t *self, uint64_t *seq, uint8_t **event, size_t *size,
             *size = next->size;
             return PD_OK;
         }
+        int64_t now = zclock_mono ();
+        if (self->early_count && now >= self->early_until) {
+            //  The missing ones did not follow: history has them (and the
+            //  held ones, which it gives again)
+            s_early_clear (self);
+            self->syncing = true;
+        }
         if (self->syncing) {
+            s_early_clear (self);
             int rc = s_history (self, deadline);
             if (rc != PD_OK)
                 return rc;
             continue;
         }
-        int64_t now = zclock_mono ();
         if (now >= self->idle_at) {
             self->syncing = true;
             continue;
         }
         int64_t until = deadline < self->idle_at ? deadline : self->idle_at;
+        if (self->early_count && self->early_until < until)
+            until = self->early_until;
         zmq_pollitem_t item = {zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
         int wait = until > now ? (int)(until - now) : 0;
         if (zmq_poll (&item, 1, wait) > 0)

@@ -1282,8 +1282,12 @@ test_remote_tail_survives_restart (void **state)
     }
     output[used] = 0;
     close (fds[0]);
+    //  Its output ended: it exits (give it a few seconds)
     int status = 0;
-    if (waitpid (pid, &status, WNOHANG) == 0) {
+    pid_t ended = 0;
+    for (int i = 0; i < 100 && (ended = waitpid (pid, &status, WNOHANG)) == 0; i++)
+        poll (NULL, 0, 50); //  no signal for another process's exit but waitpid
+    if (ended == 0) {
         kill (pid, SIGKILL);
         waitpid (pid, &status, 0);
         fail_msg ("partnerctl tail did not end: %s", output);

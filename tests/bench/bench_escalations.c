@@ -2148,8 +2148,8 @@ s_report (const s_options_t *options, s_http_result_t *http, s_timer_result_t *t
                 (double)s_series_at (&http->http_paced, 0.50) / 1000.0,
                 (double)s_series_at (&http->http_paced, 0.99) / 1000.0);
         printf ("  live events that came after one of a higher sequence number (bare SUB): %" PRIu64
-                " of %" PRIu64 " (%.1f%%); pd_stream reads history for each such gap; its failed "
-                "reads: %" PRIu64 "\n",
+                " of %" PRIu64 " (%.1f%%); pd_stream waits 3 ms for the missing ones, else reads "
+                "history; its failed reads: %" PRIu64 "\n",
                 http->late, http->live, s_ratio ((double)http->late * 100, (double)http->live),
                 http->errors[S_FOLLOW_STREAM]);
         printf ("  SSE client: lines cut or undecodable, early ends: %" PRIu64

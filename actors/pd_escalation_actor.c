@@ -654,6 +654,18 @@ s_escalation_updates (void *state, pd_ctx_t *ctx, const void *request, void *rep
             pd_store_batch_delete (stale, pd_table_escalation_outbox.name, items[i].key,
                                    items[i].key_size, items[i].version);
     }
+    //  A full read: more may follow, after the last one read (whatever
+    //  became of it here)
+    size_t skip = (size_t)prefix_size;
+    if (rc == PD_OK && count == PD_TICKET_UPDATES_MAX && items[count - 1].key_size > skip) {
+        char next[PD_ID_MAX + 1];
+        size_t size = items[count - 1].key_size - skip;
+        if (size < sizeof (next)) {
+            memcpy (next, (const char *)items[count - 1].key + skip, size);
+            next[size] = 0;
+            rc = pd_schema_set_str (&updates->next_after, next);
+        }
+    }
     pd_store_items_destroy (&items, count);
     if (stale && rc == PD_OK && pd_ctx_commit (ctx, stale) != PD_OK)
         zsys_warning ("escalation: stale outbox records of %s not deleted yet", appliance_id);

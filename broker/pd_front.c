@@ -66,6 +66,9 @@
 //  come (below PD_APPLIANCE_QUEUE_MAX, so that an SDK busy with a request
 //  keeps every one)
 #define S_TICKETS_WINDOW 32
+//  A full window that no `seen` opens this long is opened (the changes in
+//  it were refused or lost), so that later changes are not held forever
+#define S_TICKETS_UNSEEN_MS 60000
 
 //  What an upstream (pd_client) request was for: a claim, a request the
 //  appliance waits on, one nobody waits on (heartbeats, `seen`), the
@@ -76,6 +79,7 @@ typedef struct {
     s_kind_t kind;               //  what to do with the reply
     const char *type;            //  the message (the catalogue's text)
     char appliance_id[S_MAX_ID]; //  S_UPDATES: whose
+    uint64_t ask;                //  S_UPDATES: which of its asks
     zframe_t *route;             //  the appliance's connection (S_CLAIM, S_REQUEST)
     uint64_t request_id;         //  the appliance's request id
     int64_t deadline;            //  zclock_mono () time after which we answer timeout
@@ -114,6 +118,7 @@ typedef struct {
     zactor_t *tickets;        //  ticket changes from the escalation stream; NULL: none
     zhashx_t *tickets_due;    //  appliance id -> (void *) 1: asks waiting for their turn
     int tickets_budget;       //  asks that may go until the next sweep
+    uint64_t tickets_asks;    //  asks made (numbers them)
     int64_t liveness_at;      //  next look for silent routes
     int silent_ms;            //  a route not heard from this long is forgotten
     zhashx_t *beats;          //  appliance id -> s_beat_t *: its heartbeats
@@ -143,6 +148,8 @@ typedef struct {
     bool asking;         //  an escalation.updates is in flight
     bool wanted;         //  a change may wait: ask when allowed
     bool more;           //  changes wait for the window (S_TICKETS_WINDOW) to open
+    int64_t more_since;  //  ...since then (zclock_mono ())
+    uint64_t ask;        //  the number of the ask in flight (replies to others are stale)
     zhashx_t *sent;      //  ticket id -> version sent on this connection
     zhashx_t *unseen;    //  ...of those, not seen yet (the window)
 } s_beat_t;
@@ -698,7 +705,7 @@ s_sweep_liveness (self_t *self, int64_t now)
 static int
 s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance_id,
             const char *key, const void *body, size_t body_size, zframe_t *route,
-            uint64_t request_id)
+            uint64_t request_id, uint64_t ask)
 {
     const pd_message_t *message = pd_message_find (type);
     assert (message);
@@ -726,6 +733,7 @@ s_upstream (self_t *self, s_kind_t kind, const char *type, const char *appliance
     if (kind == S_CLAIM && key)
         snprintf (pending->key, sizeof (pending->key), "%s", key);
     pending->request_id = request_id;
+    pending->ask = ask;
     pending->deadline = zclock_mono () + PD_FRONT_REQUEST_MS;
     char key_text[24];
     s_id_key (id, key_text, sizeof (key_text));
@@ -751,9 +759,10 @@ s_tickets_ask (self_t *self, s_beat_t *beat, const char *appliance_id, const cha
     int rc = pd_schema_encode (&pd_ticket_updates_ask_schema, &ask, &body, &size);
     if (rc == PD_OK)
         rc = s_upstream (self, S_UPDATES, "escalation.updates", appliance_id, NULL, body, size,
-                         NULL, 0);
+                         NULL, 0, ++self->tickets_asks);
     free (body);
     beat->asking = rc == PD_OK;
+    beat->ask = self->tickets_asks;
     return rc;
 }
 
@@ -765,6 +774,15 @@ s_tickets_try (self_t *self, const char *appliance_id, int64_t now)
     s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
     if (!beat || !beat->wanted || !zhashx_lookup (self->routes, appliance_id))
         return true; //  gone: asked for at its next connection
+    if (beat->more && now - beat->more_since < S_TICKETS_UNSEEN_MS)
+        return false; //  its `seen`s open the window (s_tickets_seen)
+    if (beat->more) {
+        //  Unseen this long: the appliance refused them or lost them; the
+        //  window opens, and they may be sent again
+        beat->more = false;
+        zhashx_purge (beat->unseen);
+        zhashx_purge (beat->sent);
+    }
     if (beat->asking || self->tickets_budget <= 0 ||
         (beat->tickets_at && now - beat->tickets_at < beat->tickets_wait_ms))
         return false;
@@ -790,11 +808,11 @@ s_tickets_want (self_t *self, const char *appliance_id)
 //  An ask failed (an error, no answer in time, a send that did not go):
 //  again after a longer wait
 static void
-s_tickets_failed (self_t *self, const char *appliance_id)
+s_tickets_failed (self_t *self, const char *appliance_id, uint64_t ask)
 {
     s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
-    if (!beat)
-        return;
+    if (!beat || beat->ask != ask)
+        return; //  gone, or an older ask's: the one in flight decides
     beat->asking = false;
     beat->wanted = true;
     beat->tickets_wait_ms =
@@ -836,9 +854,10 @@ s_tickets_seen (self_t *self, const char *appliance_id, const pd_ticket_seen_t *
     //  (each ask is earned by `seen`s of changes really sent)
     if (beat->more && !beat->asking && zhashx_size (beat->unseen) <= S_TICKETS_WINDOW / 2) {
         beat->more = false;
-        if (self->tickets_budget > 0 && s_tickets_ask (self, beat, appliance_id, NULL) == PD_OK)
+        if (self->tickets_budget > 0 && s_tickets_ask (self, beat, appliance_id, NULL) == PD_OK) {
             self->tickets_budget--;
-        else {
+            beat->wanted = false; //  this ask is the one it waited for
+        } else {
             beat->wanted = true;
             zhashx_update (self->tickets_due, appliance_id, (void *)1);
         }
@@ -887,13 +906,14 @@ s_ticket_send (self_t *self, const char *appliance_id, const pd_ticket_update_t 
 //  connection yet; then the next page, or the end of this ask (another if
 //  a change came meanwhile)
 static void
-s_tickets_answer (self_t *self, const char *appliance_id, int status, const uint8_t *data,
-                  size_t size)
+s_tickets_answer (self_t *self, const char *appliance_id, uint64_t ask, int status,
+                  const uint8_t *data, size_t size)
 {
     s_beat_t *beat = (s_beat_t *)zhashx_lookup (self->beats, appliance_id);
-    if (!beat || !zhashx_lookup (self->routes, appliance_id)) {
-        if (beat)
-            beat->asking = false;
+    if (!beat || beat->ask != ask)
+        return; //  an older ask's (the appliance reconnected meanwhile): stale
+    if (!zhashx_lookup (self->routes, appliance_id)) {
+        beat->asking = false;
         return; //  gone meanwhile: they wait for its next connection
     }
     pd_ticket_updates_t updates = {0};
@@ -933,15 +953,19 @@ s_tickets_answer (self_t *self, const char *appliance_id, int status, const uint
     } else if (status != PD_OK) {
         zsys_warning ("front: ticket changes of %s: rc=%s; again later", appliance_id,
                       pd_status_code (status));
-        s_tickets_failed (self, appliance_id);
+        s_tickets_failed (self, appliance_id, ask);
     } else if (more) {
+        //  The window is full: the rest when `seen`s come, or after
+        //  S_TICKETS_UNSEEN_MS without (refused, or lost: sent again then)
         beat->asking = false;
         beat->more = true;
-    } else if (updates.items.size == PD_TICKET_UPDATES_MAX) {
-        //  A full page: the next one at once (same ask)
-        const char *last = items[updates.items.size - 1].id;
-        if (s_tickets_ask (self, beat, appliance_id, last) != PD_OK)
-            s_tickets_failed (self, appliance_id);
+        beat->more_since = zclock_mono ();
+        beat->wanted = true;
+        zhashx_update (self->tickets_due, appliance_id, (void *)1);
+    } else if (updates.next_after) {
+        //  A full read: the next page at once (same ask)
+        if (s_tickets_ask (self, beat, appliance_id, updates.next_after) != PD_OK)
+            s_tickets_failed (self, appliance_id, beat->ask);
     } else {
         beat->asking = false;
         beat->tickets_wait_ms = S_TICKETS_MS;
@@ -964,7 +988,7 @@ s_on_service_reply (self_t *self, uint64_t id, int status, uint8_t *data, size_t
         if (status != PD_OK)
             zsys_warning ("front: %s failed rc=%s", pending->type, pd_status_code (status));
     } else if (pending->kind == S_UPDATES)
-        s_tickets_answer (self, pending->appliance_id, status, data, size);
+        s_tickets_answer (self, pending->appliance_id, pending->ask, status, data, size);
     else {
         if (pending->kind == S_CLAIM && status == PD_OK) {
             //  From now on this connection is the appliance's
@@ -1049,7 +1073,7 @@ s_flush (self_t *self)
             int rc = pd_schema_encode (&pd_heartbeats_schema, &batch, &body, &body_size);
             if (rc == PD_OK) {
                 s_upstream (self, S_ONEWAY, "appliance.heartbeats", NULL, NULL, body, body_size,
-                            NULL, 0);
+                            NULL, 0, 0);
                 self->stats.flushes++;
             } else
                 zsys_error ("front: heartbeats not encoded rc=%s", pd_status_code (rc));
@@ -1093,7 +1117,7 @@ s_on_claim (self_t *self, zframe_t *route, uint64_t request_id, const char *key,
         return;
     }
     self->stats.claims++;
-    s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id);
+    s_upstream (self, S_CLAIM, "claim.link", NULL, key, body, size, route, request_id, 0);
     free (body);
 }
 
@@ -1120,7 +1144,7 @@ s_on_request (self_t *self, const pd_link_type_t *link, zframe_t *route, uint64_
         return;
     }
     s_upstream (self, answered ? S_REQUEST : S_ONEWAY, link->carried_by, appliance_id, NULL,
-                zframe_data (frame), zframe_size (frame), answered ? route : NULL, request_id);
+                zframe_data (frame), zframe_size (frame), answered ? route : NULL, request_id, 0);
 }
 
 //  Keep a heartbeat for the next flush if it is news: the appliance's
@@ -1471,7 +1495,7 @@ s_sweep (self_t *self, int64_t now)
             s_reply_error (self, pending->route, pending->request_id, PD_E_TIMEOUT, NULL,
                            "no answer from the service");
         if (pending->kind == S_UPDATES)
-            s_tickets_failed (self, pending->appliance_id);
+            s_tickets_failed (self, pending->appliance_id, pending->ask);
         zhashx_delete (self->upstream, key);
     }
     zlistx_purge (expired);

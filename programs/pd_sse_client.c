@@ -28,6 +28,7 @@ struct _pd_sse_client_t {
     char *key_header; //  "X-API-Key: ..." or NULL
     FILE *log;        //  reconnection notices (NULL: none)
     uint64_t last_id; //  of the last event handed over
+    bool has_last;    //  a position is known (an id came, even 0): resume after it
     int retry_ms;     //  the wait before the next reconnection
     //  One connection's state
     long status;       //  its HTTP status (0 until known)
@@ -68,6 +69,7 @@ pd_sse_client_new (const char *url, const char *api_key, uint64_t last_id, FILE 
             snprintf (self->key_header, size, "X-API-Key: %s", api_key);
     }
     self->last_id = last_id;
+    self->has_last = last_id > 0;
     self->log = log;
     self->retry_ms = PD_SSE_CLIENT_RETRY_MS;
     if (!self->url || !self->line || !self->data || (api_key && !self->key_header))
@@ -107,6 +109,7 @@ s_dispatch (pd_sse_client_t *self)
     //  keeps the last (WHATWG)
     if (self->has_id)
         self->last_id = self->id;
+    self->has_last = self->has_last || self->has_id;
     if (self->has_data && !self->stopped) {
         self->data[self->data_size] = 0;
         self->stopped = self->handler (self->last_id, *self->event ? self->event : "message",
@@ -269,7 +272,7 @@ s_connect (pd_sse_client_t *self, CURL *curl)
     if (self->key_header)
         headers = curl_slist_append (headers, self->key_header);
     char last[64];
-    if (self->last_id) {
+    if (self->has_last) {
         snprintf (last, sizeof (last), "Last-Event-ID: %" PRIu64, self->last_id);
         headers = curl_slist_append (headers, last);
     }

@@ -675,8 +675,10 @@ extern "C" {
 #define PD_FIELDS_ticket_updates_ask(R, STR, INT, BOOL, BIN, OBJ, LIST)                            \
     STR (R, after, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
+//  ...and, when more may follow, the ticket to ask after next
 #define PD_FIELDS_ticket_updates(R, STR, INT, BOOL, BIN, OBJ, LIST)                                \
-    LIST (R, items, 0, ticket_update, PD_TICKET_UPDATES_MAX)
+    LIST (R, items, 0, ticket_update, PD_TICKET_UPDATES_MAX)                                       \
+    STR (R, next_after, 0, 1, PD_ID_MAX, PD_FMT_TOKEN, NULL)
 
 //  PDA1 `seen`: the appliance has the ticket's change of this version (and
 //  every earlier one)

@@ -361,6 +361,15 @@ s_unwrap (const pd_envelope_t *self, const s_sealed_t *parts, const char *aad,
                : PD_E_FORBIDDEN;
 }
 
+//  Split a sealed value and unwrap its data key: PD_OK or as s_unwrap
+static int
+s_data_key (const pd_envelope_t *self, const char *aad, const void *sealed, size_t sealed_size,
+            s_sealed_t *parts, uint8_t key[S_KEY_SIZE])
+{
+    int rc = s_split (sealed, sealed_size, parts);
+    return rc == PD_OK ? s_unwrap (self, parts, aad, key) : rc;
+}
+
 //  Write the header, and the data key wrapped under the current master
 //  key, at the start of `out`; the bytes written, 0 on failure
 static size_t
@@ -409,11 +418,9 @@ pd_envelope_open (pd_envelope_t *self, const char *aad, const void *sealed, size
 {
     *plain = NULL;
     *plain_size = 0;
-    s_sealed_t parts;
-    int rc = s_split (sealed, sealed_size, &parts);
+    s_sealed_t parts = {0};
     uint8_t key[S_KEY_SIZE];
-    if (rc == PD_OK)
-        rc = s_unwrap (self, &parts, aad, key);
+    int rc = s_data_key (self, aad, sealed, sealed_size, &parts, key);
     uint8_t *out = rc == PD_OK ? (uint8_t *)malloc (parts.ciphertext_size + 1) : NULL;
     if (rc == PD_OK && !out)
         rc = PD_E_INTERNAL;
@@ -458,11 +465,9 @@ pd_envelope_rewrap (pd_envelope_t *self, const char *aad, const void *sealed, si
 {
     *rewrapped = NULL;
     *rewrapped_size = 0;
-    s_sealed_t parts;
-    int rc = s_split (sealed, sealed_size, &parts);
+    s_sealed_t parts = {0};
     uint8_t key[S_KEY_SIZE];
-    if (rc == PD_OK)
-        rc = s_unwrap (self, &parts, aad, key);
+    int rc = s_data_key (self, aad, sealed, sealed_size, &parts, key);
     size_t data = S_NONCE_SIZE + parts.ciphertext_size + S_TAG_SIZE;
     uint8_t *out = rc == PD_OK ? (uint8_t *)malloc (PD_ENVELOPE_OVERHEAD + data) : NULL;
     size_t used = out ? s_wrap (self, aad, key, out) : 0;

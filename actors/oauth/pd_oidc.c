@@ -1,15 +1,11 @@
 /*  pd_oidc - an OpenID Connect relying party for one provider (see pd_oidc.h)
 
-    Every outbound call goes through s_fetch, which applies the whole
-    outbound policy of SECURITY.md: scheme checked before libcurl is asked,
-    libcurl limited to https (http too when allow_insecure), no redirects,
-    no proxy (a proxy would connect to the target for us, out of reach of
-    the address check), a time-out, a response size cap, and the address of
-    every socket checked in the open-socket callback, after name resolution
-    and before connect(), so DNS rebinding cannot route around it.
+    Every outbound call goes through s_fetch, that is pd_outbound_fetch,
+    which applies the whole outbound policy of SECURITY.md (pd_outbound.h).
 */
 #include "pd_oidc.h"
 #include "pd_json.h"
+#include "pd_outbound.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -31,7 +27,6 @@
 #define S_TIMEOUT_MS_DEFAULT 10000 //  when config->timeout_ms is not positive
 #define S_DISCOVERY_PATH     "/.well-known/openid-configuration"
 #define S_TENANT_TEMPLATE    "{tenantid}"
-#define S_USER_AGENT         "partnerd"
 #define S_DETAIL_MAX         64   //  characters kept of a provider's error code
 #define S_JSON_MAX_DEPTH     8    //  nesting of a provider's answer we parse
 #define S_CODE_MAX           4096 //  bytes of an authorization code we send on
@@ -144,97 +139,12 @@ s_buf_free_secret (s_buf_t *buf)
 }
 
 //  --------------------------------------------------------------------------
-//  Outbound address policy
+//  Outbound calls (pd_outbound: the whole policy)
 
-static bool
-s_ipv4_refused (uint32_t a)
-{
-    return (a >> 24) == 0                      //  0.0.0.0/8, "this network"
-           || (a >> 24) == 127                 //  loopback
-           || (a >> 24) == 10                  //  private
-           || (a >> 20) == ((172u << 4) | 1)   //  172.16.0.0/12 private
-           || (a >> 16) == ((192u << 8) | 168) //  192.168.0.0/16 private
-           || (a >> 16) == ((169u << 8) | 254) //  link-local (cloud metadata)
-           || (a >> 22) == ((100u << 2) | 1)   //  100.64.0.0/10 CGNAT
-           || (a >> 28) >= 14;                 //  multicast, reserved, broadcast
-}
-
-static bool
-s_ipv6_refused (const uint8_t *b)
-{
-    static const uint8_t zero[10] = {0};
-    static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
-    uint32_t embedded = ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) |
-                        (uint32_t)b[15];
-    if (memcmp (b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff)
-        return s_ipv4_refused (embedded); //  ::ffff:0:0/96, IPv4-mapped
-    if (memcmp (b, nat64, 12) == 0)
-        return s_ipv4_refused (embedded); //  64:ff9b::/96, NAT64
-    if (memcmp (b, zero, 10) == 0 && b[10] == 0 && b[11] == 0)
-        return true;                                   //  ::, ::1 and deprecated IPv4-compatible
-    return b[0] == 0xff                                //  multicast
-           || (b[0] & 0xfe) == 0xfc                    //  fc00::/7 unique-local
-           || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)  //  fe80::/10 link-local
-           || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0); //  fec0::/10 old site-local
-}
-
-//  Is this an address outbound calls must not reach? Unknown families are.
-static bool
-s_address_refused (const struct sockaddr *address)
-{
-    if (address->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)address;
-        return s_ipv4_refused (ntohl (in->sin_addr.s_addr));
-    }
-    if (address->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)address;
-        return s_ipv6_refused (in6->sin6_addr.s6_addr);
-    }
-    return true;
-}
-
-//  One outbound call in progress
+//  One outbound call's answer
 typedef struct {
-    pd_oidc_t *self;
     s_buf_t body; //  the response body, capped at PD_OIDC_MAX_RESPONSE
-    bool refused; //  the open-socket callback refused an address
-    char refused_address[INET6_ADDRSTRLEN];
 } s_call_t;
-
-static curl_socket_t
-s_open_socket (void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
-{
-    s_call_t *call = (s_call_t *)clientp;
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKET_BAD;
-    if (!call->self->allow_insecure && s_address_refused (&address->addr)) {
-        call->refused = true;
-        const void *raw = address->family == AF_INET6
-                              ? (const void *)&((struct sockaddr_in6 *)&address->addr)->sin6_addr
-                              : (const void *)&((struct sockaddr_in *)&address->addr)->sin_addr;
-        if (!inet_ntop (address->family, raw, call->refused_address,
-                        sizeof (call->refused_address)))
-            snprintf (call->refused_address, sizeof (call->refused_address), "family %d",
-                      address->family);
-        return CURL_SOCKET_BAD;
-    }
-    return socket (address->family, address->socktype, address->protocol);
-}
-
-static size_t
-s_write_body (char *data, size_t size, size_t count, void *userp)
-{
-    s_call_t *call = (s_call_t *)userp;
-    s_buf_append (&call->body, data, size * count);
-    return call->body.failed ? 0 : size * count; //  0 aborts the transfer
-}
-
-static bool
-s_scheme_allowed (pd_oidc_t *self, const char *url)
-{
-    return strncasecmp (url, "https://", 8) == 0 ||
-           (self->allow_insecure && strncasecmp (url, "http://", 7) == 0);
-}
 
 //  GET url (form NULL) or POST form to url. PD_OK with *status and the body
 //  in call->body (caller frees), or PD_E_UNAVAILABLE (logged, nothing held).
@@ -243,73 +153,22 @@ s_fetch (pd_oidc_t *self, const char *what, const char *url, const char *form, s
          long *status)
 {
     memset (call, 0, sizeof (*call));
-    call->self = self;
-    call->body.limit = PD_OIDC_MAX_RESPONSE;
-    if (!s_scheme_allowed (self, url)) {
-        zsys_warning ("oidc: %s refused: scheme not allowed", what);
-        return PD_E_UNAVAILABLE;
-    }
     if (!self->curl)
         self->curl = curl_easy_init ();
-    if (!self->curl) {
-        zsys_error ("oidc: %s failed: no curl handle", what);
+    static const char *const headers[] = {"Accept: application/json", NULL};
+    pd_outbound_policy_t policy = {self->timeout_ms, PD_OIDC_MAX_RESPONSE, self->allow_insecure};
+    pd_outbound_request_t request = {url, headers, form, form ? strlen (form) : 0, NULL};
+    pd_outbound_response_t response;
+    int rc = pd_outbound_fetch (self->curl, &policy, &request, &response);
+    if (rc != PD_OK) {
+        zsys_warning ("oidc: %s %s: %s", what, rc == PD_E_FORBIDDEN ? "refused" : "failed",
+                      response.error);
+        pd_outbound_response_clear (&response);
         return PD_E_UNAVAILABLE;
     }
-    CURL *curl = self->curl;
-    curl_easy_reset (curl);
-
-    struct curl_slist *headers = curl_slist_append (NULL, "Accept: application/json");
-    const char *protocols = self->allow_insecure ? "http,https" : "https";
-    CURLcode code = CURLE_OK;
-    //  Every option below matters for safety: stop at the first refused
-#define S_SET(option, value)                                                                       \
-    do {                                                                                           \
-        if (code == CURLE_OK)                                                                      \
-            code = curl_easy_setopt (curl, option, value);                                         \
-    } while (0)
-    S_SET (CURLOPT_URL, url);
-    S_SET (CURLOPT_PROTOCOLS_STR, protocols);
-    S_SET (CURLOPT_REDIR_PROTOCOLS_STR, protocols);
-    S_SET (CURLOPT_FOLLOWLOCATION, 0L);
-    S_SET (CURLOPT_PROXY, ""); //  no proxy, not even from the environment
-    S_SET (CURLOPT_NOSIGNAL, 1L);
-    S_SET (CURLOPT_TIMEOUT_MS, self->timeout_ms);
-    S_SET (CURLOPT_CONNECTTIMEOUT_MS, self->timeout_ms);
-    S_SET (CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PD_OIDC_MAX_RESPONSE);
-    S_SET (CURLOPT_SSL_VERIFYPEER, 1L);
-    S_SET (CURLOPT_SSL_VERIFYHOST, 2L);
-    S_SET (CURLOPT_OPENSOCKETFUNCTION, s_open_socket);
-    S_SET (CURLOPT_OPENSOCKETDATA, call);
-    S_SET (CURLOPT_WRITEFUNCTION, s_write_body);
-    S_SET (CURLOPT_WRITEDATA, call);
-    S_SET (CURLOPT_USERAGENT, S_USER_AGENT);
-    S_SET (CURLOPT_HTTPHEADER, headers);
-    if (form) {
-        S_SET (CURLOPT_POSTFIELDS, form); //  as application/x-www-form-urlencoded
-        S_SET (CURLOPT_POSTFIELDSIZE, (long)strlen (form));
-    }
-#undef S_SET
-    if (code == CURLE_OK && !headers)
-        code = CURLE_OUT_OF_MEMORY;
-    if (code == CURLE_OK)
-        code = curl_easy_perform (curl);
-    if (code == CURLE_OK)
-        code = curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, status);
-    //  The handle keeps no pointer to the form (a secret) or to our call
-    curl_easy_reset (curl);
-    curl_slist_free_all (headers);
-
-    if (call->refused || code != CURLE_OK)
-        s_buf_free_secret (&call->body); //  whatever came before the failure
-    if (call->refused) {
-        zsys_warning ("oidc: %s refused: address %s not allowed", what, call->refused_address);
-        return PD_E_UNAVAILABLE;
-    }
-    if (code != CURLE_OK) {
-        zsys_warning ("oidc: %s failed: %s", what,
-                      call->body.failed ? "response too large" : curl_easy_strerror (code));
-        return PD_E_UNAVAILABLE;
-    }
+    *status = response.status;
+    call->body.data = response.body; //  handed over, freed as a secret by the caller
+    call->body.size = response.size;
     return PD_OK;
 }
 
@@ -361,7 +220,8 @@ static char *
 s_member (pd_oidc_t *self, json_t *object, const char *name, bool url)
 {
     const char *value = json_string_value (json_object_get (object, name));
-    if (!value || !*value || (url && !s_scheme_allowed (self, value)))
+    pd_outbound_policy_t policy = {.allow_insecure = self->allow_insecure};
+    if (!value || !*value || (url && !pd_outbound_scheme_allowed (&policy, value)))
         return NULL;
     return strdup (value);
 }

@@ -10,5 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
     libzmq3-dev libczmq-dev liblmdb-dev lmdb-utils libmsgpack-dev libssl-dev \
     libqrencode-dev libcurl4-openssl-dev libcivetweb-dev libcmocka-dev \
-    libjansson-dev libsodium-dev zlib1g-dev libicu-dev zbar-tools curl jq >/dev/null
+    libjansson-dev libsodium-dev zlib1g-dev libicu-dev zbar-tools curl jq python3 >/dev/null
 echo "install-deps: done"

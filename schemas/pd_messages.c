@@ -31,6 +31,17 @@ PD_OWNER_INDEXES (S_INDEX)
 const pd_owner_index_t *const pd_owner_indexes[] = {PD_OWNER_INDEXES (S_INDEX_REF) NULL};
 #undef S_INDEX_REF
 
+uint32_t
+pd_notify_event_bit (const char *type)
+{
+#define S_NOTIFY_MATCH(name, text)                                                                 \
+    if (type && strcmp (type, text) == 0)                                                          \
+        return UINT32_C (1) << PD_NOTIFY_BIT_##name;
+    PD_NOTIFY_EVENTS (S_NOTIFY_MATCH)
+#undef S_NOTIFY_MATCH
+    return 0;
+}
+
 bool
 pd_ticket_update_event (const char *type)
 {

@@ -1044,6 +1044,28 @@ typedef struct {
 //  (PROTOCOL.md 16.7). X (event type, status)
 #define PD_LINK_ENDING_EVENTS(X) X ("appliance.revoked", PD_E_APPLIANCE_REVOKED)
 
+//  The events partners are notified of (issue 10), each a bit of a
+//  channel's or an override's event mask: X (name, event type)
+#define PD_NOTIFY_EVENTS(X)                                                                        \
+    X (OPENED, "escalation.opened")                                                                \
+    X (ACKNOWLEDGED, "escalation.acknowledged")                                                    \
+    X (RESOLVED, "escalation.resolved")                                                            \
+    X (REOPENED, "escalation.reopened")                                                            \
+    X (SLA_WARNING, "sla.warning")                                                                 \
+    X (SLA_BREACHED, "sla.breached")                                                               \
+    X (APPLIANCE_OFFLINE, "appliance.offline")                                                     \
+    X (APPLIANCE_ONLINE, "appliance.online")
+
+typedef enum {
+#define S_NOTIFY_BIT(name, type) PD_NOTIFY_BIT_##name,
+    PD_NOTIFY_EVENTS (S_NOTIFY_BIT)
+#undef S_NOTIFY_BIT
+        PD_NOTIFY_EVENT_COUNT
+} pd_notify_bit_t;
+
+//  The mask bit of event `type` (0 if partners are not notified of it)
+uint32_t pd_notify_event_bit (const char *type);
+
 //  Escalation events that change a ticket's status: each writes the
 //  ticket's change to escalation_outbox for the appliance that raised it,
 //  and the front, following the escalation stream, has it sent down that

@@ -16,6 +16,7 @@
     $PARTNERD_API_KEY (or --api-key): a partner key sees its own partner's
     events only, a platform admin key ("pda_...") every partner's.
 */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,10 +26,12 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <czmq.h>
 #include <curl/curl.h>
 
+#include "pd_config.h"
 #include "pd_keys.h"
 #include "pd_messages.h"
 #include "pd_store.h"
@@ -452,6 +455,34 @@ s_tail_url (const s_options_t *options)
     return status;
 }
 
+//  Copy file `name` of directory `from` into `to` (mode 0600, synced):
+//  1 copied, 0 not there, -1 failed (said)
+static int
+s_copy_file (const char *from, const char *to, const char *name)
+{
+    char source[S_PATH_MAX], target[S_PATH_MAX];
+    snprintf (source, sizeof (source), "%s/%s", from, name);
+    snprintf (target, sizeof (target), "%s/%s", to, name);
+    int in = open (source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0)
+        return errno == ENOENT ? 0 : -1;
+    int out = open (target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int rc = out >= 0 ? 1 : -1;
+    char buffer[4096];
+    ssize_t got;
+    while (rc == 1 && (got = read (in, buffer, sizeof (buffer))) != 0)
+        rc = got > 0 && write (out, buffer, (size_t)got) == got ? 1 : -1;
+    if (rc == 1 && fsync (out) != 0)
+        rc = -1;
+    if (out >= 0 && close (out) != 0)
+        rc = -1;
+    close (in);
+    explicit_bzero (buffer, sizeof (buffer)); //  key material
+    if (rc < 0)
+        fprintf (stderr, "partnerctl: cannot copy %s to %s: %s\n", source, to, strerror (errno));
+    return rc;
+}
+
 static int
 s_backup (const s_options_t *options)
 {
@@ -468,6 +499,15 @@ s_backup (const s_options_t *options)
     if (rc != PD_OK) {
         fprintf (stderr, "partnerctl: backup to %s failed: %s\n", options->to, pd_status_code (rc));
         return EXIT_FAILURE;
+    }
+    //  The keys beside the store: without them a restore is not whole
+    const char *files[] = PD_DATA_FILES;
+    for (size_t i = 0; i < sizeof (files) / sizeof (files[0]); i++) {
+        int copied = s_copy_file (options->data, options->to, files[i]);
+        if (copied < 0)
+            return EXIT_FAILURE;
+        if (copied)
+            printf ("partnerctl: %s copied (mode 0600: it holds keys)\n", files[i]);
     }
     printf ("partnerctl: backup written to %s\n", options->to);
     return EXIT_SUCCESS;

@@ -48,7 +48,7 @@
 #define S_LOCAL_BROKER      "broker.sock"
 #define S_LOCAL_STREAM      "streams.sock"
 #define S_DEFAULT_APPLIANCE "tcp://127.0.0.1:5557"
-#define S_APPLIANCE_KEY     "appliance_curve.key"
+#define S_APPLIANCE_KEY     PD_DATA_APPLIANCE_KEY
 #define S_Z85_KEY           40 //  a CURVE key in Z85
 #define S_INPROC_BROKER     "inproc://partnerd-broker"
 #define S_INPROC_STREAM     "inproc://partnerd-stream"
@@ -56,7 +56,7 @@
 #define S_DEFAULT_INSTANCES 2
 #define S_MAX_INSTANCES     64
 #define S_MAX_ACTORS        256
-#define S_ADMIN_KEY_FILE    "admin.key"
+#define S_ADMIN_KEY_FILE    PD_DATA_ADMIN_KEY
 #define S_PATH_MAX          4096
 #define S_IO_THREADS        2
 #define S_FILES_BESIDE_HTTP 256 //  descriptors for all but HTTP connections and broker clients

@@ -22,6 +22,18 @@ extern "C" {
 #endif
 
 //  X (name, type STR/INT/BOOL, default, secret, description)
+//  Files of the data directory beside the store (each mode 0600): a backup
+//  copies them with the store, for a restored partnerd is only whole with
+//  them (the front's keypair that appliances know, the first admin key,
+//  the master keys that open sealed secrets)
+#define PD_DATA_APPLIANCE_KEY "appliance_curve.key"
+#define PD_DATA_ADMIN_KEY     "admin.key"
+#define PD_DATA_MASTER_KEY    "master.key" //  pd_envelope's PD_ENVELOPE_FILE
+#define PD_DATA_FILES                                                                              \
+    {                                                                                              \
+        PD_DATA_APPLIANCE_KEY, PD_DATA_ADMIN_KEY, PD_DATA_MASTER_KEY                               \
+    }
+
 #define PD_CONFIG_KEYS(X)                                                                          \
     X (store_map_mb, INT, "1024", false,                                                           \
        "Size of the store's memory map in MiB: its largest size. When writes answer 507 "          \

@@ -1,4 +1,5 @@
-/*  test_crash_recovery - an acknowledged write survives kill -9
+/*  test_crash_recovery - an acknowledged write survives kill -9; a backup
+    restores whole
 
     A client thread creates partners one after another while the main thread
     waits for a number of 201s and then kills partnerd with SIGKILL, with
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pd_testutil.h"
 
@@ -170,11 +172,77 @@ test_acknowledged_creates_survive_kill_9 (void **state)
     free (dir);
 }
 
+//  A backup taken while partnerd runs restores whole: the store, and the
+//  keys beside it (the front's keypair appliances know, the admin key)
+static void
+test_backup_restores_whole (void **state)
+{
+    char *dir = pd_test_tmpdir ();
+    char http[64], base[80], path[1024], copy[512];
+    snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
+    snprintf (base, sizeof (base), "http://%s", http);
+    pd_proc_t *server = s_start (dir, http);
+    assert_non_null (server);
+    char server_key[64] = "";
+    assert_true (pd_proc_line_after (server, "server key ", server_key, sizeof (server_key)));
+    snprintf (path, sizeof (path), "%s/admin.key", dir);
+    char *admin_key = pd_test_read_line (path);
+    assert_non_null (admin_key);
+    char url[256];
+    snprintf (url, sizeof (url), "%s/api/partners", base);
+    pd_test_http_t response;
+    assert_int_equal (pd_test_http ("POST", url, admin_key,
+                                    "{\"name\":\"Backup MSP\",\"contact_email\":\"b@b.example\"}",
+                                    NULL, &response),
+                      0);
+    assert_int_equal (response.status, 201);
+    char partner_key[128];
+    snprintf (partner_key, sizeof (partner_key), "%s", pd_json_str (&response, "api_key"));
+    pd_test_http_clear (&response);
+
+    snprintf (copy, sizeof (copy), "%s/backup", dir);
+    char data[512];
+    snprintf (data, sizeof (data), "%s", dir);
+    const char *args[] = {"backup", "--data", data, "--to", copy, NULL};
+    char output[4096];
+    assert_int_equal (pd_run (PARTNERCTL_BIN, args, output, sizeof (output), 30000), 0);
+    assert_non_null (strstr (output, "appliance_curve.key copied"));
+    assert_non_null (strstr (output, "admin.key copied"));
+    assert_int_equal (pd_proc_stop (&server, SIGTERM), 0);
+
+    //  partnerd on the copy: the same front key, the partner and its key
+    snprintf (http, sizeof (http), "127.0.0.1:%d", pd_test_free_port ());
+    snprintf (base, sizeof (base), "http://%s", http);
+    server = s_start (copy, http);
+    assert_non_null (server);
+    char restored_key[64] = "";
+    assert_true (pd_proc_line_after (server, "server key ", restored_key, sizeof (restored_key)));
+    assert_string_equal (restored_key, server_key);
+    snprintf (url, sizeof (url), "%s/api/partners/me", base);
+    assert_int_equal (pd_test_http ("GET", url, partner_key, NULL, NULL, &response), 0);
+    assert_int_equal (response.status, 200);
+    assert_string_equal (pd_json_str (&response, "name"), "Backup MSP");
+    pd_test_http_clear (&response);
+    snprintf (path, sizeof (path), "%s/admin.key", copy);
+    char *restored_admin = pd_test_read_line (path);
+    assert_non_null (restored_admin);
+    assert_string_equal (restored_admin, admin_key);
+    struct stat info;
+    assert_int_equal (stat (path, &info), 0);
+    assert_int_equal (info.st_mode & 0777, 0600);
+    assert_int_equal (pd_proc_stop (&server, SIGTERM), 0);
+    free (restored_admin);
+    free (admin_key);
+    pd_test_rmdir (dir);
+    free (dir);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_acknowledged_creates_survive_kill_9),
+        cmocka_unit_test (test_backup_restores_whole),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include "pd_record.h"
 #include "pd_claim_actor.h"
 #include "pd_config.h"
+#include "pd_envelope.h"
 #include "pd_front.h"
 #include "pd_gateway.h"
 #include "pd_keys.h"
@@ -729,6 +730,22 @@ main (int argc, char **argv)
         settings->appliance_public_key = strdup (front_public);
     }
     if (run_actors) {
+        //  The master keys that seal secrets at rest (pd_envelope): made at
+        //  the first start, checked (private, well-formed) at every one
+        char master_path[S_PATH_MAX];
+        snprintf (master_path, sizeof (master_path), "%s/%s", options.data, PD_DATA_MASTER_KEY);
+        bool master_new = access (master_path, F_OK) != 0;
+        char master_error[PD_ENVELOPE_ERROR_MAX];
+        pd_envelope_t *envelope =
+            pd_envelope_new (master_path, true, master_error, sizeof (master_error));
+        if (!envelope) {
+            zsys_error ("partnerd: %s", master_error);
+            goto cleanup;
+        }
+        if (master_new)
+            printf ("partnerd: master key file written to %s (back it up with the data)\n",
+                    master_path);
+        pd_envelope_destroy (&envelope);
         //  The process that runs the auth actor makes the first admin key
         bool runs_auth = all_in_one;
         for (int i = 0; i < options.actor_count; i++)

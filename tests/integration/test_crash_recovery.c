@@ -208,6 +208,7 @@ test_backup_restores_whole (void **state)
     assert_int_equal (pd_run (PARTNERCTL_BIN, args, output, sizeof (output), 30000), 0);
     assert_non_null (strstr (output, "appliance_curve.key copied"));
     assert_non_null (strstr (output, "admin.key copied"));
+    assert_non_null (strstr (output, "master.key copied"));
     assert_int_equal (pd_proc_stop (&server, SIGTERM), 0);
 
     //  partnerd on the copy: the same front key, the partner and its key

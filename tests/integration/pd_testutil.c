@@ -138,7 +138,8 @@ pd_proc_stop (pd_proc_t **self_p, int signal)
 }
 
 int
-pd_run (const char *program, const char *const args[], char *output, size_t size, int timeout_ms)
+pd_spawn (const char *program, const char *const args[], const char *const env[], pid_t *pid,
+          int *out_fd)
 {
     const char *argv[S_MAX_ARGS + 2] = {program};
     size_t argc = 1;
@@ -148,25 +149,38 @@ pd_run (const char *program, const char *const args[], char *output, size_t size
     int fds[2];
     if (pipe2 (fds, O_CLOEXEC) != 0)
         return -1;
-    pid_t pid = fork ();
-    if (pid == 0) {
+    *pid = fork ();
+    if (*pid == 0) {
         dup2 (fds[1], STDOUT_FILENO);
         dup2 (fds[1], STDERR_FILENO);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv ((char *)env[i]); //  the child's own environment
         execv (program, (char *const *)argv);
         _exit (127);
     }
     close (fds[1]);
+    if (*pid < 0) {
+        close (fds[0]);
+        return -1;
+    }
+    *out_fd = fds[0];
+    return 0;
+}
+
+int
+pd_spawn_wait (pid_t pid, int out_fd, char *output, size_t size, int timeout_ms)
+{
     size_t length = 0;
     if (output && size)
         output[0] = 0;
     struct timespec start;
     clock_gettime (CLOCK_MONOTONIC, &start);
     bool killed = false;
-    while (pid > 0) {
+    while (true) {
         struct timespec now;
         clock_gettime (CLOCK_MONOTONIC, &now);
         long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        struct pollfd item = {fds[0], POLLIN, 0};
+        struct pollfd item = {out_fd, POLLIN, 0};
         int ready = elapsed < timeout_ms ? poll (&item, 1, (int)(timeout_ms - elapsed)) : 0;
         if (ready == 0 && !killed) {
             kill (pid, SIGKILL); //  out of time; read what is left
@@ -174,7 +188,7 @@ pd_run (const char *program, const char *const args[], char *output, size_t size
             continue;
         }
         char buffer[4096];
-        ssize_t got = ready > 0 ? read (fds[0], buffer, sizeof (buffer)) : -1;
+        ssize_t got = ready > 0 ? read (out_fd, buffer, sizeof (buffer)) : -1;
         if (got <= 0 && !(got < 0 && errno == EINTR))
             break; //  end of output: it exited
         if (got > 0) {
@@ -187,13 +201,21 @@ pd_run (const char *program, const char *const args[], char *output, size_t size
             }
         }
     }
-    close (fds[0]);
+    close (out_fd);
     int status = 0;
-    while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (pid < 0)
-        return -1;
     return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+int
+pd_run (const char *program, const char *const args[], char *output, size_t size, int timeout_ms)
+{
+    pid_t pid;
+    int fd;
+    if (pd_spawn (program, args, NULL, &pid, &fd) != 0)
+        return -1;
+    return pd_spawn_wait (pid, fd, output, size, timeout_ms);
 }
 
 pid_t

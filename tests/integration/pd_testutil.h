@@ -36,6 +36,15 @@ pid_t pd_proc_pid (pd_proc_t *self);
 int pd_run (const char *program, const char *const args[], char *output, size_t size,
             int timeout_ms);
 
+//  pd_run in two steps, for a program that runs while the test goes on:
+//  start it (env: "NAME=value" entries added to its environment, or
+//  NULL), its stdout and stderr on *out_fd; then read them to its end (at
+//  most timeout_ms from the wait's start, then it is killed) and reap it.
+//  0 or -1; pd_spawn_wait returns what pd_run does.
+int pd_spawn (const char *program, const char *const args[], const char *const env[], pid_t *pid,
+              int *out_fd);
+int pd_spawn_wait (pid_t pid, int out_fd, char *output, size_t size, int timeout_ms);
+
 //  Did the process print a line containing `text` (so far)?
 bool pd_proc_printed (pd_proc_t *self, const char *text);
 

@@ -520,47 +520,12 @@ test_command_round_trip (void **state)
     pd_test_http_clear (&response);
 }
 
-//  Run pd-simulator; its stdout into output (size bytes). Exit status, or
-//  -1 if it did not finish in time (then it is killed).
+//  Run pd-simulator (args: argv[0] first); what it printed into output.
+//  Its exit status, or 128 + the signal if it had to be killed.
 static int
 s_run_simulator (const char *const args[], char *output, size_t size)
 {
-    int fds[2];
-    assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        dup2 (fds[1], STDOUT_FILENO);
-        execv (PD_SIMULATOR_BIN, (char *const *)args);
-        _exit (127);
-    }
-    close (fds[1]);
-    size_t used = 0;
-    int64_t deadline = s_now_ms () + S_SIM_WAIT_MS;
-    while (s_now_ms () < deadline) {
-        struct pollfd item = {fds[0], POLLIN, 0};
-        if (poll (&item, 1, 500) <= 0)
-            continue;
-        ssize_t got = read (fds[0], output + used, size - 1 - used);
-        if (got <= 0)
-            break; //  end of output: it exited
-        used += (size_t)got;
-        if (used == size - 1)
-            break;
-    }
-    output[used] = 0;
-    close (fds[0]);
-    int status = 0;
-    int64_t until = s_now_ms () + 5000;
-    while (waitpid (pid, &status, WNOHANG) == 0) {
-        if (s_now_ms () > until) {
-            kill (pid, SIGKILL);
-            waitpid (pid, &status, 0);
-            return -1;
-        }
-        usleep (50 * 1000);
-    }
-    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    return pd_run (PD_SIMULATOR_BIN, args + 1, output, size, S_SIM_WAIT_MS);
 }
 
 static void

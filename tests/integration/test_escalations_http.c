@@ -1227,19 +1227,14 @@ test_remote_tail_survives_restart (void **state)
     s_streams_closed ();
     char from[32];
     snprintf (from, sizeof (from), "%lld", s_stream_last () + 1);
-    const char *args[] = {PARTNERCTL_BIN, "tail",    "escalations", "--url",  s_main.base, "--from",
-                          from,           "--count", "2",           "--json", NULL};
-    int fds[2];
-    assert_int_equal (pipe2 (fds, O_CLOEXEC), 0);
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        dup2 (fds[1], STDOUT_FILENO);
-        setenv ("PARTNERD_API_KEY", key, 1); //  the child's own environment
-        execv (PARTNERCTL_BIN, (char *const *)args);
-        _exit (127);
-    }
-    close (fds[1]);
+    const char *args[] = {"tail", "escalations", "--url", s_main.base, "--from",
+                          from,   "--count",     "2",     "--json",    NULL};
+    char env[S_TOKEN_MAX + 32];
+    snprintf (env, sizeof (env), "PARTNERD_API_KEY=%s", key);
+    const char *const environment[] = {env, NULL};
+    pid_t pid;
+    int fd;
+    assert_int_equal (pd_spawn (PARTNERCTL_BIN, args, environment, &pid, &fd), 0);
     //  It follows once the gateway holds its stream
     pd_test_http_t response;
     for (int open = 0; open < 1;) {
@@ -1264,36 +1259,7 @@ test_remote_tail_survives_restart (void **state)
 
     //  Its output, to its exit after the two events (bounded)
     static char output[S_OUTPUT_MAX];
-    size_t used = 0;
-    struct timespec start;
-    clock_gettime (CLOCK_MONOTONIC, &start);
-    while (used < sizeof (output) - 1) {
-        struct pollfd item = {fds[0], POLLIN, 0};
-        struct timespec now;
-        clock_gettime (CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > S_RUN_MS / 1000)
-            break;
-        if (poll (&item, 1, 500) <= 0)
-            continue;
-        ssize_t got = read (fds[0], output + used, sizeof (output) - 1 - used);
-        if (got <= 0)
-            break;
-        used += (size_t)got;
-    }
-    output[used] = 0;
-    close (fds[0]);
-    //  Its output ended: it exits (give it a few seconds)
-    int status = 0;
-    pid_t ended = 0;
-    for (int i = 0; i < 100 && (ended = waitpid (pid, &status, WNOHANG)) == 0; i++)
-        poll (NULL, 0, 50); //  no signal for another process's exit but waitpid
-    if (ended == 0) {
-        kill (pid, SIGKILL);
-        waitpid (pid, &status, 0);
-        fail_msg ("partnerctl tail did not end: %s", output);
-    }
-    fprintf (stderr, "  [partnerctl] %s", output);
-    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    assert_int_equal (pd_spawn_wait (pid, fd, output, sizeof (output), S_RUN_MS), 0);
     assert_int_equal (s_lines_with (output, first), 1);
     assert_int_equal (s_lines_with (output, second), 1);
     assert_true (strstr (output, first) < strstr (output, second));

@@ -28,7 +28,7 @@ extern "C" {
 //  the master keys that open sealed secrets)
 #define PD_DATA_APPLIANCE_KEY "appliance_curve.key"
 #define PD_DATA_ADMIN_KEY     "admin.key"
-#define PD_DATA_MASTER_KEY    "master.key" //  pd_envelope's PD_ENVELOPE_FILE
+#define PD_DATA_MASTER_KEY    "master.key" //  pd_envelope's master keys
 #define PD_DATA_FILES                                                                              \
     {                                                                                              \
         PD_DATA_APPLIANCE_KEY, PD_DATA_ADMIN_KEY, PD_DATA_MASTER_KEY                               \

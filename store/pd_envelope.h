@@ -9,12 +9,11 @@
     is the additional authenticated data of both: a sealed value copied to
     another record does not open there.
 
-    The master keys live in one file in the data directory (mode 0600,
-    made at first start): one line per key, "<id> <64 hex digits>", the
-    last the current one. Rotating adds a key (pd_envelope_rotate); the old
-    ones stay, so that what they wrapped still opens, until every data key
-    is re-wrapped under the new one (pd_envelope_rewrap: the secret itself
-    is not decrypted, nor its ciphertext changed).
+    The master keys live in one file (partnerd's: PD_DATA_MASTER_KEY in the
+    data directory, pd_config.h; mode 0600, made at first start): one line per key, "<id> <64 hex
+   digits>", the last the current one. Rotating adds a key (pd_envelope_rotate); the old ones stay,
+   so that what they wrapped still opens, until every data key is re-wrapped under the new one
+   (pd_envelope_rewrap: the secret itself is not decrypted, nor its ciphertext changed).
 
     Sealed layout (PD_ENVELOPE_MAGIC, then): key id length (1 byte), key id,
     wrap nonce (12), wrapped data key (32), its tag (16), data nonce (12),
@@ -31,7 +30,6 @@
 extern "C" {
 #endif
 
-#define PD_ENVELOPE_FILE      "master.key" //  in the data directory
 #define PD_ENVELOPE_MAGIC     "PDE1"
 #define PD_ENVELOPE_ID_MAX    32  //  bytes of a master key id
 #define PD_ENVELOPE_KEYS_MAX  64  //  master keys one file may hold

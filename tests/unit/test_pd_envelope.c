@@ -20,7 +20,7 @@
 #include "pd_status.h"
 #include "pd_test_dir.h"
 
-#define SECRET "https://hooks.slack.example/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+#define SECRET "https://hooks.slack.example/services/T000/B000/a-test-token-of-24-chars"
 #define AAD    "notification_channels/prt_a/1"
 
 typedef struct {
@@ -35,7 +35,7 @@ s_setup (void **state)
     fixture_t *fx = calloc (1, sizeof (fixture_t));
     if (!fx || pd_test_dir_make ("pd-envelope", fx->dir, sizeof (fx->dir)) != 0)
         return -1;
-    snprintf (fx->path, sizeof (fx->path), "%s/%s", fx->dir, PD_ENVELOPE_FILE);
+    snprintf (fx->path, sizeof (fx->path), "%s/master.key", fx->dir);
     *state = fx;
     return 0;
 }
